@@ -1,0 +1,368 @@
+//! The desired-state documents: [`AgentSpec`], [`TaskTemplate`] and [`Job`], as
+//! Kubernetes-style manifests (`apiVersion`, `kind`, `metadata.name`, `spec`).
+//!
+//! Field names are `snake_case` in YAML (`depends_on`, `system_prompt`). Every type
+//! derives [`schemars::JsonSchema`]; [`crate::manifest::json_schema`] exports the schema
+//! of each kind for editors and CI.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The `apiVersion` every George manifest carries.
+pub const API_VERSION: &str = "george.dev/v1alpha1";
+
+/// `metadata` of a manifest. `name` is the key of the object within its kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectMeta {
+    /// The object's name: unique within its kind, `[a-z0-9]([-a-z0-9.]*[a-z0-9])?`.
+    pub name: String,
+    /// Free-form labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Free-form annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// `kind: AgentSpec` — an agent: its provider and model, its static system prompt,
+/// the tools it may call, and its limits. Lives under `agent-specs/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AgentSpec {
+    /// Always [`API_VERSION`].
+    pub api_version: String,
+    /// Always `AgentSpec`.
+    pub kind: String,
+    /// Name and labels.
+    pub metadata: ObjectMeta,
+    /// The agent itself.
+    pub spec: AgentConfig,
+}
+
+/// The `spec` of an [`AgentSpec`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Name of the provider registered with the engine (`"default"` when omitted).
+    #[serde(default = "default_provider")]
+    pub provider: String,
+    /// Model identifier passed to the provider (e.g. `gpt-4.1`, `claude-sonnet-4-5`).
+    pub model: String,
+    /// The static system prompt (cacheable: it never contains per-step data).
+    pub system_prompt: String,
+    /// Names of the tools this agent may call (its capabilities). A tool call to any
+    /// other tool is refused with an error result.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Maximum model calls in one step attempt (the tool-loop iteration limit).
+    #[serde(default = "default_max_iterations")]
+    pub max_iterations: u32,
+    /// Maximum output tokens per model call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Token budget (input + output tokens) for one step attempt; exceeding it fails the attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_budget: Option<u64>,
+    /// Sampling temperature, when the provider supports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// How much the agent may do without a human.
+    #[serde(default)]
+    pub autonomy: Autonomy,
+    /// Maximum step attempts of this agent running at once in one engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+}
+
+fn default_provider() -> String {
+    "default".to_string()
+}
+fn default_max_iterations() -> u32 {
+    10
+}
+
+/// An agent's autonomy level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Autonomy {
+    /// Steps marked `approval: required` wait for a human (the default).
+    #[default]
+    Supervised,
+    /// Every plan this agent proposes waits for a human, whatever the step says.
+    Manual,
+}
+
+/// `kind: TaskTemplate` — parameters and steps. Lives under `task-templates/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TaskTemplate {
+    /// Always [`API_VERSION`].
+    pub api_version: String,
+    /// Always `TaskTemplate`.
+    pub kind: String,
+    /// Name and labels.
+    pub metadata: ObjectMeta,
+    /// Parameters and steps.
+    pub spec: TemplateSpec,
+}
+
+/// The `spec` of a [`TaskTemplate`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSpec {
+    /// What the template does, for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The parameters a job supplies.
+    #[serde(default)]
+    pub parameters: Vec<ParameterSpec>,
+    /// The steps, in any order: `depends_on` fixes the order.
+    pub steps: Vec<StepSpec>,
+}
+
+/// One parameter of a template. Strict parameters (every type but `fuzzy`) are typed and
+/// validated; `fuzzy` parameters are free text handed to the agent as they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParameterSpec {
+    /// The name, used as `params.<name>` in instructions.
+    pub name: String,
+    /// The type.
+    #[serde(rename = "type", default)]
+    pub kind: ParamType,
+    /// What it means, for humans and agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The value when the job gives none. A parameter with no default is required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<serde_json::Value>,
+    /// For `type: enum`: the allowed values.
+    #[serde(default, rename = "enum", skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    /// For `type: string`: a regular expression the whole value must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// For `integer` / `number`: the smallest allowed value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<f64>,
+    /// For `integer` / `number`: the largest allowed value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<f64>,
+}
+
+/// The type of a [`ParameterSpec`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamType {
+    /// A string, optionally matching `pattern`.
+    #[default]
+    String,
+    /// A whole number.
+    Integer,
+    /// Any number.
+    Number,
+    /// `true` / `false`.
+    Boolean,
+    /// One of `enum`.
+    Enum,
+    /// Free text, not validated: handed to the agent as it is.
+    Fuzzy,
+}
+
+/// One step of a template. Exactly one of `instructions` (an agent step),
+/// `command` (a step that needs no model) or `execute_approved` (runs the actions a
+/// human approved in an earlier step) is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// The step's id, unique within the template.
+    pub id: String,
+    /// What the step is for, for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The agent that runs the step (an `AgentSpec` name). Required with `instructions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// A minijinja template over `params` and `steps.<id>.outputs`; undefined variables
+    /// are errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+    /// Tools the step needs: an agent lacking one of them makes the step `Blocked`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
+    /// A program to run instead of a model: its exit code (and `done_when`) decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandSpec>,
+    /// The id of an earlier step whose human-approved actions this step executes, exactly
+    /// as approved, without a model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execute_approved: Option<String>,
+    /// Ids of steps that must succeed before this one starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// A mechanical completion check for command steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_when: Option<DoneWhen>,
+    /// Whether the step's plan needs a human's approval.
+    #[serde(default)]
+    pub approval: ApprovalRule,
+    /// Attempts and backoff.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    /// Limit for one attempt, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// A program run by a command step: `args` are minijinja templates, passed as an
+/// array — never through a shell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSpec {
+    /// The program; must be on the command executor's allowlist.
+    pub program: String,
+    /// Its arguments (each a template).
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// A mechanical check that decides whether a command step is done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DoneWhen {
+    /// Exit code that means done (default 0).
+    #[serde(default)]
+    pub exit_code: i32,
+    /// A regular expression that standard output must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_matches: Option<String>,
+    /// When the check does not hold yet: defer the step by this many milliseconds and
+    /// check again (instead of failing), at most `retry.attempts` times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defer_ms: Option<u64>,
+}
+
+/// Whether a step's plan needs a human.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalRule {
+    /// The agent reports its outcome without a human (the default).
+    #[default]
+    None,
+    /// The agent must submit a plan; the step waits for a human's decision.
+    Required,
+}
+
+/// Retry policy of a step: at most `attempts` attempts, the n-th retry after
+/// `min(backoff_ms * 2^(n-1), max_backoff_ms)` with full jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Total attempts, including the first (≥ 1).
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    /// First backoff, in milliseconds.
+    #[serde(default = "default_backoff_ms")]
+    pub backoff_ms: u64,
+    /// Backoff cap, in milliseconds.
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+}
+
+fn default_attempts() -> u32 {
+    3
+}
+fn default_backoff_ms() -> u64 {
+    1_000
+}
+fn default_max_backoff_ms() -> u64 {
+    300_000
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: default_attempts(),
+            backoff_ms: default_backoff_ms(),
+            max_backoff_ms: default_max_backoff_ms(),
+        }
+    }
+}
+
+/// `kind: Job` — a template plus parameter values; committing it orders the work.
+/// Lives under `jobs/` (any depth).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Job {
+    /// Always [`API_VERSION`].
+    pub api_version: String,
+    /// Always `Job`.
+    pub kind: String,
+    /// Name and labels.
+    pub metadata: ObjectMeta,
+    /// Template and parameters.
+    pub spec: JobSpec,
+}
+
+/// The `spec` of a [`Job`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// The `TaskTemplate` to instantiate.
+    pub template: String,
+    /// Parameter values by name.
+    #[serde(default)]
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// What happens when the job's file is removed from Git.
+    #[serde(default)]
+    pub on_removal: RemovalPolicy,
+    /// Maximum steps of this job running at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel_steps: Option<u32>,
+}
+
+/// What the reconciler does with a job whose manifest was removed from Git.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalPolicy {
+    /// Cancel the job's unfinished steps (the default).
+    #[default]
+    Cancel,
+    /// Keep running it to the end from its last known definition.
+    Keep,
+}
+
+/// The three manifest kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// `AgentSpec`
+    AgentSpec,
+    /// `TaskTemplate`
+    TaskTemplate,
+    /// `Job`
+    Job,
+}
+
+impl Kind {
+    /// The `kind:` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::AgentSpec => "AgentSpec",
+            Kind::TaskTemplate => "TaskTemplate",
+            Kind::Job => "Job",
+        }
+    }
+
+    /// Parses a `kind:` string.
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "AgentSpec" => Some(Kind::AgentSpec),
+            "TaskTemplate" => Some(Kind::TaskTemplate),
+            "Job" => Some(Kind::Job),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The [`Provider`] trait: one chat completion with tool definitions.
+//!
+//! The message shapes are the common denominator of the OpenAI chat-completions,
+//! Anthropic Messages and Gemini `generateContent` APIs: adapters in `george-llm`
+//! convert them to each wire format.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::tool::ToolDefinition;
+
+/// One message of a conversation (the transcript of a step attempt).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Message {
+    /// The engine speaking for the user: the step's instructions and context.
+    User {
+        /// Text.
+        content: String,
+    },
+    /// The model's answer.
+    Assistant(AssistantMessage),
+    /// The result of one tool call; every tool call gets exactly one.
+    Tool {
+        /// The [`ToolCall::id`] it answers.
+        tool_call_id: String,
+        /// The tool's name.
+        name: String,
+        /// The result, as text (JSON for structured results).
+        content: String,
+        /// Whether the call failed or was refused.
+        is_error: bool,
+    },
+}
+
+/// What the model said: text and/or tool calls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssistantMessage {
+    /// Text, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Tool calls, in the order the model made them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+}
+
+/// One tool call made by the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The provider's id of the call (echoed in the [`Message::Tool`] result).
+    pub id: String,
+    /// The tool's name.
+    pub name: String,
+    /// The arguments (a JSON object).
+    pub arguments: serde_json::Value,
+    /// Opaque provider data to send back unchanged (e.g. Gemini's `thoughtSignature`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_metadata: Option<serde_json::Value>,
+}
+
+/// A chat-completion request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ChatRequest {
+    /// The model id from the agent spec.
+    pub model: String,
+    /// The static system prompt (cacheable prefix).
+    pub system: String,
+    /// The conversation so far.
+    pub messages: Vec<Message>,
+    /// Tools the model may call.
+    pub tools: Vec<ToolDefinition>,
+    /// Maximum output tokens.
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+}
+
+impl ChatRequest {
+    /// A request for `model` with a system prompt and messages, no tools.
+    pub fn new(model: impl Into<String>, system: impl Into<String>, messages: Vec<Message>) -> Self {
+        ChatRequest {
+            model: model.into(),
+            system: system.into(),
+            messages,
+            tools: Vec::new(),
+            max_tokens: None,
+            temperature: None,
+        }
+    }
+
+    /// Sets the tools.
+    pub fn with_tools(mut self, tools: Vec<ToolDefinition>) -> Self {
+        self.tools = tools;
+        self
+    }
+
+    /// Sets the output token limit.
+    pub fn with_max_tokens(mut self, max_tokens: Option<u32>) -> Self {
+        self.max_tokens = max_tokens;
+        self
+    }
+
+    /// Sets the temperature.
+    pub fn with_temperature(mut self, temperature: Option<f32>) -> Self {
+        self.temperature = temperature;
+        self
+    }
+
+    /// The text of every user message, joined (handy in tests).
+    pub fn user_text(&self) -> String {
+        let mut out = String::new();
+        for m in &self.messages {
+            if let Message::User { content } = m {
+                out.push_str(content);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+/// Token counts of one call (or a sum of calls).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Input tokens not read from a cache.
+    #[serde(default)]
+    pub input_tokens: u64,
+    /// Output tokens (including reasoning tokens).
+    #[serde(default)]
+    pub output_tokens: u64,
+    /// Input tokens read from the provider's prompt cache.
+    #[serde(default)]
+    pub cache_read_tokens: u64,
+    /// Input tokens written to the provider's prompt cache.
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+}
+
+impl Usage {
+    /// All input and output tokens.
+    pub fn total(&self) -> u64 {
+        self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+    }
+
+    /// Whether every count is zero.
+    pub fn is_zero(&self) -> bool {
+        self.total() == 0
+    }
+
+    /// Adds `other` to `self`.
+    pub fn add(&mut self, other: &Usage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+    }
+}
+
+/// Why the model stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// It finished its turn.
+    #[default]
+    EndTurn,
+    /// It wants tool results.
+    ToolUse,
+    /// It hit the output token limit.
+    MaxTokens,
+    /// Anything else the provider reported.
+    Other,
+}
+
+/// A chat-completion response.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ChatResponse {
+    /// The assistant's message.
+    pub message: AssistantMessage,
+    /// Token counts.
+    pub usage: Usage,
+    /// Why it stopped.
+    pub stop_reason: StopReason,
+}
+
+impl ChatResponse {
+    /// A response with the given message and usage.
+    pub fn new(message: AssistantMessage, usage: Usage) -> Self {
+        let stop_reason = if message.tool_calls.is_empty() {
+            StopReason::EndTurn
+        } else {
+            StopReason::ToolUse
+        };
+        ChatResponse {
+            message,
+            usage,
+            stop_reason,
+        }
+    }
+}
+
+/// A model provider: one chat completion with tool definitions.
+///
+/// # Contract
+/// - `complete` is one request/response exchange; it does not execute tools.
+/// - It must be safe to call concurrently.
+/// - Every tool call in the response carries an id unique within the conversation.
+///
+/// # Errors
+/// `RateLimited` / `Timeout` / `Backend` errors are transient (the engine retries the
+/// step attempt with backoff); `InvalidInput`, `Unauthenticated` are terminal.
+///
+/// # Implementing
+/// ```
+/// use async_trait::async_trait;
+/// use george_core::provider::{AssistantMessage, ChatRequest, ChatResponse, Provider, Usage};
+///
+/// #[derive(Debug)]
+/// struct Echo;
+///
+/// #[async_trait]
+/// impl Provider for Echo {
+///     fn name(&self) -> &str { "echo" }
+///     async fn complete(&self, req: ChatRequest) -> george_core::Result<ChatResponse> {
+///         let text = req.user_text();
+///         Ok(ChatResponse::new(
+///             AssistantMessage { content: Some(text), tool_calls: vec![] },
+///             Usage::default(),
+///         ))
+///     }
+/// }
+/// ```
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait Provider: Send + Sync + Debug + 'static {
+    /// A short name for logs and events (`openai`, `anthropic`, `scripted`).
+    fn name(&self) -> &str;
+
+    /// One chat completion.
+    async fn complete(&self, request: ChatRequest) -> Result<ChatResponse>;
+}
+
+#[async_trait]
+impl<T: Provider + ?Sized> Provider for Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    async fn complete(&self, request: ChatRequest) -> Result<ChatResponse> {
+        (**self).complete(request).await
+    }
+}
+
+#[async_trait]
+impl<T: Provider + ?Sized> Provider for Box<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    async fn complete(&self, request: ChatRequest) -> Result<ChatResponse> {
+        (**self).complete(request).await
+    }
+}
+
+/// `Arc<dyn Provider>`.
+pub type DynProvider = Arc<dyn Provider>;

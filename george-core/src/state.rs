@@ -1,0 +1,531 @@
+//! Observed state: job and step records, the step state machine, events and approvals.
+//!
+//! Times are milliseconds since the Unix epoch (`*_ms`), as given by the engine's
+//! [`Clock`](crate::clock::Clock).
+
+use serde::{Deserialize, Serialize};
+
+use crate::provider::Usage;
+
+/// The state of one step. See [`StepState::apply`] for the transition table.
+///
+/// ```text
+/// Pending → Ready → Running → {Succeeded | Failed | Blocked | AwaitingApproval | Deferred}
+/// AwaitingApproval → {Succeeded (approved) | Ready (rejected: feedback added) | Cancelled}
+/// Deferred(until) → Ready ;  Failed(retryable) → Ready ;  Running → Ready (interrupted)
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StepState {
+    /// Waiting for its dependencies.
+    Pending,
+    /// Dependencies met; waiting for a free slot.
+    Ready,
+    /// An attempt is in flight, held by `holder` under a lease until `lease_until_ms`.
+    Running {
+        /// The engine that holds the attempt.
+        holder: String,
+        /// Lease expiry; past it another engine may take the attempt over.
+        lease_until_ms: u64,
+    },
+    /// Done, with outputs in [`StepRecord::outputs`].
+    Succeeded,
+    /// The attempt failed; `retry_at_ms` is set while the retry policy allows another attempt.
+    Failed {
+        /// When the next attempt may start; `None`: terminal failure.
+        retry_at_ms: Option<u64>,
+    },
+    /// The agent lacks a capability or a condition is not met; it stopped and said why
+    /// ([`StepRecord::message`]). A new generation of the job makes it `Ready` again.
+    Blocked,
+    /// A plan waits for a human's decision on approval request `request`.
+    AwaitingApproval {
+        /// The id of the [`ApprovalRequest`].
+        request: String,
+    },
+    /// Waiting until `until_ms` before checking again.
+    Deferred {
+        /// When the step becomes `Ready` again.
+        until_ms: u64,
+    },
+    /// Cancelled (job removed from Git, or cancelled by a human).
+    Cancelled,
+}
+
+/// What happens to a step: the input of [`StepState::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepEvent {
+    /// Dependencies succeeded (from `Pending`), a deferral or backoff ended, or a blocked
+    /// step's job got a new generation.
+    MakeReady,
+    /// An engine claims the attempt.
+    Start {
+        /// The engine's id.
+        holder: String,
+        /// Lease expiry.
+        lease_until_ms: u64,
+    },
+    /// The holder extends its lease.
+    Renew {
+        /// New lease expiry.
+        lease_until_ms: u64,
+    },
+    /// The attempt succeeded.
+    Succeed,
+    /// The attempt failed; `retry_at_ms` when another attempt is allowed.
+    Fail {
+        /// When to retry, or `None` for a terminal failure.
+        retry_at_ms: Option<u64>,
+    },
+    /// The attempt found the step cannot proceed.
+    Block,
+    /// The attempt produced a plan that needs a human.
+    RequestApproval {
+        /// The approval request id.
+        request: String,
+    },
+    /// The attempt asked to be checked again later.
+    Defer {
+        /// When.
+        until_ms: u64,
+    },
+    /// A human approved the plan.
+    Approve,
+    /// A human rejected the plan: a new attempt re-plans with the feedback.
+    Reject,
+    /// The attempt was interrupted (engine stopped, lease expired): it runs again.
+    Interrupt,
+    /// Cancel the step.
+    Cancel,
+}
+
+/// A transition that the state machine does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no transition from {from} on {event}")]
+pub struct InvalidTransition {
+    /// The state's name.
+    pub from: &'static str,
+    /// The event's name.
+    pub event: &'static str,
+}
+
+impl StepState {
+    /// The state's name (`pending`, `running`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Ready => "ready",
+            StepState::Running { .. } => "running",
+            StepState::Succeeded => "succeeded",
+            StepState::Failed { .. } => "failed",
+            StepState::Blocked => "blocked",
+            StepState::AwaitingApproval { .. } => "awaiting_approval",
+            StepState::Deferred { .. } => "deferred",
+            StepState::Cancelled => "cancelled",
+        }
+    }
+
+    /// `Succeeded`, `Cancelled` or a `Failed` with no retry left.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            StepState::Succeeded | StepState::Cancelled | StepState::Failed { retry_at_ms: None }
+        )
+    }
+
+    /// The transition table. Everything not listed is an [`InvalidTransition`]; in
+    /// particular `AwaitingApproval` has no `Defer` edge: a step that waits for a human
+    /// cannot also be deferred.
+    ///
+    /// | from | event | to |
+    /// |---|---|---|
+    /// | Pending, Deferred, Failed(retry), Blocked | MakeReady | Ready |
+    /// | Ready | Start | Running |
+    /// | Running | Renew | Running (new lease) |
+    /// | Running | Succeed / Fail / Block / RequestApproval / Defer | the matching state |
+    /// | Running | Interrupt | Ready |
+    /// | AwaitingApproval | Approve | Succeeded |
+    /// | AwaitingApproval | Reject | Ready |
+    /// | any but Succeeded, Cancelled | Cancel | Cancelled |
+    pub fn apply(&self, event: StepEvent) -> Result<StepState, InvalidTransition> {
+        use StepEvent as E;
+        use StepState as S;
+        let next = match (self, event) {
+            (S::Pending | S::Deferred { .. } | S::Blocked, E::MakeReady) => S::Ready,
+            (
+                S::Failed {
+                    retry_at_ms: Some(_),
+                },
+                E::MakeReady,
+            ) => S::Ready,
+            (
+                S::Ready,
+                E::Start {
+                    holder,
+                    lease_until_ms,
+                },
+            ) => S::Running {
+                holder,
+                lease_until_ms,
+            },
+            (S::Running { holder, .. }, E::Renew { lease_until_ms }) => S::Running {
+                holder: holder.clone(),
+                lease_until_ms,
+            },
+            (S::Running { .. }, E::Succeed) => S::Succeeded,
+            (S::Running { .. }, E::Fail { retry_at_ms }) => S::Failed { retry_at_ms },
+            (S::Running { .. }, E::Block) => S::Blocked,
+            (S::Running { .. }, E::RequestApproval { request }) => {
+                S::AwaitingApproval { request }
+            }
+            (S::Running { .. }, E::Defer { until_ms }) => S::Deferred { until_ms },
+            (S::Running { .. }, E::Interrupt) => S::Ready,
+            (S::AwaitingApproval { .. }, E::Approve) => S::Succeeded,
+            (S::AwaitingApproval { .. }, E::Reject) => S::Ready,
+            (s, E::Cancel) if !matches!(s, S::Succeeded | S::Cancelled) => S::Cancelled,
+            (s, e) => {
+                return Err(InvalidTransition {
+                    from: s.name(),
+                    event: e.name(),
+                });
+            }
+        };
+        Ok(next)
+    }
+}
+
+impl StepEvent {
+    /// The event's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepEvent::MakeReady => "make_ready",
+            StepEvent::Start { .. } => "start",
+            StepEvent::Renew { .. } => "renew",
+            StepEvent::Succeed => "succeed",
+            StepEvent::Fail { .. } => "fail",
+            StepEvent::Block => "block",
+            StepEvent::RequestApproval { .. } => "request_approval",
+            StepEvent::Defer { .. } => "defer",
+            StepEvent::Approve => "approve",
+            StepEvent::Reject => "reject",
+            StepEvent::Interrupt => "interrupt",
+            StepEvent::Cancel => "cancel",
+        }
+    }
+}
+
+/// A human's rejection of a plan, kept on the step so the next planning attempt sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// The rejected plan's summary.
+    pub plan: String,
+    /// Why it was rejected, in the human's words.
+    pub reason: String,
+    /// Who rejected it.
+    pub by: String,
+}
+
+/// The observed state of one step of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The step id from the template.
+    pub id: String,
+    /// Current state.
+    #[serde(flatten)]
+    pub state: StepState,
+    /// Attempts started so far.
+    pub attempt: u32,
+    /// Outputs, once succeeded (a JSON object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<serde_json::Value>,
+    /// The last reason: why it failed, is blocked, or is deferred.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Rejected plans, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejections: Vec<Rejection>,
+    /// Tokens used by all attempts of this step.
+    #[serde(default, skip_serializing_if = "Usage::is_zero")]
+    pub usage: Usage,
+}
+
+impl StepRecord {
+    /// A new `Pending` step.
+    pub fn new(id: impl Into<String>) -> Self {
+        StepRecord {
+            id: id.into(),
+            state: StepState::Pending,
+            attempt: 0,
+            outputs: None,
+            message: None,
+            rejections: Vec::new(),
+            usage: Usage::default(),
+        }
+    }
+}
+
+/// The summary status of a job, derived from its steps by the reconciler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// No step started yet.
+    Pending,
+    /// Work in progress (including deferred and backing-off steps).
+    Running,
+    /// At least one step waits for a human.
+    AwaitingApproval,
+    /// A step is blocked; nothing else can run.
+    Blocked,
+    /// Every step succeeded.
+    Succeeded,
+    /// A step failed with no retry left.
+    Failed,
+    /// Cancelled (removed from Git).
+    Cancelled,
+}
+
+impl JobStatus {
+    /// `Succeeded`, `Failed` or `Cancelled`.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled
+        )
+    }
+
+    /// The status's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "Pending",
+            JobStatus::Running => "Running",
+            JobStatus::AwaitingApproval => "AwaitingApproval",
+            JobStatus::Blocked => "Blocked",
+            JobStatus::Succeeded => "Succeeded",
+            JobStatus::Failed => "Failed",
+            JobStatus::Cancelled => "Cancelled",
+        }
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The observed state of one job: one record per `Job` manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// `metadata.name` of the Job.
+    pub name: String,
+    /// Starts at 1; incremented each time the job's desired definition changes.
+    pub generation: u64,
+    /// Hash of the desired definition (job, template, agents) of `generation`.
+    pub spec_hash: u64,
+    /// The commit the current generation was built from.
+    pub commit: String,
+    /// The repository path of the Job manifest (`jobs/...yaml`).
+    pub path: String,
+    /// The template name.
+    pub template: String,
+    /// Summary status.
+    pub status: JobStatus,
+    /// Whether the manifest was removed from Git (and the job kept by policy, or cancelled).
+    #[serde(default)]
+    pub removed: bool,
+    /// Per-step state, in template order.
+    pub steps: Vec<StepRecord>,
+    /// Optimistic-concurrency revision: set by the store; every write must name the
+    /// revision it read, and a stale one is a `Conflict`.
+    pub revision: u64,
+    /// Creation time.
+    pub created_at_ms: u64,
+    /// Last write time.
+    pub updated_at_ms: u64,
+}
+
+impl JobRecord {
+    /// The step with `id`.
+    pub fn step(&self, id: &str) -> Option<&StepRecord> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// The step with `id`, mutably.
+    pub fn step_mut(&mut self, id: &str) -> Option<&mut StepRecord> {
+        self.steps.iter_mut().find(|s| s.id == id)
+    }
+}
+
+/// One entry of a job's append-only event log (the audit trail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// The job.
+    pub job: String,
+    /// 1, 2, 3, ... without gaps within a job.
+    pub seq: u64,
+    /// When.
+    pub at_ms: u64,
+    /// Who: `engine`, `agent:<name>`, `human:<name>`, `git`.
+    pub actor: String,
+    /// What: `job.created`, `step.started`, `tool.called`, `approval.rejected`, ...
+    pub action: String,
+    /// The step, when the event concerns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// Free-form detail (a reason, a tool name and result, a commit).
+    pub detail: String,
+}
+
+/// An event to append; the store assigns the job and the sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEvent {
+    /// When.
+    pub at_ms: u64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// The step, if any.
+    pub step: Option<String>,
+    /// Detail.
+    pub detail: String,
+}
+
+impl NewEvent {
+    /// A new event.
+    pub fn new(
+        at_ms: u64,
+        actor: impl Into<String>,
+        action: impl Into<String>,
+        step: Option<&str>,
+        detail: impl Into<String>,
+    ) -> Self {
+        NewEvent {
+            at_ms,
+            actor: actor.into(),
+            action: action.into(),
+            step: step.map(str::to_string),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// One action of a plan: a tool call, exactly as it will run once approved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedAction {
+    /// The tool's name.
+    pub tool: String,
+    /// The tool's arguments (a JSON object).
+    pub arguments: serde_json::Value,
+}
+
+/// A plan submitted for approval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// What the plan does and why, for the human.
+    pub summary: String,
+    /// The exact actions that run once approved.
+    #[serde(default)]
+    pub actions: Vec<PlannedAction>,
+}
+
+/// The state of an approval request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    /// Waiting for a decision.
+    Open,
+    /// Approved.
+    Approved {
+        /// Who.
+        by: String,
+        /// When.
+        at_ms: u64,
+        /// An optional note.
+        note: Option<String>,
+    },
+    /// Rejected.
+    Rejected {
+        /// Who.
+        by: String,
+        /// When.
+        at_ms: u64,
+        /// Why: handed to the next planning attempt.
+        reason: String,
+    },
+    /// Cancelled (the job was cancelled or the step was re-planned).
+    Cancelled {
+        /// When.
+        at_ms: u64,
+    },
+}
+
+/// A plan waiting for (or having had) a human's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// `<job>/<step>/<attempt>`: deterministic, so a retried write is idempotent.
+    pub id: String,
+    /// The job.
+    pub job: String,
+    /// The step.
+    pub step: String,
+    /// The attempt that produced the plan.
+    pub attempt: u32,
+    /// The agent that proposed it.
+    pub agent: String,
+    /// The plan.
+    pub plan: Plan,
+    /// When it was requested.
+    pub requested_at_ms: u64,
+    /// Open or decided.
+    #[serde(flatten)]
+    pub status: ApprovalStatus,
+}
+
+impl ApprovalRequest {
+    /// The id of the request made by `attempt` of `job`/`step`.
+    pub fn make_id(job: &str, step: &str, attempt: u32) -> String {
+        format!("{job}/{step}/{attempt}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn awaiting_approval_cannot_be_deferred() {
+        let s = StepState::AwaitingApproval {
+            request: "j/s/1".into(),
+        };
+        let err = s.apply(StepEvent::Defer { until_ms: 5 }).unwrap_err();
+        assert_eq!(err.from, "awaiting_approval");
+        assert_eq!(err.event, "defer");
+        assert_eq!(s.apply(StepEvent::Approve), Ok(StepState::Succeeded));
+        assert_eq!(s.apply(StepEvent::Reject), Ok(StepState::Ready));
+    }
+
+    #[test]
+    fn terminal_failure_is_not_retried() {
+        let s = StepState::Failed { retry_at_ms: None };
+        assert!(s.is_terminal());
+        assert!(s.apply(StepEvent::MakeReady).is_err());
+        let s = StepState::Failed {
+            retry_at_ms: Some(10),
+        };
+        assert_eq!(s.apply(StepEvent::MakeReady), Ok(StepState::Ready));
+    }
+
+    #[test]
+    fn succeeded_cannot_be_cancelled_or_restarted() {
+        assert!(StepState::Succeeded.apply(StepEvent::Cancel).is_err());
+        assert!(
+            StepState::Succeeded
+                .apply(StepEvent::Start {
+                    holder: "e".into(),
+                    lease_until_ms: 1
+                })
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! The [`StateStore`] trait: observed state (jobs, steps, events, transcripts,
+//! approvals) kept outside the engine, so a crash loses nothing.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::provider::Message;
+use crate::state::{ApprovalRequest, Event, JobRecord, NewEvent};
+
+/// Identifies the transcript of one step attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TranscriptKey {
+    /// The job.
+    pub job: String,
+    /// The step.
+    pub step: String,
+    /// The attempt (1-based).
+    pub attempt: u32,
+}
+
+/// An approval request to store with a job write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalWrite {
+    /// The request in its new state (inserted, or replacing the stored one with the same id).
+    pub request: ApprovalRequest,
+    /// When true, the write fails with `Conflict` unless the stored request exists and is
+    /// still `Open` (a decision on a request that is no longer open is refused).
+    pub require_open: bool,
+}
+
+/// One atomic write: a job record plus what goes with its transition.
+///
+/// Either all of it is stored, or none of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobWrite {
+    /// The new record. Its `revision` field is ignored; the store sets it.
+    pub job: JobRecord,
+    /// `None`: create, failing with `Conflict` if the job exists. `Some(r)`: update,
+    /// failing with `Conflict` unless the stored revision is `r`.
+    pub expected_revision: Option<u64>,
+    /// Events appended to the job's log, in order.
+    pub events: Vec<NewEvent>,
+    /// Approval requests inserted or updated.
+    pub approvals: Vec<ApprovalWrite>,
+    /// Transcripts stored (replacing any with the same key).
+    pub transcripts: Vec<(TranscriptKey, Vec<Message>)>,
+}
+
+impl JobWrite {
+    /// A write that creates `job`.
+    pub fn create(job: JobRecord) -> Self {
+        JobWrite {
+            job,
+            expected_revision: None,
+            events: Vec::new(),
+            approvals: Vec::new(),
+            transcripts: Vec::new(),
+        }
+    }
+
+    /// A write that updates `job`, which was read at `job.revision`.
+    pub fn update(job: JobRecord) -> Self {
+        let rev = job.revision;
+        JobWrite {
+            job,
+            expected_revision: Some(rev),
+            events: Vec::new(),
+            approvals: Vec::new(),
+            transcripts: Vec::new(),
+        }
+    }
+
+    /// Adds an event.
+    pub fn event(mut self, event: NewEvent) -> Self {
+        self.events.push(event);
+        self
+    }
+
+    /// Adds events.
+    pub fn events(mut self, events: impl IntoIterator<Item = NewEvent>) -> Self {
+        self.events.extend(events);
+        self
+    }
+
+    /// Adds an approval write.
+    pub fn approval(mut self, request: ApprovalRequest, require_open: bool) -> Self {
+        self.approvals.push(ApprovalWrite {
+            request,
+            require_open,
+        });
+        self
+    }
+
+    /// Adds a transcript.
+    pub fn transcript(mut self, key: TranscriptKey, messages: Vec<Message>) -> Self {
+        self.transcripts.push((key, messages));
+        self
+    }
+}
+
+/// Where observed state lives.
+///
+/// # Contract
+/// - [`commit`](StateStore::commit) is atomic and durable when it returns `Ok`: the job
+///   record, its events, approvals and transcripts are all stored, or none is.
+/// - Revisions give optimistic concurrency: a write naming a stale revision is a
+///   `Conflict` and changes nothing; never a silent overwrite. Revisions start at 1
+///   and grow by 1 with each write.
+/// - Event sequence numbers start at 1 per job and have no gaps.
+/// - Reads see every write that returned `Ok` before them.
+///
+/// # Errors
+/// `Conflict` (stale revision, job exists, approval no longer open), `NotFound`,
+/// `Backend` (I/O, database).
+///
+/// # Implementing
+/// Run `george_core::conformance::state_store::run_all` (feature `conformance`) from
+/// the backend's tests; it checks every point above.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait StateStore: Send + Sync + Debug + 'static {
+    /// The job named `name`, if stored.
+    async fn get_job(&self, name: &str) -> Result<Option<JobRecord>>;
+
+    /// Every stored job, ordered by name.
+    async fn list_jobs(&self) -> Result<Vec<JobRecord>>;
+
+    /// Atomically stores a [`JobWrite`]; returns the job's new revision.
+    async fn commit(&self, write: JobWrite) -> Result<u64>;
+
+    /// Events of `job` with `seq > after_seq`, in order, at most `limit`.
+    async fn events(&self, job: &str, after_seq: u64, limit: usize) -> Result<Vec<Event>>;
+
+    /// The transcript of one step attempt.
+    async fn transcript(&self, key: &TranscriptKey) -> Result<Option<Vec<Message>>>;
+
+    /// The approval request with `id`.
+    async fn approval(&self, id: &str) -> Result<Option<ApprovalRequest>>;
+
+    /// Approval requests, only the open ones when `open_only`, ordered by id.
+    async fn approvals(&self, open_only: bool) -> Result<Vec<ApprovalRequest>>;
+
+    /// A small engine-level value (e.g. `last_reconciled_commit`).
+    async fn get_meta(&self, key: &str) -> Result<Option<String>>;
+
+    /// Sets a small engine-level value.
+    async fn put_meta(&self, key: &str, value: &str) -> Result<()>;
+}
+
+macro_rules! forward_store {
+    ($t:ty) => {
+        #[async_trait]
+        impl<T: StateStore + ?Sized> StateStore for $t {
+            async fn get_job(&self, name: &str) -> Result<Option<JobRecord>> {
+                (**self).get_job(name).await
+            }
+            async fn list_jobs(&self) -> Result<Vec<JobRecord>> {
+                (**self).list_jobs().await
+            }
+            async fn commit(&self, write: JobWrite) -> Result<u64> {
+                (**self).commit(write).await
+            }
+            async fn events(&self, job: &str, after_seq: u64, limit: usize) -> Result<Vec<Event>> {
+                (**self).events(job, after_seq, limit).await
+            }
+            async fn transcript(&self, key: &TranscriptKey) -> Result<Option<Vec<Message>>> {
+                (**self).transcript(key).await
+            }
+            async fn approval(&self, id: &str) -> Result<Option<ApprovalRequest>> {
+                (**self).approval(id).await
+            }
+            async fn approvals(&self, open_only: bool) -> Result<Vec<ApprovalRequest>> {
+                (**self).approvals(open_only).await
+            }
+            async fn get_meta(&self, key: &str) -> Result<Option<String>> {
+                (**self).get_meta(key).await
+            }
+            async fn put_meta(&self, key: &str, value: &str) -> Result<()> {
+                (**self).put_meta(key, value).await
+            }
+        }
+    };
+}
+forward_store!(Arc<T>);
+forward_store!(Box<T>);
+
+/// `Arc<dyn StateStore>`.
+pub type DynStateStore = Arc<dyn StateStore>;
