@@ -333,6 +333,9 @@ pub struct JobRecord {
     /// Whether the manifest was removed from Git (and the job kept by policy, or cancelled).
     #[serde(default)]
     pub removed: bool,
+    /// The job's `on_removal: keep` policy, recorded so it is known after the manifest is gone.
+    #[serde(default)]
+    pub keep_on_removal: bool,
     /// Per-step state, in template order.
     pub steps: Vec<StepRecord>,
     /// Optimistic-concurrency revision: set by the store; every write must name the

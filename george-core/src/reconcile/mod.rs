@@ -1,0 +1,449 @@
+//! The reconciler: a pure function from desired state (a [`DesiredJob`]), observed state
+//! (a [`JobRecord`]) and the time to a list of [`Action`]s, plus the
+//! [`WorkQueue`](queue::WorkQueue) that feeds it.
+//!
+//! The engine's shell ([`crate::engine`]) applies the actions to the store and
+//! dispatches ready steps; nothing here does I/O, so every transition is table-tested.
+
+pub mod queue;
+
+use crate::manifest::DesiredJob;
+use crate::model::{RemovalPolicy, StepSpec};
+use crate::state::{JobRecord, JobStatus, StepEvent, StepRecord, StepState};
+
+/// What the reconciler wants done to one job. Apply them in order with [`apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Action {
+    /// Create the job record (generation 1) with these step ids, all `Pending`.
+    CreateJob {
+        /// Repository path of the manifest.
+        path: String,
+        /// Template name.
+        template: String,
+        /// Desired-definition hash.
+        spec_hash: u64,
+        /// Step ids in template order.
+        steps: Vec<String>,
+        /// `on_removal: keep`.
+        keep_on_removal: bool,
+    },
+    /// The desired definition changed: bump the generation. Steps not started take the new
+    /// definition, running ones finish; new steps are added `Pending`, steps no longer in
+    /// the template are dropped (unless running), blocked and terminally failed steps start
+    /// over.
+    NewGeneration {
+        /// Repository path of the manifest.
+        path: String,
+        /// Template name.
+        template: String,
+        /// New hash.
+        spec_hash: u64,
+        /// Step ids of the new definition, in template order.
+        steps: Vec<String>,
+        /// `on_removal: keep`.
+        keep_on_removal: bool,
+    },
+    /// The manifest is gone from Git: mark the job removed and, unless kept, cancel it.
+    Remove {
+        /// Whether unfinished steps are cancelled.
+        cancel: bool,
+    },
+    /// Apply a state-machine event to a step.
+    Transition {
+        /// The step id.
+        step: String,
+        /// The event.
+        event: StepEvent,
+        /// Why, for the event log.
+        reason: String,
+    },
+    /// Start an attempt of this `Ready` step (subject to the engine's concurrency limits).
+    Dispatch {
+        /// The step id.
+        step: String,
+    },
+    /// Change the job's summary status.
+    SetStatus(JobStatus),
+    /// Reconcile this job again at `at_ms` (a deferral ends, a backoff ends, a lease expires).
+    RequeueAt(u64),
+}
+
+/// Reconciles one job.
+///
+/// - `desired`: the job's valid desired state at the current commit, or `None` when the
+///   manifest is absent;
+/// - `desired_invalid`: the manifest exists but does not validate — the job is left as it
+///   is (never cancelled because of a typo);
+/// - `observed`: the stored record, if any;
+/// - `now_ms`: the time.
+///
+/// Pure and idempotent: called again on the result of applying its actions, it returns
+/// only `Dispatch` / `RequeueAt` actions (or nothing).
+pub fn reconcile(
+    desired: Option<&DesiredJob>,
+    desired_invalid: bool,
+    observed: Option<&JobRecord>,
+    now_ms: u64,
+) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let Some(rec) = observed else {
+        if let Some(d) = desired {
+            actions.push(Action::CreateJob {
+                path: d.path.clone(),
+                template: d.template.metadata.name.clone(),
+                spec_hash: d.hash,
+                steps: d.template.spec.steps.iter().map(|s| s.id.clone()).collect(),
+                keep_on_removal: d.job.spec.on_removal == RemovalPolicy::Keep,
+            });
+        }
+        return actions;
+    };
+
+    let Some(d) = desired else {
+        if desired_invalid || rec.removed {
+            return actions;
+        }
+        actions.push(Action::Remove {
+            cancel: !rec.keep_on_removal,
+        });
+        if !rec.keep_on_removal {
+            for s in &rec.steps {
+                if !matches!(s.state, StepState::Succeeded | StepState::Cancelled) {
+                    actions.push(Action::Transition {
+                        step: s.id.clone(),
+                        event: StepEvent::Cancel,
+                        reason: "job manifest removed from Git".into(),
+                    });
+                }
+            }
+            if rec.status != JobStatus::Cancelled && !rec.status.is_finished() {
+                actions.push(Action::SetStatus(JobStatus::Cancelled));
+            }
+        }
+        return actions;
+    };
+
+    if d.hash != rec.spec_hash || rec.removed {
+        actions.push(Action::NewGeneration {
+            path: d.path.clone(),
+            template: d.template.metadata.name.clone(),
+            spec_hash: d.hash,
+            steps: d.template.spec.steps.iter().map(|s| s.id.clone()).collect(),
+            keep_on_removal: d.job.spec.on_removal == RemovalPolicy::Keep,
+        });
+        // The next pass sees the new generation's steps.
+        return actions;
+    }
+    if rec.status == JobStatus::Cancelled {
+        return actions;
+    }
+    step_pass(&d.template.spec.steps, rec, now_ms, &mut actions);
+    actions
+}
+
+/// The step pass: readiness, wake-ups, lease expiry, dispatch and status.
+fn step_pass(specs: &[StepSpec], rec: &JobRecord, now_ms: u64, actions: &mut Vec<Action>) {
+    // Fast path: nothing can move.
+    let quiet = rec.steps.iter().all(|s| {
+        matches!(
+            s.state,
+            StepState::Succeeded
+                | StepState::Cancelled
+                | StepState::Blocked
+                | StepState::AwaitingApproval { .. }
+                | StepState::Failed { retry_at_ms: None }
+        )
+    });
+    if quiet {
+        let status = derive_status(rec.steps.iter().map(|s| &s.state), rec.removed);
+        if status != rec.status {
+            actions.push(Action::SetStatus(status));
+        }
+        return;
+    }
+
+    // The state of each step after this pass's transitions (small: ~10 steps).
+    let mut states: Vec<StepState> = rec.steps.iter().map(|s| s.state.clone()).collect();
+    let mut requeue: Option<u64> = None;
+    let mut wake = |at: u64| requeue = Some(requeue.map_or(at, |r: u64| r.min(at)));
+    for (i, step) in rec.steps.iter().enumerate() {
+        let spec = spec_of(specs, i, &step.id);
+        match &step.state {
+            StepState::Pending => {
+                let deps = spec.map(|s| s.depends_on.as_slice()).unwrap_or(&[]);
+                let mut all_ok = true;
+                let mut dead: Option<&str> = None;
+                for dep in deps {
+                    match rec.steps.iter().position(|s| &s.id == dep) {
+                        Some(j) => match &rec.steps[j].state {
+                            StepState::Succeeded => {}
+                            StepState::Cancelled | StepState::Failed { retry_at_ms: None } => {
+                                dead = Some(dep);
+                                all_ok = false;
+                            }
+                            _ => all_ok = false,
+                        },
+                        None => all_ok = false,
+                    }
+                }
+                if let Some(dep) = dead {
+                    actions.push(Action::Transition {
+                        step: step.id.clone(),
+                        event: StepEvent::Cancel,
+                        reason: format!("dependency {dep} did not succeed"),
+                    });
+                    states[i] = StepState::Cancelled;
+                } else if all_ok {
+                    actions.push(Action::Transition {
+                        step: step.id.clone(),
+                        event: StepEvent::MakeReady,
+                        reason: "dependencies succeeded".into(),
+                    });
+                    states[i] = StepState::Ready;
+                }
+            }
+            StepState::Deferred { until_ms } => {
+                if *until_ms <= now_ms {
+                    actions.push(Action::Transition {
+                        step: step.id.clone(),
+                        event: StepEvent::MakeReady,
+                        reason: "deferral ended".into(),
+                    });
+                    states[i] = StepState::Ready;
+                } else {
+                    wake(*until_ms);
+                }
+            }
+            StepState::Failed {
+                retry_at_ms: Some(at),
+            } => {
+                if *at <= now_ms {
+                    actions.push(Action::Transition {
+                        step: step.id.clone(),
+                        event: StepEvent::MakeReady,
+                        reason: "backoff ended".into(),
+                    });
+                    states[i] = StepState::Ready;
+                } else {
+                    wake(*at);
+                }
+            }
+            StepState::Running { lease_until_ms, .. } => {
+                if *lease_until_ms <= now_ms {
+                    actions.push(Action::Transition {
+                        step: step.id.clone(),
+                        event: StepEvent::Interrupt,
+                        reason: "lease expired: the attempt is taken over".into(),
+                    });
+                    states[i] = StepState::Ready;
+                } else {
+                    wake(*lease_until_ms);
+                }
+            }
+            _ => {}
+        }
+        if states[i] == StepState::Ready {
+            actions.push(Action::Dispatch {
+                step: step.id.clone(),
+            });
+        }
+    }
+    let status = derive_status(states.iter(), rec.removed);
+    if status != rec.status {
+        actions.push(Action::SetStatus(status));
+    }
+    if let Some(at) = requeue {
+        actions.push(Action::RequeueAt(at));
+    }
+}
+
+fn spec_of<'a>(specs: &'a [StepSpec], i: usize, id: &str) -> Option<&'a StepSpec> {
+    match specs.get(i) {
+        Some(s) if s.id == id => Some(s),
+        _ => specs.iter().find(|s| s.id == id),
+    }
+}
+
+/// The job status implied by its step states.
+pub fn derive_status<'a>(states: impl Iterator<Item = &'a StepState>, removed: bool) -> JobStatus {
+    let (mut total, mut succeeded, mut cancelled, mut failed) = (0, 0, 0, 0);
+    let (mut awaiting, mut blocked, mut active, mut started) = (0, 0, 0, 0);
+    for s in states {
+        total += 1;
+        match s {
+            StepState::Succeeded => succeeded += 1,
+            StepState::Cancelled => cancelled += 1,
+            StepState::Failed { retry_at_ms: None } => failed += 1,
+            StepState::AwaitingApproval { .. } => awaiting += 1,
+            StepState::Blocked => blocked += 1,
+            StepState::Pending => {}
+            StepState::Ready => active += 1,
+            _ => {
+                active += 1;
+                started += 1;
+            }
+        }
+    }
+    if succeeded == total {
+        JobStatus::Succeeded
+    } else if awaiting > 0 {
+        JobStatus::AwaitingApproval
+    } else if active > 0 {
+        JobStatus::Running
+    } else if failed > 0 {
+        JobStatus::Failed
+    } else if blocked > 0 {
+        JobStatus::Blocked
+    } else if cancelled > 0 && (removed || cancelled + succeeded == total) {
+        JobStatus::Cancelled
+    } else if succeeded == 0 && started == 0 {
+        JobStatus::Pending
+    } else {
+        JobStatus::Running
+    }
+}
+
+/// Applies `actions` to `record` at `now_ms`, returning a description of each change
+/// (`(step, action, detail)`) for the event log. `Dispatch` and `RequeueAt` are left to
+/// the caller (they need the engine); invalid transitions are skipped and reported.
+pub fn apply(
+    record: &mut JobRecord,
+    actions: &[Action],
+    commit: &str,
+) -> Vec<(Option<String>, &'static str, String)> {
+    let mut out = Vec::new();
+    for a in actions {
+        match a {
+            Action::CreateJob { .. } => {
+                // Creation builds a fresh record: see `new_record`.
+            }
+            Action::NewGeneration {
+                path,
+                template,
+                spec_hash,
+                steps,
+                keep_on_removal,
+            } => {
+                record.generation += 1;
+                record.spec_hash = *spec_hash;
+                record.commit = commit.to_string();
+                record.path.clone_from(path);
+                record.template.clone_from(template);
+                record.keep_on_removal = *keep_on_removal;
+                record.removed = false;
+                let mut old = std::mem::take(&mut record.steps);
+                let mut next = Vec::with_capacity(steps.len());
+                for id in steps {
+                    match old.iter().position(|s| &s.id == id) {
+                        Some(j) => {
+                            let mut s = old.swap_remove(j);
+                            if matches!(
+                                s.state,
+                                StepState::Blocked
+                                    | StepState::Cancelled
+                                    | StepState::Failed { retry_at_ms: None }
+                            ) {
+                                s.state = StepState::Pending;
+                                s.message = None;
+                            }
+                            next.push(s);
+                        }
+                        None => next.push(StepRecord::new(id.clone())),
+                    }
+                }
+                // Running steps no longer in the template finish; the rest are dropped.
+                next.extend(
+                    old.into_iter()
+                        .filter(|s| matches!(s.state, StepState::Running { .. })),
+                );
+                record.steps = next;
+                out.push((
+                    None,
+                    "job.generation",
+                    format!(
+                        "generation {} from commit {}",
+                        record.generation,
+                        short(commit)
+                    ),
+                ));
+            }
+            Action::Remove { cancel } => {
+                record.removed = true;
+                out.push((
+                    None,
+                    "job.removed",
+                    if *cancel {
+                        "manifest removed from Git: cancelling".to_string()
+                    } else {
+                        "manifest removed from Git: kept by policy".to_string()
+                    },
+                ));
+            }
+            Action::Transition {
+                step,
+                event,
+                reason,
+            } => {
+                if let Some(s) = record.step_mut(step) {
+                    match s.state.apply(event.clone()) {
+                        Ok(next) => {
+                            let detail = format!("{} → {}: {reason}", s.state.name(), next.name());
+                            s.state = next;
+                            out.push((Some(step.clone()), "step.transition", detail));
+                        }
+                        Err(e) => out.push((Some(step.clone()), "step.invalid", e.to_string())),
+                    }
+                }
+            }
+            Action::SetStatus(status) => {
+                if record.status != *status {
+                    out.push((
+                        None,
+                        "job.status",
+                        format!("{} → {}", record.status, status),
+                    ));
+                    record.status = *status;
+                }
+            }
+            Action::Dispatch { .. } | Action::RequeueAt(_) => {}
+        }
+    }
+    out
+}
+
+/// The record a `CreateJob` action creates (revision 0: not stored yet).
+pub fn new_record(name: &str, action: &Action, commit: &str, now_ms: u64) -> Option<JobRecord> {
+    let Action::CreateJob {
+        path,
+        template,
+        spec_hash,
+        steps,
+        keep_on_removal,
+    } = action
+    else {
+        return None;
+    };
+    Some(JobRecord {
+        name: name.to_string(),
+        generation: 1,
+        spec_hash: *spec_hash,
+        commit: commit.to_string(),
+        path: path.clone(),
+        template: template.clone(),
+        status: JobStatus::Pending,
+        removed: false,
+        keep_on_removal: *keep_on_removal,
+        steps: steps.iter().map(|s| StepRecord::new(s.clone())).collect(),
+        revision: 0,
+        created_at_ms: now_ms,
+        updated_at_ms: now_ms,
+    })
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..8).unwrap_or(commit)
+}
+
+#[cfg(test)]
+mod tests;
