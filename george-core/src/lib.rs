@@ -6,14 +6,23 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod clock;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod error;
 pub mod git;
 pub mod human;
 pub mod manifest;
+pub mod memory;
 pub mod model;
 pub mod provider;
 pub mod state;
 pub mod store;
+pub mod template;
 pub mod tool;
 
 pub use error::{Error, ErrorKind, Result, RetryStatus};
+pub mod backoff;
+pub mod reconcile;
+pub mod command;
+pub mod scripted;
+pub mod engine;

@@ -1,0 +1,263 @@
+//! [`CommandToolExecutor`]: runs allow-listed programs with arguments as an array
+//! (never a shell string), a timeout, and captured, truncated output.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::tool::{ToolDefinition, ToolExecutor, ToolInvocation, ToolOutput};
+
+/// The result of one program run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandOutput {
+    /// Exit code (`-1` when killed by a signal).
+    pub exit_code: i32,
+    /// Standard output (UTF-8, lossy), truncated to the executor's limit.
+    pub stdout: String,
+    /// Standard error, truncated likewise.
+    pub stderr: String,
+    /// Whether either stream was truncated.
+    pub truncated: bool,
+}
+
+/// Runs programs from an allowlist. Offers one tool, `run_command`
+/// (`{"program": string, "args": [string]}`).
+///
+/// # Errors
+/// `PermissionDenied` for a program not on the allowlist or with a path separator;
+/// `Timeout` when the program runs longer than the timeout (it is killed);
+/// `Backend` when it cannot be started.
+#[derive(Debug, Clone)]
+pub struct CommandToolExecutor {
+    allow: BTreeSet<String>,
+    timeout: Duration,
+    max_output_bytes: usize,
+    cwd: Option<PathBuf>,
+}
+
+impl CommandToolExecutor {
+    /// An executor allowing exactly `programs` (bare names, looked up on `PATH`), with a
+    /// 30 s timeout and 64 KiB of output per stream.
+    pub fn new<I, S>(programs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        CommandToolExecutor {
+            allow: programs.into_iter().map(Into::into).collect(),
+            timeout: Duration::from_secs(30),
+            max_output_bytes: 64 * 1024,
+            cwd: None,
+        }
+    }
+
+    /// Sets the timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the output cap per stream, in bytes.
+    pub fn with_max_output_bytes(mut self, bytes: usize) -> Self {
+        self.max_output_bytes = bytes;
+        self
+    }
+
+    /// Sets the working directory.
+    pub fn with_cwd(mut self, cwd: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(cwd.into());
+        self
+    }
+
+    /// Whether `program` is allowed.
+    pub fn allows(&self, program: &str) -> bool {
+        self.allow.contains(program)
+    }
+
+    /// Runs `program` with `args`.
+    pub async fn run(&self, program: &str, args: &[String]) -> Result<CommandOutput> {
+        if !self.allows(program) || program.contains('/') {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!("program {program:?} is not on the command allowlist"),
+            ));
+        }
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(cwd) = &self.cwd {
+            cmd.current_dir(cwd);
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            Error::backend(format!("cannot start {program:?}"))
+                .with_source(e)
+                .terminal()
+        })?;
+        let cap = self.max_output_bytes;
+        let mut out = child.stdout.take();
+        let mut err = child.stderr.take();
+        let run = async {
+            let read = |s: Option<tokio::process::ChildStdout>| async move {
+                let mut buf = Vec::new();
+                if let Some(mut s) = s {
+                    let _ = s.read_to_end(&mut buf).await;
+                }
+                buf
+            };
+            let read_err = |s: Option<tokio::process::ChildStderr>| async move {
+                let mut buf = Vec::new();
+                if let Some(mut s) = s {
+                    let _ = s.read_to_end(&mut buf).await;
+                }
+                buf
+            };
+            let (o, e, status) = tokio::join!(read(out.take()), read_err(err.take()), child.wait());
+            (o, e, status)
+        };
+        let (o, e, status) = tokio::time::timeout(self.timeout, run).await.map_err(|_| {
+            Error::new(
+                ErrorKind::Timeout,
+                format!("{program:?} ran longer than {} ms", self.timeout.as_millis()),
+            )
+        })?;
+        let status = status.map_err(|e| Error::backend("waiting for the program").with_source(e))?;
+        let (stdout, t1) = truncate(&o, cap);
+        let (stderr, t2) = truncate(&e, cap);
+        Ok(CommandOutput {
+            exit_code: status.code().unwrap_or(-1),
+            stdout,
+            stderr,
+            truncated: t1 || t2,
+        })
+    }
+}
+
+fn truncate(bytes: &[u8], cap: usize) -> (String, bool) {
+    if bytes.len() <= cap {
+        (String::from_utf8_lossy(bytes).into_owned(), false)
+    } else {
+        let mut s = String::from_utf8_lossy(&bytes[..cap]).into_owned();
+        s.push_str("\n[... output truncated]");
+        (s, true)
+    }
+}
+
+#[async_trait]
+impl ToolExecutor for CommandToolExecutor {
+    fn tools(&self) -> Vec<ToolDefinition> {
+        vec![ToolDefinition {
+            name: "run_command".into(),
+            description: format!(
+                "Run a program (one of: {}) with arguments given as an array; returns exit code, stdout and stderr.",
+                self.allow.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            input_schema: json!({
+                "type": "object",
+                "properties": {
+                    "program": {"type": "string"},
+                    "args": {"type": "array", "items": {"type": "string"}}
+                },
+                "required": ["program"],
+                "additionalProperties": false
+            }),
+        }]
+    }
+
+    async fn call(&self, invocation: ToolInvocation) -> Result<ToolOutput> {
+        if invocation.name != "run_command" {
+            return Err(Error::not_found(format!("no tool {:?}", invocation.name)));
+        }
+        let Some(program) = invocation.arguments.get("program").and_then(|p| p.as_str()) else {
+            return Ok(ToolOutput::error("`program` (a string) is required"));
+        };
+        let args: Vec<String> = match invocation.arguments.get("args") {
+            None => vec![],
+            Some(serde_json::Value::Array(a)) => {
+                let mut v = Vec::with_capacity(a.len());
+                for x in a {
+                    match x.as_str() {
+                        Some(s) => v.push(s.to_string()),
+                        None => return Ok(ToolOutput::error("`args` must be an array of strings")),
+                    }
+                }
+                v
+            }
+            Some(_) => return Ok(ToolOutput::error("`args` must be an array of strings")),
+        };
+        match self.run(program, &args).await {
+            Ok(o) => {
+                let content = format!(
+                    "exit code {}\n--- stdout\n{}\n--- stderr\n{}",
+                    o.exit_code, o.stdout, o.stderr
+                );
+                let out = if o.exit_code == 0 {
+                    ToolOutput::ok(content)
+                } else {
+                    ToolOutput::error(content)
+                };
+                Ok(out.with_data(json!({
+                    "exit_code": o.exit_code, "stdout": o.stdout, "stderr": o.stderr, "truncated": o.truncated
+                })))
+            }
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => Ok(ToolOutput::error(e.to_string())),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_allowed_programs_with_array_args() {
+        let ex = CommandToolExecutor::new(["echo", "sh"]);
+        let o = ex.run("echo", &["a b".into(), "$(id)".into()]).await.unwrap();
+        assert_eq!(o.exit_code, 0);
+        assert_eq!(o.stdout, "a b $(id)\n", "no shell expansion");
+        let e = ex.run("ls", &[]).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        let e = ex.run("/bin/echo", &[]).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+    }
+
+    #[tokio::test]
+    async fn times_out_and_truncates() {
+        let ex = CommandToolExecutor::new(["sleep", "head"])
+            .with_timeout(Duration::from_millis(100))
+            .with_max_output_bytes(10);
+        let e = ex.run("sleep", &["5".into()]).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        let o = ex
+            .run("head", &["-c".into(), "100".into(), "/dev/zero".into()])
+            .await
+            .unwrap();
+        assert!(o.truncated);
+        let o = ex.run("sh", &[]).await;
+        assert!(o.is_err());
+    }
+
+    #[tokio::test]
+    async fn tool_refusal_is_an_error_result() {
+        let ex = CommandToolExecutor::new(["echo"]);
+        let out = ex
+            .call(ToolInvocation::new(
+                "run_command",
+                json!({"program": "rm", "args": ["-rf", "/"]}),
+                "k",
+            ))
+            .await
+            .unwrap();
+        assert!(out.is_error);
+        assert!(out.content.contains("not on the command allowlist"));
+    }
+}

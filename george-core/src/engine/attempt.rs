@@ -1,0 +1,475 @@
+//! One step attempt: a command, the execution of approved actions, or an agent's tool
+//! loop. Pure of store writes: it returns an [`AttemptReport`] that the engine commits.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::prompt::{self, DEFER, REPORT_BLOCKED, REPORT_FAILURE, REPORT_SUCCESS, SUBMIT_PLAN};
+use crate::clock::Clock;
+use crate::command::CommandToolExecutor;
+use crate::error::ErrorKind;
+use crate::manifest::DesiredJob;
+use crate::model::{AgentSpec, ApprovalRule, Autonomy, StepSpec};
+use crate::provider::{ChatRequest, DynProvider, Message, Usage};
+use crate::state::{JobRecord, NewEvent, Plan, PlannedAction};
+use crate::template;
+use crate::tool::{DynToolExecutor, ToolDefinition, ToolInvocation};
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Done, with outputs (a JSON object).
+    Succeeded(Value),
+    /// Failed; `retryable` when another attempt may succeed.
+    Failed {
+        /// Why.
+        reason: String,
+        /// Whether a retry may help.
+        retryable: bool,
+    },
+    /// Cannot proceed.
+    Blocked(String),
+    /// A plan for a human.
+    NeedsApproval(Plan),
+    /// Check again at `until_ms`.
+    Deferred {
+        /// When.
+        until_ms: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What an attempt produced.
+#[derive(Debug, Clone)]
+pub struct AttemptReport {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Tokens used.
+    pub usage: Usage,
+    /// The conversation (empty for steps without a model).
+    pub transcript: Vec<Message>,
+    /// Events (tool calls, model calls) to append with the outcome.
+    pub events: Vec<NewEvent>,
+}
+
+/// A registered tool: its executor and definition.
+#[derive(Debug, Clone)]
+pub(crate) struct RegisteredTool {
+    pub(crate) executor: DynToolExecutor,
+    pub(crate) definition: ToolDefinition,
+}
+
+/// What an attempt needs from the engine.
+pub(crate) struct AttemptCtx<'a> {
+    pub(crate) clock: &'a dyn Clock,
+    pub(crate) providers: &'a HashMap<String, DynProvider>,
+    pub(crate) tools: &'a HashMap<String, RegisteredTool>,
+    pub(crate) commands: Option<&'a CommandToolExecutor>,
+    pub(crate) agents: &'a HashMap<String, Arc<AgentSpec>>,
+    pub(crate) desired: &'a DesiredJob,
+    pub(crate) record: &'a JobRecord,
+    pub(crate) spec: &'a StepSpec,
+    pub(crate) attempt: u32,
+}
+
+fn fail(reason: impl Into<String>, retryable: bool) -> Outcome {
+    Outcome::Failed {
+        reason: reason.into(),
+        retryable,
+    }
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n).collect();
+        t.push('…');
+        t
+    }
+}
+
+impl AttemptCtx<'_> {
+    fn report(&self, outcome: Outcome) -> AttemptReport {
+        AttemptReport {
+            outcome,
+            usage: Usage::default(),
+            transcript: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn event(&self, actor: &str, action: &str, detail: String) -> NewEvent {
+        NewEvent::new(
+            self.clock.now_ms(),
+            actor,
+            action,
+            Some(&self.spec.id),
+            detail,
+        )
+    }
+
+    fn key(&self, n: usize) -> String {
+        format!(
+            "{}/{}/{}/{}",
+            self.record.name, self.spec.id, self.attempt, n
+        )
+    }
+
+    /// Runs the attempt.
+    pub(crate) async fn run(&self) -> AttemptReport {
+        if let Some(cmd) = &self.spec.command {
+            return self.run_command(&cmd.program, &cmd.args).await;
+        }
+        if let Some(src) = &self.spec.execute_approved {
+            return self.run_approved(src).await;
+        }
+        self.run_agent().await
+    }
+
+    async fn run_command(&self, program: &str, args: &[String]) -> AttemptReport {
+        let Some(commands) = self.commands else {
+            return self.report(Outcome::Blocked(
+                "the engine has no command executor: command steps cannot run".into(),
+            ));
+        };
+        let ctx = prompt::render_context(self.desired, self.record);
+        let mut rendered = Vec::with_capacity(args.len());
+        for a in args {
+            match template::render(a, &ctx) {
+                Ok(s) => rendered.push(s),
+                Err(e) => return self.report(fail(format!("rendering args: {e}"), false)),
+            }
+        }
+        let mut r = self.report(fail("", false));
+        let out = match commands.run(program, &rendered).await {
+            Ok(o) => o,
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                r.outcome = Outcome::Blocked(e.to_string());
+                return r;
+            }
+            Err(e) => {
+                r.outcome = fail(e.to_string(), e.is_retryable());
+                return r;
+            }
+        };
+        r.events.push(self.event(
+            "engine",
+            "command.ran",
+            format!(
+                "{program} {} → exit {}: {}",
+                rendered.join(" "),
+                out.exit_code,
+                clip(out.stdout.trim(), 120)
+            ),
+        ));
+        let check = self.spec.done_when.as_ref();
+        let want_code = check.map_or(0, |c| c.exit_code);
+        let mut done = out.exit_code == want_code;
+        let mut why = format!("exit code {} (expected {want_code})", out.exit_code);
+        if done
+            && let Some(pat) = check.and_then(|c| c.output_matches.as_deref())
+        {
+            match regex::Regex::new(pat) {
+                Ok(re) => {
+                    done = re.is_match(&out.stdout);
+                    why = format!("output {:?} does not match /{pat}/", clip(out.stdout.trim(), 80));
+                }
+                Err(e) => {
+                    r.outcome = fail(format!("done_when.output_matches: {e}"), false);
+                    return r;
+                }
+            }
+        }
+        r.outcome = if done {
+            Outcome::Succeeded(json!({
+                "exit_code": out.exit_code, "stdout": out.stdout, "stderr": out.stderr
+            }))
+        } else if let Some(defer) = check.and_then(|c| c.defer_ms) {
+            if self.attempt >= self.spec.retry.attempts {
+                fail(
+                    format!("not done after {} checks: {why}", self.attempt),
+                    false,
+                )
+            } else {
+                Outcome::Deferred {
+                    until_ms: self.clock.now_ms() + defer,
+                    reason: format!("not done yet: {why}"),
+                }
+            }
+        } else {
+            fail(format!("{why}; stderr: {}", clip(out.stderr.trim(), 200)), true)
+        };
+        r
+    }
+
+    async fn run_approved(&self, src: &str) -> AttemptReport {
+        let plan: Option<Plan> = self
+            .record
+            .step(src)
+            .and_then(|s| s.outputs.clone())
+            .and_then(|o| serde_json::from_value(o).ok());
+        let Some(plan) = plan else {
+            return self.report(fail(
+                format!("step {src} has no approved plan in its outputs"),
+                false,
+            ));
+        };
+        let mut r = self.report(fail("", false));
+        let mut results = Vec::with_capacity(plan.actions.len());
+        for (i, action) in plan.actions.iter().enumerate() {
+            let Some(tool) = self.tools.get(&action.tool) else {
+                r.outcome = Outcome::Blocked(format!(
+                    "approved action {} names tool {:?}, which this engine does not have",
+                    i + 1,
+                    action.tool
+                ));
+                return r;
+            };
+            let inv = ToolInvocation::new(&action.tool, action.arguments.clone(), self.key(i + 1));
+            match tool.executor.call(inv).await {
+                Ok(out) => {
+                    r.events.push(self.event(
+                        "engine",
+                        "tool.called",
+                        format!(
+                            "approved action {}: {} → {}",
+                            i + 1,
+                            action.tool,
+                            clip(&out.content, 160)
+                        ),
+                    ));
+                    if out.is_error {
+                        r.outcome = fail(
+                            format!("approved action {} ({}) failed: {}", i + 1, action.tool, out.content),
+                            false,
+                        );
+                        return r;
+                    }
+                    results.push(json!({"tool": action.tool, "content": out.content, "data": out.data}));
+                }
+                Err(e) => {
+                    r.outcome = fail(
+                        format!("approved action {} ({}): {e}", i + 1, action.tool),
+                        e.is_retryable(),
+                    );
+                    return r;
+                }
+            }
+        }
+        r.outcome = Outcome::Succeeded(json!({ "summary": plan.summary, "results": results }));
+        r
+    }
+
+    async fn run_agent(&self) -> AttemptReport {
+        let Some(agent_name) = &self.spec.agent else {
+            return self.report(fail("step has no agent", false));
+        };
+        let Some(agent) = self.agents.get(agent_name) else {
+            return self.report(Outcome::Blocked(format!("agent {agent_name} is not defined")));
+        };
+        let a = &agent.spec;
+        for needed in &self.spec.tools {
+            if !a.tools.contains(needed) {
+                return self.report(Outcome::Blocked(format!(
+                    "agent {agent_name} lacks tool {needed:?}, which step {} needs (its tools: {})",
+                    self.spec.id,
+                    a.tools.join(", ")
+                )));
+            }
+            if !self.tools.contains_key(needed) {
+                return self.report(Outcome::Blocked(format!(
+                    "no executor provides tool {needed:?}, which step {} needs",
+                    self.spec.id
+                )));
+            }
+        }
+        let Some(provider) = self.providers.get(&a.provider) else {
+            return self.report(Outcome::Blocked(format!(
+                "provider {:?} of agent {agent_name} is not registered with the engine",
+                a.provider
+            )));
+        };
+        let ctx = prompt::render_context(self.desired, self.record);
+        let instructions = match template::render(self.spec.instructions.as_deref().unwrap_or(""), &ctx)
+        {
+            Ok(s) => s,
+            Err(e) => return self.report(fail(format!("rendering instructions: {e}"), false)),
+        };
+        let needs_approval =
+            self.spec.approval == ApprovalRule::Required || a.autonomy == Autonomy::Manual;
+        let rejections = self
+            .record
+            .step(&self.spec.id)
+            .map(|s| s.rejections.as_slice())
+            .unwrap_or(&[]);
+        let user = prompt::user_message(
+            &instructions,
+            self.desired,
+            self.record,
+            self.spec,
+            self.attempt,
+            rejections,
+            needs_approval,
+        );
+        let mut tools: Vec<ToolDefinition> = a
+            .tools
+            .iter()
+            .filter_map(|t| self.tools.get(t).map(|r| r.definition.clone()))
+            .collect();
+        tools.extend(prompt::outcome_tools(needs_approval));
+        let actor = format!("agent:{agent_name}");
+        let mut r = self.report(fail("", false));
+        r.transcript.push(Message::User { content: user });
+        let mut calls = 0usize;
+        for _ in 0..a.max_iterations.max(1) {
+            let req = ChatRequest::new(&a.model, &a.system_prompt, r.transcript.clone())
+                .with_tools(tools.clone())
+                .with_max_tokens(a.max_tokens)
+                .with_temperature(a.temperature);
+            let resp = match provider.complete(req).await {
+                Ok(x) => x,
+                Err(e) => {
+                    r.outcome = fail(format!("provider {}: {e}", provider.name()), e.is_retryable());
+                    return r;
+                }
+            };
+            r.usage.add(&resp.usage);
+            r.events.push(self.event(
+                &actor,
+                "model.responded",
+                format!(
+                    "{} tool call(s), {} in / {} out tokens{}",
+                    resp.message.tool_calls.len(),
+                    resp.usage.input_tokens + resp.usage.cache_read_tokens,
+                    resp.usage.output_tokens,
+                    resp.message
+                        .content
+                        .as_deref()
+                        .map(|c| format!(": {}", clip(c, 100)))
+                        .unwrap_or_default()
+                ),
+            ));
+            let msg = resp.message;
+            r.transcript.push(Message::Assistant(msg.clone()));
+            if msg.tool_calls.is_empty() {
+                r.transcript.push(Message::User {
+                    content: "Report the outcome of this step by calling one of the outcome tools; plain text is not read as an outcome.".into(),
+                });
+            }
+            let mut outcome: Option<Outcome> = None;
+            for call in &msg.tool_calls {
+                calls += 1;
+                let (content, is_error) = if prompt::is_outcome_tool(&call.name) {
+                    if outcome.is_some() {
+                        ("an outcome was already reported in this turn; this call is ignored".to_string(), true)
+                    } else {
+                        match self.outcome_from(&call.name, &call.arguments, agent, needs_approval) {
+                            Ok(o) => {
+                                r.events.push(self.event(&actor, "outcome.reported", format!("{}: {}", call.name, clip(&call.arguments.to_string(), 200))));
+                                outcome = Some(o);
+                                ("recorded".to_string(), false)
+                            }
+                            Err(why) => (why, true),
+                        }
+                    }
+                } else if !a.tools.contains(&call.name) {
+                    let why = format!("tool {:?} is not allowed for agent {agent_name}; allowed: {}", call.name, a.tools.join(", "));
+                    r.events.push(self.event("engine", "tool.refused", why.clone()));
+                    (why, true)
+                } else if let Some(tool) = self.tools.get(&call.name) {
+                    let inv = ToolInvocation::new(&call.name, call.arguments.clone(), self.key(calls));
+                    match tool.executor.call(inv).await {
+                        Ok(out) => {
+                            r.events.push(self.event(&actor, "tool.called", format!("{}({}) → {}", call.name, clip(&call.arguments.to_string(), 100), clip(&out.content, 100))));
+                            (out.content, out.is_error)
+                        }
+                        Err(e) => {
+                            r.events.push(self.event(&actor, "tool.failed", format!("{}: {e}", call.name)));
+                            (format!("tool error: {e}"), true)
+                        }
+                    }
+                } else {
+                    (format!("no executor provides tool {:?}", call.name), true)
+                };
+                r.transcript.push(Message::Tool {
+                    tool_call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    content,
+                    is_error,
+                });
+            }
+            if let Some(o) = outcome {
+                r.outcome = o;
+                return r;
+            }
+            if let Some(budget) = a.token_budget
+                && r.usage.total() > budget
+            {
+                r.outcome = fail(
+                    format!("token budget of {budget} exceeded ({} used)", r.usage.total()),
+                    false,
+                );
+                return r;
+            }
+        }
+        r.outcome = fail(
+            format!("iteration limit ({}) reached without an outcome", a.max_iterations),
+            false,
+        );
+        r
+    }
+
+    fn outcome_from(
+        &self,
+        name: &str,
+        args: &Value,
+        agent: &AgentSpec,
+        needs_approval: bool,
+    ) -> Result<Outcome, String> {
+        let s = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
+        match name {
+            REPORT_SUCCESS if !needs_approval => {
+                let mut outputs = match args.get("outputs") {
+                    Some(Value::Object(m)) => Value::Object(m.clone()),
+                    Some(Value::Null) | None => json!({}),
+                    Some(v) => json!({ "value": v }),
+                };
+                if let (Some(summary), Some(o)) = (s("summary"), outputs.as_object_mut()) {
+                    o.entry("summary").or_insert(Value::String(summary));
+                }
+                Ok(Outcome::Succeeded(outputs))
+            }
+            REPORT_SUCCESS => Err("this step needs a human's approval: call submit_plan instead".into()),
+            REPORT_FAILURE => Ok(fail(
+                s("reason").unwrap_or_else(|| "no reason given".into()),
+                args.get("retryable").and_then(Value::as_bool).unwrap_or(false),
+            )),
+            REPORT_BLOCKED => Ok(Outcome::Blocked(s("reason").unwrap_or_else(|| "no reason given".into()))),
+            DEFER if !needs_approval => {
+                let secs = args.get("seconds").and_then(Value::as_u64).ok_or("`seconds` (a positive integer) is required")?;
+                Ok(Outcome::Deferred {
+                    until_ms: self.clock.now_ms() + secs.clamp(1, 86_400) * 1000,
+                    reason: s("reason").unwrap_or_default(),
+                })
+            }
+            DEFER => Err("a step that needs approval cannot be deferred: submit a plan or report failure".into()),
+            SUBMIT_PLAN if needs_approval => {
+                let summary = s("summary").ok_or("`summary` (a string) is required")?;
+                let actions: Vec<PlannedAction> = serde_json::from_value(args.get("actions").cloned().unwrap_or(json!([])))
+                    .map_err(|e| format!("`actions` must be a list of {{tool, arguments}}: {e}"))?;
+                for a in &actions {
+                    if !agent.spec.tools.contains(&a.tool) || !self.tools.contains_key(&a.tool) {
+                        return Err(format!("action tool {:?} is not one of your tools ({})", a.tool, agent.spec.tools.join(", ")));
+                    }
+                }
+                Ok(Outcome::NeedsApproval(Plan { summary, actions }))
+            }
+            SUBMIT_PLAN => Err("this step does not need approval: report the outcome instead".into()),
+            _ => Err(format!("unknown outcome tool {name}")),
+        }
+    }
+}

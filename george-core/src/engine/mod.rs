@@ -1,0 +1,514 @@
+//! The engine: the shell around the pure reconciler. It follows a [`GitSource`], keeps
+//! an in-memory cache of observed state written through to the [`StateStore`], runs a
+//! de-duplicating work queue, dispatches ready steps within concurrency limits, runs
+//! step attempts, and takes humans' decisions.
+//!
+//! ```no_run
+//! # async fn demo(store: george_core::store::DynStateStore, git: george_core::git::DynGitSource,
+//! #               provider: george_core::provider::DynProvider) -> george_core::Result<()> {
+//! use george_core::engine::Engine;
+//! let engine = Engine::builder(store, git).provider("default", provider).build();
+//! engine.start().await?;           // load observed state, reconcile the branch head
+//! let handle = engine.spawn();     // the reconcile loop, in the background
+//! let status = engine.wait_finished("my-job", std::time::Duration::from_secs(60)).await?;
+//! handle.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod attempt;
+pub mod prompt;
+mod shell;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinHandle;
+
+use crate::clock::{Clock, SystemClock};
+use crate::command::CommandToolExecutor;
+use crate::error::{Error, Result};
+use crate::git::{CommitId, DynGitSource};
+use crate::human::{HumanChannel, LogHuman};
+use crate::manifest::{ManifestError, ManifestSet};
+use crate::provider::DynProvider;
+use crate::reconcile::queue::WorkQueue;
+use crate::state::{ApprovalRequest, Event, JobRecord, JobStatus};
+use crate::store::DynStateStore;
+use crate::tool::DynToolExecutor;
+use attempt::RegisteredTool;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// This engine's id: the holder of its leases (default: `engine-<random>`).
+    pub id: String,
+    /// The Git reference to follow (default `main`).
+    pub reference: String,
+    /// Maximum step attempts running at once in this engine (default 64).
+    pub max_running: usize,
+    /// Lease length for a running attempt, in ms (default 30,000); renewed at a third.
+    pub lease_ms: u64,
+    /// How often to poll the Git source (default 10 s).
+    pub poll_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            id: format!("engine-{:08x}", fastrand::u32(..)),
+            reference: "main".into(),
+            max_running: 64,
+            lease_ms: 30_000,
+            poll_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A change of a job's summary status, broadcast by [`Engine::subscribe`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobUpdate {
+    /// The job.
+    pub job: String,
+    /// Its new status.
+    pub status: JobStatus,
+    /// Its generation.
+    pub generation: u64,
+}
+
+/// Counters, for tests and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Job reconciles run.
+    pub reconciles: u64,
+    /// Step attempts started.
+    pub attempts: u64,
+}
+
+pub(crate) struct Desired {
+    pub(crate) commit: Option<CommitId>,
+    pub(crate) set: ManifestSet,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<JobRecord>>>;
+
+#[derive(Default)]
+pub(crate) struct Slots {
+    pub(crate) total: usize,
+    pub(crate) per_agent: HashMap<String, usize>,
+    pub(crate) per_job: HashMap<String, usize>,
+    pub(crate) waiting: BTreeSet<String>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: EngineConfig,
+    pub(crate) store: DynStateStore,
+    pub(crate) git: DynGitSource,
+    pub(crate) providers: HashMap<String, DynProvider>,
+    pub(crate) tools: HashMap<String, RegisteredTool>,
+    pub(crate) commands: Option<CommandToolExecutor>,
+    pub(crate) human: Arc<dyn HumanChannel>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) desired: RwLock<Desired>,
+    pub(crate) cache: Mutex<HashMap<String, Slot>>,
+    pub(crate) queue: Mutex<WorkQueue>,
+    pub(crate) wake: Notify,
+    pub(crate) slots: Mutex<Slots>,
+    pub(crate) attempts: Mutex<HashMap<(String, String), (u32, JoinHandle<()>)>>,
+    pub(crate) updates: broadcast::Sender<JobUpdate>,
+    pub(crate) reconciles: AtomicU64,
+    pub(crate) started: AtomicU64,
+}
+
+/// The George engine. Cheap to clone: clones share everything.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("id", &self.shared.config.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Engine`].
+#[derive(Debug)]
+pub struct EngineBuilder {
+    config: EngineConfig,
+    store: DynStateStore,
+    git: DynGitSource,
+    providers: HashMap<String, DynProvider>,
+    executors: Vec<DynToolExecutor>,
+    commands: Option<CommandToolExecutor>,
+    human: Arc<dyn HumanChannel>,
+    clock: Arc<dyn Clock>,
+}
+
+impl EngineBuilder {
+    /// Registers a provider under `name` (agent specs select it by `provider:`).
+    pub fn provider(mut self, name: impl Into<String>, provider: DynProvider) -> Self {
+        self.providers.insert(name.into(), provider);
+        self
+    }
+    /// Registers a tool executor; its tools become available to agents that list them.
+    pub fn tools(mut self, executor: DynToolExecutor) -> Self {
+        self.executors.push(executor);
+        self
+    }
+    /// The executor for command steps (and the `run_command` tool).
+    pub fn commands(mut self, commands: CommandToolExecutor) -> Self {
+        self.executors.push(Arc::new(commands.clone()));
+        self.commands = Some(commands);
+        self
+    }
+    /// The channel that tells humans an approval is waiting (default: log only).
+    pub fn human(mut self, human: Arc<dyn HumanChannel>) -> Self {
+        self.human = human;
+        self
+    }
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+    /// The settings.
+    pub fn config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+    /// Sets the engine id.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.config.id = id.into();
+        self
+    }
+    /// Sets the Git reference to follow.
+    pub fn reference(mut self, reference: impl Into<String>) -> Self {
+        self.config.reference = reference.into();
+        self
+    }
+    /// Sets the Git poll interval.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.config.poll_interval = interval;
+        self
+    }
+    /// Builds the engine. Tools with the same name: the first registered wins.
+    pub fn build(self) -> Engine {
+        let mut tools = HashMap::new();
+        for ex in self.executors {
+            for def in ex.tools() {
+                tools.entry(def.name.clone()).or_insert(RegisteredTool {
+                    executor: ex.clone(),
+                    definition: def,
+                });
+            }
+        }
+        let (updates, _) = broadcast::channel(1024);
+        Engine {
+            shared: Arc::new(Shared {
+                config: self.config,
+                store: self.store,
+                git: self.git,
+                providers: self.providers,
+                tools,
+                commands: self.commands,
+                human: self.human,
+                clock: self.clock,
+                desired: RwLock::new(Desired {
+                    commit: None,
+                    set: ManifestSet::default(),
+                }),
+                cache: Mutex::new(HashMap::new()),
+                queue: Mutex::new(WorkQueue::new()),
+                wake: Notify::new(),
+                slots: Mutex::new(Slots::default()),
+                attempts: Mutex::new(HashMap::new()),
+                updates,
+                reconciles: AtomicU64::new(0),
+                started: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+/// The handle of a spawned reconcile loop.
+#[derive(Debug)]
+pub struct RunHandle {
+    stop: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl RunHandle {
+    /// Stops the loop, interrupts in-flight attempts (their steps become `Ready` again,
+    /// durably), and waits for it.
+    pub async fn shutdown(self) {
+        self.stop.notify_one();
+        let _ = self.task.await;
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Engine {
+    /// A builder over a store and a Git source.
+    pub fn builder(store: DynStateStore, git: DynGitSource) -> EngineBuilder {
+        EngineBuilder {
+            config: EngineConfig::default(),
+            store,
+            git,
+            providers: HashMap::new(),
+            executors: Vec::new(),
+            commands: None,
+            human: Arc::new(LogHuman),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// This engine's id.
+    pub fn id(&self) -> &str {
+        &self.shared.config.id
+    }
+
+    /// Loads observed state from the store, reconciles the head of the followed reference,
+    /// queues every job, and re-notifies humans of open approval requests.
+    ///
+    /// # Errors
+    /// Store or Git errors.
+    pub async fn start(&self) -> Result<()> {
+        let jobs = self.shared.store.list_jobs().await?;
+        {
+            let mut cache = lock(&self.shared.cache);
+            for j in jobs {
+                let name = j.name.clone();
+                cache.insert(name, Arc::new(tokio::sync::Mutex::new(Some(j))));
+            }
+        }
+        let names: Vec<String> = lock(&self.shared.cache).keys().cloned().collect();
+        self.enqueue(names);
+        self.sync().await?;
+        for req in self.shared.store.approvals(true).await? {
+            if let Err(e) = self.shared.human.approval_requested(&req).await {
+                tracing::warn!(id = %req.id, error = %e, "notifying the human channel failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Reconciles the head of the followed reference if it moved: a full load the first
+    /// time, then only the manifests changed between the last reconciled commit and the
+    /// head. Returns the new commit, or `None` when nothing moved.
+    ///
+    /// # Errors
+    /// Git errors; invalid manifests are not errors (see [`Engine::manifest_errors`]).
+    pub async fn sync(&self) -> Result<Option<CommitId>> {
+        shell::sync(&self.shared, self).await
+    }
+
+    /// Errors of the manifests at the current commit.
+    pub fn manifest_errors(&self) -> Vec<ManifestError> {
+        self.shared
+            .desired
+            .read()
+            .map(|d| d.set.errors.clone())
+            .unwrap_or_default()
+    }
+
+    /// The commit desired state was last loaded from.
+    pub fn commit(&self) -> Option<CommitId> {
+        self.shared.desired.read().ok().and_then(|d| d.commit.clone())
+    }
+
+    pub(crate) fn enqueue(&self, keys: impl IntoIterator<Item = String>) {
+        {
+            let mut q = lock(&self.shared.queue);
+            for k in keys {
+                q.add(&k);
+            }
+        }
+        self.shared.wake.notify_one();
+    }
+
+    /// Runs the reconcile loop until `stop` is notified.
+    async fn run_loop(self, stop: Arc<Notify>) {
+        let mut poll = tokio::time::interval(self.shared.config.poll_interval);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        poll.tick().await;
+        loop {
+            let now = self.shared.clock.now_ms();
+            let (keys, deadline) = {
+                let mut q = lock(&self.shared.queue);
+                let mut keys = Vec::new();
+                while let Some(k) = q.pop(now) {
+                    keys.push(k);
+                }
+                (keys, q.next_deadline())
+            };
+            for k in keys {
+                let e = self.clone();
+                tokio::spawn(async move {
+                    shell::reconcile_key(&e, &k).await;
+                    lock(&e.shared.queue).done(&k);
+                    e.shared.wake.notify_one();
+                });
+            }
+            let sleep = deadline.map_or(Duration::from_secs(3600), |d| {
+                Duration::from_millis(d.saturating_sub(self.shared.clock.now_ms()))
+            });
+            tokio::select! {
+                _ = stop.notified() => break,
+                _ = self.shared.wake.notified() => {}
+                _ = tokio::time::sleep(sleep) => {}
+                _ = poll.tick() => {
+                    if let Err(e) = self.sync().await {
+                        tracing::warn!(error = %e, "polling the Git source failed");
+                    }
+                }
+            }
+        }
+        shell::interrupt_all(&self).await;
+    }
+
+    /// Spawns the reconcile loop on the current tokio runtime. Call [`Engine::start`] first.
+    pub fn spawn(&self) -> RunHandle {
+        let stop = Arc::new(Notify::new());
+        let task = tokio::spawn(self.clone().run_loop(stop.clone()));
+        RunHandle { stop, task }
+    }
+
+    /// Asks the engine to reconcile `job` now.
+    pub fn requeue(&self, job: &str) {
+        self.enqueue([job.to_string()]);
+    }
+
+    /// The observed state of `job` (from the engine's cache, else the store).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn job(&self, job: &str) -> Result<Option<JobRecord>> {
+        let slot = lock(&self.shared.cache).get(job).cloned();
+        match slot {
+            Some(s) => Ok(s.lock().await.clone()),
+            None => self.shared.store.get_job(job).await,
+        }
+    }
+
+    /// Every event of `job`, in order.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn events(&self, job: &str) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        loop {
+            let after = out.last().map_or(0, |e: &Event| e.seq);
+            let page = self.shared.store.events(job, after, 1000).await?;
+            let done = page.len() < 1000;
+            out.extend(page);
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Open approval requests.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn open_approvals(&self) -> Result<Vec<ApprovalRequest>> {
+        self.shared.store.approvals(true).await
+    }
+
+    /// Approves request `id`: the plan becomes the step's outputs (`summary`, `actions`),
+    /// exactly as submitted, and the step succeeds.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown request; `Conflict` when it is no longer open (decided
+    /// or cancelled), or when its step no longer waits for it.
+    pub async fn approve(&self, id: &str, by: &str, note: Option<&str>) -> Result<()> {
+        shell::decide(self, id, by, shell::Decision::Approve(note.map(str::to_string))).await
+    }
+
+    /// Rejects request `id` with a reason: the step is planned again, and the reason is
+    /// handed to the next planning attempt.
+    ///
+    /// # Errors
+    /// As [`Engine::approve`].
+    pub async fn reject(&self, id: &str, by: &str, reason: &str) -> Result<()> {
+        shell::decide(self, id, by, shell::Decision::Reject(reason.to_string())).await
+    }
+
+    /// Status changes of every job.
+    pub fn subscribe(&self) -> broadcast::Receiver<JobUpdate> {
+        self.shared.updates.subscribe()
+    }
+
+    /// Waits until `job` is finished (`Succeeded`, `Failed`, `Cancelled`) or `Blocked`.
+    ///
+    /// # Errors
+    /// `Timeout` after `timeout`; store errors.
+    pub async fn wait_finished(&self, job: &str, timeout: Duration) -> Result<JobStatus> {
+        self.wait_for(job, timeout, |s| s.is_finished() || s == JobStatus::Blocked)
+            .await
+    }
+
+    /// Waits until `job`'s status satisfies `pred`.
+    ///
+    /// # Errors
+    /// `Timeout` after `timeout`; store errors.
+    pub async fn wait_for(
+        &self,
+        job: &str,
+        timeout: Duration,
+        pred: impl Fn(JobStatus) -> bool,
+    ) -> Result<JobStatus> {
+        let mut rx = self.subscribe();
+        let fut = async {
+            if let Some(r) = self.job(job).await?
+                && pred(r.status)
+            {
+                return Ok(r.status);
+            }
+            loop {
+                match rx.recv().await {
+                    Ok(u) if u.job == job && pred(u.status) => return Ok(u.status),
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if let Some(r) = self.job(job).await?
+                            && pred(r.status)
+                        {
+                            return Ok(r.status);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        return Err(Error::backend("engine dropped"));
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(timeout, fut).await.map_err(|_| {
+            Error::new(
+                crate::error::ErrorKind::Timeout,
+                format!("job {job} did not reach the awaited status in {timeout:?}"),
+            )
+        })?
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            reconciles: self.shared.reconciles.load(Ordering::Relaxed),
+            attempts: self.shared.started.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Names of jobs this engine knows (cache).
+    pub fn known_jobs(&self) -> HashSet<String> {
+        lock(&self.shared.cache).keys().cloned().collect()
+    }
+}

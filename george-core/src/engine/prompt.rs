@@ -1,0 +1,189 @@
+//! What the model sees: the outcome tools and the dynamic user message of a step attempt.
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::manifest::DesiredJob;
+use crate::model::StepSpec;
+use crate::state::{JobRecord, Rejection};
+use crate::tool::ToolDefinition;
+
+/// Tool that reports success with outputs.
+pub const REPORT_SUCCESS: &str = "report_success";
+/// Tool that reports failure.
+pub const REPORT_FAILURE: &str = "report_failure";
+/// Tool that reports the step cannot proceed.
+pub const REPORT_BLOCKED: &str = "report_blocked";
+/// Tool that asks to be checked again later.
+pub const DEFER: &str = "defer";
+/// Tool that submits a plan for a human's approval.
+pub const SUBMIT_PLAN: &str = "submit_plan";
+
+/// Whether `name` is one of the outcome tools.
+pub fn is_outcome_tool(name: &str) -> bool {
+    matches!(
+        name,
+        REPORT_SUCCESS | REPORT_FAILURE | REPORT_BLOCKED | DEFER | SUBMIT_PLAN
+    )
+}
+
+/// The outcome tools offered to an attempt. With `needs_approval`, `submit_plan`
+/// replaces `report_success`.
+pub fn outcome_tools(needs_approval: bool) -> Vec<ToolDefinition> {
+    let mut v = Vec::with_capacity(4);
+    if needs_approval {
+        v.push(ToolDefinition {
+            name: SUBMIT_PLAN.into(),
+            description: "Submit your plan for a human's approval. `actions` are the exact tool calls that will run, unchanged, once a human approves. Ends this step attempt.".into(),
+            input_schema: json!({
+                "type": "object",
+                "properties": {
+                    "summary": {"type": "string", "description": "What the plan does and why, for the reviewer."},
+                    "actions": {"type": "array", "items": {
+                        "type": "object",
+                        "properties": {"tool": {"type": "string"}, "arguments": {"type": "object"}},
+                        "required": ["tool", "arguments"]
+                    }}
+                },
+                "required": ["summary", "actions"]
+            }),
+        });
+    } else {
+        v.push(ToolDefinition {
+            name: REPORT_SUCCESS.into(),
+            description: "Report that the step is done, with its outputs (a JSON object later steps can use). Ends this step attempt.".into(),
+            input_schema: json!({
+                "type": "object",
+                "properties": {
+                    "summary": {"type": "string"},
+                    "outputs": {"type": "object"}
+                },
+                "required": ["summary", "outputs"]
+            }),
+        });
+    }
+    v.push(ToolDefinition {
+        name: REPORT_FAILURE.into(),
+        description: "Report that the step failed. Set `retryable` when trying again later may succeed. Ends this step attempt.".into(),
+        input_schema: json!({
+            "type": "object",
+            "properties": {"reason": {"type": "string"}, "retryable": {"type": "boolean"}},
+            "required": ["reason"]
+        }),
+    });
+    v.push(ToolDefinition {
+        name: REPORT_BLOCKED.into(),
+        description: "Report that you cannot do this step (a missing capability, a condition not met). Say why; do not improvise. Ends this step attempt.".into(),
+        input_schema: json!({
+            "type": "object",
+            "properties": {"reason": {"type": "string"}},
+            "required": ["reason"]
+        }),
+    });
+    if !needs_approval {
+        v.push(ToolDefinition {
+            name: DEFER.into(),
+            description: "Ask to be run again later, e.g. while waiting for a sync. Ends this step attempt.".into(),
+            input_schema: json!({
+                "type": "object",
+                "properties": {"seconds": {"type": "integer", "minimum": 1}, "reason": {"type": "string"}},
+                "required": ["seconds", "reason"]
+            }),
+        });
+    }
+    v
+}
+
+/// The rendering context of a step's templates: `params` and `steps.<id>.outputs`.
+pub fn render_context(desired: &DesiredJob, record: &JobRecord) -> Value {
+    let mut steps = serde_json::Map::new();
+    for s in &record.steps {
+        if let Some(o) = &s.outputs {
+            steps.insert(s.id.clone(), json!({ "outputs": o }));
+        }
+    }
+    json!({ "params": &*desired.params, "steps": steps, "job": { "name": record.name } })
+}
+
+/// How rejections are worded for the next planning attempt: explicit that the plan was
+/// rejected, and that the reviewer's reasons are constraints to re-plan around.
+pub fn rejection_feedback(rejections: &[Rejection]) -> String {
+    let mut s = String::from(
+        "# Rejected plans\nA human reviewer REJECTED the previous plan(s) for this step. Do not propose a rejected plan again, \
+         not even in a modified form that keeps the rejected approach: treat every reason below as a hard constraint \
+         and make a new plan that addresses all of them.\n",
+    );
+    for (i, r) in rejections.iter().enumerate() {
+        let _ = write!(
+            s,
+            "{}. Rejected plan: \"{}\"\n   Reviewer {} said why: \"{}\"\n",
+            i + 1,
+            r.plan,
+            r.by,
+            r.reason
+        );
+    }
+    s
+}
+
+/// The dynamic user message of an attempt.
+pub fn user_message(
+    instructions: &str,
+    desired: &DesiredJob,
+    record: &JobRecord,
+    spec: &StepSpec,
+    attempt: u32,
+    rejections: &[Rejection],
+    needs_approval: bool,
+) -> String {
+    let mut s = String::with_capacity(1024);
+    let _ = writeln!(s, "# Task\n{}\n", instructions.trim());
+    let _ = writeln!(
+        s,
+        "# Job\njob: {} (template {}, generation {}, commit {})\nstep: {} (attempt {})\n",
+        record.name,
+        record.template,
+        record.generation,
+        record.commit.get(..8).unwrap_or(&record.commit),
+        spec.id,
+        attempt
+    );
+    if !desired.params.is_empty() {
+        let _ = writeln!(
+            s,
+            "# Parameters\n{}\n",
+            serde_json::to_string_pretty(&*desired.params).unwrap_or_default()
+        );
+    }
+    let deps: Vec<_> = record
+        .steps
+        .iter()
+        .filter(|x| spec.depends_on.contains(&x.id))
+        .filter_map(|x| x.outputs.as_ref().map(|o| (x.id.as_str(), o)))
+        .collect();
+    if !deps.is_empty() {
+        s.push_str("# Results of earlier steps\n");
+        for (id, o) in deps {
+            let _ = writeln!(s, "- {id}: {o}");
+        }
+        s.push('\n');
+    }
+    if !rejections.is_empty() {
+        s.push_str(&rejection_feedback(rejections));
+        s.push('\n');
+    }
+    if needs_approval {
+        s.push_str(
+            "# How to finish\nThis step needs a human's approval. Investigate with your tools if needed, then call \
+             `submit_plan` with a summary and the exact tool calls (`actions`) to run once approved. Do not make the \
+             changes yourself. If you cannot plan, call `report_blocked` or `report_failure`.\n",
+        );
+    } else {
+        s.push_str(
+            "# How to finish\nWhen done, call exactly one of `report_success` (with outputs), `report_failure`, \
+             `report_blocked` or `defer`.\n",
+        );
+    }
+    s
+}

@@ -1,0 +1,623 @@
+//! The wiring: Git sync, per-job reconcile with write-through to the store, dispatch,
+//! attempt completion, human decisions, and shutdown.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::attempt::{AttemptCtx, AttemptReport, Outcome};
+use super::{Engine, JobUpdate, Shared, Slot, lock};
+use crate::backoff::backoff_ms;
+use crate::error::{Error, ErrorKind, Result};
+use crate::git::{CommitId, is_manifest_path};
+use crate::manifest::{DesiredJob, ManifestSet};
+use crate::model::AgentSpec;
+use crate::reconcile::{self, Action};
+use crate::state::{
+    ApprovalRequest, ApprovalStatus, JobRecord, JobStatus, NewEvent, Rejection, StepEvent,
+    StepState,
+};
+use crate::store::{JobWrite, TranscriptKey};
+
+const META_COMMIT: &str = "last_reconciled_commit";
+
+pub(super) async fn sync(shared: &Shared, engine: &Engine) -> Result<Option<CommitId>> {
+    let head = shared.git.resolve(&shared.config.reference).await?;
+    let prev = shared.desired.read().ok().and_then(|d| d.commit.clone());
+    if prev.as_ref() == Some(&head) {
+        return Ok(None);
+    }
+    let keys: Vec<String> = match prev {
+        None => {
+            let files = shared.git.read_manifests(&head).await?;
+            let set = tokio::task::spawn_blocking(move || ManifestSet::load(files))
+                .await
+                .map_err(|e| Error::backend("manifest loading panicked").with_source(e))?;
+            for e in &set.errors {
+                tracing::warn!(error = %e, "invalid manifest");
+            }
+            let mut keys: Vec<String> = set.jobs.keys().cloned().collect();
+            keys.extend(set.invalid_job_names.iter().cloned());
+            keys.extend(lock(&shared.cache).keys().cloned());
+            if let Ok(mut d) = shared.desired.write() {
+                d.set = set;
+                d.commit = Some(head.clone());
+            }
+            keys
+        }
+        Some(prev) => {
+            let changed: Vec<String> = shared
+                .git
+                .changed_paths(&prev, &head)
+                .await?
+                .into_iter()
+                .filter(|p| is_manifest_path(p))
+                .collect();
+            let files = shared.git.read_files(&head, &changed).await?;
+            let removed: Vec<String> = changed
+                .iter()
+                .filter(|p| !files.iter().any(|f| &f.path == *p))
+                .cloned()
+                .collect();
+            let mut d = shared
+                .desired
+                .write()
+                .map_err(|_| Error::backend("desired-state lock poisoned"))?;
+            let keys = d.set.update(files, &removed);
+            d.commit = Some(head.clone());
+            for e in d.set.errors.iter().filter(|e| changed.contains(&e.path)) {
+                tracing::warn!(error = %e, "invalid manifest");
+            }
+            keys.into_iter().collect()
+        }
+    };
+    shared.store.put_meta(META_COMMIT, head.as_str()).await?;
+    engine.enqueue(keys);
+    Ok(Some(head))
+}
+
+fn slot(shared: &Shared, job: &str) -> Slot {
+    lock(&shared.cache)
+        .entry(job.to_string())
+        .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(None)))
+        .clone()
+}
+
+fn desired_of(shared: &Shared, job: &str) -> (Option<DesiredJob>, bool, String) {
+    match shared.desired.read() {
+        Ok(d) => (
+            d.set.jobs.get(job).cloned(),
+            d.set.invalid_job_names.contains(job),
+            d.commit.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
+        ),
+        Err(_) => (None, true, String::new()),
+    }
+}
+
+fn agent_of(shared: &Shared, name: &str) -> Option<Arc<AgentSpec>> {
+    shared
+        .desired
+        .read()
+        .ok()
+        .and_then(|d| d.set.agents.get(name).map(|a| a.value.clone()))
+}
+
+fn events_of(
+    now: u64,
+    changes: Vec<(Option<String>, &'static str, String)>,
+) -> impl Iterator<Item = NewEvent> {
+    changes
+        .into_iter()
+        .map(move |(step, action, detail)| NewEvent::new(now, "engine", action, step.as_deref(), detail))
+}
+
+fn publish(shared: &Shared, before: Option<JobStatus>, rec: &JobRecord) {
+    if before != Some(rec.status) {
+        let _ = shared.updates.send(JobUpdate {
+            job: rec.name.clone(),
+            status: rec.status,
+            generation: rec.generation,
+        });
+    }
+}
+
+/// Stores `write` and updates the cached record; on `Conflict`, reloads the record from
+/// the store so the next pass works on fresh state.
+async fn commit(shared: &Shared, guard: &mut Option<JobRecord>, write: JobWrite) -> Result<()> {
+    let mut rec = write.job.clone();
+    match shared.store.commit(write).await {
+        Ok(rev) => {
+            rec.revision = rev;
+            let before = guard.as_ref().map(|r| r.status);
+            publish(shared, before, &rec);
+            *guard = Some(rec);
+            Ok(())
+        }
+        Err(e) if e.kind() == ErrorKind::Conflict => {
+            *guard = shared.store.get_job(&rec.name).await?;
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// One reconcile of one job: compute actions, apply them durably, dispatch.
+pub(super) async fn reconcile_key(engine: &Engine, job: &str) {
+    let shared = &engine.shared;
+    if let Err(e) = reconcile_inner(engine, job).await {
+        tracing::warn!(job, error = %e, "reconcile failed; requeued with backoff");
+        let at = shared.clock.now_ms() + 500 + fastrand::u64(0..500);
+        lock(&shared.queue).add_at(job, at);
+    }
+}
+
+async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
+    let shared = &engine.shared;
+    shared.reconciles.fetch_add(1, Ordering::Relaxed);
+    let slot = slot(shared, job);
+    let mut guard = slot.lock().await;
+    for _round in 0..4 {
+        let (desired, invalid, commit_id) = desired_of(shared, job);
+        let now = shared.clock.now_ms();
+        let actions = reconcile::reconcile(desired.as_ref(), invalid, guard.as_ref(), now);
+        if actions.is_empty() {
+            return Ok(());
+        }
+        if let Some(create) = actions.first().filter(|a| matches!(a, Action::CreateJob { .. })) {
+            let Some(rec) = reconcile::new_record(job, create, &commit_id, now) else {
+                return Ok(());
+            };
+            let detail = format!(
+                "created from {} (template {}) at commit {}",
+                rec.path,
+                rec.template,
+                commit_id.get(..8).unwrap_or(&commit_id)
+            );
+            let w = JobWrite::create(rec).event(NewEvent::new(now, "git", "job.created", None, detail));
+            match commit(shared, &mut guard, w).await {
+                Ok(()) => continue,
+                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let Some(mut rec) = guard.clone() else {
+            return Ok(());
+        };
+        let structural = actions
+            .iter()
+            .any(|a| matches!(a, Action::NewGeneration { .. } | Action::Remove { .. }));
+        let changes = reconcile::apply(&mut rec, &actions, &commit_id);
+        let mut events: Vec<NewEvent> = events_of(now, changes).collect();
+        let mut requeue = None;
+        let mut to_start = Vec::new();
+        if let Some(d) = &desired {
+            for a in &actions {
+                match a {
+                    Action::Dispatch { step } => {
+                        if let Some(attempt) = try_start(engine, d, &mut rec, step, now, &mut events) {
+                            to_start.push((step.clone(), attempt));
+                        }
+                    }
+                    Action::RequeueAt(at) => requeue = Some(*at),
+                    _ => {}
+                }
+            }
+        }
+        let changed = guard.as_ref() != Some(&rec);
+        if changed {
+            rec.updated_at_ms = now;
+            let w = JobWrite::update(rec).events(events);
+            if let Err(e) = commit(shared, &mut guard, w).await {
+                release_all(engine, job, d_agents(&desired, &to_start));
+                if e.kind() == ErrorKind::Conflict {
+                    continue;
+                }
+                return Err(e);
+            }
+        }
+        if let (Some(d), Some(rec)) = (&desired, guard.as_ref()) {
+            for (step, attempt) in to_start {
+                spawn_attempt(engine, d.clone(), rec.clone(), step, attempt);
+            }
+        }
+        if let Some(at) = requeue {
+            lock(&shared.queue).add_at(job, at);
+        }
+        if !structural {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn d_agents(desired: &Option<DesiredJob>, started: &[(String, u32)]) -> Vec<Option<String>> {
+    started
+        .iter()
+        .map(|(s, _)| {
+            desired.as_ref().and_then(|d| {
+                d.template
+                    .spec
+                    .steps
+                    .iter()
+                    .find(|x| &x.id == s)
+                    .and_then(|x| x.agent.clone())
+            })
+        })
+        .collect()
+}
+
+/// Reserves a slot and moves the step to `Running` in `rec`; `None` when a limit is hit.
+fn try_start(
+    engine: &Engine,
+    d: &DesiredJob,
+    rec: &mut JobRecord,
+    step: &str,
+    now: u64,
+    events: &mut Vec<NewEvent>,
+) -> Option<u32> {
+    let shared = &engine.shared;
+    let spec = d.template.spec.steps.iter().find(|s| s.id == step)?;
+    let agent_limit = spec
+        .agent
+        .as_deref()
+        .and_then(|a| agent_of(shared, a))
+        .and_then(|a| a.spec.max_concurrency);
+    {
+        let mut slots = lock(&shared.slots);
+        let job_running = slots.per_job.get(&rec.name).copied().unwrap_or(0);
+        let agent_running = spec
+            .agent
+            .as_ref()
+            .and_then(|a| slots.per_agent.get(a).copied())
+            .unwrap_or(0);
+        let over = slots.total >= shared.config.max_running
+            || d.job.spec.max_parallel_steps.is_some_and(|m| job_running >= m as usize)
+            || agent_limit.is_some_and(|m| agent_running >= m as usize);
+        if over {
+            slots.waiting.insert(rec.name.clone());
+            return None;
+        }
+        slots.total += 1;
+        *slots.per_job.entry(rec.name.clone()).or_default() += 1;
+        if let Some(a) = &spec.agent {
+            *slots.per_agent.entry(a.clone()).or_default() += 1;
+        }
+    }
+    let s = rec.step_mut(step)?;
+    let next = s
+        .state
+        .apply(StepEvent::Start {
+            holder: shared.config.id.clone(),
+            lease_until_ms: now + shared.config.lease_ms,
+        })
+        .ok()?;
+    s.state = next;
+    s.attempt += 1;
+    let attempt = s.attempt;
+    events.push(NewEvent::new(
+        now,
+        "engine",
+        "step.started",
+        Some(step),
+        format!("attempt {attempt} on {}", shared.config.id),
+    ));
+    shared.started.fetch_add(1, Ordering::Relaxed);
+    Some(attempt)
+}
+
+fn release(engine: &Engine, job: &str, agent: Option<&str>) {
+    let mut slots = lock(&engine.shared.slots);
+    slots.total = slots.total.saturating_sub(1);
+    if let Some(n) = slots.per_job.get_mut(job) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            slots.per_job.remove(job);
+        }
+    }
+    if let Some(a) = agent
+        && let Some(n) = slots.per_agent.get_mut(a)
+    {
+        *n = n.saturating_sub(1);
+    }
+    let waiting = std::mem::take(&mut slots.waiting);
+    drop(slots);
+    engine.enqueue(waiting);
+}
+
+fn release_all(engine: &Engine, job: &str, agents: Vec<Option<String>>) {
+    for a in agents {
+        release(engine, job, a.as_deref());
+    }
+}
+
+fn spawn_attempt(engine: &Engine, d: DesiredJob, rec: JobRecord, step: String, attempt: u32) {
+    let e = engine.clone();
+    let key = (rec.name.clone(), step.clone());
+    let handle = tokio::spawn(async move {
+        let job = rec.name.clone();
+        let Some(spec) = d.template.spec.steps.iter().find(|s| s.id == step).cloned() else {
+            return;
+        };
+        let mut agents = HashMap::new();
+        if let Some(a) = spec.agent.as_deref().and_then(|a| agent_of(&e.shared, a)) {
+            agents.insert(a.metadata.name.clone(), a);
+        }
+        let ctx = AttemptCtx {
+            clock: &*e.shared.clock,
+            providers: &e.shared.providers,
+            tools: &e.shared.tools,
+            commands: e.shared.commands.as_ref(),
+            agents: &agents,
+            desired: &d,
+            record: &rec,
+            spec: &spec,
+            attempt,
+        };
+        let run = ctx.run();
+        tokio::pin!(run);
+        let timeout = spec.timeout_ms.map(Duration::from_millis);
+        let started = tokio::time::Instant::now();
+        let renew_every = Duration::from_millis((e.shared.config.lease_ms / 3).max(1));
+        let report = loop {
+            let limit = timeout.map_or(renew_every, |t| {
+                renew_every.min(t.saturating_sub(started.elapsed()))
+            });
+            tokio::select! {
+                r = &mut run => break r,
+                _ = tokio::time::sleep(limit) => {
+                    if timeout.is_some_and(|t| started.elapsed() >= t) {
+                        break AttemptReport {
+                            outcome: Outcome::Failed { reason: format!("timed out after {} ms", spec.timeout_ms.unwrap_or(0)), retryable: true },
+                            usage: Default::default(), transcript: vec![], events: vec![],
+                        };
+                    }
+                    if !renew(&e, &job, &step, attempt).await {
+                        return; // lost the lease: another engine owns the attempt now
+                    }
+                }
+            }
+        };
+        if let Err(err) = finish(&e, &d, &job, &step, attempt, report).await {
+            tracing::warn!(job, step, error = %err, "recording the attempt's outcome failed");
+        }
+        lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
+        release(&e, &job, spec.agent.as_deref());
+        e.requeue(&job);
+    });
+    lock(&engine.shared.attempts).insert(key, (attempt, handle));
+}
+
+fn holds(rec: &JobRecord, step: &str, attempt: u32, holder: &str) -> bool {
+    rec.step(step).is_some_and(|s| {
+        s.attempt == attempt && matches!(&s.state, StepState::Running { holder: h, .. } if h == holder)
+    })
+}
+
+async fn renew(engine: &Engine, job: &str, step: &str, attempt: u32) -> bool {
+    let shared = &engine.shared;
+    let slot = slot(shared, job);
+    let mut guard = slot.lock().await;
+    let Some(mut rec) = guard.clone() else { return false };
+    if !holds(&rec, step, attempt, &shared.config.id) {
+        return false;
+    }
+    let now = shared.clock.now_ms();
+    if let Some(s) = rec.step_mut(step)
+        && let Ok(next) = s.state.apply(StepEvent::Renew {
+            lease_until_ms: now + shared.config.lease_ms,
+        })
+    {
+        s.state = next;
+    }
+    rec.updated_at_ms = now;
+    commit(shared, &mut guard, JobWrite::update(rec)).await.is_ok()
+}
+
+/// Records an attempt's outcome, fenced: only the lease holder of that attempt may.
+async fn finish(
+    engine: &Engine,
+    d: &DesiredJob,
+    job: &str,
+    step: &str,
+    attempt: u32,
+    report: AttemptReport,
+) -> Result<()> {
+    let shared = &engine.shared;
+    let slot = slot(shared, job);
+    let mut guard = slot.lock().await;
+    let Some(mut rec) = guard.clone() else { return Ok(()) };
+    if !holds(&rec, step, attempt, &shared.config.id) {
+        tracing::warn!(job, step, attempt, "outcome of an attempt whose lease was lost: discarded");
+        return Ok(());
+    }
+    let now = shared.clock.now_ms();
+    let spec = d.template.spec.steps.iter().find(|s| s.id == step);
+    let policy = spec.map(|s| s.retry).unwrap_or_default();
+    let agent = spec.and_then(|s| s.agent.clone()).unwrap_or_default();
+    let mut w_events = report.events;
+    let mut approval = None;
+    let Some(s) = rec.step_mut(step) else { return Ok(()) };
+    s.usage.add(&report.usage);
+    let (event, action, detail) = match report.outcome {
+        Outcome::Succeeded(outputs) => {
+            let d = format!("succeeded: {}", clip_json(&outputs));
+            s.outputs = Some(outputs);
+            s.message = None;
+            (StepEvent::Succeed, "step.succeeded", d)
+        }
+        Outcome::Failed { reason, retryable } => {
+            let retry_at = (retryable && attempt < policy.attempts)
+                .then(|| now + backoff_ms(&policy, attempt));
+            let d = match retry_at {
+                Some(at) => format!("failed (retry in {} ms): {reason}", at - now),
+                None => format!("failed: {reason}"),
+            };
+            s.message = Some(reason);
+            (StepEvent::Fail { retry_at_ms: retry_at }, "step.failed", d)
+        }
+        Outcome::Blocked(reason) => {
+            let d = format!("blocked: {reason}");
+            s.message = Some(reason);
+            (StepEvent::Block, "step.blocked", d)
+        }
+        Outcome::Deferred { until_ms, reason } => {
+            let d = format!("deferred {} ms: {reason}", until_ms.saturating_sub(now));
+            s.message = Some(reason);
+            (StepEvent::Defer { until_ms }, "step.deferred", d)
+        }
+        Outcome::NeedsApproval(plan) => {
+            let id = ApprovalRequest::make_id(job, step, attempt);
+            let d = format!("plan submitted for approval ({id}): {}", plan.summary);
+            approval = Some(ApprovalRequest {
+                id: id.clone(),
+                job: job.to_string(),
+                step: step.to_string(),
+                attempt,
+                agent: agent.clone(),
+                plan,
+                requested_at_ms: now,
+                status: ApprovalStatus::Open,
+            });
+            (StepEvent::RequestApproval { request: id }, "approval.requested", d)
+        }
+    };
+    s.state = s
+        .state
+        .apply(event)
+        .map_err(|e| Error::backend(format!("state machine: {e}")))?;
+    rec.status = reconcile::derive_status(rec.steps.iter().map(|s| &s.state), rec.removed);
+    rec.updated_at_ms = now;
+    let actor = if agent.is_empty() { "engine".to_string() } else { format!("agent:{agent}") };
+    w_events.push(NewEvent::new(now, actor, action, Some(step), detail));
+    let mut w = JobWrite::update(rec).events(w_events);
+    if !report.transcript.is_empty() {
+        w = w.transcript(
+            TranscriptKey { job: job.into(), step: step.into(), attempt },
+            report.transcript,
+        );
+    }
+    if let Some(req) = &approval {
+        w = w.approval(req.clone(), false);
+    }
+    commit(shared, &mut guard, w).await?;
+    drop(guard);
+    if let Some(req) = approval
+        && let Err(e) = shared.human.approval_requested(&req).await
+    {
+        tracing::warn!(id = %req.id, error = %e, "notifying the human channel failed");
+    }
+    Ok(())
+}
+
+fn clip_json(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 160 {
+        let mut t: String = s.chars().take(160).collect();
+        t.push('…');
+        t
+    } else {
+        s
+    }
+}
+
+pub(super) enum Decision {
+    Approve(Option<String>),
+    Reject(String),
+}
+
+pub(super) async fn decide(engine: &Engine, id: &str, by: &str, decision: Decision) -> Result<()> {
+    let shared = &engine.shared;
+    let Some(mut req) = shared.store.approval(id).await? else {
+        return Err(Error::not_found(format!("no approval request {id}")));
+    };
+    if req.status != ApprovalStatus::Open {
+        return Err(Error::conflict(format!(
+            "approval request {id} is no longer open ({})",
+            status_name(&req.status)
+        )));
+    }
+    let slot = slot(shared, &req.job);
+    let mut guard = slot.lock().await;
+    if guard.is_none() {
+        *guard = shared.store.get_job(&req.job).await?;
+    }
+    let Some(mut rec) = guard.clone() else {
+        return Err(Error::not_found(format!("no job {}", req.job)));
+    };
+    let now = shared.clock.now_ms();
+    let Some(s) = rec.step_mut(&req.step) else {
+        return Err(Error::conflict(format!("step {} no longer exists", req.step)));
+    };
+    if s.state != (StepState::AwaitingApproval { request: id.to_string() }) {
+        return Err(Error::conflict(format!(
+            "step {} does not wait for request {id} (it is {})",
+            req.step,
+            s.state.name()
+        )));
+    }
+    let actor = format!("human:{by}");
+    let event = match decision {
+        Decision::Approve(note) => {
+            s.state = s.state.apply(StepEvent::Approve).map_err(|e| Error::backend(e.to_string()))?;
+            s.outputs = Some(json!({ "summary": req.plan.summary, "actions": req.plan.actions }));
+            s.message = None;
+            req.status = ApprovalStatus::Approved { by: by.into(), at_ms: now, note: note.clone() };
+            NewEvent::new(now, actor, "approval.approved", Some(&req.step),
+                format!("approved {id}{}", note.map(|n| format!(": {n}")).unwrap_or_default()))
+        }
+        Decision::Reject(reason) => {
+            s.state = s.state.apply(StepEvent::Reject).map_err(|e| Error::backend(e.to_string()))?;
+            s.rejections.push(Rejection { plan: req.plan.summary.clone(), reason: reason.clone(), by: by.into() });
+            s.message = Some(format!("plan rejected: {reason}"));
+            req.status = ApprovalStatus::Rejected { by: by.into(), at_ms: now, reason: reason.clone() };
+            NewEvent::new(now, actor, "approval.rejected", Some(&req.step), format!("rejected {id}: {reason}"))
+        }
+    };
+    rec.status = reconcile::derive_status(rec.steps.iter().map(|s| &s.state), rec.removed);
+    rec.updated_at_ms = now;
+    let job = rec.name.clone();
+    commit(shared, &mut guard, JobWrite::update(rec).event(event).approval(req, true)).await?;
+    drop(guard);
+    engine.requeue(&job);
+    Ok(())
+}
+
+fn status_name(s: &ApprovalStatus) -> String {
+    match s {
+        ApprovalStatus::Open => "open".into(),
+        ApprovalStatus::Approved { by, .. } => format!("approved by {by}"),
+        ApprovalStatus::Rejected { by, .. } => format!("rejected by {by}"),
+        ApprovalStatus::Cancelled { .. } => "cancelled".into(),
+    }
+}
+
+/// Aborts in-flight attempts and durably returns their steps to `Ready`.
+pub(super) async fn interrupt_all(engine: &Engine) {
+    let shared = &engine.shared;
+    let running: Vec<_> = lock(&shared.attempts).drain().collect();
+    for ((job, step), (attempt, handle)) in running {
+        handle.abort();
+        let _ = handle.await;
+        let slot = slot(shared, &job);
+        let mut guard = slot.lock().await;
+        let Some(mut rec) = guard.clone() else { continue };
+        if !holds(&rec, &step, attempt, &shared.config.id) {
+            continue;
+        }
+        let now = shared.clock.now_ms();
+        if let Some(s) = rec.step_mut(&step)
+            && let Ok(next) = s.state.apply(StepEvent::Interrupt)
+        {
+            s.state = next;
+        }
+        rec.updated_at_ms = now;
+        let ev = NewEvent::new(now, "engine", "step.interrupted", Some(&step),
+            format!("attempt {attempt} interrupted: engine {} stopped", shared.config.id));
+        if let Err(e) = commit(shared, &mut guard, JobWrite::update(rec).event(ev)).await {
+            tracing::warn!(job, step, error = %e, "could not release an interrupted attempt; its lease will expire");
+        }
+    }
+}
