@@ -1,1 +1,99 @@
-//! placeholder
+//! # george-git
+//!
+//! George's Git backends:
+//!
+//! - [`LocalGitSource`]: a [`GitSource`](george_core::git::GitSource) over a
+//!   repository on the local disk. It reads manifests and files **at a commit**
+//!   (from the object database, never the working tree), diffs two commits tree to
+//!   tree, and notices new commits on its branch through
+//!   [`refresh`](LocalGitSource::refresh) (push-triggered) and a background
+//!   [poller](LocalGitSource::spawn_poller), published on a `tokio::sync::watch`
+//!   channel ([`subscribe`](LocalGitSource::subscribe)).
+//! - [`GitWriteTool`]: a [`ToolExecutor`](george_core::tool::ToolExecutor) with which
+//!   agents read files (`git_read_file`) and commit changes (`git_commit`), so that a
+//!   GitOps change is a real commit by a configured [`GitAuthor`]. Calls are
+//!   idempotent through a `George-Idempotency-Key` commit trailer.
+//!
+//! ## Why `git2` (libgit2) rather than `gix` (gitoxide)
+//!
+//! Both can read objects, diff trees and write commits. We use `git2` with
+//! `default-features = false`:
+//!
+//! - **Build**: it vendors libgit2 (compiled once with `cc`, a few seconds) plus
+//!   `libz-sys`; without default features it pulls in **no** TLS or SSH stack
+//!   (`openssl-sys`, `libssh2-sys`), so the default build needs no system libraries.
+//!   `gix` is pure Rust but, with the features needed here (tree diff, index and
+//!   work-tree updates, commit writing), compiles many dozens of crates and takes
+//!   markedly longer to build from scratch.
+//! - **API**: libgit2 covers everything this crate needs in one mature, stable API
+//!   (tree-to-tree diff, `TreeUpdateBuilder`, compare-and-swap reference updates,
+//!   index updates) — the same library GitHub, GitLab and Azure DevOps use.
+//! - **Transports**: with default features off, `git2` speaks only the local
+//!   (`file://` and path) transport; its `https` and `ssh` features add libgit2's
+//!   transports over OpenSSL and libssh2. `gix` offers HTTP through `curl` or
+//!   `reqwest` and SSH by running the `ssh` program. Fetching from a remote is a
+//!   later addition to this crate and will enable the corresponding `git2` features
+//!   behind a feature flag of its own, so users who read a local clone (kept fresh by
+//!   a sidecar, a CI job or a post-receive hook) pay for no network stack.
+//!
+//! `git2` types are neither `Send` nor `Sync`-friendly: every operation opens the
+//! repository on Tokio's blocking pool (`spawn_blocking`), so both types here are
+//! `Send + Sync`, clone cheaply, and never block the async executor.
+//!
+//! ## Example
+//!
+//! ```
+//! use george_core::git::GitSource;
+//! use george_core::tool::{ToolExecutor, ToolInvocation};
+//! use george_git::{GitAuthor, GitWriteTool, LocalGitSource};
+//! use serde_json::json;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! # rt.block_on(async {
+//! // A fresh repository whose HEAD is `main`.
+//! let dir = tempfile::tempdir()?;
+//! let mut opts = git2::RepositoryInitOptions::new();
+//! opts.initial_head("main");
+//! git2::Repository::init_opts(dir.path(), &opts)?;
+//!
+//! let source = LocalGitSource::open(dir.path(), "main")?;
+//! let mut heads = source.subscribe();
+//! assert_eq!(*heads.borrow(), None); // no commit yet
+//!
+//! // An agent commits a job through the write tool...
+//! let tool = GitWriteTool::new(dir.path(), "main", GitAuthor::new("George", "george@example.com"))?;
+//! let out = tool
+//!     .call(ToolInvocation::new(
+//!         "git_commit",
+//!         json!({
+//!             "message": "Order the nightly report",
+//!             "changes": [{"path": "jobs/nightly.yaml", "content": "kind: Job\n"}]
+//!         }),
+//!         "job-1/step-1/1/0",
+//!     ))
+//!     .await?;
+//! assert!(!out.is_error, "{}", out.content);
+//!
+//! // ...and the source notices it on refresh (a poller would, too).
+//! let head = source.refresh().await?.expect("the branch moved");
+//! assert!(heads.has_changed()?);
+//! assert_eq!(out.data.unwrap()["commit"], head.as_str());
+//! let manifests = source.read_manifests(&head).await?;
+//! assert_eq!(manifests[0].path, "jobs/nightly.yaml");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })
+//! # }
+//! ```
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod error;
+mod local;
+mod write;
+
+pub use error::from_git2;
+pub use local::{LocalGitSource, PollerHandle};
+pub use write::{DEFAULT_REPLAY_WINDOW, GitAuthor, GitWriteTool, IDEMPOTENCY_TRAILER};
+
+/// The `git2` crate this one is built on, re-exported for callers that need its types.
+pub use git2;
