@@ -1,0 +1,269 @@
+//! [`InMemoryStateStore`]: a [`StateStore`] in a `Mutex`, whose clones share state.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::error::{Error, Result};
+use crate::provider::Message;
+use crate::state::{ApprovalRequest, ApprovalStatus, Event, JobRecord};
+use crate::store::{JobWrite, StateStore, TranscriptKey};
+
+/// A [`StateStore`] kept in memory.
+///
+/// Clones share state: hand one clone to the engine and inspect another in a test.
+/// Every method takes a short, synchronous lock (never held across an `.await`), so
+/// the store is safe to use from any runtime. It passes the whole
+/// [`conformance`](crate::conformance) suite (feature `conformance`).
+///
+/// Nothing is durable: the state lives as long as the last clone.
+///
+/// # Example
+/// ```
+/// use george_core::memory::InMemoryStateStore;
+/// use george_core::store::StateStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> george_core::Result<()> {
+/// let store = InMemoryStateStore::new();
+/// let view = store.clone();
+/// store.put_meta("last_reconciled_commit", "abc123").await?;
+/// assert_eq!(view.get_meta("last_reconciled_commit").await?.as_deref(), Some("abc123"));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryStateStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Boxed: a B-tree node holds 11 slots, mostly not all used; small slots waste less.
+    jobs: BTreeMap<Box<str>, Box<StoredJob>>,
+    approvals: BTreeMap<String, ApprovalRequest>,
+    transcripts: HashMap<TranscriptKey, Vec<Message>>,
+    meta: HashMap<String, String>,
+}
+
+/// A job and its event log. The log's entry `i` has sequence number `i + 1`, and
+/// the job name is not repeated in every entry.
+#[derive(Debug)]
+struct StoredJob {
+    record: JobRecord,
+    events: Vec<StoredEvent>,
+}
+
+#[derive(Debug)]
+struct StoredEvent {
+    at_ms: u64,
+    actor: Box<str>,
+    action: Box<str>,
+    step: Option<Box<str>>,
+    detail: Box<str>,
+}
+
+impl InMemoryStateStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many jobs are stored.
+    pub fn job_count(&self) -> usize {
+        self.lock().jobs.len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-applied write (commit
+        // checks everything before it changes anything), so a poisoned lock is usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Inner {
+    fn commit(&mut self, write: JobWrite) -> Result<u64> {
+        let JobWrite {
+            mut job,
+            expected_revision,
+            events,
+            approvals,
+            transcripts,
+        } = write;
+
+        // Check everything first: nothing below may fail once a change is made.
+        let stored = self.jobs.get(job.name.as_str());
+        let revision = match (expected_revision, stored) {
+            (None, None) => 1,
+            (None, Some(_)) => {
+                return Err(Error::conflict(format!(
+                    "job {:?} already exists",
+                    job.name
+                )));
+            }
+            (Some(expected), None) => {
+                return Err(Error::conflict(format!(
+                    "job {:?} does not exist (expected revision {expected})",
+                    job.name
+                )));
+            }
+            (Some(expected), Some(s)) if s.record.revision != expected => {
+                return Err(Error::conflict(format!(
+                    "job {:?}: stale revision {expected} (stored revision is {})",
+                    job.name, s.record.revision
+                )));
+            }
+            (Some(expected), Some(_)) => expected + 1,
+        };
+        for a in approvals.iter().filter(|a| a.require_open) {
+            match self.approvals.get(&a.request.id).map(|r| &r.status) {
+                Some(ApprovalStatus::Open) => {}
+                Some(_) => {
+                    return Err(Error::conflict(format!(
+                        "approval request {:?} is no longer open",
+                        a.request.id
+                    )));
+                }
+                None => {
+                    return Err(Error::conflict(format!(
+                        "approval request {:?} does not exist",
+                        a.request.id
+                    )));
+                }
+            }
+        }
+
+        // Apply.
+        job.revision = revision;
+        job.steps.shrink_to_fit();
+        let new_events = events.into_iter().map(|e| StoredEvent {
+            at_ms: e.at_ms,
+            actor: e.actor.into(),
+            action: e.action.into(),
+            step: e.step.map(Into::into),
+            detail: e.detail.into(),
+        });
+        match self.jobs.get_mut(job.name.as_str()) {
+            Some(s) => {
+                s.record = job;
+                s.events.extend(new_events);
+            }
+            None => {
+                let mut events: Vec<StoredEvent> = new_events.collect();
+                events.shrink_to_fit();
+                self.jobs.insert(
+                    job.name.as_str().into(),
+                    Box::new(StoredJob {
+                        record: job,
+                        events,
+                    }),
+                );
+            }
+        }
+        for a in approvals {
+            self.approvals.insert(a.request.id.clone(), a.request);
+        }
+        for (key, messages) in transcripts {
+            self.transcripts.insert(key, messages);
+        }
+        Ok(revision)
+    }
+}
+
+#[async_trait]
+impl StateStore for InMemoryStateStore {
+    async fn get_job(&self, name: &str) -> Result<Option<JobRecord>> {
+        Ok(self.lock().jobs.get(name).map(|s| s.record.clone()))
+    }
+
+    async fn list_jobs(&self) -> Result<Vec<JobRecord>> {
+        Ok(self
+            .lock()
+            .jobs
+            .values()
+            .map(|s| s.record.clone())
+            .collect())
+    }
+
+    async fn commit(&self, write: JobWrite) -> Result<u64> {
+        self.lock().commit(write)
+    }
+
+    async fn events(&self, job: &str, after_seq: u64, limit: usize) -> Result<Vec<Event>> {
+        let inner = self.lock();
+        let Some(stored) = inner.jobs.get(job) else {
+            return Ok(Vec::new());
+        };
+        let start = usize::try_from(after_seq).unwrap_or(usize::MAX);
+        let events = stored.events.get(start..).unwrap_or_default();
+        Ok(events
+            .iter()
+            .take(limit)
+            .zip(after_seq + 1..)
+            .map(|(e, seq)| Event {
+                job: job.to_string(),
+                seq,
+                at_ms: e.at_ms,
+                actor: e.actor.to_string(),
+                action: e.action.to_string(),
+                step: e.step.as_deref().map(str::to_string),
+                detail: e.detail.to_string(),
+            })
+            .collect())
+    }
+
+    async fn transcript(&self, key: &TranscriptKey) -> Result<Option<Vec<Message>>> {
+        Ok(self.lock().transcripts.get(key).cloned())
+    }
+
+    async fn approval(&self, id: &str) -> Result<Option<ApprovalRequest>> {
+        Ok(self.lock().approvals.get(id).cloned())
+    }
+
+    async fn approvals(&self, open_only: bool) -> Result<Vec<ApprovalRequest>> {
+        Ok(self
+            .lock()
+            .approvals
+            .values()
+            .filter(|a| !open_only || a.status == ApprovalStatus::Open)
+            .cloned()
+            .collect())
+    }
+
+    async fn get_meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.lock().meta.get(key).cloned())
+    }
+
+    async fn put_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.lock().meta.insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn clones_share_state() {
+        let a = InMemoryStateStore::new();
+        let b = a.clone();
+        a.put_meta("k", "v").await.unwrap();
+        assert_eq!(b.get_meta("k").await.unwrap().as_deref(), Some("v"));
+    }
+
+    #[cfg(feature = "conformance")]
+    #[tokio::test]
+    async fn conformance() {
+        let store = InMemoryStateStore::new();
+        crate::conformance::state_store::run_all(&store).await;
+    }
+
+    #[cfg(feature = "conformance")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn conformance_multi_thread() {
+        let store = InMemoryStateStore::new();
+        crate::conformance::state_store::run_all(&store).await;
+    }
+}

@@ -1,0 +1,122 @@
+//! Versioned migrations, applied in one transaction when a store opens.
+//!
+//! The schema version is SQLite's `PRAGMA user_version`. Migration `i` (0-based) takes
+//! the database from version `i` to `i + 1`. Migrations are append-only: never edit
+//! one that has shipped; add the next.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::StoreError;
+
+/// The migrations, in order.
+const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+    -- One row per job. `record` is the JobRecord as JSON (its `revision` field is
+    -- authoritative in the `revision` column); `status` and `updated_at_ms` are copies
+    -- for queries. `last_seq` is the sequence number of the job's last event.
+    CREATE TABLE jobs (
+        name          TEXT    NOT NULL PRIMARY KEY,
+        revision      INTEGER NOT NULL,
+        status        TEXT    NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        last_seq      INTEGER NOT NULL DEFAULT 0,
+        record        TEXT    NOT NULL
+    ) WITHOUT ROWID;
+
+    -- The append-only audit log, per job.
+    CREATE TABLE events (
+        job    TEXT    NOT NULL,
+        seq    INTEGER NOT NULL,
+        at_ms  INTEGER NOT NULL,
+        actor  TEXT    NOT NULL,
+        action TEXT    NOT NULL,
+        step   TEXT,
+        detail TEXT    NOT NULL,
+        PRIMARY KEY (job, seq)
+    ) WITHOUT ROWID;
+
+    -- Approval requests; `record` is the ApprovalRequest as JSON, `status` its state's name.
+    CREATE TABLE approvals (
+        id     TEXT NOT NULL PRIMARY KEY,
+        job    TEXT NOT NULL,
+        status TEXT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX approvals_by_status ON approvals (status, id);
+    CREATE INDEX approvals_by_job ON approvals (job);
+
+    -- Transcripts, possibly large: kept apart from the job rows.
+    CREATE TABLE transcripts (
+        job      TEXT    NOT NULL,
+        step     TEXT    NOT NULL,
+        attempt  INTEGER NOT NULL,
+        messages TEXT    NOT NULL,
+        PRIMARY KEY (job, step, attempt)
+    );
+
+    -- Small engine-level values.
+    CREATE TABLE meta (
+        key   TEXT NOT NULL PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// The schema version this crate writes.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`SCHEMA_VERSION`]; a no-op when it is there already.
+///
+/// Runs in one `IMMEDIATE` transaction, so two processes opening the same new file
+/// do not both migrate it. Returns the version found before migrating.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::sqlite("begin migration"))?;
+    let found: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(StoreError::sqlite("read schema version"))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    // `found` is in 0..=SCHEMA_VERSION here, so the cast cannot wrap.
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tracing::info!(version = i + 1, "applying george-store SQLite migration");
+        tx.execute_batch(sql)
+            .map_err(StoreError::sqlite("apply migration"))?;
+    }
+    if found < SCHEMA_VERSION {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(StoreError::sqlite("set schema version"))?;
+    }
+    tx.commit()
+        .map_err(StoreError::sqlite("commit migration"))?;
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrate_is_idempotent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), 0);
+        assert_eq!(migrate(&mut conn).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(StoreError::SchemaTooNew { .. })
+        ));
+    }
+}

@@ -1,0 +1,325 @@
+//! The writer thread: owns the one write connection and applies writes in groups.
+//!
+//! Callers send a [`Command`] over a channel and await a one-shot reply, so no
+//! blocking SQLite call runs on the async runtime. The thread takes whatever is
+//! queued (up to `max_batch` commands), runs each in its own `SAVEPOINT` inside one
+//! `BEGIN IMMEDIATE` transaction, commits once (one fsync for the group), and only
+//! then answers. A write refused with `Conflict` rolls back to its savepoint and does
+//! not disturb the others.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use george_core::state::ApprovalStatus;
+use george_core::store::JobWrite;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use crate::error::{StoreError, to_i64};
+
+/// One write for the writer thread.
+enum Op {
+    Commit(Box<JobWrite>),
+    PutMeta { key: String, value: String },
+}
+
+struct Command {
+    op: Op,
+    /// The new revision for a commit; 0 for the other operations.
+    reply: oneshot::Sender<Result<u64, StoreError>>,
+}
+
+/// The handle of the writer thread. Dropping it lets the thread finish what is queued,
+/// then joins it (closing the connection).
+#[derive(Debug)]
+pub(crate) struct Writer {
+    tx: Option<mpsc::Sender<Command>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the thread, which takes over `conn`.
+    pub(crate) fn spawn(conn: Connection, max_batch: usize) -> std::io::Result<Writer> {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("george-sqlite-writer".into())
+            .spawn(move || run(conn, rx, max_batch.max(1)))?;
+        Ok(Writer {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    async fn send(&self, op: Op) -> Result<u64, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let tx = self.tx.as_ref().ok_or(StoreError::WriterGone)?;
+        tx.send(Command { op, reply })
+            .map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Applies `write`; returns the job's new revision once the transaction is durable.
+    pub(crate) async fn commit(&self, write: JobWrite) -> Result<u64, StoreError> {
+        self.send(Op::Commit(Box::new(write))).await
+    }
+
+    /// Sets a meta value.
+    pub(crate) async fn put_meta(&self, key: String, value: String) -> Result<(), StoreError> {
+        self.send(Op::PutMeta { key, value }).await.map(drop)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the SQLite writer thread panicked");
+            }
+        }
+    }
+}
+
+fn run(mut conn: Connection, rx: mpsc::Receiver<Command>, max_batch: usize) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(cmd) => batch.push(cmd),
+                Err(_) => break,
+            }
+        }
+        run_batch(&mut conn, &mut batch);
+    }
+    tracing::debug!("SQLite writer thread stopping");
+}
+
+/// Runs `batch` in one transaction and answers every command in it.
+fn run_batch(conn: &mut Connection, batch: &mut Vec<Command>) {
+    let size = batch.len();
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let msg = format!("BEGIN failed: {e}");
+        for cmd in batch.drain(..) {
+            let _ = cmd.reply.send(Err(StoreError::BatchAborted(msg.clone())));
+        }
+        return;
+    }
+    let mut answers = Vec::with_capacity(size);
+    for cmd in batch.drain(..) {
+        let result = if conn.is_autocommit() {
+            // An earlier failure made SQLite roll the whole transaction back.
+            Err(StoreError::BatchAborted(
+                "an earlier write of the group failed".into(),
+            ))
+        } else {
+            in_savepoint(conn, cmd.op)
+        };
+        answers.push((cmd.reply, result));
+    }
+    let lost = if conn.is_autocommit() {
+        Some("the transaction was rolled back by SQLite".to_string())
+    } else {
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => None,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Some(format!("COMMIT failed: {e}"))
+            }
+        }
+    };
+    if size > 1 {
+        tracing::trace!(size, "SQLite group commit");
+    }
+    for (reply, mut result) in answers {
+        if let (Some(msg), Ok(_)) = (&lost, &result) {
+            result = Err(StoreError::BatchAborted(msg.clone()));
+        }
+        // The caller may have given up waiting; that is fine.
+        let _ = reply.send(result);
+    }
+}
+
+/// Applies one operation inside `SAVEPOINT w`, rolling back to it on any error.
+fn in_savepoint(conn: &Connection, op: Op) -> Result<u64, StoreError> {
+    conn.execute_batch("SAVEPOINT w")
+        .map_err(StoreError::sqlite("savepoint"))?;
+    let result = match op {
+        Op::Commit(write) => apply_commit(conn, *write),
+        Op::PutMeta { key, value } => put_meta(conn, &key, &value).map(|()| 0),
+    };
+    let end = match &result {
+        Ok(_) => conn.execute_batch("RELEASE w"),
+        Err(_) if conn.is_autocommit() => Ok(()),
+        Err(_) => conn.execute_batch("ROLLBACK TO w; RELEASE w"),
+    };
+    match end {
+        Ok(()) => result,
+        Err(e) => Err(StoreError::Sqlite {
+            context: "end savepoint",
+            source: e,
+        }),
+    }
+}
+
+fn approval_status(s: &ApprovalStatus) -> &'static str {
+    match s {
+        ApprovalStatus::Open => "open",
+        ApprovalStatus::Approved { .. } => "approved",
+        ApprovalStatus::Rejected { .. } => "rejected",
+        ApprovalStatus::Cancelled { .. } => "cancelled",
+    }
+}
+
+/// Checks then stores one [`JobWrite`]. Every check runs before the first change; the
+/// savepoint around it undoes a partial write should a statement fail.
+fn apply_commit(conn: &Connection, write: JobWrite) -> Result<u64, StoreError> {
+    let JobWrite {
+        mut job,
+        expected_revision,
+        events,
+        approvals,
+        transcripts,
+    } = write;
+
+    let stored: Option<(i64, i64)> = conn
+        .prepare_cached("SELECT revision, last_seq FROM jobs WHERE name = ?1")
+        .and_then(|mut s| {
+            s.query_row([&job.name], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(StoreError::sqlite("read job revision"))?;
+    let (revision, last_seq) = match (expected_revision, stored) {
+        (None, None) => (1, 0),
+        (None, Some(_)) => {
+            return Err(StoreError::Conflict(format!(
+                "job {:?} already exists",
+                job.name
+            )));
+        }
+        (Some(expected), None) => {
+            return Err(StoreError::Conflict(format!(
+                "job {:?} does not exist (expected revision {expected})",
+                job.name
+            )));
+        }
+        (Some(expected), Some((rev, last_seq))) => {
+            if u64::try_from(rev).ok() != Some(expected) {
+                return Err(StoreError::Conflict(format!(
+                    "job {:?}: stale revision {expected} (stored revision is {rev})",
+                    job.name
+                )));
+            }
+            (expected + 1, last_seq)
+        }
+    };
+
+    for a in approvals.iter().filter(|a| a.require_open) {
+        let status: Option<String> = conn
+            .prepare_cached("SELECT status FROM approvals WHERE id = ?1")
+            .and_then(|mut s| s.query_row([&a.request.id], |r| r.get(0)).optional())
+            .map_err(StoreError::sqlite("read approval status"))?;
+        match status.as_deref() {
+            Some("open") => {}
+            Some(_) => {
+                return Err(StoreError::Conflict(format!(
+                    "approval request {:?} is no longer open",
+                    a.request.id
+                )));
+            }
+            None => {
+                return Err(StoreError::Conflict(format!(
+                    "approval request {:?} does not exist",
+                    a.request.id
+                )));
+            }
+        }
+    }
+
+    job.revision = revision;
+    let new_last_seq = last_seq.saturating_add(i64::try_from(events.len()).unwrap_or(i64::MAX));
+    let revision_sql = to_i64("revision", revision)?;
+    let updated_at_sql = to_i64("updated_at_ms", job.updated_at_ms)?;
+    let record = serde_json::to_string(&job).map_err(|source| StoreError::Encode {
+        what: "job record",
+        source,
+    })?;
+    conn.prepare_cached(
+        "INSERT INTO jobs (name, revision, status, updated_at_ms, last_seq, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (name) DO UPDATE SET
+            revision = excluded.revision, status = excluded.status,
+            updated_at_ms = excluded.updated_at_ms, last_seq = excluded.last_seq,
+            record = excluded.record",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            job.name,
+            revision_sql,
+            job.status.name(),
+            updated_at_sql,
+            new_last_seq,
+            record,
+        ])
+    })
+    .map_err(StoreError::sqlite("write job"))?;
+
+    if !events.is_empty() {
+        let mut stmt = conn
+            .prepare_cached(
+                "INSERT INTO events (job, seq, at_ms, actor, action, step, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(StoreError::sqlite("prepare event insert"))?;
+        for (e, seq) in events.iter().zip(last_seq + 1..) {
+            let at_ms = to_i64("event at_ms", e.at_ms)?;
+            stmt.execute(params![
+                job.name, seq, at_ms, e.actor, e.action, e.step, e.detail
+            ])
+            .map_err(StoreError::sqlite("append event"))?;
+        }
+    }
+
+    for a in &approvals {
+        let record = serde_json::to_string(&a.request).map_err(|source| StoreError::Encode {
+            what: "approval request",
+            source,
+        })?;
+        conn.prepare_cached(
+            "INSERT INTO approvals (id, job, status, record) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET
+                job = excluded.job, status = excluded.status, record = excluded.record",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                a.request.id,
+                a.request.job,
+                approval_status(&a.request.status),
+                record
+            ])
+        })
+        .map_err(StoreError::sqlite("write approval"))?;
+    }
+
+    for (key, messages) in &transcripts {
+        let json = serde_json::to_string(messages).map_err(|source| StoreError::Encode {
+            what: "transcript",
+            source,
+        })?;
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO transcripts (job, step, attempt, messages)
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut s| s.execute(params![key.job, key.step, key.attempt, json]))
+        .map_err(StoreError::sqlite("write transcript"))?;
+    }
+
+    Ok(revision)
+}
+
+fn put_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute([key, value]))
+        .map(drop)
+        .map_err(StoreError::sqlite("write meta"))
+}
