@@ -15,7 +15,7 @@ use crate::store::{JobWrite, StateStore, TranscriptKey};
 /// Clones share state: hand one clone to the engine and inspect another in a test.
 /// Every method takes a short, synchronous lock (never held across an `.await`), so
 /// the store is safe to use from any runtime. It passes the whole
-/// [`conformance`](crate::conformance) suite (feature `conformance`).
+/// `conformance::state_store` suite (feature `conformance`).
 ///
 /// Nothing is durable: the state lives as long as the last clone.
 ///

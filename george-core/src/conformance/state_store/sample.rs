@@ -1,0 +1,169 @@
+//! Sample records for the checks, and for backends' own tests.
+
+use serde_json::json;
+
+use crate::provider::{AssistantMessage, Message, ToolCall, Usage};
+use crate::state::{
+    ApprovalRequest, ApprovalStatus, JobRecord, Plan, PlannedAction, Rejection, StepRecord,
+    StepState,
+};
+
+/// A job named `name` with 10 steps, one or more in every [`StepState`], with
+/// outputs, messages, rejections and usage: a record that exercises every field.
+///
+/// Its `revision` is 0; its `spec_hash` is above `i64::MAX` (a backend storing it in a
+/// signed 64-bit column must not lose it).
+pub fn sample_job(name: &str) -> JobRecord {
+    let mut checkout = StepRecord::new("checkout");
+    checkout.state = StepState::Succeeded;
+    checkout.attempt = 1;
+    checkout.outputs = Some(json!({
+        "commit": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b",
+        "files": [1, 2.5, -3, "x", true],
+        "nested": {"ok": true, "none": null, "text": "line 1\nline 2 \u{00e9}\u{1f600}"},
+        "big": u64::MAX,
+    }));
+    checkout.usage = Usage {
+        input_tokens: 1200,
+        output_tokens: 300,
+        cache_read_tokens: 50,
+        cache_write_tokens: 7,
+    };
+
+    let mut plan = StepRecord::new("plan");
+    plan.state = StepState::AwaitingApproval {
+        request: ApprovalRequest::make_id(name, "plan", 2),
+    };
+    plan.attempt = 2;
+    plan.rejections = vec![Rejection {
+        plan: "drop the table and recreate it".into(),
+        reason: "no: data loss; migrate in place".into(),
+        by: "human:alice".into(),
+    }];
+    plan.usage = Usage {
+        input_tokens: 9000,
+        output_tokens: 800,
+        ..Usage::default()
+    };
+
+    let apply = StepRecord::new("apply");
+
+    let mut test = StepRecord::new("test");
+    test.state = StepState::Ready;
+
+    let mut build = StepRecord::new("build");
+    build.state = StepState::Running {
+        holder: "engine-1".into(),
+        lease_until_ms: 1_700_000_030_000,
+    };
+    build.attempt = 1;
+
+    let mut lint = StepRecord::new("lint");
+    lint.state = StepState::Failed {
+        retry_at_ms: Some(1_700_000_060_000),
+    };
+    lint.attempt = 1;
+    lint.message = Some("exit status 1: 3 warnings".into());
+
+    let mut deploy = StepRecord::new("deploy");
+    deploy.state = StepState::Failed { retry_at_ms: None };
+    deploy.attempt = 3;
+    deploy.message = Some("retries exhausted".into());
+
+    let mut review = StepRecord::new("review");
+    review.state = StepState::Blocked;
+    review.attempt = 1;
+    review.message = Some("missing capability: kubectl".into());
+
+    let mut wait = StepRecord::new("wait");
+    wait.state = StepState::Deferred {
+        until_ms: 1_700_003_600_000,
+    };
+    wait.attempt = 1;
+    wait.message = Some("waiting for CI".into());
+
+    let mut notify = StepRecord::new("notify");
+    notify.state = StepState::Cancelled;
+
+    // Built from JSON so that fields added to `JobRecord` with a serde default do not
+    // break this function; unknown keys are ignored.
+    let mut job: JobRecord = serde_json::from_value(json!({
+        "name": name,
+        "generation": 3,
+        "spec_hash": 0xfedc_ba98_7654_3210_u64,
+        "commit": "0123456789abcdef0123456789abcdef01234567",
+        "path": format!("jobs/team-a/{name}.yaml"),
+        "template": "deploy-service",
+        "status": "awaiting_approval",
+        "removed": false,
+        "keep_on_removal": true,
+        "steps": [],
+        "revision": 0,
+        "created_at_ms": 1_700_000_000_000_u64,
+        "updated_at_ms": 1_700_000_010_000_u64,
+    }))
+    .expect("conformance: the sample JobRecord JSON no longer matches JobRecord");
+    job.steps = vec![
+        checkout, plan, apply, test, build, lint, deploy, review, wait, notify,
+    ];
+    job
+}
+
+/// An approval request for `job`/`step`/`attempt` with a two-action plan, in `status`.
+pub fn sample_approval(
+    job: &str,
+    step: &str,
+    attempt: u32,
+    status: ApprovalStatus,
+) -> ApprovalRequest {
+    ApprovalRequest {
+        id: ApprovalRequest::make_id(job, step, attempt),
+        job: job.to_string(),
+        step: step.to_string(),
+        attempt,
+        agent: "planner".into(),
+        plan: Plan {
+            summary: "Add the column, backfill it, then switch reads.".into(),
+            actions: vec![
+                PlannedAction {
+                    tool: "sql.execute".into(),
+                    arguments: json!({"sql": "ALTER TABLE t ADD COLUMN c TEXT", "dry_run": false}),
+                },
+                PlannedAction {
+                    tool: "git.commit".into(),
+                    arguments: json!({"message": "switch reads", "paths": ["a.rs", "b.rs"]}),
+                },
+            ],
+        },
+        requested_at_ms: 1_700_000_020_000,
+        status,
+    }
+}
+
+/// A short transcript with every [`Message`] variant; `tag` makes it distinct.
+pub fn sample_transcript(tag: &str) -> Vec<Message> {
+    vec![
+        Message::User {
+            content: format!("Do the thing ({tag}).\nWith care: \u{00e9}\u{1f600}"),
+        },
+        Message::Assistant(AssistantMessage {
+            content: Some("Looking first.".into()),
+            tool_calls: vec![ToolCall {
+                id: "call_1".into(),
+                name: "fs.read".into(),
+                arguments: json!({"path": "README.md"}),
+                provider_metadata: Some(json!({"thoughtSignature": "c2ln"})),
+            }],
+        }),
+        Message::Tool {
+            tool_call_id: "call_1".into(),
+            name: "fs.read".into(),
+            content: format!("# README {tag}"),
+            is_error: false,
+        },
+        Message::Assistant(AssistantMessage {
+            content: Some("Done.".into()),
+            tool_calls: vec![],
+        }),
+    ]
+}
