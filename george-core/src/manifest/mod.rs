@@ -1,12 +1,52 @@
 //! Loading and validating manifests: files (path → bytes, from any `GitSource`) in,
-//! a [`ManifestSet`] of valid objects plus one [`ManifestError`] per invalid one out.
-//! (Skeleton: the loader is being written.)
+//! a [`ManifestSet`] of valid objects plus one [`ManifestError`] per problem out.
+//!
+//! - [`ManifestSet::load`] parses every manifest file ([`crate::git::is_manifest_path`];
+//!   other paths are ignored), dispatches on `kind`, validates each object on its own
+//!   (syntax, types, unknown fields, names, steps, dependencies, regular expressions,
+//!   template syntax) and then across files (duplicate names, unknown agents and
+//!   templates, job parameters against their template, defaults applied).
+//! - [`ManifestSet::update`] applies a commit's changed and removed files
+//!   incrementally: only the touched objects and those depending on them are
+//!   re-validated, and the names of the jobs whose desired state may have changed are
+//!   returned.
+//! - One invalid manifest never stops the others. An invalid template makes its jobs
+//!   invalid; an invalid agent makes the templates naming it invalid.
+//!
+//! Every error names the file, the 1-based line and column of the offending node
+//! and the field path (`spec.steps[1].depends_on[0]`).
+//!
+//! ```
+//! use george_core::git::SourceFile;
+//! use george_core::manifest::ManifestSet;
+//!
+//! let file = |path: &str, text: &str| SourceFile { path: path.into(), bytes: text.into() };
+//! let set = ManifestSet::load(vec![
+//!     file("task-templates/hello.yaml", "apiVersion: george.dev/v1alpha1\nkind: TaskTemplate\nmetadata:\n  name: hello\nspec:\n  parameters:\n    - name: who\n  steps:\n    - id: greet\n      command: {program: echo, args: [\"hello {{ params.who }}\"]}\n"),
+//!     file("jobs/a.yaml", "apiVersion: george.dev/v1alpha1\nkind: Job\nmetadata:\n  name: a\nspec:\n  template: hello\n  params: {who: world}\n"),
+//!     file("jobs/b.yaml", "apiVersion: george.dev/v1alpha1\nkind: Job\nmetadata:\n  name: b\nspec:\n  template: hello\n"),
+//! ]);
+//! assert!(set.jobs.contains_key("a"));
+//! assert_eq!(
+//!     set.errors[0].to_string(),
+//!     "jobs/b.yaml:5:1: spec.params: missing required parameter `who` (template `hello`)"
+//! );
+//! assert!(set.invalid_job_names.contains("b"));
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::git::SourceFile;
-use crate::model::{AgentSpec, Job, TaskTemplate};
+use crate::model::{AgentSpec, Job, Kind, TaskTemplate};
+
+mod index;
+mod locate;
+mod params;
+mod parse;
+mod validate;
+
+pub use index::ManifestIndex;
 
 /// An invalid manifest: where (file, line, column, field path) and what.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,18 +106,89 @@ pub struct ManifestSet {
     /// Paths of Job files that exist but did not validate.
     pub invalid_job_paths: HashSet<String>,
     /// Names of Jobs that exist but did not validate (when the name could be read).
+    /// A name is never both here and in [`jobs`](Self::jobs).
     pub invalid_job_names: HashSet<String>,
+    /// Bookkeeping for [`update`](Self::update): the parsed files and who uses whom.
+    pub index: ManifestIndex,
 }
 
 impl ManifestSet {
-    /// Loads and validates every file.
-    pub fn load(_files: Vec<SourceFile>) -> ManifestSet {
-        unimplemented!("loader in progress")
+    /// Loads and validates every file. Paths that are not manifest paths
+    /// ([`crate::git::is_manifest_path`]) are ignored. Never fails: problems are in
+    /// [`errors`](Self::errors).
+    pub fn load(files: Vec<SourceFile>) -> ManifestSet {
+        let mut set = ManifestSet::default();
+        set.update(files, &[]);
+        set
     }
 
-    /// Applies changed files and removed paths; returns the names of the jobs whose
-    /// desired state may have changed.
-    pub fn update(&mut self, _changed: Vec<SourceFile>, _removed: &[String]) -> BTreeSet<String> {
-        unimplemented!("loader in progress")
+    /// Applies changed (added or modified) files and removed paths, re-validating only
+    /// the objects they affect (a changed template re-validates its jobs, a changed
+    /// agent the templates naming it and their jobs). Returns the names of the jobs
+    /// whose desired state may have changed: added, removed, edited, newly invalid,
+    /// valid again, or with a new [`DesiredJob::hash`].
+    ///
+    /// The cost follows what changed, not how many jobs exist.
+    pub fn update(&mut self, changed: Vec<SourceFile>, removed: &[String]) -> BTreeSet<String> {
+        index::apply(self, changed, removed)
+    }
+
+    /// The errors of one file (empty when it is valid or unknown).
+    pub fn errors_of(&self, path: &str) -> &[ManifestError] {
+        self.index.errors_of(path)
+    }
+}
+
+/// The JSON Schema (generated with schemars) of a kind's manifests, for editors and CI.
+pub fn json_schema(kind: Kind) -> serde_json::Value {
+    let schema = match kind {
+        Kind::AgentSpec => schemars::schema_for!(AgentSpec),
+        Kind::TaskTemplate => schemars::schema_for!(TaskTemplate),
+        Kind::Job => schemars::schema_for!(Job),
+    };
+    schema.to_value()
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// FNV-1a 64 of `bytes`: the (deterministic, process-independent) hash of manifest files.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h = Fnv1a::new();
+    h.write(bytes);
+    h.finish()
+}
+
+/// An incremental FNV-1a 64 hasher.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fnv1a(u64);
+
+impl Fnv1a {
+    pub(crate) fn new() -> Fnv1a {
+        Fnv1a(FNV_OFFSET)
+    }
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(FNV_PRIME);
+        }
+    }
+    pub(crate) fn write_u64(&mut self, v: u64) {
+        self.write(&v.to_le_bytes());
+    }
+    pub(crate) fn finish(self) -> u64 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_reference_values() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
     }
 }

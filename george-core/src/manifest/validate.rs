@@ -1,0 +1,292 @@
+//! The rules each kind must follow on its own (without looking at other files).
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::params::{CompiledParams, compile_regex};
+use super::parse::Issue;
+use crate::model::{AgentSpec, ApprovalRule, Job, StepSpec, TaskTemplate};
+use crate::template::check_syntax;
+
+/// What the index needs of a locally valid template.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CompiledTemplate {
+    /// The parameters, ready to check jobs.
+    pub(crate) params: CompiledParams,
+    /// The agents its steps name, sorted and de-duplicated.
+    pub(crate) agents: Vec<String>,
+}
+
+/// The agents a template's steps name, sorted and de-duplicated.
+pub(crate) fn agents_of(t: &TaskTemplate) -> Vec<String> {
+    let set: BTreeSet<&String> = t
+        .spec
+        .steps
+        .iter()
+        .filter_map(|s| s.agent.as_ref())
+        .collect();
+    set.into_iter().cloned().collect()
+}
+
+/// Local rules of an agent spec.
+pub(crate) fn validate_agent(a: &AgentSpec) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    if a.spec.model.trim().is_empty() {
+        issues.push(Issue::new("spec.model", "`model` is empty"));
+    }
+    if a.spec.max_iterations == 0 {
+        issues.push(Issue::new(
+            "spec.max_iterations",
+            "`max_iterations` must be at least 1",
+        ));
+    }
+    if a.spec.max_concurrency == Some(0) {
+        issues.push(Issue::new(
+            "spec.max_concurrency",
+            "`max_concurrency` must be at least 1",
+        ));
+    }
+    issues
+}
+
+/// Local rules of a job (its parameters are checked against its template later).
+pub(crate) fn validate_job(j: &Job) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    if j.spec.template.is_empty() {
+        issues.push(Issue::new("spec.template", "`template` is empty"));
+    }
+    if j.spec.max_parallel_steps == Some(0) {
+        issues.push(Issue::new(
+            "spec.max_parallel_steps",
+            "`max_parallel_steps` must be at least 1",
+        ));
+    }
+    issues
+}
+
+fn syntax_issue(field: String, source: &str) -> Option<Issue> {
+    check_syntax(source)
+        .err()
+        .map(|e| Issue::new(field, format!("template error: {e}")))
+}
+
+/// Local rules of a template: parameters, step ids, modes, dependencies (unknown,
+/// cycles), `execute_approved`, regular expressions, retry policy and template syntax.
+/// Returns the compiled template when there is no issue.
+pub(crate) fn validate_template(t: &TaskTemplate) -> (Vec<Issue>, Option<CompiledTemplate>) {
+    let (params, mut issues) = CompiledParams::compile(&t.spec.parameters);
+    let steps = &t.spec.steps;
+    if steps.is_empty() {
+        issues.push(Issue::new(
+            "spec.steps",
+            "a template needs at least one step",
+        ));
+    }
+    // Step ids.
+    let mut ids: HashMap<&str, usize> = HashMap::with_capacity(steps.len());
+    for (i, s) in steps.iter().enumerate() {
+        if s.id.is_empty() {
+            issues.push(Issue::new(
+                format!("spec.steps[{i}].id"),
+                "a step needs an id",
+            ));
+        } else if let Some(first) = ids.get(s.id.as_str()) {
+            issues.push(Issue::new(
+                format!("spec.steps[{i}].id"),
+                format!(
+                    "duplicate step id `{}` (first at spec.steps[{first}])",
+                    s.id
+                ),
+            ));
+        } else {
+            ids.insert(&s.id, i);
+        }
+    }
+    for (i, s) in steps.iter().enumerate() {
+        step_rules(i, s, steps, &ids, &mut issues);
+    }
+    if let Some(issue) = find_cycle(steps, &ids) {
+        issues.push(issue);
+    }
+    if issues.is_empty() {
+        (
+            issues,
+            Some(CompiledTemplate {
+                params,
+                agents: agents_of(t),
+            }),
+        )
+    } else {
+        (issues, None)
+    }
+}
+
+fn step_rules(
+    i: usize,
+    s: &StepSpec,
+    steps: &[StepSpec],
+    ids: &HashMap<&str, usize>,
+    issues: &mut Vec<Issue>,
+) {
+    let at = |f: &str| format!("spec.steps[{i}]{f}");
+    let modes = [
+        s.instructions.is_some(),
+        s.command.is_some(),
+        s.execute_approved.is_some(),
+    ];
+    let set = modes.iter().filter(|m| **m).count();
+    if set != 1 {
+        let what = if set == 0 { "none" } else { "several" };
+        issues.push(Issue::new(
+            at(""),
+            format!(
+                "step `{}` must set exactly one of `instructions`, `command` or `execute_approved` (it sets {what})",
+                s.id
+            ),
+        ));
+    }
+    if let Some(text) = &s.instructions {
+        if s.agent.is_none() {
+            issues.push(Issue::new(
+                at(".agent"),
+                format!(
+                    "step `{}` has `instructions` but no `agent` to run them",
+                    s.id
+                ),
+            ));
+        }
+        issues.extend(syntax_issue(at(".instructions"), text));
+    }
+    if let Some(cmd) = &s.command {
+        if cmd.program.trim().is_empty() {
+            issues.push(Issue::new(at(".command.program"), "`program` is empty"));
+        }
+        for (j, arg) in cmd.args.iter().enumerate() {
+            issues.extend(syntax_issue(at(&format!(".command.args[{j}]")), arg));
+        }
+    }
+    for (j, dep) in s.depends_on.iter().enumerate() {
+        if !ids.contains_key(dep.as_str()) {
+            issues.push(Issue::new(
+                at(&format!(".depends_on[{j}]")),
+                format!("step `{}` depends on unknown step `{dep}`", s.id),
+            ));
+        }
+    }
+    if let Some(target) = &s.execute_approved {
+        let field = at(".execute_approved");
+        match ids.get(target.as_str()) {
+            None => issues.push(Issue::new(
+                field,
+                format!("`execute_approved` names unknown step `{target}`"),
+            )),
+            Some(&t) => {
+                if !depends_transitively(i, t, steps, ids) {
+                    issues.push(Issue::new(
+                        field,
+                        format!(
+                            "step `{}` executes the approved plan of `{target}` but does not depend on it (add it to `depends_on`)",
+                            s.id
+                        ),
+                    ));
+                } else if steps[t].approval != ApprovalRule::Required {
+                    issues.push(Issue::new(
+                        field,
+                        format!(
+                            "step `{target}` has no `approval: required`: there is no approved plan to execute"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(re) = s.done_when.as_ref().and_then(|d| d.output_matches.as_ref()) {
+        if let Err(e) = compile_regex(re, false) {
+            issues.push(Issue::new(at(".done_when.output_matches"), e));
+        }
+    }
+    if s.retry.attempts == 0 {
+        issues.push(Issue::new(
+            at(".retry.attempts"),
+            "`attempts` must be at least 1",
+        ));
+    }
+    if s.timeout_ms == Some(0) {
+        issues.push(Issue::new(
+            at(".timeout_ms"),
+            "`timeout_ms` must be above 0",
+        ));
+    }
+}
+
+/// Whether step `from` depends (directly or not) on step `to`.
+fn depends_transitively(
+    from: usize,
+    to: usize,
+    steps: &[StepSpec],
+    ids: &HashMap<&str, usize>,
+) -> bool {
+    let mut seen = vec![false; steps.len()];
+    let mut stack = vec![from];
+    while let Some(n) = stack.pop() {
+        for dep in &steps[n].depends_on {
+            let Some(&d) = ids.get(dep.as_str()) else {
+                continue;
+            };
+            if d == to {
+                return true;
+            }
+            if !seen[d] {
+                seen[d] = true;
+                stack.push(d);
+            }
+        }
+    }
+    false
+}
+
+/// The first dependency cycle, as an issue on the `depends_on` of one of its steps.
+fn find_cycle(steps: &[StepSpec], ids: &HashMap<&str, usize>) -> Option<Issue> {
+    // 0 = unvisited, 1 = on the current path, 2 = done. Iterative DFS.
+    let mut color = vec![0u8; steps.len()];
+    for root in 0..steps.len() {
+        if color[root] != 0 {
+            continue;
+        }
+        // (node, index of the next dependency to visit)
+        let mut path: Vec<(usize, usize)> = vec![(root, 0)];
+        color[root] = 1;
+        while let Some(&mut (node, ref mut next)) = path.last_mut() {
+            let deps = &steps[node].depends_on;
+            if *next >= deps.len() {
+                color[node] = 2;
+                path.pop();
+                continue;
+            }
+            let dep = &deps[*next];
+            *next += 1;
+            let Some(&d) = ids.get(dep.as_str()) else {
+                continue;
+            };
+            match color[d] {
+                0 => {
+                    color[d] = 1;
+                    path.push((d, 0));
+                }
+                1 => {
+                    let start = path.iter().position(|(n, _)| *n == d).unwrap_or(0);
+                    let mut names: Vec<&str> = path[start..]
+                        .iter()
+                        .map(|(n, _)| steps[*n].id.as_str())
+                        .collect();
+                    names.push(&steps[d].id);
+                    return Some(Issue::new(
+                        format!("spec.steps[{d}].depends_on"),
+                        format!("dependency cycle: {}", names.join(" -> ")),
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
