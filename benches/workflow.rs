@@ -1,1 +1,132 @@
-fn main(){}
+//! The 200 jobs × 10 no-op steps workload, one group per store.
+//!
+//! Each step is an agent step whose provider answers at once with `report_success`, so
+//! what is measured is the engine: reconcile, dispatch, the tool loop, the outcome write
+//! and the store. Throughput is in steps per second (criterion's `elements`).
+//!
+//! - `workflow/memory`: `InMemoryStateStore` (engine overhead alone);
+//! - `workflow/sqlite_full_8` and `workflow/sqlite_full_64`: `SqliteStateStore` on a real
+//!   file with `synchronous=FULL`, 8 and 64 step attempts at once. "Durable": each step's
+//!   completion is committed before the engine reports it.
+//!
+//! Run: `cargo bench --bench workflow`
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use george::engine::EngineConfig;
+use george::prelude::*;
+use george::provider::{AssistantMessage, ToolCall, Usage};
+use george::store::DynStateStore;
+
+const JOBS: usize = 200;
+const STEPS: usize = 10;
+
+#[derive(Debug)]
+struct Instant;
+
+#[async_trait]
+impl Provider for Instant {
+    fn name(&self) -> &str {
+        "instant"
+    }
+    async fn complete(&self, _req: ChatRequest) -> george::Result<ChatResponse> {
+        Ok(ChatResponse::new(
+            AssistantMessage {
+                content: None,
+                tool_calls: vec![ToolCall {
+                    id: "c".into(),
+                    name: "report_success".into(),
+                    arguments: serde_json::json!({"summary": "ok", "outputs": {}}),
+                    provider_metadata: None,
+                }],
+            },
+            Usage::default(),
+        ))
+    }
+}
+
+fn repo() -> InMemoryGitSource {
+    let git = InMemoryGitSource::new();
+    let mut t = String::from(
+        "apiVersion: george.dev/v1alpha1\nkind: TaskTemplate\nmetadata: {name: ten}\nspec:\n  steps:\n",
+    );
+    for i in 0..STEPS {
+        t.push_str(&format!(
+            "    - {{id: s{i}, agent: a, instructions: 'step {i}'"
+        ));
+        if i > 0 {
+            t.push_str(&format!(", depends_on: [s{}]", i - 1));
+        }
+        t.push_str("}\n");
+    }
+    let mut files = vec![
+        ("agent-specs/a.yaml".to_string(), "apiVersion: george.dev/v1alpha1\nkind: AgentSpec\nmetadata: {name: a}\nspec: {model: m, system_prompt: s}\n".to_string()),
+        ("task-templates/ten.yaml".to_string(), t),
+    ];
+    for j in 0..JOBS {
+        files.push((
+            format!("jobs/j{j}.yaml"),
+            format!("apiVersion: george.dev/v1alpha1\nkind: Job\nmetadata: {{name: j{j}}}\nspec: {{template: ten}}\n"),
+        ));
+    }
+    git.commit_files("main", files, "200 jobs");
+    git
+}
+
+async fn run(store: DynStateStore, concurrency: usize) {
+    let mut cfg = EngineConfig::default();
+    cfg.max_running = concurrency;
+    let engine = Engine::builder(store, Arc::new(repo()))
+        .config(cfg)
+        .provider("default", Arc::new(Instant))
+        .build();
+    engine.start().await.expect("start");
+    let h = engine.spawn();
+    for j in 0..JOBS {
+        let s = engine
+            .wait_finished(&format!("j{j}"), Duration::from_secs(600))
+            .await
+            .expect("finished");
+        assert_eq!(s, JobStatus::Succeeded);
+    }
+    h.shutdown().await;
+}
+
+fn workflow(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut g = c.benchmark_group("workflow");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    g.throughput(Throughput::Elements((JOBS * STEPS) as u64));
+    g.bench_function("memory", |b| {
+        b.to_async(&rt)
+            .iter(|| run(Arc::new(InMemoryStateStore::new()), 64))
+    });
+    for conc in [8usize, 64] {
+        g.bench_function(format!("sqlite_full_{conc}"), |b| {
+            b.to_async(&rt).iter_custom(|iters| async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let dir = tempfile::tempdir().expect("tmp");
+                    let store = SqliteStateStore::open(dir.path().join("bench.db"))
+                        .await
+                        .expect("open");
+                    let t = std::time::Instant::now();
+                    run(Arc::new(store), conc).await;
+                    total += t.elapsed();
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, workflow);
+criterion_main!(benches);

@@ -27,8 +27,15 @@ use george::prelude::*;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let s = support::setup(dir.path());
-    println!("George quickstart — the model's answers are SCRIPTED (ScriptedProvider); no model is called.");
-    println!("ops repo: {}\napp repo: {}\nstore:    {}\n", s.ops.display(), s.app.display(), s.db.display());
+    println!(
+        "George quickstart — the model's answers are SCRIPTED (ScriptedProvider); no model is called."
+    );
+    println!(
+        "ops repo: {}\napp repo: {}\nstore:    {}\n",
+        s.ops.display(),
+        s.app.display(),
+        s.db.display()
+    );
 
     let provider = ScriptedProvider::new();
     support::script_investigation(&provider);
@@ -43,7 +50,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("invalid manifest: {e}");
     }
     let run = engine.spawn();
-    let status = engine.wait_finished(support::JOB, Duration::from_secs(120)).await?;
+    let status = engine
+        .wait_finished(support::JOB, Duration::from_secs(120))
+        .await?;
     run.shutdown().await;
 
     println!("Timeline of job {}:", support::JOB);
@@ -55,7 +64,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  {line}");
     }
     let values = support::app_values(&s);
-    let replicas = values.lines().find(|l| l.starts_with("replicaCount:")).unwrap_or("?");
+    let replicas = values
+        .lines()
+        .find(|l| l.starts_with("replicaCount:"))
+        .unwrap_or("?");
     println!("\napp values.yaml at main: {replicas}");
     if !provider.failures().is_empty() {
         println!("script mismatches: {:#?}", provider.failures());

@@ -56,7 +56,7 @@
 
 pub use george_core as core;
 pub use george_core::{
-    Error, ErrorKind, Result, RetryStatus, backoff, clock, command, engine, human, manifest,
+    Error, ErrorKind, Result, RetryStatus, backoff, clock, command, engine, git, human, manifest,
     memory, model, provider, reconcile, scripted, state, store, template, tool,
 };
 
@@ -98,3 +98,7 @@ pub mod prelude {
     #[cfg(feature = "sqlite")]
     pub use george_store::SqliteStateStore;
 }
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -78,7 +78,10 @@ async fn a_step_needing_a_tool_the_agent_lacks_is_blocked_with_the_reason() {
         "main",
         [
             ("agent-specs/reader.yaml", AGENT.to_string()),
-            ("task-templates/t.yaml", template("run_command, kubectl_apply")),
+            (
+                "task-templates/t.yaml",
+                template("run_command, kubectl_apply"),
+            ),
             ("jobs/j.yaml", job("j", "t", 1)),
         ],
         "c1",
@@ -93,16 +96,26 @@ async fn a_step_needing_a_tool_the_agent_lacks_is_blocked_with_the_reason() {
     // Removing the manifest of an unfinished job cancels it.
     git.commit("main", [("jobs/j.yaml", None::<&str>)], "remove j");
     e.sync().await.unwrap();
-    let cancelled = e.wait_for("j", LIMIT, |s| s == JobStatus::Cancelled).await.unwrap();
+    let cancelled = e
+        .wait_for("j", LIMIT, |s| s == JobStatus::Cancelled)
+        .await
+        .unwrap();
     assert_eq!(cancelled, JobStatus::Cancelled);
     run.shutdown().await;
     let rec = e.job("j").await.unwrap().unwrap();
     assert!(rec.removed);
     let msg = rec.steps[0].message.clone().unwrap_or_default();
     assert!(msg.contains("lacks tool \"kubectl_apply\""), "{msg}");
-    assert!(provider.requests().is_empty(), "no model call for a step that cannot run");
+    assert!(
+        provider.requests().is_empty(),
+        "no model call for a step that cannot run"
+    );
     let events = e.events("j").await.unwrap();
-    assert!(events.iter().any(|ev| ev.action == "step.blocked" && ev.detail.contains("kubectl_apply")));
+    assert!(
+        events
+            .iter()
+            .any(|ev| ev.action == "step.blocked" && ev.detail.contains("kubectl_apply"))
+    );
 }
 
 #[tokio::test]
@@ -123,18 +136,30 @@ async fn a_tool_call_outside_the_allowlist_gets_an_error_result() {
         "forbidden + allowed",
         tool_calls(vec![
             ("c1", "delete_cluster", json!({})),
-            ("c2", "run_command", json!({"program": "echo", "args": ["hi"]})),
+            (
+                "c2",
+                "run_command",
+                json!({"program": "echo", "args": ["hi"]}),
+            ),
         ]),
     );
     provider.expect_call_where(
         "report",
         |r: &ChatRequest| {
-            let refused = r.messages.iter().any(|m| matches!(m,
+            let refused = r.messages.iter().any(|m| {
+                matches!(m,
                 Message::Tool { tool_call_id, is_error: true, content, .. }
-                    if tool_call_id == "c1" && content.contains("not allowed")));
-            refused.then_some(()).ok_or_else(|| "c1 must get an error result".into())
+                    if tool_call_id == "c1" && content.contains("not allowed"))
+            });
+            refused
+                .then_some(())
+                .ok_or_else(|| "c1 must get an error result".into())
         },
-        tool_call("c3", "report_success", json!({"summary": "ok", "outputs": {"n": 1}})),
+        tool_call(
+            "c3",
+            "report_success",
+            json!({"summary": "ok", "outputs": {"n": 1}}),
+        ),
     );
     let e = engine(&git, provider.clone());
     e.start().await.unwrap();
@@ -144,13 +169,20 @@ async fn a_tool_call_outside_the_allowlist_gets_an_error_result() {
     assert_eq!(provider.failures(), Vec::<String>::new());
     assert_eq!(status, JobStatus::Succeeded);
     let events = e.events("j").await.unwrap();
-    assert!(events.iter().any(|ev| ev.action == "tool.refused" && ev.detail.contains("delete_cluster")));
+    assert!(
+        events
+            .iter()
+            .any(|ev| ev.action == "tool.refused" && ev.detail.contains("delete_cluster"))
+    );
 }
 
 #[tokio::test]
 async fn a_commit_that_changes_one_job_reconciles_one_job() {
     let git = InMemoryGitSource::new();
-    let mut files = vec![("task-templates/echo.yaml".to_string(), echo_template().to_string())];
+    let mut files = vec![(
+        "task-templates/echo.yaml".to_string(),
+        echo_template().to_string(),
+    )];
     for i in 0..50 {
         files.push((format!("jobs/j{i}.yaml"), job(&format!("j{i}"), "echo", i)));
     }
@@ -159,14 +191,21 @@ async fn a_commit_that_changes_one_job_reconciles_one_job() {
     e.start().await.unwrap();
     let run = e.spawn();
     for i in 0..50 {
-        assert_eq!(e.wait_finished(&format!("j{i}"), LIMIT).await.unwrap(), JobStatus::Succeeded);
+        assert_eq!(
+            e.wait_finished(&format!("j{i}"), LIMIT).await.unwrap(),
+            JobStatus::Succeeded
+        );
     }
     let j7 = e.job("j7").await.unwrap().unwrap();
     assert_eq!(j7.steps[1].outputs.as_ref().unwrap()["stdout"], "b7\n\n");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = e.stats().reconciles;
 
-    git.commit_files("main", [("jobs/j7.yaml", job("j7", "echo", 700))], "edit j7");
+    git.commit_files(
+        "main",
+        [("jobs/j7.yaml", job("j7", "echo", 700))],
+        "edit j7",
+    );
     e.sync().await.unwrap();
     for _ in 0..200 {
         let j = e.job("j7").await.unwrap().unwrap();
@@ -181,7 +220,10 @@ async fn a_commit_that_changes_one_job_reconciles_one_job() {
     let j7 = e.job("j7").await.unwrap().unwrap();
     assert_eq!(j7.generation, 2);
     let used = after - before;
-    assert!(used <= 10, "one edited job: {used} reconciles (50 jobs exist)");
+    assert!(
+        used <= 10,
+        "one edited job: {used} reconciles (50 jobs exist)"
+    );
     let j8 = e.job("j8").await.unwrap().unwrap();
     assert_eq!(j8.generation, 1);
 }
@@ -195,17 +237,30 @@ async fn an_invalid_manifest_does_not_stop_the_others() {
             ("task-templates/echo.yaml", echo_template().to_string()),
             ("jobs/good.yaml", job("good", "echo", 1)),
             ("jobs/bad.yaml", job("bad", "no-such-template", 1)),
-            ("jobs/broken.yaml", "kind: Job\nmetadata: {name: [\n".to_string()),
+            (
+                "jobs/broken.yaml",
+                "kind: Job\nmetadata: {name: [\n".to_string(),
+            ),
         ],
         "c1",
     );
     let e = engine(&git, ScriptedProvider::new());
     e.start().await.unwrap();
     let errs = e.manifest_errors();
-    assert!(errs.iter().any(|x| x.path == "jobs/bad.yaml" && x.field == "spec.template"), "{errs:?}");
-    assert!(errs.iter().any(|x| x.path == "jobs/broken.yaml"), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|x| x.path == "jobs/bad.yaml" && x.field == "spec.template"),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|x| x.path == "jobs/broken.yaml"),
+        "{errs:?}"
+    );
     let run = e.spawn();
-    assert_eq!(e.wait_finished("good", LIMIT).await.unwrap(), JobStatus::Succeeded);
+    assert_eq!(
+        e.wait_finished("good", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
     assert!(e.job("bad").await.unwrap().is_none());
 
     git.commit("main", [("jobs/good.yaml", None::<&str>)], "remove good");
@@ -219,6 +274,10 @@ async fn an_invalid_manifest_does_not_stop_the_others() {
         rec = e.job("good").await.unwrap().unwrap();
     }
     assert!(rec.removed, "a removed job is marked removed");
-    assert_eq!(rec.status, JobStatus::Succeeded, "a finished job keeps its result");
+    assert_eq!(
+        rec.status,
+        JobStatus::Succeeded,
+        "a finished job keeps its result"
+    );
     run.shutdown().await;
 }

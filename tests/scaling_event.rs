@@ -20,63 +20,121 @@ async fn the_scaling_event_runs_from_commit_to_verified_result() {
     support::script_investigation(&provider);
     support::script_planning(&provider);
     let (human, rx) = ChannelHuman::new();
-    let engine = support::engine(&s, provider.clone(), human, "e1").await.unwrap();
+    let engine = support::engine(&s, provider.clone(), human, "e1")
+        .await
+        .unwrap();
     let _h = support::spawn_human(engine.clone(), rx);
     let _c = support::spawn_cluster_sync(&s, Duration::from_millis(1500));
     engine.start().await.unwrap();
-    assert!(engine.manifest_errors().is_empty(), "{:?}", engine.manifest_errors());
+    assert!(
+        engine.manifest_errors().is_empty(),
+        "{:?}",
+        engine.manifest_errors()
+    );
     let run = engine.spawn();
     let status = engine.wait_finished(support::JOB, LIMIT).await.unwrap();
     run.shutdown().await;
 
-    assert_eq!(provider.failures(), Vec::<String>::new(), "every request matched the script");
+    assert_eq!(
+        provider.failures(),
+        Vec::<String>::new(),
+        "every request matched the script"
+    );
     assert_eq!(provider.remaining(), 0);
     assert_eq!(status, JobStatus::Succeeded);
 
     // Rejection feedback: the 2nd and 3rd planning requests carried the reasons.
     let reqs = provider.requests();
-    let plans: Vec<_> = reqs.iter().filter(|r| r.model == "scripted-architect").collect();
+    let plans: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.model == "scripted-architect")
+        .collect();
     assert_eq!(plans.len(), 3);
     assert!(!plans[0].user_text().contains(support::REJECT_1));
     assert!(plans[1].user_text().contains(support::REJECT_1));
     assert!(plans[2].user_text().contains(support::REJECT_1));
     assert!(plans[2].user_text().contains(support::REJECT_2));
-    assert!(plans[2].user_text().contains("Do not propose a rejected plan again"));
+    assert!(
+        plans[2]
+            .user_text()
+            .contains("Do not propose a rejected plan again")
+    );
     // The static system prompt never carries per-step data.
     assert!(!plans[2].system.contains(support::REJECT_1));
 
     // What was approved is what executed: one commit, replicaCount 2, nothing else.
     let values = support::app_values(&s);
     assert!(values.contains("\nreplicaCount: 2\n"), "{values}");
-    assert!(values.contains("hpa:\n  enabled: false"), "rejected plans never ran");
+    assert!(
+        values.contains("hpa:\n  enabled: false"),
+        "rejected plans never ran"
+    );
     let log = support::app_log(&s);
     assert_eq!(log.len(), 2, "{log:?}");
     assert!(log[0].contains("scale to 2 replicas"));
 
     // Verification deferred at least once before succeeding.
     let events = engine.events(support::JOB).await.unwrap();
-    let deferred = events.iter().filter(|e| e.action == "step.deferred").count();
+    let deferred = events
+        .iter()
+        .filter(|e| e.action == "step.deferred")
+        .count();
     assert!(deferred >= 1, "verify deferred while the cluster synced");
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>(), "no gaps");
-    for action in ["approval.rejected", "approval.approved", "tool.called", "job.created"] {
-        assert!(events.iter().any(|e| e.action == action), "{action} audited");
+    assert_eq!(
+        seqs,
+        (1..=events.len() as u64).collect::<Vec<_>>(),
+        "no gaps"
+    );
+    for action in [
+        "approval.rejected",
+        "approval.approved",
+        "tool.called",
+        "job.created",
+    ] {
+        assert!(
+            events.iter().any(|e| e.action == action),
+            "{action} audited"
+        );
     }
-    let rejected: Vec<_> = events.iter().filter(|e| e.action == "approval.rejected").collect();
+    let rejected: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "approval.rejected")
+        .collect();
     assert_eq!(rejected.len(), 2);
     assert_eq!(rejected[0].actor, "human:user");
 
     // Transcripts are kept per attempt, and every tool call got exactly one result.
     let store = SqliteStateStore::open(&s.db).await.unwrap();
     for attempt in 1..=3 {
-        let key = george::store::TranscriptKey { job: support::JOB.into(), step: "plan".into(), attempt };
-        let t = store.transcript(&key).await.unwrap().expect("transcript stored");
-        let calls: usize = t.iter().map(|m| match m { Message::Assistant(a) => a.tool_calls.len(), _ => 0 }).sum();
-        let results = t.iter().filter(|m| matches!(m, Message::Tool { .. })).count();
+        let key = george::store::TranscriptKey {
+            job: support::JOB.into(),
+            step: "plan".into(),
+            attempt,
+        };
+        let t = store
+            .transcript(&key)
+            .await
+            .unwrap()
+            .expect("transcript stored");
+        let calls: usize = t
+            .iter()
+            .map(|m| match m {
+                Message::Assistant(a) => a.tool_calls.len(),
+                _ => 0,
+            })
+            .sum();
+        let results = t
+            .iter()
+            .filter(|m| matches!(m, Message::Tool { .. }))
+            .count();
         assert_eq!(calls, results);
     }
     // A decision on a request that is no longer open is refused.
-    let err = engine.approve("podinfo-right-size/plan/1", "user", None).await.unwrap_err();
+    let err = engine
+        .approve("podinfo-right-size/plan/1", "user", None)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), george::ErrorKind::Conflict);
 }
 
@@ -93,7 +151,9 @@ async fn a_new_engine_resumes_without_rerunning_succeeded_steps() {
     let e1 = support::engine(&s, p1.clone(), human1, "e1").await.unwrap();
     e1.start().await.unwrap();
     let run = e1.spawn();
-    e1.wait_for(support::JOB, LIMIT, |st| st == JobStatus::AwaitingApproval).await.unwrap();
+    e1.wait_for(support::JOB, LIMIT, |st| st == JobStatus::AwaitingApproval)
+        .await
+        .unwrap();
     run.shutdown().await;
     drop(e1);
     assert_eq!(p1.requests().len(), 3, "investigate (2 calls) + plan 1");
@@ -141,7 +201,10 @@ async fn a_new_engine_resumes_without_rerunning_succeeded_steps() {
         .iter()
         .filter(|e| e.action == "step.started" && e.step.as_deref() == Some("investigate"))
         .count();
-    assert_eq!(investigate_starts, 1, "investigate ran once, before the restart");
+    assert_eq!(
+        investigate_starts, 1,
+        "investigate ran once, before the restart"
+    );
     let job = e2.job(support::JOB).await.unwrap().unwrap();
     assert_eq!(job.step("investigate").unwrap().state, StepState::Succeeded);
     assert_eq!(job.step("investigate").unwrap().attempt, 1);

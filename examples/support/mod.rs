@@ -44,8 +44,18 @@ pub struct Scenario {
 
 fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
-        .args(["-c", "user.name=George Example", "-c", "user.email=george@example.invalid"])
-        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "user.name=George Example",
+            "-c",
+            "user.email=george@example.invalid",
+        ])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .current_dir(dir)
         .output()
@@ -79,7 +89,10 @@ pub fn setup(root: &Path) -> Scenario {
     git(&ops, &["init", "-q"]);
     git(&ops, &["add", "."]);
     git(&ops, &["commit", "-q", "-m", "Order: right-size podinfo"]);
-    copy_dir(&here.join("data/podinfo-chart"), &app.join("charts/podinfo"));
+    copy_dir(
+        &here.join("data/podinfo-chart"),
+        &app.join("charts/podinfo"),
+    );
     git(&app, &["init", "-q"]);
     git(&app, &["add", "."]);
     git(&app, &["commit", "-q", "-m", "podinfo chart, 5 replicas"]);
@@ -192,8 +205,12 @@ pub async fn engine(
 ) -> george::Result<Engine> {
     let store = SqliteStateStore::open(&s.db).await?;
     let ops = LocalGitSource::open(&s.ops, "main")?;
-    let app = GitWriteTool::new(&s.app, "main", GitAuthor::new("George sysAdmin", "george@example.invalid"))?
-        .with_alias("app");
+    let app = GitWriteTool::new(
+        &s.app,
+        "main",
+        GitAuthor::new("George sysAdmin", "george@example.invalid"),
+    )?
+    .with_alias("app");
     Ok(Engine::builder(Arc::new(store), Arc::new(ops))
         .id(id)
         .provider("default", Arc::new(provider))
@@ -212,7 +229,11 @@ pub fn spawn_human(engine: Engine, mut rx: UnboundedReceiver<ApprovalRequest>) -
             let r = match n {
                 1 => engine.reject(&req.id, "user", REJECT_1).await,
                 2 => engine.reject(&req.id, "user", REJECT_2).await,
-                _ => engine.approve(&req.id, "user", Some("static scaling, go ahead")).await,
+                _ => {
+                    engine
+                        .approve(&req.id, "user", Some("static scaling, go ahead"))
+                        .await
+                }
             };
             if let Err(e) = r {
                 eprintln!("human decision on {} failed: {e}", req.id);
@@ -280,5 +301,8 @@ pub fn app_log(s: &Scenario) -> Vec<String> {
         .current_dir(&s.app)
         .output()
         .expect("git log");
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }

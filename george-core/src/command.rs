@@ -126,10 +126,14 @@ impl CommandToolExecutor {
         let (o, e, status) = tokio::time::timeout(self.timeout, run).await.map_err(|_| {
             Error::new(
                 ErrorKind::Timeout,
-                format!("{program:?} ran longer than {} ms", self.timeout.as_millis()),
+                format!(
+                    "{program:?} ran longer than {} ms",
+                    self.timeout.as_millis()
+                ),
             )
         })?;
-        let status = status.map_err(|e| Error::backend("waiting for the program").with_source(e))?;
+        let status =
+            status.map_err(|e| Error::backend("waiting for the program").with_source(e))?;
         let (stdout, t1) = truncate(&o, cap);
         let (stderr, t2) = truncate(&e, cap);
         Ok(CommandOutput {
@@ -208,7 +212,9 @@ impl ToolExecutor for CommandToolExecutor {
                     "exit_code": o.exit_code, "stdout": o.stdout, "stderr": o.stderr, "truncated": o.truncated
                 })))
             }
-            Err(e) if e.kind() == ErrorKind::PermissionDenied => Ok(ToolOutput::error(e.to_string())),
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                Ok(ToolOutput::error(e.to_string()))
+            }
             Err(e) => Err(e),
         }
     }
@@ -221,7 +227,10 @@ mod tests {
     #[tokio::test]
     async fn runs_allowed_programs_with_array_args() {
         let ex = CommandToolExecutor::new(["echo", "sh"]);
-        let o = ex.run("echo", &["a b".into(), "$(id)".into()]).await.unwrap();
+        let o = ex
+            .run("echo", &["a b".into(), "$(id)".into()])
+            .await
+            .unwrap();
         assert_eq!(o.exit_code, 0);
         assert_eq!(o.stdout, "a b $(id)\n", "no shell expansion");
         let e = ex.run("ls", &[]).await.unwrap_err();

@@ -22,7 +22,7 @@ pub mod tool;
 
 pub use error::{Error, ErrorKind, Result, RetryStatus};
 pub mod backoff;
-pub mod reconcile;
 pub mod command;
-pub mod scripted;
 pub mod engine;
+pub mod reconcile;
+pub mod scripted;

@@ -82,7 +82,11 @@ pub struct ChatRequest {
 
 impl ChatRequest {
     /// A request for `model` with a system prompt and messages, no tools.
-    pub fn new(model: impl Into<String>, system: impl Into<String>, messages: Vec<Message>) -> Self {
+    pub fn new(
+        model: impl Into<String>,
+        system: impl Into<String>,
+        messages: Vec<Message>,
+    ) -> Self {
         ChatRequest {
             model: model.into(),
             system: system.into(),

@@ -235,7 +235,8 @@ pub fn text(content: &str) -> ChatResponse {
 
 /// Whether the last message of `req` is a tool result containing `needle`.
 pub fn last_tool_result_contains(req: &ChatRequest, needle: &str) -> bool {
-    req.messages.iter().rev().any(
-        |m| matches!(m, Message::Tool { content, .. } if content.contains(needle)),
-    )
+    req.messages
+        .iter()
+        .rev()
+        .any(|m| matches!(m, Message::Tool { content, .. } if content.contains(needle)))
 }

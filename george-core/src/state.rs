@@ -175,9 +175,7 @@ impl StepState {
             (S::Running { .. }, E::Succeed) => S::Succeeded,
             (S::Running { .. }, E::Fail { retry_at_ms }) => S::Failed { retry_at_ms },
             (S::Running { .. }, E::Block) => S::Blocked,
-            (S::Running { .. }, E::RequestApproval { request }) => {
-                S::AwaitingApproval { request }
-            }
+            (S::Running { .. }, E::RequestApproval { request }) => S::AwaitingApproval { request },
             (S::Running { .. }, E::Defer { until_ms }) => S::Deferred { until_ms },
             (S::Running { .. }, E::Interrupt) => S::Ready,
             (S::AwaitingApproval { .. }, E::Approve) => S::Succeeded,

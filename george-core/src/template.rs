@@ -18,6 +18,7 @@
 //! assert!(george_core::template::render("{{ params.missing }}", &ctx).is_err());
 //! ```
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -100,6 +101,19 @@ pub fn check_syntax(source: &str) -> Result<(), TemplateError> {
     Ok(())
 }
 
+/// The context variables `source` reads, as dotted paths (`params.service`,
+/// `steps.investigate.outputs.replicas`); variables the template sets itself are left
+/// out, and so are globals such as `range` (they are listed like variables).
+///
+/// # Errors
+/// A [`TemplateError`] for a syntax error.
+pub fn referenced_variables(source: &str) -> Result<BTreeSet<String>, TemplateError> {
+    let mut env = Environment::empty();
+    configure(&mut env);
+    let template = env.template_from_str(source)?;
+    Ok(template.undeclared_variables(true).into_iter().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +144,19 @@ mod tests {
         let err = render("{{ steps.other.outputs.x }}", &ctx()).unwrap_err();
         assert!(err.message.contains("undefined"), "{err}");
         assert!(render("{{ nothing }}", &ctx()).is_err());
+    }
+
+    #[test]
+    fn lists_referenced_variables() {
+        let vars = referenced_variables(
+            "{{ params.a }} {% for x in params.list %}{{ x.y }}{% endfor %} {{ steps.s.outputs.o }} {{ params['b'] }}",
+        )
+        .unwrap();
+        let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
+        assert_eq!(
+            vars,
+            ["params", "params.a", "params.list", "steps.s.outputs.o"]
+        );
     }
 
     #[test]

@@ -927,3 +927,46 @@ fn load_and_update_timing() {
     println!("load {n} jobs: {load:?}; update one: {update:?}");
     assert!(load < std::time::Duration::from_secs(1));
 }
+
+#[test]
+fn templates_may_only_read_declared_params_and_outputs_of_dependencies() {
+    let text = replace(TEMPLATE, "{{ params.env }}", "{{ params.environment }}");
+    let set = load_with(&[("task-templates/scale.yaml", &text)]);
+    assert_error(
+        &set,
+        "task-templates/scale.yaml",
+        23,
+        "spec.steps[0].instructions",
+        "`params.environment`, which is not a parameter",
+    );
+    let text = replace(TEMPLATE, "{{ params.env }}", "{{ steps.plan.outputs.x }}");
+    let set = load_with(&[("task-templates/scale.yaml", &text)]);
+    assert_error(
+        &set,
+        "task-templates/scale.yaml",
+        23,
+        "spec.steps[0].instructions",
+        "step `plan`, which is not in this step's (transitive) `depends_on`",
+    );
+    // A transitive dependency's outputs are fine.
+    let text = replace(
+        TEMPLATE,
+        "deploy/{{ params.service }}",
+        "{{ steps.investigate.outputs.ns }}",
+    );
+    let set = load_with(&[("task-templates/scale.yaml", &text)]);
+    assert!(set.errors.is_empty(), "{:?}", set.errors);
+    let text = replace(
+        TEMPLATE,
+        "deploy/{{ params.service }}",
+        "{{ steps.nope.outputs.ns }}",
+    );
+    let set = load_with(&[("task-templates/scale.yaml", &text)]);
+    assert_error(
+        &set,
+        "task-templates/scale.yaml",
+        36,
+        "spec.steps[3].command.args[2]",
+        "unknown step `nope`",
+    );
+}

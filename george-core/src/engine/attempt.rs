@@ -170,13 +170,14 @@ impl AttemptCtx<'_> {
         let want_code = check.map_or(0, |c| c.exit_code);
         let mut done = out.exit_code == want_code;
         let mut why = format!("exit code {} (expected {want_code})", out.exit_code);
-        if done
-            && let Some(pat) = check.and_then(|c| c.output_matches.as_deref())
-        {
+        if done && let Some(pat) = check.and_then(|c| c.output_matches.as_deref()) {
             match regex::Regex::new(pat) {
                 Ok(re) => {
                     done = re.is_match(&out.stdout);
-                    why = format!("output {:?} does not match /{pat}/", clip(out.stdout.trim(), 80));
+                    why = format!(
+                        "output {:?} does not match /{pat}/",
+                        clip(out.stdout.trim(), 80)
+                    );
                 }
                 Err(e) => {
                     r.outcome = fail(format!("done_when.output_matches: {e}"), false);
@@ -201,7 +202,10 @@ impl AttemptCtx<'_> {
                 }
             }
         } else {
-            fail(format!("{why}; stderr: {}", clip(out.stderr.trim(), 200)), true)
+            fail(
+                format!("{why}; stderr: {}", clip(out.stderr.trim(), 200)),
+                true,
+            )
         };
         r
     }
@@ -244,12 +248,19 @@ impl AttemptCtx<'_> {
                     ));
                     if out.is_error {
                         r.outcome = fail(
-                            format!("approved action {} ({}) failed: {}", i + 1, action.tool, out.content),
+                            format!(
+                                "approved action {} ({}) failed: {}",
+                                i + 1,
+                                action.tool,
+                                out.content
+                            ),
                             false,
                         );
                         return r;
                     }
-                    results.push(json!({"tool": action.tool, "content": out.content, "data": out.data}));
+                    results.push(
+                        json!({"tool": action.tool, "content": out.content, "data": out.data}),
+                    );
                 }
                 Err(e) => {
                     r.outcome = fail(
@@ -269,7 +280,9 @@ impl AttemptCtx<'_> {
             return self.report(fail("step has no agent", false));
         };
         let Some(agent) = self.agents.get(agent_name) else {
-            return self.report(Outcome::Blocked(format!("agent {agent_name} is not defined")));
+            return self.report(Outcome::Blocked(format!(
+                "agent {agent_name} is not defined"
+            )));
         };
         let a = &agent.spec;
         for needed in &self.spec.tools {
@@ -294,11 +307,11 @@ impl AttemptCtx<'_> {
             )));
         };
         let ctx = prompt::render_context(self.desired, self.record);
-        let instructions = match template::render(self.spec.instructions.as_deref().unwrap_or(""), &ctx)
-        {
-            Ok(s) => s,
-            Err(e) => return self.report(fail(format!("rendering instructions: {e}"), false)),
-        };
+        let instructions =
+            match template::render(self.spec.instructions.as_deref().unwrap_or(""), &ctx) {
+                Ok(s) => s,
+                Err(e) => return self.report(fail(format!("rendering instructions: {e}"), false)),
+            };
         let needs_approval =
             self.spec.approval == ApprovalRule::Required || a.autonomy == Autonomy::Manual;
         let rejections = self
@@ -333,7 +346,10 @@ impl AttemptCtx<'_> {
             let resp = match provider.complete(req).await {
                 Ok(x) => x,
                 Err(e) => {
-                    r.outcome = fail(format!("provider {}: {e}", provider.name()), e.is_retryable());
+                    r.outcome = fail(
+                        format!("provider {}: {e}", provider.name()),
+                        e.is_retryable(),
+                    );
                     return r;
                 }
             };
@@ -365,11 +381,24 @@ impl AttemptCtx<'_> {
                 calls += 1;
                 let (content, is_error) = if prompt::is_outcome_tool(&call.name) {
                     if outcome.is_some() {
-                        ("an outcome was already reported in this turn; this call is ignored".to_string(), true)
+                        (
+                            "an outcome was already reported in this turn; this call is ignored"
+                                .to_string(),
+                            true,
+                        )
                     } else {
-                        match self.outcome_from(&call.name, &call.arguments, agent, needs_approval) {
+                        match self.outcome_from(&call.name, &call.arguments, agent, needs_approval)
+                        {
                             Ok(o) => {
-                                r.events.push(self.event(&actor, "outcome.reported", format!("{}: {}", call.name, clip(&call.arguments.to_string(), 200))));
+                                r.events.push(self.event(
+                                    &actor,
+                                    "outcome.reported",
+                                    format!(
+                                        "{}: {}",
+                                        call.name,
+                                        clip(&call.arguments.to_string(), 200)
+                                    ),
+                                ));
                                 outcome = Some(o);
                                 ("recorded".to_string(), false)
                             }
@@ -377,18 +406,37 @@ impl AttemptCtx<'_> {
                         }
                     }
                 } else if !a.tools.contains(&call.name) {
-                    let why = format!("tool {:?} is not allowed for agent {agent_name}; allowed: {}", call.name, a.tools.join(", "));
-                    r.events.push(self.event("engine", "tool.refused", why.clone()));
+                    let why = format!(
+                        "tool {:?} is not allowed for agent {agent_name}; allowed: {}",
+                        call.name,
+                        a.tools.join(", ")
+                    );
+                    r.events
+                        .push(self.event("engine", "tool.refused", why.clone()));
                     (why, true)
                 } else if let Some(tool) = self.tools.get(&call.name) {
-                    let inv = ToolInvocation::new(&call.name, call.arguments.clone(), self.key(calls));
+                    let inv =
+                        ToolInvocation::new(&call.name, call.arguments.clone(), self.key(calls));
                     match tool.executor.call(inv).await {
                         Ok(out) => {
-                            r.events.push(self.event(&actor, "tool.called", format!("{}({}) → {}", call.name, clip(&call.arguments.to_string(), 100), clip(&out.content, 100))));
+                            r.events.push(self.event(
+                                &actor,
+                                "tool.called",
+                                format!(
+                                    "{}({}) → {}",
+                                    call.name,
+                                    clip(&call.arguments.to_string(), 100),
+                                    clip(&out.content, 100)
+                                ),
+                            ));
                             (out.content, out.is_error)
                         }
                         Err(e) => {
-                            r.events.push(self.event(&actor, "tool.failed", format!("{}: {e}", call.name)));
+                            r.events.push(self.event(
+                                &actor,
+                                "tool.failed",
+                                format!("{}: {e}", call.name),
+                            ));
                             (format!("tool error: {e}"), true)
                         }
                     }
@@ -410,14 +458,20 @@ impl AttemptCtx<'_> {
                 && r.usage.total() > budget
             {
                 r.outcome = fail(
-                    format!("token budget of {budget} exceeded ({} used)", r.usage.total()),
+                    format!(
+                        "token budget of {budget} exceeded ({} used)",
+                        r.usage.total()
+                    ),
                     false,
                 );
                 return r;
             }
         }
         r.outcome = fail(
-            format!("iteration limit ({}) reached without an outcome", a.max_iterations),
+            format!(
+                "iteration limit ({}) reached without an outcome",
+                a.max_iterations
+            ),
             false,
         );
         r
@@ -443,32 +497,53 @@ impl AttemptCtx<'_> {
                 }
                 Ok(Outcome::Succeeded(outputs))
             }
-            REPORT_SUCCESS => Err("this step needs a human's approval: call submit_plan instead".into()),
+            REPORT_SUCCESS => {
+                Err("this step needs a human's approval: call submit_plan instead".into())
+            }
             REPORT_FAILURE => Ok(fail(
                 s("reason").unwrap_or_else(|| "no reason given".into()),
-                args.get("retryable").and_then(Value::as_bool).unwrap_or(false),
+                args.get("retryable")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
             )),
-            REPORT_BLOCKED => Ok(Outcome::Blocked(s("reason").unwrap_or_else(|| "no reason given".into()))),
+            REPORT_BLOCKED => Ok(Outcome::Blocked(
+                s("reason").unwrap_or_else(|| "no reason given".into()),
+            )),
             DEFER if !needs_approval => {
-                let secs = args.get("seconds").and_then(Value::as_u64).ok_or("`seconds` (a positive integer) is required")?;
+                let secs = args
+                    .get("seconds")
+                    .and_then(Value::as_u64)
+                    .ok_or("`seconds` (a positive integer) is required")?;
                 Ok(Outcome::Deferred {
                     until_ms: self.clock.now_ms() + secs.clamp(1, 86_400) * 1000,
                     reason: s("reason").unwrap_or_default(),
                 })
             }
-            DEFER => Err("a step that needs approval cannot be deferred: submit a plan or report failure".into()),
+            DEFER => Err(
+                "a step that needs approval cannot be deferred: submit a plan or report failure"
+                    .into(),
+            ),
             SUBMIT_PLAN if needs_approval => {
                 let summary = s("summary").ok_or("`summary` (a string) is required")?;
-                let actions: Vec<PlannedAction> = serde_json::from_value(args.get("actions").cloned().unwrap_or(json!([])))
-                    .map_err(|e| format!("`actions` must be a list of {{tool, arguments}}: {e}"))?;
+                let actions: Vec<PlannedAction> =
+                    serde_json::from_value(args.get("actions").cloned().unwrap_or(json!([])))
+                        .map_err(|e| {
+                            format!("`actions` must be a list of {{tool, arguments}}: {e}")
+                        })?;
                 for a in &actions {
                     if !agent.spec.tools.contains(&a.tool) || !self.tools.contains_key(&a.tool) {
-                        return Err(format!("action tool {:?} is not one of your tools ({})", a.tool, agent.spec.tools.join(", ")));
+                        return Err(format!(
+                            "action tool {:?} is not one of your tools ({})",
+                            a.tool,
+                            agent.spec.tools.join(", ")
+                        ));
                     }
                 }
                 Ok(Outcome::NeedsApproval(Plan { summary, actions }))
             }
-            SUBMIT_PLAN => Err("this step does not need approval: report the outcome instead".into()),
+            SUBMIT_PLAN => {
+                Err("this step does not need approval: report the outcome instead".into())
+            }
             _ => Err(format!("unknown outcome tool {name}")),
         }
     }

@@ -94,6 +94,8 @@ pub(crate) struct Desired {
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<JobRecord>>>;
+/// In-flight attempts by (job, step): the attempt number and its task.
+type InFlight = HashMap<(String, String), (u32, JoinHandle<()>)>;
 
 #[derive(Default)]
 pub(crate) struct Slots {
@@ -117,7 +119,7 @@ pub(crate) struct Shared {
     pub(crate) queue: Mutex<WorkQueue>,
     pub(crate) wake: Notify,
     pub(crate) slots: Mutex<Slots>,
-    pub(crate) attempts: Mutex<HashMap<(String, String), (u32, JoinHandle<()>)>>,
+    pub(crate) attempts: Mutex<InFlight>,
     pub(crate) updates: broadcast::Sender<JobUpdate>,
     pub(crate) reconciles: AtomicU64,
     pub(crate) started: AtomicU64,
@@ -322,7 +324,11 @@ impl Engine {
 
     /// The commit desired state was last loaded from.
     pub fn commit(&self) -> Option<CommitId> {
-        self.shared.desired.read().ok().and_then(|d| d.commit.clone())
+        self.shared
+            .desired
+            .read()
+            .ok()
+            .and_then(|d| d.commit.clone())
     }
 
     pub(crate) fn enqueue(&self, keys: impl IntoIterator<Item = String>) {
@@ -431,7 +437,13 @@ impl Engine {
     /// `NotFound` for an unknown request; `Conflict` when it is no longer open (decided
     /// or cancelled), or when its step no longer waits for it.
     pub async fn approve(&self, id: &str, by: &str, note: Option<&str>) -> Result<()> {
-        shell::decide(self, id, by, shell::Decision::Approve(note.map(str::to_string))).await
+        shell::decide(
+            self,
+            id,
+            by,
+            shell::Decision::Approve(note.map(str::to_string)),
+        )
+        .await
     }
 
     /// Rejects request `id` with a reason: the step is planned again, and the reason is

@@ -109,9 +109,9 @@ fn events_of(
     now: u64,
     changes: Vec<(Option<String>, &'static str, String)>,
 ) -> impl Iterator<Item = NewEvent> {
-    changes
-        .into_iter()
-        .map(move |(step, action, detail)| NewEvent::new(now, "engine", action, step.as_deref(), detail))
+    changes.into_iter().map(move |(step, action, detail)| {
+        NewEvent::new(now, "engine", action, step.as_deref(), detail)
+    })
 }
 
 fn publish(shared: &Shared, before: Option<JobStatus>, rec: &JobRecord) {
@@ -166,7 +166,10 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
         if actions.is_empty() {
             return Ok(());
         }
-        if let Some(create) = actions.first().filter(|a| matches!(a, Action::CreateJob { .. })) {
+        if let Some(create) = actions
+            .first()
+            .filter(|a| matches!(a, Action::CreateJob { .. }))
+        {
             let Some(rec) = reconcile::new_record(job, create, &commit_id, now) else {
                 return Ok(());
             };
@@ -176,7 +179,8 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
                 rec.template,
                 commit_id.get(..8).unwrap_or(&commit_id)
             );
-            let w = JobWrite::create(rec).event(NewEvent::new(now, "git", "job.created", None, detail));
+            let w =
+                JobWrite::create(rec).event(NewEvent::new(now, "git", "job.created", None, detail));
             match commit(shared, &mut guard, w).await {
                 Ok(()) => continue,
                 Err(e) if e.kind() == ErrorKind::Conflict => continue,
@@ -197,7 +201,9 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
             for a in &actions {
                 match a {
                     Action::Dispatch { step } => {
-                        if let Some(attempt) = try_start(engine, d, &mut rec, step, now, &mut events) {
+                        if let Some(attempt) =
+                            try_start(engine, d, &mut rec, step, now, &mut events)
+                        {
                             to_start.push((step.clone(), attempt));
                         }
                     }
@@ -274,7 +280,10 @@ fn try_start(
             .and_then(|a| slots.per_agent.get(a).copied())
             .unwrap_or(0);
         let over = slots.total >= shared.config.max_running
-            || d.job.spec.max_parallel_steps.is_some_and(|m| job_running >= m as usize)
+            || d.job
+                .spec
+                .max_parallel_steps
+                .is_some_and(|m| job_running >= m as usize)
             || agent_limit.is_some_and(|m| agent_running >= m as usize);
         if over {
             slots.waiting.insert(rec.name.clone());
@@ -392,7 +401,8 @@ fn spawn_attempt(engine: &Engine, d: DesiredJob, rec: JobRecord, step: String, a
 
 fn holds(rec: &JobRecord, step: &str, attempt: u32, holder: &str) -> bool {
     rec.step(step).is_some_and(|s| {
-        s.attempt == attempt && matches!(&s.state, StepState::Running { holder: h, .. } if h == holder)
+        s.attempt == attempt
+            && matches!(&s.state, StepState::Running { holder: h, .. } if h == holder)
     })
 }
 
@@ -400,7 +410,9 @@ async fn renew(engine: &Engine, job: &str, step: &str, attempt: u32) -> bool {
     let shared = &engine.shared;
     let slot = slot(shared, job);
     let mut guard = slot.lock().await;
-    let Some(mut rec) = guard.clone() else { return false };
+    let Some(mut rec) = guard.clone() else {
+        return false;
+    };
     if !holds(&rec, step, attempt, &shared.config.id) {
         return false;
     }
@@ -413,7 +425,9 @@ async fn renew(engine: &Engine, job: &str, step: &str, attempt: u32) -> bool {
         s.state = next;
     }
     rec.updated_at_ms = now;
-    commit(shared, &mut guard, JobWrite::update(rec)).await.is_ok()
+    commit(shared, &mut guard, JobWrite::update(rec))
+        .await
+        .is_ok()
 }
 
 /// Records an attempt's outcome, fenced: only the lease holder of that attempt may.
@@ -428,9 +442,16 @@ async fn finish(
     let shared = &engine.shared;
     let slot = slot(shared, job);
     let mut guard = slot.lock().await;
-    let Some(mut rec) = guard.clone() else { return Ok(()) };
+    let Some(mut rec) = guard.clone() else {
+        return Ok(());
+    };
     if !holds(&rec, step, attempt, &shared.config.id) {
-        tracing::warn!(job, step, attempt, "outcome of an attempt whose lease was lost: discarded");
+        tracing::warn!(
+            job,
+            step,
+            attempt,
+            "outcome of an attempt whose lease was lost: discarded"
+        );
         return Ok(());
     }
     let now = shared.clock.now_ms();
@@ -439,7 +460,9 @@ async fn finish(
     let agent = spec.and_then(|s| s.agent.clone()).unwrap_or_default();
     let mut w_events = report.events;
     let mut approval = None;
-    let Some(s) = rec.step_mut(step) else { return Ok(()) };
+    let Some(s) = rec.step_mut(step) else {
+        return Ok(());
+    };
     s.usage.add(&report.usage);
     let (event, action, detail) = match report.outcome {
         Outcome::Succeeded(outputs) => {
@@ -456,7 +479,13 @@ async fn finish(
                 None => format!("failed: {reason}"),
             };
             s.message = Some(reason);
-            (StepEvent::Fail { retry_at_ms: retry_at }, "step.failed", d)
+            (
+                StepEvent::Fail {
+                    retry_at_ms: retry_at,
+                },
+                "step.failed",
+                d,
+            )
         }
         Outcome::Blocked(reason) => {
             let d = format!("blocked: {reason}");
@@ -481,7 +510,11 @@ async fn finish(
                 requested_at_ms: now,
                 status: ApprovalStatus::Open,
             });
-            (StepEvent::RequestApproval { request: id }, "approval.requested", d)
+            (
+                StepEvent::RequestApproval { request: id },
+                "approval.requested",
+                d,
+            )
         }
     };
     s.state = s
@@ -490,12 +523,20 @@ async fn finish(
         .map_err(|e| Error::backend(format!("state machine: {e}")))?;
     rec.status = reconcile::derive_status(rec.steps.iter().map(|s| &s.state), rec.removed);
     rec.updated_at_ms = now;
-    let actor = if agent.is_empty() { "engine".to_string() } else { format!("agent:{agent}") };
+    let actor = if agent.is_empty() {
+        "engine".to_string()
+    } else {
+        format!("agent:{agent}")
+    };
     w_events.push(NewEvent::new(now, actor, action, Some(step), detail));
     let mut w = JobWrite::update(rec).events(w_events);
     if !report.transcript.is_empty() {
         w = w.transcript(
-            TranscriptKey { job: job.into(), step: step.into(), attempt },
+            TranscriptKey {
+                job: job.into(),
+                step: step.into(),
+                attempt,
+            },
             report.transcript,
         );
     }
@@ -549,9 +590,16 @@ pub(super) async fn decide(engine: &Engine, id: &str, by: &str, decision: Decisi
     };
     let now = shared.clock.now_ms();
     let Some(s) = rec.step_mut(&req.step) else {
-        return Err(Error::conflict(format!("step {} no longer exists", req.step)));
+        return Err(Error::conflict(format!(
+            "step {} no longer exists",
+            req.step
+        )));
     };
-    if s.state != (StepState::AwaitingApproval { request: id.to_string() }) {
+    if s.state
+        != (StepState::AwaitingApproval {
+            request: id.to_string(),
+        })
+    {
         return Err(Error::conflict(format!(
             "step {} does not wait for request {id} (it is {})",
             req.step,
@@ -561,25 +609,62 @@ pub(super) async fn decide(engine: &Engine, id: &str, by: &str, decision: Decisi
     let actor = format!("human:{by}");
     let event = match decision {
         Decision::Approve(note) => {
-            s.state = s.state.apply(StepEvent::Approve).map_err(|e| Error::backend(e.to_string()))?;
+            s.state = s
+                .state
+                .apply(StepEvent::Approve)
+                .map_err(|e| Error::backend(e.to_string()))?;
             s.outputs = Some(json!({ "summary": req.plan.summary, "actions": req.plan.actions }));
             s.message = None;
-            req.status = ApprovalStatus::Approved { by: by.into(), at_ms: now, note: note.clone() };
-            NewEvent::new(now, actor, "approval.approved", Some(&req.step),
-                format!("approved {id}{}", note.map(|n| format!(": {n}")).unwrap_or_default()))
+            req.status = ApprovalStatus::Approved {
+                by: by.into(),
+                at_ms: now,
+                note: note.clone(),
+            };
+            NewEvent::new(
+                now,
+                actor,
+                "approval.approved",
+                Some(&req.step),
+                format!(
+                    "approved {id}{}",
+                    note.map(|n| format!(": {n}")).unwrap_or_default()
+                ),
+            )
         }
         Decision::Reject(reason) => {
-            s.state = s.state.apply(StepEvent::Reject).map_err(|e| Error::backend(e.to_string()))?;
-            s.rejections.push(Rejection { plan: req.plan.summary.clone(), reason: reason.clone(), by: by.into() });
+            s.state = s
+                .state
+                .apply(StepEvent::Reject)
+                .map_err(|e| Error::backend(e.to_string()))?;
+            s.rejections.push(Rejection {
+                plan: req.plan.summary.clone(),
+                reason: reason.clone(),
+                by: by.into(),
+            });
             s.message = Some(format!("plan rejected: {reason}"));
-            req.status = ApprovalStatus::Rejected { by: by.into(), at_ms: now, reason: reason.clone() };
-            NewEvent::new(now, actor, "approval.rejected", Some(&req.step), format!("rejected {id}: {reason}"))
+            req.status = ApprovalStatus::Rejected {
+                by: by.into(),
+                at_ms: now,
+                reason: reason.clone(),
+            };
+            NewEvent::new(
+                now,
+                actor,
+                "approval.rejected",
+                Some(&req.step),
+                format!("rejected {id}: {reason}"),
+            )
         }
     };
     rec.status = reconcile::derive_status(rec.steps.iter().map(|s| &s.state), rec.removed);
     rec.updated_at_ms = now;
     let job = rec.name.clone();
-    commit(shared, &mut guard, JobWrite::update(rec).event(event).approval(req, true)).await?;
+    commit(
+        shared,
+        &mut guard,
+        JobWrite::update(rec).event(event).approval(req, true),
+    )
+    .await?;
     drop(guard);
     engine.requeue(&job);
     Ok(())
@@ -603,7 +688,9 @@ pub(super) async fn interrupt_all(engine: &Engine) {
         let _ = handle.await;
         let slot = slot(shared, &job);
         let mut guard = slot.lock().await;
-        let Some(mut rec) = guard.clone() else { continue };
+        let Some(mut rec) = guard.clone() else {
+            continue;
+        };
         if !holds(&rec, &step, attempt, &shared.config.id) {
             continue;
         }
@@ -614,8 +701,16 @@ pub(super) async fn interrupt_all(engine: &Engine) {
             s.state = next;
         }
         rec.updated_at_ms = now;
-        let ev = NewEvent::new(now, "engine", "step.interrupted", Some(&step),
-            format!("attempt {attempt} interrupted: engine {} stopped", shared.config.id));
+        let ev = NewEvent::new(
+            now,
+            "engine",
+            "step.interrupted",
+            Some(&step),
+            format!(
+                "attempt {attempt} interrupted: engine {} stopped",
+                shared.config.id
+            ),
+        );
         if let Err(e) = commit(shared, &mut guard, JobWrite::update(rec).event(ev)).await {
             tracing::warn!(job, step, error = %e, "could not release an interrupted attempt; its lease will expire");
         }

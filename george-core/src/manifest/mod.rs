@@ -44,6 +44,7 @@ mod index;
 mod locate;
 mod params;
 mod parse;
+mod resolve;
 mod validate;
 
 pub use index::ManifestIndex;

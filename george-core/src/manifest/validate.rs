@@ -1,11 +1,11 @@
 //! The rules each kind must follow on its own (without looking at other files).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::params::{CompiledParams, compile_regex};
 use super::parse::Issue;
 use crate::model::{AgentSpec, ApprovalRule, Job, StepSpec, TaskTemplate};
-use crate::template::check_syntax;
+use crate::template::referenced_variables;
 
 /// What the index needs of a locally valid template.
 #[derive(Debug, Clone, Default)]
@@ -63,10 +63,50 @@ pub(crate) fn validate_job(j: &Job) -> Vec<Issue> {
     issues
 }
 
-fn syntax_issue(field: String, source: &str) -> Option<Issue> {
-    check_syntax(source)
-        .err()
-        .map(|e| Issue::new(field, format!("template error: {e}")))
+/// What a step's templates may refer to.
+struct Scope<'a> {
+    /// Declared parameter names.
+    params: &'a HashSet<&'a str>,
+    steps: &'a [StepSpec],
+    ids: &'a HashMap<&'a str, usize>,
+    /// The step whose templates are checked.
+    step: usize,
+}
+
+/// Checks a template's syntax and the variables it reads: `params.<name>` must be a
+/// declared parameter, `steps.<id>` a step this one (transitively) depends on.
+fn check_template(field: String, source: &str, scope: &Scope<'_>) -> Option<Issue> {
+    let vars = match referenced_variables(source) {
+        Ok(vars) => vars,
+        Err(e) => return Some(Issue::new(field, format!("template error: {e}"))),
+    };
+    for var in &vars {
+        let mut parts = var.split('.');
+        match (parts.next(), parts.next()) {
+            (Some("params"), Some(name)) if !scope.params.contains(name) => {
+                return Some(Issue::new(
+                    field,
+                    format!(
+                        "template uses `params.{name}`, which is not a parameter of this template"
+                    ),
+                ));
+            }
+            (Some("steps"), Some(id)) => {
+                let message = match scope.ids.get(id) {
+                    None => format!("template uses the outputs of unknown step `{id}`"),
+                    Some(&d) if !depends_transitively(scope.step, d, scope.steps, scope.ids) => {
+                        format!(
+                            "template uses the outputs of step `{id}`, which is not in this step's (transitive) `depends_on`"
+                        )
+                    }
+                    Some(_) => continue,
+                };
+                return Some(Issue::new(field, message));
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Local rules of a template: parameters, step ids, modes, dependencies (unknown,
@@ -101,8 +141,15 @@ pub(crate) fn validate_template(t: &TaskTemplate) -> (Vec<Issue>, Option<Compile
             ids.insert(&s.id, i);
         }
     }
+    let names: HashSet<&str> = t.spec.parameters.iter().map(|p| p.name.as_str()).collect();
     for (i, s) in steps.iter().enumerate() {
-        step_rules(i, s, steps, &ids, &mut issues);
+        let scope = Scope {
+            params: &names,
+            steps,
+            ids: &ids,
+            step: i,
+        };
+        step_rules(i, s, &scope, &mut issues);
     }
     if let Some(issue) = find_cycle(steps, &ids) {
         issues.push(issue);
@@ -120,13 +167,8 @@ pub(crate) fn validate_template(t: &TaskTemplate) -> (Vec<Issue>, Option<Compile
     }
 }
 
-fn step_rules(
-    i: usize,
-    s: &StepSpec,
-    steps: &[StepSpec],
-    ids: &HashMap<&str, usize>,
-    issues: &mut Vec<Issue>,
-) {
+fn step_rules(i: usize, s: &StepSpec, scope: &Scope<'_>, issues: &mut Vec<Issue>) {
+    let (steps, ids) = (scope.steps, scope.ids);
     let at = |f: &str| format!("spec.steps[{i}]{f}");
     let modes = [
         s.instructions.is_some(),
@@ -154,14 +196,18 @@ fn step_rules(
                 ),
             ));
         }
-        issues.extend(syntax_issue(at(".instructions"), text));
+        issues.extend(check_template(at(".instructions"), text, scope));
     }
     if let Some(cmd) = &s.command {
         if cmd.program.trim().is_empty() {
             issues.push(Issue::new(at(".command.program"), "`program` is empty"));
         }
         for (j, arg) in cmd.args.iter().enumerate() {
-            issues.extend(syntax_issue(at(&format!(".command.args[{j}]")), arg));
+            issues.extend(check_template(
+                at(&format!(".command.args[{j}]")),
+                arg,
+                scope,
+            ));
         }
     }
     for (j, dep) in s.depends_on.iter().enumerate() {

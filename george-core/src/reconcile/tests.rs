@@ -120,15 +120,73 @@ fn table_of_step_passes() {
     // (states, now, expected transitions, expected requeue)
     #[allow(clippy::type_complexity)]
     let table: Vec<([StepState; 3], u64, Vec<(&str, &str)>, Option<u64>)> = vec![
-        ([Succeeded, Pending, Pending], 0, vec![("b", "make_ready")], None),
-        ([Succeeded, Deferred { until_ms: 50 }, Pending], 10, vec![], Some(50)),
-        ([Succeeded, Deferred { until_ms: 50 }, Pending], 50, vec![("b", "make_ready")], None),
-        ([Succeeded, Failed { retry_at_ms: Some(90) }, Pending], 10, vec![], Some(90)),
-        ([Succeeded, Failed { retry_at_ms: Some(90) }, Pending], 95, vec![("b", "make_ready")], None),
+        (
+            [Succeeded, Pending, Pending],
+            0,
+            vec![("b", "make_ready")],
+            None,
+        ),
+        (
+            [Succeeded, Deferred { until_ms: 50 }, Pending],
+            10,
+            vec![],
+            Some(50),
+        ),
+        (
+            [Succeeded, Deferred { until_ms: 50 }, Pending],
+            50,
+            vec![("b", "make_ready")],
+            None,
+        ),
+        (
+            [
+                Succeeded,
+                Failed {
+                    retry_at_ms: Some(90),
+                },
+                Pending,
+            ],
+            10,
+            vec![],
+            Some(90),
+        ),
+        (
+            [
+                Succeeded,
+                Failed {
+                    retry_at_ms: Some(90),
+                },
+                Pending,
+            ],
+            95,
+            vec![("b", "make_ready")],
+            None,
+        ),
         ([Succeeded, lease(100), Pending], 10, vec![], Some(100)),
-        ([Succeeded, lease(100), Pending], 100, vec![("b", "interrupt")], None),
-        ([Succeeded, Failed { retry_at_ms: None }, Pending], 0, vec![("c", "cancel")], None),
-        ([Succeeded, AwaitingApproval { request: "j/b/1".into() }, Pending], 0, vec![], None),
+        (
+            [Succeeded, lease(100), Pending],
+            100,
+            vec![("b", "interrupt")],
+            None,
+        ),
+        (
+            [Succeeded, Failed { retry_at_ms: None }, Pending],
+            0,
+            vec![("c", "cancel")],
+            None,
+        ),
+        (
+            [
+                Succeeded,
+                AwaitingApproval {
+                    request: "j/b/1".into(),
+                },
+                Pending,
+            ],
+            0,
+            vec![],
+            None,
+        ),
         ([Succeeded, Blocked, Pending], 0, vec![], None),
         ([Succeeded, Succeeded, Succeeded], 0, vec![], None),
     ];
@@ -183,7 +241,10 @@ fn edited_job_gets_a_new_generation_and_unblocks() {
     let d = desired(8, false);
     let mut r = observed([Succeeded, Blocked, Pending]);
     let a = reconcile(Some(&d), false, Some(&r), 0);
-    assert!(matches!(a.as_slice(), [Action::NewGeneration { spec_hash: 8, .. }]));
+    assert!(matches!(
+        a.as_slice(),
+        [Action::NewGeneration { spec_hash: 8, .. }]
+    ));
     apply(&mut r, &a, "c1");
     assert_eq!(r.generation, 2);
     assert_eq!(r.commit, "c1");
@@ -219,7 +280,10 @@ fn status_derivation() {
     let s = |v: Vec<StepState>| derive_status(v.iter(), false);
     assert_eq!(s(vec![Pending, Pending]), JobStatus::Pending);
     assert_eq!(s(vec![Succeeded, Succeeded]), JobStatus::Succeeded);
-    assert_eq!(s(vec![Succeeded, Failed { retry_at_ms: None }]), JobStatus::Failed);
+    assert_eq!(
+        s(vec![Succeeded, Failed { retry_at_ms: None }]),
+        JobStatus::Failed
+    );
     assert_eq!(s(vec![Succeeded, Blocked]), JobStatus::Blocked);
     assert_eq!(
         s(vec![Succeeded, Deferred { until_ms: 1 }]),
