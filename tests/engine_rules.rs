@@ -281,3 +281,135 @@ async fn an_invalid_manifest_does_not_stop_the_others() {
     );
     run.shutdown().await;
 }
+
+fn retry_template() -> String {
+    "apiVersion: george.dev/v1alpha1
+kind: TaskTemplate
+metadata: {name: t}
+spec:
+  parameters:
+    - {name: n, type: integer}
+  steps:
+    - id: work
+      agent: reader
+      instructions: Do item {{ params.n }}.
+      retry: {attempts: 3, backoff_ms: 20, max_backoff_ms: 100}
+"
+    .to_string()
+}
+
+#[tokio::test]
+async fn transient_provider_errors_are_retried_with_backoff_terminal_ones_never() {
+    use george::ErrorKind;
+    let git = InMemoryGitSource::new();
+    git.commit_files(
+        "main",
+        [
+            ("agent-specs/reader.yaml", AGENT.to_string()),
+            ("task-templates/t.yaml", retry_template()),
+            ("jobs/flaky.yaml", job("flaky", "t", 1)),
+        ],
+        "c1",
+    );
+    let provider = ScriptedProvider::new();
+    provider.expect_error("429", ErrorKind::RateLimited, "slow down");
+    provider.expect_call(
+        "ok",
+        tool_call(
+            "c",
+            "report_success",
+            json!({"summary": "ok", "outputs": {}}),
+        ),
+    );
+    let e = engine(&git, provider.clone());
+    e.start().await.unwrap();
+    let run = e.spawn();
+    assert_eq!(
+        e.wait_finished("flaky", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
+    let rec = e.job("flaky").await.unwrap().unwrap();
+    assert_eq!(rec.steps[0].attempt, 2, "one retry after the rate limit");
+    let events = e.events("flaky").await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|ev| ev.action == "step.failed" && ev.detail.contains("retry in"))
+    );
+    run.shutdown().await;
+
+    let git = InMemoryGitSource::new();
+    git.commit_files(
+        "main",
+        [
+            ("agent-specs/reader.yaml", AGENT.to_string()),
+            ("task-templates/t.yaml", retry_template()),
+            ("jobs/bad.yaml", job("bad", "t", 1)),
+        ],
+        "c1",
+    );
+    let provider = ScriptedProvider::new();
+    provider.expect_error("401", ErrorKind::Unauthenticated, "bad key");
+    let e = engine(&git, provider.clone());
+    e.start().await.unwrap();
+    let run = e.spawn();
+    assert_eq!(
+        e.wait_finished("bad", LIMIT).await.unwrap(),
+        JobStatus::Failed
+    );
+    let rec = e.job("bad").await.unwrap().unwrap();
+    assert_eq!(rec.steps[0].attempt, 1, "a terminal error is never retried");
+    run.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrency_limit_per_job_is_respected() {
+    let git = InMemoryGitSource::new();
+    let t = "apiVersion: george.dev/v1alpha1
+kind: TaskTemplate
+metadata: {name: wide}
+spec:
+  steps:
+    - {id: a, command: {program: sleep, args: ['0.2']}}
+    - {id: b, command: {program: sleep, args: ['0.2']}}
+    - {id: c, command: {program: sleep, args: ['0.2']}}
+";
+    git.commit_files(
+        "main",
+        [
+            ("task-templates/wide.yaml", t.to_string()),
+            (
+                "jobs/w.yaml",
+                "apiVersion: george.dev/v1alpha1\nkind: Job\nmetadata: {name: w}\nspec: {template: wide, max_parallel_steps: 1}\n".to_string(),
+            ),
+        ],
+        "c1",
+    );
+    let e = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git.clone()))
+        .commands(CommandToolExecutor::new(["sleep"]))
+        .build();
+    e.start().await.unwrap();
+    let run = e.spawn();
+    let mut max_running = 0;
+    for _ in 0..200 {
+        let rec = e.job("w").await.unwrap();
+        if let Some(rec) = rec {
+            let n = rec
+                .steps
+                .iter()
+                .filter(|s| matches!(s.state, george::state::StepState::Running { .. }))
+                .count();
+            max_running = max_running.max(n);
+            if rec.status == JobStatus::Succeeded {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        e.wait_finished("w", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
+    assert_eq!(max_running, 1, "max_parallel_steps: 1");
+    run.shutdown().await;
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use george::prelude::*;
-use george::provider::ChatRequest;
+use george::provider::{ChatRequest, ChatResponse};
 use george::scripted::{last_tool_result_contains, tool_call};
 use george::state::ApprovalRequest;
 use serde_json::json;
@@ -147,51 +147,63 @@ fn contains(needles: &'static [&'static str]) -> impl Fn(&ChatRequest) -> Result
 /// The model's three plans. The checks prove that each rejection's reason reached the
 /// request of the next planning attempt.
 pub fn script_planning(p: &ScriptedProvider) {
-    p.expect_call_where(
-        "plan 1: HPA",
-        contains(&["runs 5 replicas"]),
+    script_planning_from(p, 0);
+}
+
+/// The plans from the `from`-th on (0-based): for an engine that takes over after
+/// another one already made the first plans.
+pub fn script_planning_from(p: &ScriptedProvider, from: usize) {
+    let plan = |id: &str, summary: &str, message: &str, find: &str, replace: &str| {
         tool_call(
-            "call_3",
+            id,
             "submit_plan",
             json!({
-                "summary": "Add a HorizontalPodAutoscaler (min 2, max 5, 80% CPU): enable hpa in values.yaml",
+                "summary": summary,
                 "actions": [{ "tool": "app_commit", "arguments": {
-                    "message": "podinfo: enable HPA (min 2, max 5)",
-                    "changes": [{ "path": VALUES, "find": "hpa:\n  enabled: false\n  maxReplicas: 10", "replace": "hpa:\n  enabled: true\n  maxReplicas: 5" }]
+                    "message": message,
+                    "changes": [{ "path": VALUES, "find": find, "replace": replace }]
                 }}]
             }),
+        )
+    };
+    let script: [(&str, &'static [&'static str], ChatResponse); 3] = [
+        (
+            "plan 1: HPA",
+            &["runs 5 replicas"],
+            plan(
+                "call_3",
+                "Add a HorizontalPodAutoscaler (min 2, max 5, 80% CPU): enable hpa in values.yaml",
+                "podinfo: enable HPA (min 2, max 5)",
+                "hpa:\n  enabled: false\n  maxReplicas: 10",
+                "hpa:\n  enabled: true\n  maxReplicas: 5",
+            ),
         ),
-    );
-    p.expect_call_where(
-        "plan 2: conditional replicas",
-        contains(&["REJECTED", REJECT_1]),
-        tool_call(
-            "call_4",
-            "submit_plan",
-            json!({
-                "summary": "Argo CD-compatible HPA: guard `replicas:` with `if not .Values.hpa.enabled` in deployment.yaml and enable the HPA",
-                "actions": [{ "tool": "app_commit", "arguments": {
-                    "message": "podinfo: HPA without replica drift",
-                    "changes": [{ "path": VALUES, "find": "hpa:\n  enabled: false", "replace": "hpa:\n  enabled: true" }]
-                }}]
-            }),
+        (
+            "plan 2: conditional replicas",
+            &["REJECTED", REJECT_1],
+            plan(
+                "call_4",
+                "Argo CD-compatible HPA: guard `replicas:` with `if not .Values.hpa.enabled` in deployment.yaml and enable the HPA",
+                "podinfo: HPA without replica drift",
+                "hpa:\n  enabled: false",
+                "hpa:\n  enabled: true",
+            ),
         ),
-    );
-    p.expect_call_where(
-        "plan 3: static scaling",
-        contains(&["REJECTED", REJECT_1, REJECT_2]),
-        tool_call(
-            "call_5",
-            "submit_plan",
-            json!({
-                "summary": "Change replicaCount from 5 to 2 in values.yaml. No HPA, no template changes. Risk: low.",
-                "actions": [{ "tool": "app_commit", "arguments": {
-                    "message": "podinfo: scale to 2 replicas (static, GitOps)",
-                    "changes": [{ "path": VALUES, "find": "replicaCount: 5", "replace": "replicaCount: 2" }]
-                }}]
-            }),
+        (
+            "plan 3: static scaling",
+            &["REJECTED", REJECT_1, REJECT_2],
+            plan(
+                "call_5",
+                "Change replicaCount from 5 to 2 in values.yaml. No HPA, no template changes. Risk: low.",
+                "podinfo: scale to 2 replicas (static, GitOps)",
+                "replicaCount: 5",
+                "replicaCount: 2",
+            ),
         ),
-    );
+    ];
+    for (label, needles, response) in script.into_iter().skip(from) {
+        p.expect_call_where(label, contains(needles), response);
+    }
 }
 
 /// Builds the engine: SQLite store, the `ops` repository as desired state, the `app`
