@@ -384,16 +384,19 @@ fn spawn_attempt(engine: &Engine, d: DesiredJob, rec: JobRecord, step: String, a
                         };
                     }
                     if !renew(&e, &job, &step, attempt).await {
-                        return; // lost the lease: another engine owns the attempt now
+                        // Lost the lease: another engine owns the attempt now.
+                        lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
+                        release(&e, &job, spec.agent.as_deref());
+                        return;
                     }
                 }
             }
         };
+        lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
+        release(&e, &job, spec.agent.as_deref());
         if let Err(err) = finish(&e, &d, &job, &step, attempt, report).await {
             tracing::warn!(job, step, error = %err, "recording the attempt's outcome failed");
         }
-        lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
-        release(&e, &job, spec.agent.as_deref());
         e.requeue(&job);
     });
     lock(&engine.shared.attempts).insert(key, (attempt, handle));
@@ -529,6 +532,35 @@ async fn finish(
         format!("agent:{agent}")
     };
     w_events.push(NewEvent::new(now, actor, action, Some(step), detail));
+    // Dispatch what this outcome made ready in the same write: one commit per step on a
+    // chain of steps instead of two.
+    let mut to_start = Vec::new();
+    let (desired_now, _, commit_id) = desired_of(shared, job);
+    let desired_now = desired_now.filter(|dn| dn.hash == rec.spec_hash && !rec.removed);
+    if let Some(dn) = &desired_now {
+        let actions = reconcile::reconcile(Some(dn), false, Some(&rec), now);
+        let structural = actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::CreateJob { .. } | Action::NewGeneration { .. } | Action::Remove { .. }
+            )
+        });
+        if !structural {
+            let changes = reconcile::apply(&mut rec, &actions, &commit_id);
+            w_events.extend(events_of(now, changes));
+            for a in &actions {
+                match a {
+                    Action::Dispatch { step } => {
+                        if let Some(n) = try_start(engine, dn, &mut rec, step, now, &mut w_events) {
+                            to_start.push((step.clone(), n));
+                        }
+                    }
+                    Action::RequeueAt(at) => lock(&shared.queue).add_at(job, *at),
+                    _ => {}
+                }
+            }
+        }
+    }
     let mut w = JobWrite::update(rec).events(w_events);
     if !report.transcript.is_empty() {
         w = w.transcript(
@@ -543,7 +575,15 @@ async fn finish(
     if let Some(req) = &approval {
         w = w.approval(req.clone(), false);
     }
-    commit(shared, &mut guard, w).await?;
+    if let Err(e) = commit(shared, &mut guard, w).await {
+        release_all(engine, job, d_agents(&desired_now, &to_start));
+        return Err(e);
+    }
+    if let (Some(dn), Some(rec)) = (&desired_now, guard.as_ref()) {
+        for (step, n) in to_start {
+            spawn_attempt(engine, dn.clone(), rec.clone(), step, n);
+        }
+    }
     drop(guard);
     if let Some(req) = approval
         && let Err(e) = shared.human.approval_requested(&req).await
