@@ -333,7 +333,7 @@ impl AttemptCtx<'_> {
             .iter()
             .filter_map(|t| self.tools.get(t).map(|r| r.definition.clone()))
             .collect();
-        tools.extend(prompt::outcome_tools(needs_approval));
+        tools.extend_from_slice(prompt::outcome_tools(needs_approval));
         let actor = format!("agent:{agent_name}");
         let mut r = self.report(fail("", false));
         r.transcript.push(Message::User { content: user });

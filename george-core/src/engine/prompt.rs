@@ -1,6 +1,7 @@
 //! What the model sees: the outcome tools and the dynamic user message of a step attempt.
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
@@ -29,8 +30,15 @@ pub fn is_outcome_tool(name: &str) -> bool {
 }
 
 /// The outcome tools offered to an attempt. With `needs_approval`, `submit_plan`
-/// replaces `report_success`.
-pub fn outcome_tools(needs_approval: bool) -> Vec<ToolDefinition> {
+/// replaces `report_success` (and `defer` is not offered). Built once, then shared.
+pub fn outcome_tools(needs_approval: bool) -> &'static [ToolDefinition] {
+    static PLAIN: OnceLock<Vec<ToolDefinition>> = OnceLock::new();
+    static APPROVAL: OnceLock<Vec<ToolDefinition>> = OnceLock::new();
+    let cell = if needs_approval { &APPROVAL } else { &PLAIN };
+    cell.get_or_init(|| build_outcome_tools(needs_approval))
+}
+
+fn build_outcome_tools(needs_approval: bool) -> Vec<ToolDefinition> {
     let mut v = Vec::with_capacity(4);
     if needs_approval {
         v.push(ToolDefinition {

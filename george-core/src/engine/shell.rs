@@ -394,10 +394,14 @@ fn spawn_attempt(engine: &Engine, d: DesiredJob, rec: JobRecord, step: String, a
         };
         lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
         release(&e, &job, spec.agent.as_deref());
-        if let Err(err) = finish(&e, &d, &job, &step, attempt, report).await {
-            tracing::warn!(job, step, error = %err, "recording the attempt's outcome failed");
+        match finish(&e, &d, &job, &step, attempt, report).await {
+            Ok(true) => {}
+            Ok(false) => e.requeue(&job),
+            Err(err) => {
+                tracing::warn!(job, step, error = %err, "recording the attempt's outcome failed");
+                e.requeue(&job);
+            }
         }
-        e.requeue(&job);
     });
     lock(&engine.shared.attempts).insert(key, (attempt, handle));
 }
@@ -434,6 +438,7 @@ async fn renew(engine: &Engine, job: &str, step: &str, attempt: u32) -> bool {
 }
 
 /// Records an attempt's outcome, fenced: only the lease holder of that attempt may.
+/// Returns whether the job was also reconciled in the same write (no requeue needed).
 async fn finish(
     engine: &Engine,
     d: &DesiredJob,
@@ -441,12 +446,12 @@ async fn finish(
     step: &str,
     attempt: u32,
     report: AttemptReport,
-) -> Result<()> {
+) -> Result<bool> {
     let shared = &engine.shared;
     let slot = slot(shared, job);
     let mut guard = slot.lock().await;
     let Some(mut rec) = guard.clone() else {
-        return Ok(());
+        return Ok(false);
     };
     if !holds(&rec, step, attempt, &shared.config.id) {
         tracing::warn!(
@@ -455,7 +460,7 @@ async fn finish(
             attempt,
             "outcome of an attempt whose lease was lost: discarded"
         );
-        return Ok(());
+        return Ok(false);
     }
     let now = shared.clock.now_ms();
     let spec = d.template.spec.steps.iter().find(|s| s.id == step);
@@ -464,7 +469,7 @@ async fn finish(
     let mut w_events = report.events;
     let mut approval = None;
     let Some(s) = rec.step_mut(step) else {
-        return Ok(());
+        return Ok(false);
     };
     s.usage.add(&report.usage);
     let (event, action, detail) = match report.outcome {
@@ -535,6 +540,7 @@ async fn finish(
     // Dispatch what this outcome made ready in the same write: one commit per step on a
     // chain of steps instead of two.
     let mut to_start = Vec::new();
+    let mut reconciled = false;
     let (desired_now, _, commit_id) = desired_of(shared, job);
     let desired_now = desired_now.filter(|dn| dn.hash == rec.spec_hash && !rec.removed);
     if let Some(dn) = &desired_now {
@@ -545,6 +551,7 @@ async fn finish(
                 Action::CreateJob { .. } | Action::NewGeneration { .. } | Action::Remove { .. }
             )
         });
+        reconciled = !structural;
         if !structural {
             let changes = reconcile::apply(&mut rec, &actions, &commit_id);
             w_events.extend(events_of(now, changes));
@@ -590,7 +597,7 @@ async fn finish(
     {
         tracing::warn!(id = %req.id, error = %e, "notifying the human channel failed");
     }
-    Ok(())
+    Ok(reconciled)
 }
 
 fn clip_json(v: &serde_json::Value) -> String {
