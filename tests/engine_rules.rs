@@ -413,3 +413,44 @@ spec:
     assert_eq!(max_running, 1, "max_parallel_steps: 1");
     run.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_removed_job_kept_by_policy_runs_to_the_end() {
+    let git = InMemoryGitSource::new();
+    let t = "apiVersion: george.dev/v1alpha1
+kind: TaskTemplate
+metadata: {name: slow}
+spec:
+  steps:
+    - {id: a, command: {program: sleep, args: ['0.3']}}
+    - {id: b, depends_on: [a], command: {program: sleep, args: ['0.1']}}
+";
+    git.commit_files(
+        "main",
+        [
+            ("task-templates/slow.yaml", t.to_string()),
+            (
+                "jobs/k.yaml",
+                "apiVersion: george.dev/v1alpha1\nkind: Job\nmetadata: {name: k}\nspec: {template: slow, on_removal: keep}\n".to_string(),
+            ),
+        ],
+        "c1",
+    );
+    let e = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git.clone()))
+        .commands(CommandToolExecutor::new(["sleep"]))
+        .build();
+    e.start().await.unwrap();
+    let run = e.spawn();
+    e.wait_for("k", LIMIT, |s| s == JobStatus::Running)
+        .await
+        .unwrap();
+    git.commit("main", [("jobs/k.yaml", None::<&str>)], "remove k");
+    e.sync().await.unwrap();
+    assert_eq!(
+        e.wait_finished("k", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
+    let rec = e.job("k").await.unwrap().unwrap();
+    assert!(rec.removed);
+    run.shutdown().await;
+}

@@ -91,6 +91,9 @@ pub struct EngineStats {
 pub(crate) struct Desired {
     pub(crate) commit: Option<CommitId>,
     pub(crate) set: ManifestSet,
+    /// Last definitions of jobs removed from Git with `on_removal: keep`, so they can
+    /// run to the end (kept in memory: after a restart such a job stays as it is).
+    pub(crate) retained: HashMap<String, crate::manifest::DesiredJob>,
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<JobRecord>>>;
@@ -224,6 +227,7 @@ impl EngineBuilder {
                 desired: RwLock::new(Desired {
                     commit: None,
                     set: ManifestSet::default(),
+                    retained: HashMap::new(),
                 }),
                 cache: Mutex::new(HashMap::new()),
                 queue: Mutex::new(WorkQueue::new()),

@@ -66,7 +66,31 @@ pub(super) async fn sync(shared: &Shared, engine: &Engine) -> Result<Option<Comm
                 .desired
                 .write()
                 .map_err(|_| Error::backend("desired-state lock poisoned"))?;
+            let before: Vec<(String, DesiredJob)> = d
+                .set
+                .jobs
+                .iter()
+                .filter(|(_, j)| {
+                    removed.contains(&j.path)
+                        && j.job.spec.on_removal == crate::model::RemovalPolicy::Keep
+                })
+                .map(|(n, j)| (n.clone(), j.clone()))
+                .collect();
             let keys = d.set.update(files, &removed);
+            for (name, job) in before {
+                if !d.set.jobs.contains_key(&name) {
+                    d.retained.insert(name, job);
+                }
+            }
+            let readded: Vec<String> = d
+                .retained
+                .keys()
+                .filter(|n| d.set.jobs.contains_key(*n))
+                .cloned()
+                .collect();
+            for n in readded {
+                d.retained.remove(&n);
+            }
             d.commit = Some(head.clone());
             for e in d.set.errors.iter().filter(|e| changed.contains(&e.path)) {
                 tracing::warn!(error = %e, "invalid manifest");
@@ -95,6 +119,15 @@ fn desired_of(shared: &Shared, job: &str) -> (Option<DesiredJob>, bool, String) 
         ),
         Err(_) => (None, true, String::new()),
     }
+}
+
+/// The last definition of a job removed from Git and kept by policy.
+fn retained_of(shared: &Shared, job: &str) -> Option<DesiredJob> {
+    shared
+        .desired
+        .read()
+        .ok()
+        .and_then(|d| d.retained.get(job).cloned())
 }
 
 fn agent_of(shared: &Shared, name: &str) -> Option<Arc<AgentSpec>> {
@@ -160,9 +193,19 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
     let slot = slot(shared, job);
     let mut guard = slot.lock().await;
     for _round in 0..4 {
-        let (desired, invalid, commit_id) = desired_of(shared, job);
+        let (mut desired, invalid, commit_id) = desired_of(shared, job);
         let now = shared.clock.now_ms();
-        let actions = reconcile::reconcile(desired.as_ref(), invalid, guard.as_ref(), now);
+        let kept = match (&desired, guard.as_ref()) {
+            (None, Some(rec)) if rec.removed && rec.keep_on_removal => retained_of(shared, job),
+            _ => None,
+        };
+        let actions = match (&kept, guard.as_ref()) {
+            (Some(k), Some(rec)) => reconcile::reconcile_kept(k, rec, now),
+            _ => reconcile::reconcile(desired.as_ref(), invalid, guard.as_ref(), now),
+        };
+        if kept.is_some() {
+            desired = kept;
+        }
         if actions.is_empty() {
             return Ok(());
         }
@@ -542,7 +585,11 @@ async fn finish(
     let mut to_start = Vec::new();
     let mut reconciled = false;
     let (desired_now, _, commit_id) = desired_of(shared, job);
-    let desired_now = desired_now.filter(|dn| dn.hash == rec.spec_hash && !rec.removed);
+    let desired_now = if rec.removed && rec.keep_on_removal {
+        retained_of(shared, job)
+    } else {
+        desired_now.filter(|dn| dn.hash == rec.spec_hash && !rec.removed)
+    };
     if let Some(dn) = &desired_now {
         let actions = reconcile::reconcile(Some(dn), false, Some(&rec), now);
         let structural = actions.iter().any(|a| {

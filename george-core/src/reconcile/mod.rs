@@ -142,6 +142,16 @@ pub fn reconcile(
     actions
 }
 
+/// Reconciles a job whose manifest was removed from Git but that is kept by policy
+/// (`on_removal: keep`): `last` is its last known definition. Only the step pass runs.
+pub fn reconcile_kept(last: &DesiredJob, observed: &JobRecord, now_ms: u64) -> Vec<Action> {
+    let mut actions = Vec::new();
+    if observed.status != JobStatus::Cancelled {
+        step_pass(&last.template.spec.steps, observed, now_ms, &mut actions);
+    }
+    actions
+}
+
 /// The step pass: readiness, wake-ups, lease expiry, dispatch and status.
 fn step_pass(specs: &[StepSpec], rec: &JobRecord, now_ms: u64, actions: &mut Vec<Action>) {
     // Fast path: nothing can move.
