@@ -164,7 +164,7 @@ impl ToolExecutor for CommandToolExecutor {
                 "Run a program (one of: {}) with arguments given as an array; returns exit code, stdout and stderr.",
                 self.allow.iter().cloned().collect::<Vec<_>>().join(", ")
             ),
-            input_schema: json!({
+            input_schema: std::sync::Arc::new(json!({
                 "type": "object",
                 "properties": {
                     "program": {"type": "string"},
@@ -172,7 +172,7 @@ impl ToolExecutor for CommandToolExecutor {
                 },
                 "required": ["program"],
                 "additionalProperties": false
-            }),
+            })),
         }]
     }
 

@@ -16,8 +16,8 @@ pub struct ToolDefinition {
     pub name: String,
     /// What it does, for the model.
     pub description: String,
-    /// JSON Schema of the arguments object.
-    pub input_schema: serde_json::Value,
+    /// JSON Schema of the arguments object (shared: tool lists are cloned into every request).
+    pub input_schema: Arc<serde_json::Value>,
 }
 
 /// One call of a tool.

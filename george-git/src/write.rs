@@ -167,7 +167,7 @@ impl ToolExecutor for GitWriteTool {
                     "Reads a file of {repo} as committed on branch `{branch}` (its head \
                      commit, not uncommitted edits). Returns the file's text."
                 ),
-                input_schema: json!({
+                input_schema: std::sync::Arc::new(json!({
                     "type": "object",
                     "properties": {
                         "path": {
@@ -177,7 +177,7 @@ impl ToolExecutor for GitWriteTool {
                     },
                     "required": ["path"],
                     "additionalProperties": false
-                }),
+                })),
             },
             ToolDefinition {
                 name: self.commit_tool_name(),
@@ -187,7 +187,7 @@ impl ToolExecutor for GitWriteTool {
                      with `replace` (fails if `find` is absent or occurs more than once), or \
                      deletes the file (`delete: true`). Returns the new commit id."
                 ),
-                input_schema: json!({
+                input_schema: std::sync::Arc::new(json!({
                     "type": "object",
                     "properties": {
                         "message": {
@@ -237,7 +237,7 @@ impl ToolExecutor for GitWriteTool {
                     },
                     "required": ["message", "changes"],
                     "additionalProperties": false
-                }),
+                })),
             },
         ]
     }

@@ -44,7 +44,7 @@ fn build_outcome_tools(needs_approval: bool) -> Vec<ToolDefinition> {
         v.push(ToolDefinition {
             name: SUBMIT_PLAN.into(),
             description: "Submit your plan for a human's approval. `actions` are the exact tool calls that will run, unchanged, once a human approves. Ends this step attempt.".into(),
-            input_schema: json!({
+            input_schema: std::sync::Arc::new(json!({
                 "type": "object",
                 "properties": {
                     "summary": {"type": "string", "description": "What the plan does and why, for the reviewer."},
@@ -55,49 +55,49 @@ fn build_outcome_tools(needs_approval: bool) -> Vec<ToolDefinition> {
                     }}
                 },
                 "required": ["summary", "actions"]
-            }),
+            })),
         });
     } else {
         v.push(ToolDefinition {
             name: REPORT_SUCCESS.into(),
             description: "Report that the step is done, with its outputs (a JSON object later steps can use). Ends this step attempt.".into(),
-            input_schema: json!({
+            input_schema: std::sync::Arc::new(json!({
                 "type": "object",
                 "properties": {
                     "summary": {"type": "string"},
                     "outputs": {"type": "object"}
                 },
                 "required": ["summary", "outputs"]
-            }),
+            })),
         });
     }
     v.push(ToolDefinition {
         name: REPORT_FAILURE.into(),
         description: "Report that the step failed. Set `retryable` when trying again later may succeed. Ends this step attempt.".into(),
-        input_schema: json!({
+        input_schema: std::sync::Arc::new(json!({
             "type": "object",
             "properties": {"reason": {"type": "string"}, "retryable": {"type": "boolean"}},
             "required": ["reason"]
-        }),
+        })),
     });
     v.push(ToolDefinition {
         name: REPORT_BLOCKED.into(),
         description: "Report that you cannot do this step (a missing capability, a condition not met). Say why; do not improvise. Ends this step attempt.".into(),
-        input_schema: json!({
+        input_schema: std::sync::Arc::new(json!({
             "type": "object",
             "properties": {"reason": {"type": "string"}},
             "required": ["reason"]
-        }),
+        })),
     });
     if !needs_approval {
         v.push(ToolDefinition {
             name: DEFER.into(),
             description: "Ask to be run again later, e.g. while waiting for a sync. Ends this step attempt.".into(),
-            input_schema: json!({
+            input_schema: std::sync::Arc::new(json!({
                 "type": "object",
                 "properties": {"seconds": {"type": "integer", "minimum": 1}, "reason": {"type": "string"}},
                 "required": ["seconds", "reason"]
-            }),
+            })),
         });
     }
     v
