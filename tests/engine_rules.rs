@@ -454,3 +454,46 @@ spec:
     assert!(rec.removed);
     run.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_agent_that_reports_blocked_stops_and_says_why_with_a_mock_provider() {
+    use george::provider::MockProvider;
+    let git = InMemoryGitSource::new();
+    git.commit_files(
+        "main",
+        [
+            ("agent-specs/reader.yaml", AGENT.to_string()),
+            ("task-templates/t.yaml", template("run_command")),
+            ("jobs/j.yaml", job("j", "t", 1)),
+        ],
+        "c1",
+    );
+    let mut mock = MockProvider::new();
+    mock.expect_name().return_const("mock".to_string());
+    mock.expect_complete()
+        .times(1)
+        .withf(|r: &ChatRequest| r.system == "You read." && r.user_text().contains("Do item 1."))
+        .returning(|_| {
+            Ok(tool_call(
+                "c1",
+                "report_blocked",
+                json!({"reason": "the cluster is unreachable"}),
+            ))
+        });
+    let e = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git))
+        .provider("default", Arc::new(mock))
+        .commands(CommandToolExecutor::new(["echo"]))
+        .build();
+    e.start().await.unwrap();
+    let run = e.spawn();
+    assert_eq!(
+        e.wait_finished("j", LIMIT).await.unwrap(),
+        JobStatus::Blocked
+    );
+    let rec = e.job("j").await.unwrap().unwrap();
+    assert_eq!(
+        rec.steps[0].message.as_deref(),
+        Some("the cluster is unreachable")
+    );
+    run.shutdown().await;
+}
