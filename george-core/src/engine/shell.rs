@@ -211,7 +211,7 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
         }
         if let Some(create) = actions
             .first()
-            .filter(|a| matches!(a, Action::CreateJob { .. }))
+            .filter(|a| matches!(a, Action::CreateJob(_)))
         {
             let Some(rec) = reconcile::new_record(job, create, &commit_id, now) else {
                 return Ok(());
@@ -235,7 +235,7 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
         };
         let structural = actions
             .iter()
-            .any(|a| matches!(a, Action::NewGeneration { .. } | Action::Remove { .. }));
+            .any(|a| matches!(a, Action::NewGeneration(_) | Action::Remove { .. }));
         let changes = reconcile::apply(&mut rec, &actions, &commit_id);
         let mut events: Vec<NewEvent> = events_of(now, changes).collect();
         let mut requeue = None;
@@ -595,7 +595,7 @@ async fn finish(
         let structural = actions.iter().any(|a| {
             matches!(
                 a,
-                Action::CreateJob { .. } | Action::NewGeneration { .. } | Action::Remove { .. }
+                Action::CreateJob(_) | Action::NewGeneration(_) | Action::Remove { .. }
             )
         });
         reconciled = !structural;

@@ -15,35 +15,13 @@ use crate::state::{JobRecord, JobStatus, StepEvent, StepRecord, StepState};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub enum Action {
-    /// Create the job record (generation 1) with these step ids, all `Pending`.
-    CreateJob {
-        /// Repository path of the manifest.
-        path: String,
-        /// Template name.
-        template: String,
-        /// Desired-definition hash.
-        spec_hash: u64,
-        /// Step ids in template order.
-        steps: Vec<String>,
-        /// `on_removal: keep`.
-        keep_on_removal: bool,
-    },
+    /// Create the job record (generation 1) with the definition's steps, all `Pending`.
+    CreateJob(JobDefinition),
     /// The desired definition changed: bump the generation. Steps not started take the new
     /// definition, running ones finish; new steps are added `Pending`, steps no longer in
     /// the template are dropped (unless running), blocked and terminally failed steps start
     /// over.
-    NewGeneration {
-        /// Repository path of the manifest.
-        path: String,
-        /// Template name.
-        template: String,
-        /// New hash.
-        spec_hash: u64,
-        /// Step ids of the new definition, in template order.
-        steps: Vec<String>,
-        /// `on_removal: keep`.
-        keep_on_removal: bool,
-    },
+    NewGeneration(JobDefinition),
     /// The manifest is gone from Git: mark the job removed and, unless kept, cancel it.
     Remove {
         /// Whether unfinished steps are cancelled.
@@ -69,6 +47,34 @@ pub enum Action {
     RequeueAt(u64),
 }
 
+/// What the observed record keeps of a job's desired definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobDefinition {
+    /// Repository path of the manifest.
+    pub path: String,
+    /// Template name.
+    pub template: String,
+    /// Desired-definition hash.
+    pub spec_hash: u64,
+    /// Step ids in template order.
+    pub steps: Vec<String>,
+    /// `on_removal: keep`.
+    pub keep_on_removal: bool,
+}
+
+impl JobDefinition {
+    /// The definition of `d`.
+    pub fn of(d: &DesiredJob) -> Self {
+        JobDefinition {
+            path: d.path.clone(),
+            template: d.template.metadata.name.clone(),
+            spec_hash: d.hash,
+            steps: d.template.spec.steps.iter().map(|s| s.id.clone()).collect(),
+            keep_on_removal: d.job.spec.on_removal == RemovalPolicy::Keep,
+        }
+    }
+}
+
 /// Reconciles one job.
 ///
 /// - `desired`: the job's valid desired state at the current commit, or `None` when the
@@ -89,13 +95,7 @@ pub fn reconcile(
     let mut actions = Vec::new();
     let Some(rec) = observed else {
         if let Some(d) = desired {
-            actions.push(Action::CreateJob {
-                path: d.path.clone(),
-                template: d.template.metadata.name.clone(),
-                spec_hash: d.hash,
-                steps: d.template.spec.steps.iter().map(|s| s.id.clone()).collect(),
-                keep_on_removal: d.job.spec.on_removal == RemovalPolicy::Keep,
-            });
+            actions.push(Action::CreateJob(JobDefinition::of(d)));
         }
         return actions;
     };
@@ -125,13 +125,7 @@ pub fn reconcile(
     };
 
     if d.hash != rec.spec_hash || rec.removed {
-        actions.push(Action::NewGeneration {
-            path: d.path.clone(),
-            template: d.template.metadata.name.clone(),
-            spec_hash: d.hash,
-            steps: d.template.spec.steps.iter().map(|s| s.id.clone()).collect(),
-            keep_on_removal: d.job.spec.on_removal == RemovalPolicy::Keep,
-        });
+        actions.push(Action::NewGeneration(JobDefinition::of(d)));
         // The next pass sees the new generation's steps.
         return actions;
     }
@@ -325,16 +319,16 @@ pub fn apply(
     let mut out = Vec::new();
     for a in actions {
         match a {
-            Action::CreateJob { .. } => {
+            Action::CreateJob(_) => {
                 // Creation builds a fresh record: see `new_record`.
             }
-            Action::NewGeneration {
+            Action::NewGeneration(JobDefinition {
                 path,
                 template,
                 spec_hash,
                 steps,
                 keep_on_removal,
-            } => {
+            }) => {
                 record.generation += 1;
                 record.spec_hash = *spec_hash;
                 record.commit = commit.to_string();
@@ -424,13 +418,13 @@ pub fn apply(
 
 /// The record a `CreateJob` action creates (revision 0: not stored yet).
 pub fn new_record(name: &str, action: &Action, commit: &str, now_ms: u64) -> Option<JobRecord> {
-    let Action::CreateJob {
+    let Action::CreateJob(JobDefinition {
         path,
         template,
         spec_hash,
         steps,
         keep_on_removal,
-    } = action
+    }) = action
     else {
         return None;
     };

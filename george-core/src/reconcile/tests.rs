@@ -243,7 +243,7 @@ fn edited_job_gets_a_new_generation_and_unblocks() {
     let a = reconcile(Some(&d), false, Some(&r), 0);
     assert!(matches!(
         a.as_slice(),
-        [Action::NewGeneration { spec_hash: 8, .. }]
+        [Action::NewGeneration(JobDefinition { spec_hash: 8, .. })]
     ));
     apply(&mut r, &a, "c1");
     assert_eq!(r.generation, 2);
