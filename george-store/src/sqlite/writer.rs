@@ -17,9 +17,73 @@ use tokio::sync::oneshot;
 
 use crate::error::{StoreError, to_i64};
 
+/// A [`JobWrite`] already encoded by the caller, so that JSON encoding runs on the
+/// callers' threads, in parallel, and the writer thread only checks and inserts.
+struct Prepared {
+    name: String,
+    status: &'static str,
+    updated_at_ms: u64,
+    expected_revision: Option<u64>,
+    /// The record as JSON, with `revision` already set to the revision it gets.
+    record: String,
+    events: Vec<george_core::state::NewEvent>,
+    /// (id, job, status, require_open, record JSON)
+    approvals: Vec<(String, String, &'static str, bool, String)>,
+    transcripts: Vec<(george_core::store::TranscriptKey, String)>,
+}
+
+impl Prepared {
+    fn encode(write: JobWrite) -> Result<Prepared, StoreError> {
+        let JobWrite {
+            mut job,
+            expected_revision,
+            events,
+            approvals,
+            transcripts,
+        } = write;
+        job.revision = expected_revision.map_or(1, |r| r.saturating_add(1));
+        let record = serde_json::to_string(&job).map_err(|source| StoreError::Encode {
+            what: "job record",
+            source,
+        })?;
+        let mut enc_approvals = Vec::with_capacity(approvals.len());
+        for a in approvals {
+            let json = serde_json::to_string(&a.request).map_err(|source| StoreError::Encode {
+                what: "approval request",
+                source,
+            })?;
+            enc_approvals.push((
+                a.request.id,
+                a.request.job,
+                approval_status(&a.request.status),
+                a.require_open,
+                json,
+            ));
+        }
+        let mut enc_transcripts = Vec::with_capacity(transcripts.len());
+        for (key, messages) in transcripts {
+            let json = serde_json::to_string(&messages).map_err(|source| StoreError::Encode {
+                what: "transcript",
+                source,
+            })?;
+            enc_transcripts.push((key, json));
+        }
+        Ok(Prepared {
+            name: job.name,
+            status: job.status.name(),
+            updated_at_ms: job.updated_at_ms,
+            expected_revision,
+            record,
+            events,
+            approvals: enc_approvals,
+            transcripts: enc_transcripts,
+        })
+    }
+}
+
 /// One write for the writer thread.
 enum Op {
-    Commit(Box<JobWrite>),
+    Commit(Box<Prepared>),
     PutMeta { key: String, value: String },
 }
 
@@ -60,7 +124,8 @@ impl Writer {
 
     /// Applies `write`; returns the job's new revision once the transaction is durable.
     pub(crate) async fn commit(&self, write: JobWrite) -> Result<u64, StoreError> {
-        self.send(Op::Commit(Box::new(write))).await
+        let prepared = Prepared::encode(write)?;
+        self.send(Op::Commit(Box::new(prepared))).await
     }
 
     /// Sets a meta value.
@@ -173,10 +238,13 @@ fn approval_status(s: &ApprovalStatus) -> &'static str {
 
 /// Checks then stores one [`JobWrite`]. Every check runs before the first change; the
 /// savepoint around it undoes a partial write should a statement fail.
-fn apply_commit(conn: &Connection, write: JobWrite) -> Result<u64, StoreError> {
-    let JobWrite {
-        mut job,
+fn apply_commit(conn: &Connection, write: Prepared) -> Result<u64, StoreError> {
+    let Prepared {
+        name,
+        status,
+        updated_at_ms,
         expected_revision,
+        record,
         events,
         approvals,
         transcripts,
@@ -185,7 +253,7 @@ fn apply_commit(conn: &Connection, write: JobWrite) -> Result<u64, StoreError> {
     let stored: Option<(i64, i64)> = conn
         .prepare_cached("SELECT revision, last_seq FROM jobs WHERE name = ?1")
         .and_then(|mut s| {
-            s.query_row([&job.name], |r| Ok((r.get(0)?, r.get(1)?)))
+            s.query_row([&name], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
         })
         .map_err(StoreError::sqlite("read job revision"))?;
@@ -194,56 +262,51 @@ fn apply_commit(conn: &Connection, write: JobWrite) -> Result<u64, StoreError> {
         (None, Some(_)) => {
             return Err(StoreError::Conflict(format!(
                 "job {:?} already exists",
-                job.name
+                name
             )));
         }
         (Some(expected), None) => {
             return Err(StoreError::Conflict(format!(
                 "job {:?} does not exist (expected revision {expected})",
-                job.name
+                name
             )));
         }
         (Some(expected), Some((rev, last_seq))) => {
             if u64::try_from(rev).ok() != Some(expected) {
                 return Err(StoreError::Conflict(format!(
                     "job {:?}: stale revision {expected} (stored revision is {rev})",
-                    job.name
+                    name
                 )));
             }
             (expected + 1, last_seq)
         }
     };
 
-    for a in approvals.iter().filter(|a| a.require_open) {
+    for (id, _, _, _, _) in approvals.iter().filter(|a| a.3) {
         let status: Option<String> = conn
             .prepare_cached("SELECT status FROM approvals WHERE id = ?1")
-            .and_then(|mut s| s.query_row([&a.request.id], |r| r.get(0)).optional())
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
             .map_err(StoreError::sqlite("read approval status"))?;
         match status.as_deref() {
             Some("open") => {}
             Some(_) => {
                 return Err(StoreError::Conflict(format!(
                     "approval request {:?} is no longer open",
-                    a.request.id
+                    id
                 )));
             }
             None => {
                 return Err(StoreError::Conflict(format!(
                     "approval request {:?} does not exist",
-                    a.request.id
+                    id
                 )));
             }
         }
     }
 
-    job.revision = revision;
     let new_last_seq = last_seq.saturating_add(i64::try_from(events.len()).unwrap_or(i64::MAX));
     let revision_sql = to_i64("revision", revision)?;
-    let updated_at_sql = to_i64("updated_at_ms", job.updated_at_ms)?;
-    let record = serde_json::to_string(&job).map_err(|source| StoreError::Encode {
-        what: "job record",
-        source,
-    })?;
+    let updated_at_sql = to_i64("updated_at_ms", updated_at_ms)?;
     conn.prepare_cached(
         "INSERT INTO jobs (name, revision, status, updated_at_ms, last_seq, record)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -254,9 +317,9 @@ fn apply_commit(conn: &Connection, write: JobWrite) -> Result<u64, StoreError> {
     )
     .and_then(|mut s| {
         s.execute(params![
-            job.name,
+            name,
             revision_sql,
-            job.status.name(),
+            status,
             updated_at_sql,
             new_last_seq,
             record,
@@ -274,38 +337,23 @@ fn apply_commit(conn: &Connection, write: JobWrite) -> Result<u64, StoreError> {
         for (e, seq) in events.iter().zip(last_seq + 1..) {
             let at_ms = to_i64("event at_ms", e.at_ms)?;
             stmt.execute(params![
-                job.name, seq, at_ms, e.actor, e.action, e.step, e.detail
+                name, seq, at_ms, e.actor, e.action, e.step, e.detail
             ])
             .map_err(StoreError::sqlite("append event"))?;
         }
     }
 
-    for a in &approvals {
-        let record = serde_json::to_string(&a.request).map_err(|source| StoreError::Encode {
-            what: "approval request",
-            source,
-        })?;
+    for (id, job, status, _, record) in &approvals {
         conn.prepare_cached(
             "INSERT INTO approvals (id, job, status, record) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (id) DO UPDATE SET
                 job = excluded.job, status = excluded.status, record = excluded.record",
         )
-        .and_then(|mut s| {
-            s.execute(params![
-                a.request.id,
-                a.request.job,
-                approval_status(&a.request.status),
-                record
-            ])
-        })
+        .and_then(|mut s| s.execute(params![id, job, status, record]))
         .map_err(StoreError::sqlite("write approval"))?;
     }
 
-    for (key, messages) in &transcripts {
-        let json = serde_json::to_string(messages).map_err(|source| StoreError::Encode {
-            what: "transcript",
-            source,
-        })?;
+    for (key, json) in &transcripts {
         conn.prepare_cached(
             "INSERT OR REPLACE INTO transcripts (job, step, attempt, messages)
              VALUES (?1, ?2, ?3, ?4)",
