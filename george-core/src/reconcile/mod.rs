@@ -173,6 +173,20 @@ fn step_pass(specs: &[StepSpec], rec: &JobRecord, now_ms: u64, actions: &mut Vec
     let mut wake = |at: u64| requeue = Some(requeue.map_or(at, |r: u64| r.min(at)));
     for (i, step) in rec.steps.iter().enumerate() {
         let spec = spec_of(specs, i, &step.id);
+        // A state that ends at `at`: past it, `event` makes the step ready; before it,
+        // the job is requeued for then.
+        let mut timed = |at: u64, event: StepEvent, reason: &str| {
+            if at <= now_ms {
+                actions.push(Action::Transition {
+                    step: step.id.clone(),
+                    event,
+                    reason: reason.into(),
+                });
+                states[i] = StepState::Ready;
+            } else {
+                wake(at);
+            }
+        };
         match &step.state {
             StepState::Pending => {
                 let deps = spec.map(|s| s.depends_on.as_slice()).unwrap_or(&[]);
@@ -208,43 +222,16 @@ fn step_pass(specs: &[StepSpec], rec: &JobRecord, now_ms: u64, actions: &mut Vec
                 }
             }
             StepState::Deferred { until_ms } => {
-                if *until_ms <= now_ms {
-                    actions.push(Action::Transition {
-                        step: step.id.clone(),
-                        event: StepEvent::MakeReady,
-                        reason: "deferral ended".into(),
-                    });
-                    states[i] = StepState::Ready;
-                } else {
-                    wake(*until_ms);
-                }
+                timed(*until_ms, StepEvent::MakeReady, "deferral ended")
             }
             StepState::Failed {
                 retry_at_ms: Some(at),
-            } => {
-                if *at <= now_ms {
-                    actions.push(Action::Transition {
-                        step: step.id.clone(),
-                        event: StepEvent::MakeReady,
-                        reason: "backoff ended".into(),
-                    });
-                    states[i] = StepState::Ready;
-                } else {
-                    wake(*at);
-                }
-            }
-            StepState::Running { lease_until_ms, .. } => {
-                if *lease_until_ms <= now_ms {
-                    actions.push(Action::Transition {
-                        step: step.id.clone(),
-                        event: StepEvent::Interrupt,
-                        reason: "lease expired: the attempt is taken over".into(),
-                    });
-                    states[i] = StepState::Ready;
-                } else {
-                    wake(*lease_until_ms);
-                }
-            }
+            } => timed(*at, StepEvent::MakeReady, "backoff ended"),
+            StepState::Running { lease_until_ms, .. } => timed(
+                *lease_until_ms,
+                StepEvent::Interrupt,
+                "lease expired: the attempt is taken over",
+            ),
             _ => {}
         }
         if states[i] == StepState::Ready {
