@@ -355,6 +355,45 @@ impl JobRecord {
     pub fn step_mut(&mut self, id: &str) -> Option<&mut StepRecord> {
         self.steps.iter_mut().find(|s| s.id == id)
     }
+
+    /// When the job next needs the reconciler (ms since the Unix epoch), or `None`
+    /// when only an outside event (a human's decision, a new commit) can move it.
+    ///
+    /// The earliest of: `updated_at_ms` for a `Ready` step; a `Running` step's lease
+    /// expiry; the end of a deferral or a backoff. A job that is not finished, with
+    /// `Pending` steps and nothing else in flight or waiting, is due at `updated_at_ms`
+    /// (its next steps were not made ready, e.g. after a crash between two writes).
+    /// Stores keep this per job for [`StateStore::claim_due`](crate::store::StateStore::claim_due).
+    pub fn wake_at_ms(&self) -> Option<u64> {
+        let mut wake: Option<u64> = None;
+        let (mut pending, mut waiting) = (false, false);
+        for s in &self.steps {
+            let at = match &s.state {
+                StepState::Ready => Some(self.updated_at_ms),
+                StepState::Running { lease_until_ms, .. } => Some(*lease_until_ms),
+                StepState::Failed {
+                    retry_at_ms: Some(t),
+                } => Some(*t),
+                StepState::Deferred { until_ms } => Some(*until_ms),
+                StepState::Pending => {
+                    pending = true;
+                    None
+                }
+                StepState::AwaitingApproval { .. } | StepState::Blocked => {
+                    waiting = true;
+                    None
+                }
+                StepState::Succeeded | StepState::Failed { .. } | StepState::Cancelled => None,
+            };
+            if let Some(at) = at {
+                wake = Some(wake.map_or(at, |w| w.min(at)));
+            }
+        }
+        match wake {
+            None if pending && !waiting && !self.status.is_finished() => Some(self.updated_at_ms),
+            w => w,
+        }
+    }
 }
 
 /// One entry of a job's append-only event log (the audit trail).

@@ -102,6 +102,30 @@ impl JobWrite {
     }
 }
 
+/// A request to claim the jobs that need attention: see [`StateStore::claim_due`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// Who claims (an engine id); stores may record it for operators.
+    pub holder: String,
+    /// The claimer's clock, in ms since the Unix epoch.
+    pub now_ms: u64,
+    /// How long (ms) a claimed job stays hidden from other claims, unless a write to
+    /// it sets a new wake-up time first (the visibility timeout of a message queue).
+    pub visibility_ms: u64,
+    /// At most this many jobs are claimed.
+    pub limit: usize,
+}
+
+/// What [`StateStore::compact`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Compaction {
+    /// Transcripts deleted.
+    pub transcripts: u64,
+    /// Their size in bytes, as stored (JSON text for the SQL stores; an estimate for
+    /// the memory store).
+    pub bytes: u64,
+}
+
 /// Where observed state lives.
 ///
 /// # Contract
@@ -112,6 +136,20 @@ impl JobWrite {
 ///   and grow by 1 with each write.
 /// - Event sequence numbers start at 1 per job and have no gaps.
 /// - Reads see every write that returned `Ok` before them.
+/// - **Wake-up times**: every stored job has a wake-up time, computed by each
+///   `commit` from the record with [`JobRecord::wake_at_ms`] (a `Ready` step, an
+///   expiring lease, the end of a deferral or a backoff). [`claim_due`] hands each job
+///   whose time has come to one claimer at a time: a claimed job is hidden from other
+///   claims for the claim's `visibility_ms`, or until a write gives it a new time.
+///   Concurrent claims never return the same job.
+/// - **Transcripts apart**: job records are read without their transcripts; only
+///   [`transcript`](StateStore::transcript) loads one.
+/// - **Retention**: events, approvals and transcripts are kept as long as the job;
+///   [`compact`] removes the transcripts of a finished job (events and approvals are
+///   the audit trail and stay).
+///
+/// [`claim_due`]: StateStore::claim_due
+/// [`compact`]: StateStore::compact
 ///
 /// # Errors
 /// `Conflict` (stale revision, job exists, approval no longer open), `NotFound`,
@@ -149,6 +187,22 @@ pub trait StateStore: Send + Sync + Debug + 'static {
 
     /// Sets a small engine-level value.
     async fn put_meta(&self, key: &str, value: &str) -> Result<()>;
+
+    /// Claims up to `claim.limit` jobs whose wake-up time is at or before
+    /// `claim.now_ms`, earliest first, and hides them from other claims for
+    /// `claim.visibility_ms`. Returns their records.
+    ///
+    /// Several engines sharing a store use this to find work, including the attempts
+    /// of an engine that died: its steps' leases expire and their jobs fall due. A claim
+    /// is a hint, not a lock: the record's revision still fences every write.
+    async fn claim_due(&self, claim: &Claim) -> Result<Vec<JobRecord>>;
+
+    /// Deletes the transcripts of the finished job `job` (status `Succeeded`, `Failed`
+    /// or `Cancelled`); its record, events and approvals stay.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such job; `Conflict` when it is not finished.
+    async fn compact(&self, job: &str) -> Result<Compaction>;
 }
 
 macro_rules! forward_store {
@@ -181,6 +235,12 @@ macro_rules! forward_store {
             }
             async fn put_meta(&self, key: &str, value: &str) -> Result<()> {
                 (**self).put_meta(key, value).await
+            }
+            async fn claim_due(&self, claim: &Claim) -> Result<Vec<JobRecord>> {
+                (**self).claim_due(claim).await
+            }
+            async fn compact(&self, job: &str) -> Result<Compaction> {
+                (**self).compact(job).await
             }
         }
     };

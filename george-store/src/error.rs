@@ -6,9 +6,13 @@ use rusqlite::ErrorCode;
 /// What can go wrong inside a backend, before it becomes a [`george_core::Error`].
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StoreError {
-    /// The write lost an optimistic-concurrency check.
+    /// The write lost an optimistic-concurrency check, or the operation does not fit
+    /// the stored state.
     #[error("{0}")]
     Conflict(String),
+    /// What the operation names does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// SQLite reported an error.
     #[error("SQLite: {context}")]
     Sqlite {
@@ -81,6 +85,7 @@ impl From<StoreError> for Error {
         let message = e.to_string();
         match e {
             StoreError::Conflict(_) => Error::conflict(message),
+            StoreError::NotFound(_) => Error::not_found(message),
             StoreError::Sqlite { source, .. } => {
                 let retry = if sqlite_is_transient(&source) {
                     RetryStatus::Transient { after: None }
@@ -113,6 +118,11 @@ pub(crate) fn to_i64(what: &'static str, value: u64) -> Result<i64, StoreError> 
         what,
         value: value.into(),
     })
+}
+
+/// `u64` → `i64`, saturating: for times compared, never read back as data.
+pub(crate) fn clamp_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// SQLite `INTEGER` → `u64`.

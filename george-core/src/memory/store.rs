@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use crate::error::{Error, Result};
 use crate::provider::Message;
 use crate::state::{ApprovalRequest, ApprovalStatus, Event, JobRecord};
+use crate::store::{Claim, Compaction};
 use crate::store::{JobWrite, StateStore, TranscriptKey};
 
 /// A [`StateStore`] kept in memory.
@@ -53,6 +54,8 @@ struct Inner {
 struct StoredJob {
     record: JobRecord,
     events: Vec<StoredEvent>,
+    /// [`JobRecord::wake_at_ms`] of the record, or later while claimed.
+    wake_at_ms: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -136,6 +139,7 @@ impl Inner {
 
         // Apply.
         job.revision = revision;
+        let wake_at_ms = job.wake_at_ms();
         job.steps.shrink_to_fit();
         let new_events = events.into_iter().map(|e| StoredEvent {
             at_ms: e.at_ms,
@@ -148,6 +152,7 @@ impl Inner {
             Some(s) => {
                 s.record = job;
                 s.events.extend(new_events);
+                s.wake_at_ms = wake_at_ms;
             }
             None => {
                 let mut events: Vec<StoredEvent> = new_events.collect();
@@ -157,6 +162,7 @@ impl Inner {
                     Box::new(StoredJob {
                         record: job,
                         events,
+                        wake_at_ms,
                     }),
                 );
             }
@@ -168,6 +174,53 @@ impl Inner {
             self.transcripts.insert(key, messages);
         }
         Ok(revision)
+    }
+
+    fn claim_due(&mut self, claim: &Claim) -> Vec<JobRecord> {
+        let mut due: Vec<(u64, &str)> = self
+            .jobs
+            .iter()
+            .filter_map(|(name, j)| {
+                j.wake_at_ms
+                    .filter(|w| *w <= claim.now_ms)
+                    .map(|w| (w, &**name))
+            })
+            .collect();
+        due.sort_unstable();
+        due.truncate(claim.limit);
+        let names: Vec<Box<str>> = due.into_iter().map(|(_, n)| n.into()).collect();
+        let hidden_until = claim.now_ms.saturating_add(claim.visibility_ms);
+        names
+            .iter()
+            .filter_map(|n| {
+                let j = self.jobs.get_mut(n)?;
+                j.wake_at_ms = Some(hidden_until);
+                Some(j.record.clone())
+            })
+            .collect()
+    }
+
+    fn compact(&mut self, job: &str) -> Result<Compaction> {
+        let stored = self
+            .jobs
+            .get(job)
+            .ok_or_else(|| Error::not_found(format!("no job {job:?}")))?;
+        if !stored.record.status.is_finished() {
+            return Err(Error::conflict(format!(
+                "job {job:?} is {}: only finished jobs are compacted",
+                stored.record.status
+            )));
+        }
+        let mut out = Compaction::default();
+        self.transcripts.retain(|k, messages| {
+            if k.job != job {
+                return true;
+            }
+            out.transcripts += 1;
+            out.bytes += serde_json::to_vec(messages).map_or(0, |v| v.len() as u64);
+            false
+        });
+        Ok(out)
     }
 }
 
@@ -238,6 +291,14 @@ impl StateStore for InMemoryStateStore {
     async fn put_meta(&self, key: &str, value: &str) -> Result<()> {
         self.lock().meta.insert(key.to_string(), value.to_string());
         Ok(())
+    }
+
+    async fn claim_due(&self, claim: &Claim) -> Result<Vec<JobRecord>> {
+        Ok(self.lock().claim_due(claim))
+    }
+
+    async fn compact(&self, job: &str) -> Result<Compaction> {
+        self.lock().compact(job)
     }
 }
 

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use george_core::Result;
 use george_core::provider::Message;
 use george_core::state::{ApprovalRequest, Event, JobRecord};
-use george_core::store::{JobWrite, StateStore, TranscriptKey};
+use george_core::store::{Claim, Compaction, JobWrite, StateStore, TranscriptKey};
 
 pub use config::{SqliteConfig, Synchronous};
 
@@ -145,5 +145,21 @@ impl StateStore for SqliteStateStore {
             .writer
             .put_meta(key.to_string(), value.to_string())
             .await?)
+    }
+
+    async fn claim_due(&self, claim: &Claim) -> Result<Vec<JobRecord>> {
+        let rows = self.writer.claim(claim.clone()).await?;
+        let jobs = tokio::task::spawn_blocking(move || {
+            rows.into_iter()
+                .map(read::decode_job)
+                .collect::<Result<Vec<_>, StoreError>>()
+        })
+        .await
+        .map_err(StoreError::ReadTask)??;
+        Ok(jobs)
+    }
+
+    async fn compact(&self, job: &str) -> Result<Compaction> {
+        Ok(self.writer.compact(job.to_string()).await?)
     }
 }

@@ -67,7 +67,7 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, String)> {
     Ok((row.get(0)?, row.get(1)?))
 }
 
-fn decode_job((revision, record): (i64, String)) -> Result<JobRecord, StoreError> {
+pub(crate) fn decode_job((revision, record): (i64, String)) -> Result<JobRecord, StoreError> {
     let mut job: JobRecord = decode("job record", &record)?;
     job.revision = to_u64("revision", revision)?;
     Ok(job)

@@ -8,7 +8,8 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::StoreError;
 
-/// The migrations, in order.
+/// The migrations, in order. A migration whose SQL is followed by a Rust step in
+/// [`after_sql`] gets it run in the same transaction.
 const MIGRATIONS: &[&str] = &[
     // 1: the initial schema.
     r#"
@@ -61,7 +62,44 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 2: wake-up times and claims (several engines on one file).
+    r#"
+    -- `wake_at_ms`: when the job next needs a reconciler (JobRecord::wake_at_ms), or
+    -- later while a claim hides it; NULL: only an outside event moves it.
+    -- `claimed_by`: the engine of the last claim, for operators.
+    ALTER TABLE jobs ADD COLUMN wake_at_ms INTEGER;
+    ALTER TABLE jobs ADD COLUMN claimed_by TEXT;
+    CREATE INDEX jobs_by_wake ON jobs (wake_at_ms) WHERE wake_at_ms IS NOT NULL;
+    "#,
 ];
+
+/// Rust steps of migrations, run after migration `version`'s SQL.
+fn after_sql(tx: &Connection, version: usize) -> Result<(), StoreError> {
+    if version == 2 {
+        // Backfill the wake-up times of the jobs written before version 2.
+        let rows: Vec<(String, String)> = tx
+            .prepare("SELECT name, record FROM jobs")
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(StoreError::sqlite("read jobs to backfill"))?;
+        for (name, record) in rows {
+            let job: george_core::state::JobRecord =
+                serde_json::from_str(&record).map_err(|source| StoreError::CorruptRecord {
+                    what: "job record",
+                    source,
+                })?;
+            let wake = job.wake_at_ms().map(crate::error::clamp_i64);
+            tx.execute(
+                "UPDATE jobs SET wake_at_ms = ?1 WHERE name = ?2",
+                rusqlite::params![wake, name],
+            )
+            .map_err(StoreError::sqlite("backfill wake-up time"))?;
+        }
+    }
+    Ok(())
+}
 
 /// The schema version this crate writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -88,6 +126,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
         tracing::info!(version = i + 1, "applying george-store SQLite migration");
         tx.execute_batch(sql)
             .map_err(StoreError::sqlite("apply migration"))?;
+        after_sql(&tx, i + 1)?;
     }
     if found < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)

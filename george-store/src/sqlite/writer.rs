@@ -10,12 +10,12 @@
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use george_core::state::ApprovalStatus;
-use george_core::store::JobWrite;
+use george_core::state::{ApprovalStatus, JobStatus};
+use george_core::store::{Claim, Compaction, JobWrite};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use crate::error::{StoreError, to_i64};
+use crate::error::{StoreError, clamp_i64, to_i64};
 
 /// A [`JobWrite`] already encoded by the caller, so that JSON encoding runs on the
 /// callers' threads, in parallel, and the writer thread only checks and inserts.
@@ -23,6 +23,8 @@ struct Prepared {
     name: String,
     status: &'static str,
     updated_at_ms: u64,
+    /// [`george_core::state::JobRecord::wake_at_ms`] of the record.
+    wake_at_ms: Option<u64>,
     expected_revision: Option<u64>,
     /// The record as JSON, with `revision` already set to the revision it gets.
     record: String,
@@ -42,6 +44,7 @@ impl Prepared {
             transcripts,
         } = write;
         job.revision = expected_revision.map_or(1, |r| r.saturating_add(1));
+        let wake_at_ms = job.wake_at_ms();
         let record = serde_json::to_string(&job).map_err(|source| StoreError::Encode {
             what: "job record",
             source,
@@ -72,6 +75,7 @@ impl Prepared {
             name: job.name,
             status: job.status.name(),
             updated_at_ms: job.updated_at_ms,
+            wake_at_ms,
             expected_revision,
             record,
             events,
@@ -85,12 +89,25 @@ impl Prepared {
 enum Op {
     Commit(Box<Prepared>),
     PutMeta { key: String, value: String },
+    Claim(Claim),
+    Compact(String),
+}
+
+/// The answer to an [`Op`].
+enum Reply {
+    /// A commit's new revision.
+    Revision(u64),
+    /// Nothing to say.
+    Done,
+    /// Claimed jobs, as (revision, record JSON).
+    Claimed(Vec<(i64, String)>),
+    /// What a compaction removed.
+    Compacted(Compaction),
 }
 
 struct Command {
     op: Op,
-    /// The new revision for a commit; 0 for the other operations.
-    reply: oneshot::Sender<Result<u64, StoreError>>,
+    reply: oneshot::Sender<Result<Reply, StoreError>>,
 }
 
 /// The handle of the writer thread. Dropping it lets the thread finish what is queued,
@@ -114,7 +131,7 @@ impl Writer {
         })
     }
 
-    async fn send(&self, op: Op) -> Result<u64, StoreError> {
+    async fn send(&self, op: Op) -> Result<Reply, StoreError> {
         let (reply, answer) = oneshot::channel();
         let tx = self.tx.as_ref().ok_or(StoreError::WriterGone)?;
         tx.send(Command { op, reply })
@@ -125,12 +142,31 @@ impl Writer {
     /// Applies `write`; returns the job's new revision once the transaction is durable.
     pub(crate) async fn commit(&self, write: JobWrite) -> Result<u64, StoreError> {
         let prepared = Prepared::encode(write)?;
-        self.send(Op::Commit(Box::new(prepared))).await
+        match self.send(Op::Commit(Box::new(prepared))).await? {
+            Reply::Revision(r) => Ok(r),
+            _ => Err(StoreError::WriterGone),
+        }
     }
 
     /// Sets a meta value.
     pub(crate) async fn put_meta(&self, key: String, value: String) -> Result<(), StoreError> {
         self.send(Op::PutMeta { key, value }).await.map(drop)
+    }
+
+    /// Claims due jobs; returns them as (revision, record JSON).
+    pub(crate) async fn claim(&self, claim: Claim) -> Result<Vec<(i64, String)>, StoreError> {
+        match self.send(Op::Claim(claim)).await? {
+            Reply::Claimed(rows) => Ok(rows),
+            _ => Err(StoreError::WriterGone),
+        }
+    }
+
+    /// Deletes a finished job's transcripts.
+    pub(crate) async fn compact(&self, job: String) -> Result<Compaction, StoreError> {
+        match self.send(Op::Compact(job)).await? {
+            Reply::Compacted(c) => Ok(c),
+            _ => Err(StoreError::WriterGone),
+        }
     }
 }
 
@@ -206,12 +242,14 @@ fn run_batch(conn: &mut Connection, batch: &mut Vec<Command>) {
 }
 
 /// Applies one operation inside `SAVEPOINT w`, rolling back to it on any error.
-fn in_savepoint(conn: &Connection, op: Op) -> Result<u64, StoreError> {
+fn in_savepoint(conn: &Connection, op: Op) -> Result<Reply, StoreError> {
     conn.execute_batch("SAVEPOINT w")
         .map_err(StoreError::sqlite("savepoint"))?;
     let result = match op {
-        Op::Commit(write) => apply_commit(conn, *write),
-        Op::PutMeta { key, value } => put_meta(conn, &key, &value).map(|()| 0),
+        Op::Commit(write) => apply_commit(conn, *write).map(Reply::Revision),
+        Op::PutMeta { key, value } => put_meta(conn, &key, &value).map(|()| Reply::Done),
+        Op::Claim(claim) => claim_due(conn, &claim).map(Reply::Claimed),
+        Op::Compact(job) => compact(conn, &job).map(Reply::Compacted),
     };
     let end = match &result {
         Ok(_) => conn.execute_batch("RELEASE w"),
@@ -243,6 +281,7 @@ fn apply_commit(conn: &Connection, write: Prepared) -> Result<u64, StoreError> {
         name,
         status,
         updated_at_ms,
+        wake_at_ms,
         expected_revision,
         record,
         events,
@@ -308,12 +347,12 @@ fn apply_commit(conn: &Connection, write: Prepared) -> Result<u64, StoreError> {
     let revision_sql = to_i64("revision", revision)?;
     let updated_at_sql = to_i64("updated_at_ms", updated_at_ms)?;
     conn.prepare_cached(
-        "INSERT INTO jobs (name, revision, status, updated_at_ms, last_seq, record)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO jobs (name, revision, status, updated_at_ms, last_seq, record, wake_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (name) DO UPDATE SET
             revision = excluded.revision, status = excluded.status,
             updated_at_ms = excluded.updated_at_ms, last_seq = excluded.last_seq,
-            record = excluded.record",
+            record = excluded.record, wake_at_ms = excluded.wake_at_ms",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -323,6 +362,7 @@ fn apply_commit(conn: &Connection, write: Prepared) -> Result<u64, StoreError> {
             updated_at_sql,
             new_last_seq,
             record,
+            wake_at_ms.map(clamp_i64),
         ])
     })
     .map_err(StoreError::sqlite("write job"))?;
@@ -370,4 +410,62 @@ fn put_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError>
         .and_then(|mut s| s.execute([key, value]))
         .map(drop)
         .map_err(StoreError::sqlite("write meta"))
+}
+
+/// Hides up to `claim.limit` due jobs for the visibility timeout and returns them.
+/// Only the writer connection writes, so no two claims can overlap.
+fn claim_due(conn: &Connection, claim: &Claim) -> Result<Vec<(i64, String)>, StoreError> {
+    let now = clamp_i64(claim.now_ms);
+    let hidden_until = clamp_i64(claim.now_ms.saturating_add(claim.visibility_ms));
+    let limit = i64::try_from(claim.limit).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "UPDATE jobs SET wake_at_ms = ?1, claimed_by = ?2
+         WHERE name IN (SELECT name FROM jobs WHERE wake_at_ms <= ?3
+                        ORDER BY wake_at_ms, name LIMIT ?4)
+         RETURNING revision, record",
+    )
+    .and_then(|mut s| {
+        s.query_map(params![hidden_until, claim.holder, now, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()
+    })
+    .map_err(StoreError::sqlite("claim due jobs"))
+}
+
+/// Deletes the transcripts of a finished job.
+fn compact(conn: &Connection, job: &str) -> Result<Compaction, StoreError> {
+    let status: Option<String> = conn
+        .prepare_cached("SELECT status FROM jobs WHERE name = ?1")
+        .and_then(|mut s| s.query_row([job], |r| r.get(0)).optional())
+        .map_err(StoreError::sqlite("read job status"))?;
+    let Some(status) = status else {
+        return Err(StoreError::NotFound(format!("no job {job:?}")));
+    };
+    let finished = [
+        JobStatus::Succeeded,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ]
+    .iter()
+    .any(|s| s.name() == status);
+    if !finished {
+        return Err(StoreError::Conflict(format!(
+            "job {job:?} is {status}: only finished jobs are compacted"
+        )));
+    }
+    let (count, bytes): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT count(*), coalesce(sum(length(CAST(messages AS BLOB))), 0)
+             FROM transcripts WHERE job = ?1",
+        )
+        .and_then(|mut s| s.query_row([job], |r| Ok((r.get(0)?, r.get(1)?))))
+        .map_err(StoreError::sqlite("measure transcripts"))?;
+    conn.prepare_cached("DELETE FROM transcripts WHERE job = ?1")
+        .and_then(|mut s| s.execute([job]))
+        .map_err(StoreError::sqlite("delete transcripts"))?;
+    Ok(Compaction {
+        transcripts: u64::try_from(count).unwrap_or(0),
+        bytes: u64::try_from(bytes).unwrap_or(0),
+    })
 }

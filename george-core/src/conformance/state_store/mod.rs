@@ -3,6 +3,7 @@
 //! Call [`run_all`] from a backend's tests, or the checks one by one. Each check
 //! panics with a message naming the rule the store broke.
 
+mod claims;
 mod sample;
 
 use serde_json::json;
@@ -12,6 +13,10 @@ use crate::provider::Usage;
 use crate::state::{ApprovalRequest, ApprovalStatus, Event, JobRecord, NewEvent, StepState};
 use crate::store::{JobWrite, StateStore, TranscriptKey};
 
+pub use claims::{
+    claims_due_jobs, commit_sets_wake_up_time, compact_finished_jobs,
+    concurrent_claims_are_disjoint,
+};
 pub use sample::{sample_approval, sample_job, sample_transcript};
 
 /// Runs every check of this suite against `store`, one after the other.
@@ -31,6 +36,10 @@ pub async fn run_all(store: &dyn StateStore) {
     meta_round_trip(store).await;
     list_jobs_ordered(store).await;
     job_round_trips_exactly(store).await;
+    claims_due_jobs(store).await;
+    commit_sets_wake_up_time(store).await;
+    concurrent_claims_are_disjoint(store).await;
+    compact_finished_jobs(store).await;
 }
 
 // ---------------------------------------------------------------------------------

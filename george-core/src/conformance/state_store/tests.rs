@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::memory::InMemoryStateStore;
 use crate::provider::Message;
 use crate::state::{ApprovalRequest, Event, JobRecord};
-use crate::store::{JobWrite, StateStore, TranscriptKey};
+use crate::store::{Claim, Compaction, JobWrite, StateStore, TranscriptKey};
 
 #[derive(Debug, Clone, Copy)]
 enum Fault {
@@ -16,6 +16,8 @@ enum Fault {
     ListUnordered,
     EventsOffByOne,
     MetaNotOverwritten,
+    ClaimsNotHidden,
+    CompactsUnfinished,
 }
 
 #[derive(Debug)]
@@ -81,6 +83,21 @@ impl StateStore for Broken {
         }
         self.inner.put_meta(key, value).await
     }
+    async fn claim_due(&self, claim: &Claim) -> Result<Vec<JobRecord>> {
+        let mut claim = claim.clone();
+        if let Fault::ClaimsNotHidden = self.fault {
+            claim.visibility_ms = 0;
+        }
+        self.inner.claim_due(&claim).await
+    }
+    async fn compact(&self, job: &str) -> Result<Compaction> {
+        if let (Fault::CompactsUnfinished, Some(j)) = (self.fault, self.inner.get_job(job).await?)
+            && !j.status.is_finished()
+        {
+            return Ok(Compaction::default());
+        }
+        self.inner.compact(job).await
+    }
 }
 
 async fn run_broken(fault: Fault) {
@@ -119,4 +136,16 @@ async fn catches_events_off_by_one() {
 #[should_panic(expected = "StateStore conformance")]
 async fn catches_meta_not_overwritten() {
     run_broken(Fault::MetaNotOverwritten).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "StateStore conformance")]
+async fn catches_claims_not_hidden() {
+    run_broken(Fault::ClaimsNotHidden).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "StateStore conformance")]
+async fn catches_compacting_unfinished_jobs() {
+    run_broken(Fault::CompactsUnfinished).await;
 }
