@@ -45,6 +45,10 @@ use attempt::RegisteredTool;
 #[non_exhaustive]
 pub struct EngineConfig {
     /// This engine's id: the holder of its leases (default: `engine-<random>`).
+    ///
+    /// Engines that share a store must have distinct ids while they run. An engine
+    /// restarted with the same id takes its earlier incarnation's attempts back at
+    /// once ([`Engine::start`]) instead of waiting for their leases to expire.
     pub id: String,
     /// The Git reference to follow (default `main`).
     pub reference: String,
@@ -54,6 +58,14 @@ pub struct EngineConfig {
     pub lease_ms: u64,
     /// How often to poll the Git source (default 10 s).
     pub poll_interval: Duration,
+    /// How often to ask the store for due jobs ([`StateStore::claim_due`]): work made
+    /// ready by other engines, and attempts whose holder died (default 1 s).
+    ///
+    /// [`StateStore::claim_due`]: crate::store::StateStore::claim_due
+    pub claim_interval: Duration,
+    /// How long a claimed job stays hidden from other engines' claims, in ms, unless a
+    /// write gives it a new wake-up time (default 10,000).
+    pub claim_visibility_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +76,8 @@ impl Default for EngineConfig {
             max_running: 64,
             lease_ms: 30_000,
             poll_interval: Duration::from_secs(10),
+            claim_interval: Duration::from_secs(1),
+            claim_visibility_ms: 10_000,
         }
     }
 }
@@ -202,6 +216,19 @@ impl EngineBuilder {
         self.config.poll_interval = interval;
         self
     }
+
+    /// Sets the lease length of running attempts, in ms (see [`EngineConfig::lease_ms`]).
+    pub fn lease_ms(mut self, ms: u64) -> Self {
+        self.config.lease_ms = ms.max(1);
+        self
+    }
+
+    /// Sets how often the engine claims due jobs from the store
+    /// (see [`EngineConfig::claim_interval`]).
+    pub fn claim_interval(mut self, interval: Duration) -> Self {
+        self.config.claim_interval = interval;
+        self
+    }
     /// Builds the engine. Tools with the same name: the first registered wins.
     pub fn build(self) -> Engine {
         let mut tools = HashMap::new();
@@ -282,8 +309,10 @@ impl Engine {
         &self.shared.config.id
     }
 
-    /// Loads observed state from the store, reconciles the head of the followed reference,
-    /// queues every job, and re-notifies humans of open approval requests.
+    /// Loads observed state from the store, takes back the attempts an earlier engine
+    /// with this id left running (it crashed: they become `Ready` again, with a
+    /// `step.interrupted` event), reconciles the head of the followed reference, queues
+    /// every job, and re-notifies humans of open approval requests.
     ///
     /// # Errors
     /// Store or Git errors.
@@ -297,6 +326,7 @@ impl Engine {
             }
         }
         let names: Vec<String> = lock(&self.shared.cache).keys().cloned().collect();
+        shell::recover_own_attempts(self, &names).await?;
         self.enqueue(names);
         self.sync().await?;
         for req in self.shared.store.approvals(true).await? {
@@ -350,6 +380,9 @@ impl Engine {
         let mut poll = tokio::time::interval(self.shared.config.poll_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         poll.tick().await;
+        let mut claim = tokio::time::interval(self.shared.config.claim_interval);
+        claim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let claiming = Arc::new(std::sync::atomic::AtomicBool::new(false));
         loop {
             let now = self.shared.clock.now_ms();
             let (keys, deadline) = {
@@ -378,6 +411,19 @@ impl Engine {
                 _ = poll.tick() => {
                     if let Err(e) = self.sync().await {
                         tracing::warn!(error = %e, "polling the Git source failed");
+                    }
+                }
+                _ = claim.tick() => {
+                    // One claim at a time; a slow store does not pile them up.
+                    if !claiming.swap(true, Ordering::AcqRel) {
+                        let e = self.clone();
+                        let flag = claiming.clone();
+                        tokio::spawn(async move {
+                            if let Err(err) = shell::claim_due(&e).await {
+                                tracing::warn!(error = %err, "claiming due jobs failed");
+                            }
+                            flag.store(false, Ordering::Release);
+                        });
                     }
                 }
             }
@@ -424,6 +470,18 @@ impl Engine {
                 return Ok(out);
             }
         }
+    }
+
+    /// Deletes the transcripts of the finished job `job`, keeping its record, events
+    /// and approvals (the audit trail). See [`StateStore::compact`] for the retention
+    /// policy.
+    ///
+    /// # Errors
+    /// `NotFound` (no such job), `Conflict` (the job is not finished), store errors.
+    ///
+    /// [`StateStore::compact`]: crate::store::StateStore::compact
+    pub async fn compact(&self, job: &str) -> Result<crate::store::Compaction> {
+        self.shared.store.compact(job).await
     }
 
     /// Open approval requests.

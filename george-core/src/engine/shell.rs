@@ -20,7 +20,7 @@ use crate::state::{
     ApprovalRequest, ApprovalStatus, JobRecord, JobStatus, NewEvent, Rejection, StepEvent,
     StepState,
 };
-use crate::store::{JobWrite, TranscriptKey};
+use crate::store::{Claim, JobWrite, TranscriptKey};
 
 const META_COMMIT: &str = "last_reconciled_commit";
 
@@ -177,6 +177,82 @@ async fn commit(shared: &Shared, guard: &mut Option<JobRecord>, write: JobWrite)
     }
 }
 
+/// Claims due jobs from the store (as many as this engine has free slots), refreshes
+/// their cached records and queues them.
+pub(super) async fn claim_due(engine: &Engine) -> Result<()> {
+    let shared = &engine.shared;
+    let free = shared
+        .config
+        .max_running
+        .saturating_sub(lock(&shared.slots).total);
+    if free == 0 {
+        return Ok(());
+    }
+    let claim = Claim {
+        holder: shared.config.id.clone(),
+        now_ms: shared.clock.now_ms(),
+        visibility_ms: shared.config.claim_visibility_ms,
+        limit: free.min(256),
+    };
+    let jobs = shared.store.claim_due(&claim).await?;
+    let mut names = Vec::with_capacity(jobs.len());
+    for rec in jobs {
+        let slot = slot(shared, &rec.name);
+        let mut guard = slot.lock().await;
+        names.push(rec.name.clone());
+        if guard.as_ref().is_none_or(|c| c.revision < rec.revision) {
+            *guard = Some(rec);
+        }
+    }
+    if !names.is_empty() {
+        tracing::debug!(count = names.len(), "claimed due jobs");
+        engine.enqueue(names);
+    }
+    Ok(())
+}
+
+/// At start: this engine has no attempt in flight, so any step still `Running` under
+/// its id was left by an earlier incarnation that crashed. Make them `Ready` again.
+pub(super) async fn recover_own_attempts(engine: &Engine, jobs: &[String]) -> Result<()> {
+    let shared = &engine.shared;
+    let me = &shared.config.id;
+    for job in jobs {
+        let slot = slot(shared, job);
+        let mut guard = slot.lock().await;
+        for _round in 0..4 {
+            let Some(mut rec) = guard.clone() else {
+                break;
+            };
+            let now = shared.clock.now_ms();
+            let mut events = Vec::new();
+            for s in &mut rec.steps {
+                if matches!(&s.state, StepState::Running { holder, .. } if holder == me)
+                    && let Ok(next) = s.state.apply(StepEvent::Interrupt)
+                {
+                    s.state = next;
+                    events.push(NewEvent::new(
+                        now,
+                        "engine",
+                        "step.interrupted",
+                        Some(&s.id),
+                        format!("attempt {} interrupted: engine {me} restarted", s.attempt),
+                    ));
+                }
+            }
+            if events.is_empty() {
+                break;
+            }
+            rec.updated_at_ms = now;
+            match commit(shared, &mut guard, JobWrite::update(rec).events(events)).await {
+                Ok(()) => break,
+                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One reconcile of one job: compute actions, apply them durably, dispatch.
 pub(super) async fn reconcile_key(engine: &Engine, job: &str) {
     let shared = &engine.shared;
@@ -192,6 +268,7 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
     shared.reconciles.fetch_add(1, Ordering::Relaxed);
     let slot = slot(shared, job);
     let mut guard = slot.lock().await;
+    let mut synced = false;
     for _round in 0..4 {
         let (mut desired, invalid, commit_id) = desired_of(shared, job);
         let now = shared.clock.now_ms();
@@ -236,6 +313,14 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
         let structural = actions
             .iter()
             .any(|a| matches!(a, Action::NewGeneration(_) | Action::Remove { .. }));
+        if structural && !synced && rec.commit != commit_id {
+            // The record may come from an engine that has seen a newer commit than this
+            // one: catch up with the branch before changing the job's definition, so
+            // that engines behind never roll a job back to an older definition.
+            synced = true;
+            sync(shared, engine).await?;
+            continue;
+        }
         let changes = reconcile::apply(&mut rec, &actions, &commit_id);
         let mut events: Vec<NewEvent> = events_of(now, changes).collect();
         let mut requeue = None;
@@ -460,28 +545,46 @@ async fn renew(engine: &Engine, job: &str, step: &str, attempt: u32) -> bool {
     let shared = &engine.shared;
     let slot = slot(shared, job);
     let mut guard = slot.lock().await;
-    let Some(mut rec) = guard.clone() else {
-        return false;
-    };
-    if !holds(&rec, step, attempt, &shared.config.id) {
-        return false;
+    for _round in 0..4 {
+        let Some(mut rec) = guard.clone() else {
+            return false;
+        };
+        if !holds(&rec, step, attempt, &shared.config.id) {
+            return false;
+        }
+        let now = shared.clock.now_ms();
+        let held_until = match rec.step(step).map(|s| &s.state) {
+            Some(StepState::Running { lease_until_ms, .. }) => *lease_until_ms,
+            _ => 0,
+        };
+        if let Some(s) = rec.step_mut(step)
+            && let Ok(next) = s.state.apply(StepEvent::Renew {
+                lease_until_ms: now + shared.config.lease_ms,
+            })
+        {
+            s.state = next;
+        }
+        rec.updated_at_ms = now;
+        match commit(shared, &mut guard, JobWrite::update(rec)).await {
+            Ok(()) => return true,
+            // Another write to the job (another step, a human): reloaded; try again.
+            Err(e) if e.kind() == ErrorKind::Conflict => continue,
+            // The store is unreachable: the lease still holds until it expires.
+            Err(e) => {
+                tracing::warn!(job, step, error = %e, "renewing a lease failed");
+                return now < held_until;
+            }
+        }
     }
-    let now = shared.clock.now_ms();
-    if let Some(s) = rec.step_mut(step)
-        && let Ok(next) = s.state.apply(StepEvent::Renew {
-            lease_until_ms: now + shared.config.lease_ms,
-        })
-    {
-        s.state = next;
-    }
-    rec.updated_at_ms = now;
-    commit(shared, &mut guard, JobWrite::update(rec))
-        .await
-        .is_ok()
+    false
 }
 
 /// Records an attempt's outcome, fenced: only the lease holder of that attempt may.
 /// Returns whether the job was also reconciled in the same write (no requeue needed).
+///
+/// A `Conflict` means another write to the job came first (another step's outcome, a
+/// human's decision, another engine): the record is reloaded and, while this engine
+/// still holds the attempt's lease, the outcome is applied again on top of it.
 async fn finish(
     engine: &Engine,
     d: &DesiredJob,
@@ -493,8 +596,52 @@ async fn finish(
     let shared = &engine.shared;
     let slot = slot(shared, job);
     let mut guard = slot.lock().await;
+    const ROUNDS: usize = 5;
+    let mut report = Some(report);
+    for round in 1..=ROUNDS {
+        let Some(this) = (if round == ROUNDS {
+            report.take()
+        } else {
+            report.clone()
+        }) else {
+            break;
+        };
+        match finish_once(engine, d, job, step, attempt, this, &mut guard).await {
+            Err(e) if e.kind() == ErrorKind::Conflict && round < ROUNDS => {
+                tracing::debug!(
+                    job,
+                    step,
+                    attempt,
+                    "outcome write conflicted; reloaded, retrying"
+                );
+            }
+            Err(e) => return Err(e),
+            Ok((reconciled, approval)) => {
+                drop(guard);
+                if let Some(req) = approval
+                    && let Err(e) = shared.human.approval_requested(&req).await
+                {
+                    tracing::warn!(id = %req.id, error = %e, "notifying the human channel failed");
+                }
+                return Ok(reconciled);
+            }
+        }
+    }
+    Ok(false)
+}
+
+async fn finish_once(
+    engine: &Engine,
+    d: &DesiredJob,
+    job: &str,
+    step: &str,
+    attempt: u32,
+    report: AttemptReport,
+    guard: &mut tokio::sync::MutexGuard<'_, Option<JobRecord>>,
+) -> Result<(bool, Option<ApprovalRequest>)> {
+    let shared = &engine.shared;
     let Some(mut rec) = guard.clone() else {
-        return Ok(false);
+        return Ok((false, None));
     };
     if !holds(&rec, step, attempt, &shared.config.id) {
         tracing::warn!(
@@ -503,7 +650,7 @@ async fn finish(
             attempt,
             "outcome of an attempt whose lease was lost: discarded"
         );
-        return Ok(false);
+        return Ok((false, None));
     }
     let now = shared.clock.now_ms();
     let spec = d.template.spec.steps.iter().find(|s| s.id == step);
@@ -512,7 +659,7 @@ async fn finish(
     let mut w_events = report.events;
     let mut approval = None;
     let Some(s) = rec.step_mut(step) else {
-        return Ok(false);
+        return Ok((false, None));
     };
     s.usage.add(&report.usage);
     let (event, action, detail) = match report.outcome {
@@ -629,7 +776,7 @@ async fn finish(
     if let Some(req) = &approval {
         w = w.approval(req.clone(), false);
     }
-    if let Err(e) = commit(shared, &mut guard, w).await {
+    if let Err(e) = commit(shared, guard, w).await {
         release_all(engine, job, d_agents(&desired_now, &to_start));
         return Err(e);
     }
@@ -638,13 +785,7 @@ async fn finish(
             spawn_attempt(engine, dn.clone(), rec.clone(), step, n);
         }
     }
-    drop(guard);
-    if let Some(req) = approval
-        && let Err(e) = shared.human.approval_requested(&req).await
-    {
-        tracing::warn!(id = %req.id, error = %e, "notifying the human channel failed");
-    }
-    Ok(reconciled)
+    Ok((reconciled, approval))
 }
 
 fn clip_json(v: &serde_json::Value) -> String {
