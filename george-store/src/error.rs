@@ -57,12 +57,46 @@ pub(crate) enum StoreError {
     /// The whole batch this write was part of was rolled back.
     #[error("the write's transaction was rolled back: {0}")]
     BatchAborted(String),
+    /// PostgreSQL (or the connection to it) reported an error.
+    #[cfg(feature = "postgres")]
+    #[error("PostgreSQL: {context}: {}", crate::postgres::describe(.source))]
+    Postgres {
+        context: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// No pooled PostgreSQL connection could be had.
+    #[cfg(feature = "postgres")]
+    #[error("PostgreSQL connection pool: {context}: {source}")]
+    Pool {
+        context: &'static str,
+        #[source]
+        source: deadpool_postgres::PoolError,
+    },
+    /// The PostgreSQL configuration is not usable (a bad URL or schema name).
+    #[cfg(feature = "postgres")]
+    #[error("invalid PostgreSQL configuration: {0}")]
+    PgConfig(String),
 }
 
 impl StoreError {
     /// A closure that wraps a rusqlite error with `context`, for `map_err`.
     pub(crate) fn sqlite(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
         move |source| StoreError::Sqlite { context, source }
+    }
+
+    /// A closure that wraps a tokio-postgres error with `context`, for `map_err`.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn pg(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
+        move |source| StoreError::Postgres { context, source }
+    }
+
+    /// A closure that wraps a pool error with `context`, for `map_err`.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn pool(
+        context: &'static str,
+    ) -> impl FnOnce(deadpool_postgres::PoolError) -> StoreError {
+        move |source| StoreError::Pool { context, source }
     }
 }
 
@@ -108,6 +142,22 @@ impl From<StoreError> for Error {
             StoreError::ReadTask(source) => Error::backend(message).with_source(source),
             StoreError::SpawnWriter(source) => Error::backend(message).with_source(source),
             StoreError::BatchAborted(_) => Error::backend(message).transient(),
+            #[cfg(feature = "postgres")]
+            StoreError::Postgres { source, .. } => {
+                let (kind, retry) = crate::postgres::classify(&source);
+                Error::new(kind, message)
+                    .with_retry(retry)
+                    .with_source(source)
+            }
+            #[cfg(feature = "postgres")]
+            StoreError::Pool { source, .. } => {
+                let (kind, retry) = crate::postgres::classify_pool(&source);
+                Error::new(kind, message)
+                    .with_retry(retry)
+                    .with_source(source)
+            }
+            #[cfg(feature = "postgres")]
+            StoreError::PgConfig(_) => Error::invalid_input(message),
         }
     }
 }

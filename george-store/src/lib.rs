@@ -7,7 +7,7 @@
 //! | backend | use it for |
 //! |---|---|
 //! | [`SqliteStateStore`] | one engine per database: embedded, zero setup, one file |
-//! | PostgreSQL (planned, `tokio-postgres`) | several engines sharing one database |
+//! | `PgStateStore` (feature `postgres`) | several engines sharing one PostgreSQL database |
 //!
 //! For tests and examples, `george_core::memory::InMemoryStateStore` needs no crate.
 //!
@@ -51,6 +51,10 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod error;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 
+#[cfg(feature = "postgres")]
+pub use postgres::{PgConfig, PgStateStore};
 pub use sqlite::{SqliteConfig, SqliteStateStore, Synchronous};

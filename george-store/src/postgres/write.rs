@@ -1,0 +1,403 @@
+//! Writes: a commit is one SQL statement (one round trip, its own transaction), so
+//! PostgreSQL checks and applies it atomically and durably without `BEGIN`/`COMMIT`
+//! round trips; claims and compactions likewise.
+
+use std::collections::HashSet;
+
+use deadpool_postgres::{Client, Pool};
+use george_core::state::{ApprovalStatus, JobStatus};
+use george_core::store::{Claim, Compaction, JobWrite};
+use tokio_postgres::types::ToSql;
+
+use crate::error::{StoreError, clamp_i64, to_i64};
+
+/// The part of the commit statement shared by creates and updates.
+///
+/// `ok`: every approval that must still be open is, and is locked (`FOR UPDATE`) until
+/// the statement's transaction ends, so a concurrent decision waits, then sees ours.
+/// `j` (the job write, defined by the caller) returns nothing when a check fails; the
+/// other parts insert rows only for the rows of `j`, so a refused write stores nothing.
+/// Parameters: $1 name, $2 new revision, $3 status, $4 updated_at_ms, $5 wake_at_ms,
+/// $6 record, $7 number of events, $8 ids of approvals that must be open, $9-$13
+/// events (at_ms, actor, action, step, detail), $14-$17 approvals (id, job, status,
+/// record), $18-$21 transcripts (job, step, attempt, messages).
+macro_rules! checked_write {
+    ($job_write:literal) => {
+        concat!(
+            "WITH ok AS (
+                SELECT count(*) = cardinality($8::text[]) AS ok
+                FROM (SELECT 1 FROM approvals
+                      WHERE id = ANY($8::text[]) AND status = 'open' FOR UPDATE) AS a
+            ), j AS (",
+            $job_write,
+            "), ev AS (
+                INSERT INTO events (job, seq, at_ms, actor, action, step, detail)
+                SELECT $1::text, j.base + e.ord, e.at_ms, e.actor, e.action, e.step, e.detail
+                FROM j, unnest($9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[])
+                     WITH ORDINALITY AS e(at_ms, actor, action, step, detail, ord)
+            ), ap AS (
+                INSERT INTO approvals (id, job, status, record)
+                SELECT a.id, a.job, a.status, a.record
+                FROM j, unnest($14::text[], $15::text[], $16::text[], $17::text[])
+                     AS a(id, job, status, record)
+                ON CONFLICT (id) DO UPDATE SET
+                    job = excluded.job, status = excluded.status, record = excluded.record
+            ), tr AS (
+                INSERT INTO transcripts (job, step, attempt, messages)
+                SELECT t.job, t.step, t.attempt, t.messages
+                FROM j, unnest($18::text[], $19::text[], $20::bigint[], $21::text[])
+                     AS t(job, step, attempt, messages)
+                ON CONFLICT (job, step, attempt) DO UPDATE SET messages = excluded.messages
+            )
+            SELECT revision FROM j"
+        )
+    };
+}
+
+/// A create: `ON CONFLICT DO NOTHING` makes an existing job (or one a concurrent
+/// transaction is inserting) return no row.
+const CREATE: &str = checked_write!(
+    "INSERT INTO jobs (name, revision, status, updated_at_ms, wake_at_ms, record, last_seq)
+     SELECT $1::text, $2::bigint, $3::text, $4::bigint, $5::bigint, $6::text, $7::bigint
+     WHERE (SELECT ok FROM ok)
+     ON CONFLICT (name) DO NOTHING
+     RETURNING revision, 0::bigint AS base"
+);
+
+/// An update, fenced by the revision: a concurrent update of the same row makes this
+/// one wait, then re-check `revision` on the new row version, find it changed, and
+/// return no row. `claimed_by` is kept.
+const UPDATE: &str = checked_write!(
+    "UPDATE jobs SET revision = $2::bigint, status = $3::text, updated_at_ms = $4::bigint,
+                     wake_at_ms = $5::bigint, record = $6::text,
+                     last_seq = last_seq + $7::bigint
+     WHERE name = $1::text AND revision = $2::bigint - 1 AND (SELECT ok FROM ok)
+     RETURNING revision, last_seq - $7::bigint AS base"
+);
+
+/// A [`JobWrite`] encoded before a connection is taken: JSON encoding runs on the
+/// caller's task, and the statement's parameters are ready to send.
+pub(crate) struct Prepared {
+    name: String,
+    expected_revision: Option<u64>,
+    revision: i64,
+    status: &'static str,
+    updated_at_ms: i64,
+    wake_at_ms: Option<i64>,
+    record: String,
+    event_count: i64,
+    require_open: Vec<String>,
+    ev_at: Vec<i64>,
+    ev_actor: Vec<String>,
+    ev_action: Vec<String>,
+    ev_step: Vec<Option<String>>,
+    ev_detail: Vec<String>,
+    ap_id: Vec<String>,
+    ap_job: Vec<String>,
+    ap_status: Vec<&'static str>,
+    ap_record: Vec<String>,
+    tr_job: Vec<String>,
+    tr_step: Vec<String>,
+    tr_attempt: Vec<i64>,
+    tr_messages: Vec<String>,
+}
+
+fn encode<T: serde::Serialize>(what: &'static str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|source| StoreError::Encode { what, source })
+}
+
+fn approval_status(s: &ApprovalStatus) -> &'static str {
+    match s {
+        ApprovalStatus::Open => "open",
+        ApprovalStatus::Approved { .. } => "approved",
+        ApprovalStatus::Rejected { .. } => "rejected",
+        ApprovalStatus::Cancelled { .. } => "cancelled",
+    }
+}
+
+impl Prepared {
+    pub(crate) fn encode(write: JobWrite) -> Result<Prepared, StoreError> {
+        let JobWrite {
+            mut job,
+            expected_revision,
+            events,
+            approvals,
+            transcripts,
+        } = write;
+        let revision = expected_revision.map_or(Ok(1), |r| {
+            r.checked_add(1).ok_or(StoreError::OutOfRange {
+                what: "revision",
+                value: u128::from(r) + 1,
+            })
+        })?;
+        job.revision = revision;
+        let record = encode("job record", &job)?;
+
+        let mut p = Prepared {
+            revision: to_i64("revision", revision)?,
+            status: job.status.name(),
+            updated_at_ms: to_i64("updated_at_ms", job.updated_at_ms)?,
+            wake_at_ms: job.wake_at_ms().map(clamp_i64),
+            record,
+            event_count: i64::try_from(events.len()).unwrap_or(i64::MAX),
+            expected_revision,
+            require_open: Vec::new(),
+            ev_at: Vec::with_capacity(events.len()),
+            ev_actor: Vec::with_capacity(events.len()),
+            ev_action: Vec::with_capacity(events.len()),
+            ev_step: Vec::with_capacity(events.len()),
+            ev_detail: Vec::with_capacity(events.len()),
+            ap_id: Vec::new(),
+            ap_job: Vec::new(),
+            ap_status: Vec::new(),
+            ap_record: Vec::new(),
+            tr_job: Vec::new(),
+            tr_step: Vec::new(),
+            tr_attempt: Vec::new(),
+            tr_messages: Vec::new(),
+            name: job.name,
+        };
+        for e in events {
+            p.ev_at.push(to_i64("event at_ms", e.at_ms)?);
+            p.ev_actor.push(e.actor);
+            p.ev_action.push(e.action);
+            p.ev_step.push(e.step);
+            p.ev_detail.push(e.detail);
+        }
+        // One statement cannot upsert a row twice: keep the last write of each id (as
+        // applying them in order would); every `require_open` check still sees the
+        // stored state, as it would if all checks ran before the first write.
+        let mut seen = HashSet::new();
+        let mut require_open = HashSet::new();
+        for a in approvals.iter().rev() {
+            if a.require_open && require_open.insert(a.request.id.as_str()) {
+                p.require_open.push(a.request.id.clone());
+            }
+            if seen.insert(a.request.id.as_str()) {
+                p.ap_id.push(a.request.id.clone());
+                p.ap_job.push(a.request.job.clone());
+                p.ap_status.push(approval_status(&a.request.status));
+                p.ap_record.push(encode("approval request", &a.request)?);
+            }
+        }
+        let mut seen = HashSet::new();
+        for (key, messages) in transcripts.iter().rev() {
+            if seen.insert(key) {
+                p.tr_job.push(key.job.clone());
+                p.tr_step.push(key.step.clone());
+                p.tr_attempt.push(i64::from(key.attempt));
+                p.tr_messages.push(encode("transcript", messages)?);
+            }
+        }
+        Ok(p)
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 21] {
+        [
+            &self.name,
+            &self.revision,
+            &self.status,
+            &self.updated_at_ms,
+            &self.wake_at_ms,
+            &self.record,
+            &self.event_count,
+            &self.require_open,
+            &self.ev_at,
+            &self.ev_actor,
+            &self.ev_action,
+            &self.ev_step,
+            &self.ev_detail,
+            &self.ap_id,
+            &self.ap_job,
+            &self.ap_status,
+            &self.ap_record,
+            &self.tr_job,
+            &self.tr_step,
+            &self.tr_attempt,
+            &self.tr_messages,
+        ]
+    }
+}
+
+/// A pooled connection.
+pub(crate) async fn client(pool: &Pool) -> Result<Client, StoreError> {
+    pool.get()
+        .await
+        .map_err(StoreError::pool("get a connection"))
+}
+
+/// Applies one encoded write; returns the job's new revision.
+pub(crate) async fn commit(pool: &Pool, write: &Prepared) -> Result<u64, StoreError> {
+    let client = client(pool).await?;
+    let sql = if write.expected_revision.is_some() {
+        UPDATE
+    } else {
+        CREATE
+    };
+    let stmt = client
+        .prepare_cached(sql)
+        .await
+        .map_err(StoreError::pg("prepare the commit"))?;
+    let rows = client
+        .query(&stmt, &write.params())
+        .await
+        .map_err(StoreError::pg("commit a job write"))?;
+    match rows.first() {
+        Some(row) => {
+            let revision: i64 = row.try_get(0).map_err(StoreError::pg("read revision"))?;
+            crate::error::to_u64("revision", revision)
+        }
+        None => Err(explain_conflict(&client, write).await),
+    }
+}
+
+/// Why a write was refused, read after the fact for the message (the refusal itself
+/// was decided atomically by the write's statement).
+async fn explain_conflict(client: &Client, write: &Prepared) -> StoreError {
+    let name = &write.name;
+    let stored = client
+        .query_opt("SELECT revision FROM jobs WHERE name = $1", &[name])
+        .await
+        .ok()
+        .flatten()
+        .and_then(|r| r.try_get::<_, i64>(0).ok());
+    let message = match (write.expected_revision, stored) {
+        (None, Some(_)) => format!("job {name:?} already exists"),
+        (Some(expected), None) => {
+            format!("job {name:?} does not exist (expected revision {expected})")
+        }
+        (Some(expected), Some(rev)) if u64::try_from(rev).ok() != Some(expected) => {
+            format!("job {name:?}: stale revision {expected} (stored revision is {rev})")
+        }
+        _ if !write.require_open.is_empty() => {
+            let open: Vec<String> = client
+                .query(
+                    "SELECT id FROM approvals WHERE id = ANY($1) AND status = 'open'",
+                    &[&write.require_open],
+                )
+                .await
+                .map(|rows| rows.iter().filter_map(|r| r.try_get(0).ok()).collect())
+                .unwrap_or_default();
+            let closed: Vec<&String> = write
+                .require_open
+                .iter()
+                .filter(|id| !open.contains(id))
+                .collect();
+            format!("approval request(s) {closed:?} no longer open or do not exist")
+        }
+        _ => format!("job {name:?} was changed concurrently"),
+    };
+    StoreError::Conflict(message)
+}
+
+/// Sets a meta value.
+pub(crate) async fn put_meta(pool: &Pool, key: &str, value: &str) -> Result<(), StoreError> {
+    let client = client(pool).await?;
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .await
+        .map_err(StoreError::pg("prepare a meta write"))?;
+    client
+        .execute(&stmt, &[&key, &value])
+        .await
+        .map(drop)
+        .map_err(StoreError::pg("write meta"))
+}
+
+/// Hides up to `claim.limit` due jobs for the visibility timeout; returns them as
+/// (revision, record JSON), earliest wake-up time first.
+///
+/// `FOR UPDATE SKIP LOCKED` (PostgreSQL documentation, "The Locking Clause" of
+/// `SELECT`): rows another transaction has locked — another claimer's, or a commit in
+/// flight — are skipped instead of waited for, so concurrent claimers take disjoint
+/// sets without queueing behind each other. A row that another claim updated after
+/// this statement's snapshot is locked in its new version and re-checked against
+/// `wake_at_ms <= now`, which it then fails, so no job is handed out twice.
+pub(crate) async fn claim_due(
+    pool: &Pool,
+    claim: &Claim,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let now = clamp_i64(claim.now_ms);
+    let hidden_until = clamp_i64(claim.now_ms.saturating_add(claim.visibility_ms));
+    let limit = i64::try_from(claim.limit).unwrap_or(i64::MAX);
+    let client = client(pool).await?;
+    let stmt = client
+        .prepare_cached(
+            "WITH due AS (
+                SELECT name, wake_at_ms FROM jobs
+                WHERE wake_at_ms <= $3
+                ORDER BY wake_at_ms, name
+                LIMIT $4
+                FOR UPDATE SKIP LOCKED
+            ), claimed AS (
+                UPDATE jobs SET wake_at_ms = $1, claimed_by = $2
+                FROM due WHERE jobs.name = due.name
+                RETURNING jobs.name, jobs.revision, jobs.record, due.wake_at_ms AS due_at
+            )
+            SELECT revision, record FROM claimed ORDER BY due_at, name",
+        )
+        .await
+        .map_err(StoreError::pg("prepare a claim"))?;
+    let rows = client
+        .query(&stmt, &[&hidden_until, &claim.holder, &now, &limit])
+        .await
+        .map_err(StoreError::pg("claim due jobs"))?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(StoreError::pg("read claimed jobs"))
+}
+
+/// Deletes the transcripts of a finished job, in one statement: the job row is locked
+/// (`FOR SHARE`) so its status cannot change meanwhile, and nothing is deleted unless
+/// it is finished.
+pub(crate) async fn compact(pool: &Pool, job: &str) -> Result<Compaction, StoreError> {
+    let finished: Vec<&str> = [
+        JobStatus::Succeeded,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ]
+    .iter()
+    .map(|s| s.name())
+    .collect();
+    let client = client(pool).await?;
+    let stmt = client
+        .prepare_cached(
+            "WITH j AS (
+                SELECT status FROM jobs WHERE name = $1 FOR SHARE
+            ), d AS (
+                DELETE FROM transcripts
+                WHERE job = $1 AND (SELECT status FROM j) = ANY($2::text[])
+                RETURNING octet_length(messages) AS bytes
+            )
+            SELECT (SELECT status FROM j),
+                   (SELECT count(*) FROM d),
+                   (SELECT coalesce(sum(bytes), 0)::bigint FROM d)",
+        )
+        .await
+        .map_err(StoreError::pg("prepare a compaction"))?;
+    let row = client
+        .query_one(&stmt, &[&job, &finished])
+        .await
+        .map_err(StoreError::pg("compact transcripts"))?;
+    let read =
+        |row: &tokio_postgres::Row| -> Result<(Option<String>, i64, i64), tokio_postgres::Error> {
+            Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+        };
+    let (status, count, bytes) = read(&row).map_err(StoreError::pg("read a compaction"))?;
+    let Some(status) = status else {
+        return Err(StoreError::NotFound(format!("no job {job:?}")));
+    };
+    if !finished.contains(&status.as_str()) {
+        return Err(StoreError::Conflict(format!(
+            "job {job:?} is {status}: only finished jobs are compacted"
+        )));
+    }
+    Ok(Compaction {
+        transcripts: u64::try_from(count).unwrap_or(0),
+        bytes: u64::try_from(bytes).unwrap_or(0),
+    })
+}
