@@ -149,6 +149,33 @@ mod tests {
     }
 
     #[test]
+    fn version_2_backfills_wake_up_times() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        let mut job: george_core::state::JobRecord = serde_json::from_value(serde_json::json!({
+            "name": "j", "generation": 1, "spec_hash": 1, "commit": "c", "path": "jobs/j.yaml",
+            "template": "t", "status": "running", "steps": [
+                {"id": "a", "state": "deferred", "until_ms": 5000, "attempt": 1}
+            ], "revision": 1, "created_at_ms": 1, "updated_at_ms": 2
+        }))
+        .unwrap();
+        job.revision = 1;
+        conn.execute(
+            "INSERT INTO jobs (name, revision, status, updated_at_ms, record) VALUES ('j', 1, 'Running', 2, ?1)",
+            [serde_json::to_string(&job).unwrap()],
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), 1);
+        let wake: Option<i64> = conn
+            .query_row("SELECT wake_at_ms FROM jobs WHERE name = 'j'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(wake, Some(5000));
+    }
+
+    #[test]
     fn newer_schema_is_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)

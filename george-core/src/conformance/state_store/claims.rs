@@ -314,3 +314,70 @@ pub async fn compact_finished_jobs(store: &dyn StateStore) {
     w.expected_revision = Some(1);
     expect_conflict(store.commit(w).await, "a stale write after compaction");
 }
+
+/// Lease fencing: an engine that lost its lease (another engine took the attempt over
+/// with a newer revision) cannot write the attempt's outcome; the taker's write stands.
+pub async fn lease_fencing(store: &dyn StateStore) {
+    let name = unique("fence");
+    ok(
+        store
+            .commit(JobWrite::create(job_in(&name, StepState::Ready, 1_400_000)))
+            .await,
+        "create",
+    );
+    // Engine A claims the attempt with a lease.
+    let mut a = get(store, &name).await;
+    a.steps[0].state = StepState::Running {
+        holder: "engine-a".into(),
+        lease_until_ms: 1_401_000,
+    };
+    a.steps[0].attempt = 1;
+    ok(
+        store.commit(JobWrite::update(a)).await,
+        "engine A takes the lease",
+    );
+    let a_view = get(store, &name).await;
+
+    // A's lease expires; B claims the job and takes the attempt over.
+    let got = ok(
+        store.claim_due(&claim(1_401_000, 5_000, 10)).await,
+        "claim_due",
+    );
+    let mut b = got
+        .into_iter()
+        .find(|j| j.name == name)
+        .unwrap_or_else(|| panic!("StateStore conformance: a job with an expired lease is due"));
+    b.steps[0].state = StepState::Running {
+        holder: "engine-b".into(),
+        lease_until_ms: 1_411_000,
+    };
+    b.steps[0].attempt = 2;
+    ok(
+        store.commit(JobWrite::update(b)).await,
+        "engine B takes over",
+    );
+
+    // A, unaware, reports its outcome on the record it read.
+    let mut late = a_view.clone();
+    late.steps[0].state = StepState::Succeeded;
+    expect_conflict(
+        store
+            .commit(JobWrite::update(late).event(super::ev(9, "step.succeeded", Some("only"))))
+            .await,
+        "the outcome write of an engine whose lease was taken over",
+    );
+    let stored = get(store, &name).await;
+    assert_eq!(
+        stored.steps[0].state,
+        StepState::Running {
+            holder: "engine-b".into(),
+            lease_until_ms: 1_411_000,
+        },
+        "StateStore conformance: the new holder's lease stands after a fenced write"
+    );
+    assert!(
+        ok(store.events(&name, 0, 100).await, "events").is_empty(),
+        "StateStore conformance: a fenced write stores none of its events"
+    );
+    finish(store, &name).await;
+}

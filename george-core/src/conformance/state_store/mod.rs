@@ -15,7 +15,7 @@ use crate::store::{JobWrite, StateStore, TranscriptKey};
 
 pub use claims::{
     claims_due_jobs, commit_sets_wake_up_time, compact_finished_jobs,
-    concurrent_claims_are_disjoint,
+    concurrent_claims_are_disjoint, lease_fencing,
 };
 pub use sample::{sample_approval, sample_job, sample_transcript};
 
@@ -40,6 +40,7 @@ pub async fn run_all(store: &dyn StateStore) {
     commit_sets_wake_up_time(store).await;
     concurrent_claims_are_disjoint(store).await;
     compact_finished_jobs(store).await;
+    lease_fencing(store).await;
 }
 
 // ---------------------------------------------------------------------------------
