@@ -67,7 +67,7 @@ pub(crate) enum StoreError {
     },
     /// No pooled PostgreSQL connection could be had.
     #[cfg(feature = "postgres")]
-    #[error("PostgreSQL connection pool: {context}: {source}")]
+    #[error("PostgreSQL: {context}: {}", crate::postgres::describe_pool(.source))]
     Pool {
         context: &'static str,
         #[source]

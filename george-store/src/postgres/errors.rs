@@ -18,6 +18,19 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// The text of a pool error: the PostgreSQL error's text when there is one
+/// (deadpool's `Display` shows only tokio-postgres's terse one).
+pub(crate) fn describe_pool(e: &deadpool_postgres::PoolError) -> String {
+    use deadpool_postgres::{HookError, PoolError};
+    match e {
+        PoolError::Backend(e) => format!("cannot open a connection: {}", describe(e)),
+        PoolError::PostCreateHook(HookError::Backend(e)) => {
+            format!("cannot set up a new connection: {}", describe(e))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// The kind and retry status of an error from a query or a connection.
 ///
 /// Transient (a retry may succeed): serialization failures and deadlocks (class 40),

@@ -56,7 +56,7 @@ use george_core::state::{ApprovalRequest, Event, JobRecord};
 use george_core::store::{Claim, Compaction, JobWrite, StateStore, TranscriptKey};
 
 pub use config::PgConfig;
-pub(crate) use errors::{classify, classify_pool, describe};
+pub(crate) use errors::{classify, classify_pool, describe, describe_pool};
 
 use crate::error::StoreError;
 use write::Prepared;
