@@ -11,6 +11,7 @@
 //! | feature | what |
 //! |---|---|
 //! | `sqlite` (default) | [`stores::SqliteStateStore`] |
+//! | `postgres` | `stores::PgStateStore`, for several engines sharing one PostgreSQL database |
 //! | `git` (default) | [`sources::LocalGitSource`], [`sources::GitWriteTool`] |
 //! | `mocks` | mockall mocks of the plug-in traits |
 //! | `conformance` | the conformance suites for adapter authors |
@@ -63,11 +64,12 @@ pub use george_core::{
 #[cfg(feature = "conformance")]
 pub use george_core::conformance;
 
-/// State stores: the in-memory one and, with `sqlite`, [`SqliteStateStore`].
+/// State stores: the in-memory one and, with `sqlite`, [`SqliteStateStore`] (with
+/// `postgres`, also `PgStateStore`).
 pub mod stores {
     pub use george_core::memory::InMemoryStateStore;
-    #[cfg(feature = "sqlite")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
     pub use george_store::*;
 }
 

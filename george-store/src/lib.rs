@@ -44,6 +44,11 @@
 //!   connection and groups queued writes into one transaction (group commit, one fsync
 //!   for many writes); reads use their own connections on the blocking pool (WAL mode
 //!   lets them run beside the writer).
+//! - PostgreSQL (feature `postgres`): a commit is one statement that checks the
+//!   revision and writes everything (events, approvals and transcripts as arrays), so a
+//!   lost race stores nothing; queued commits share a transaction (group commit);
+//!   claims use `FOR UPDATE SKIP LOCKED`; migrations run under an advisory lock. TLS is
+//!   not wired yet.
 //! - The schema is versioned and migrated when a store opens; a database written by a
 //!   newer version is refused rather than misread.
 //! - Errors are `george_core::Error`s: `Conflict` for lost races, `Backend` for the

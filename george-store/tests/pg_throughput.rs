@@ -12,11 +12,12 @@ use george_core::state::NewEvent;
 use george_core::store::{JobWrite, StateStore};
 use george_store::{PgConfig, PgStateStore};
 
-async fn run(url: &str, pool_size: usize, writers: usize, per_writer: usize) {
+async fn run(url: &str, max_batch: usize, pool_size: usize, writers: usize, per_writer: usize) {
     let schema = format!("george_bench_{:016x}", fastrand::u64(..));
     let config = PgConfig::new(url)
         .with_schema(&schema)
-        .with_pool_size(pool_size);
+        .with_pool_size(pool_size)
+        .with_max_batch(max_batch);
     let store = PgStateStore::connect_with(config).await.unwrap();
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -46,7 +47,7 @@ async fn run(url: &str, pool_size: usize, writers: usize, per_writer: usize) {
     let n = writers * (per_writer + 1);
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "pool {pool_size:>3}, {writers:>3} writers {n:>6} commits in {secs:>6.3} s = {:>8.0} commits/s",
+        "batch {max_batch:>2}, pool {pool_size:>3}, {writers:>3} writers {n:>6} commits in {secs:>6.3} s = {:>8.0} commits/s",
         n as f64 / secs
     );
     drop(store);
@@ -69,10 +70,13 @@ async fn commit_throughput() {
         eprintln!("GEORGE_TEST_POSTGRES_URL is not set: nothing measured");
         return;
     };
-    run(&url, 1, 1, 1000).await;
-    run(&url, 8, 8, 250).await;
-    run(&url, 16, 8, 250).await;
-    run(&url, 8, 64, 40).await;
-    run(&url, 16, 64, 40).await;
-    run(&url, 32, 64, 40).await;
+    for max_batch in [1, 32] {
+        run(&url, max_batch, 1, 1, 1000).await;
+        run(&url, max_batch, 16, 8, 500).await;
+        run(&url, max_batch, 16, 64, 60).await;
+    }
+    for max_batch in [1, 32] {
+        run(&url, max_batch, 16, 8, 500).await;
+        run(&url, max_batch, 16, 64, 60).await;
+    }
 }

@@ -134,6 +134,15 @@ async fn conformance_with_one_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_without_batching() {
+    let schema = schema_or_skip!("conformance_without_batching");
+    let store = PgStateStore::connect_with(schema.config().with_max_batch(1))
+        .await
+        .unwrap();
+    run_all(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_twice_on_one_schema() {
     // The suite's names are unique per run, so it passes on a schema with earlier data.
     let schema = schema_or_skip!("conformance_twice_on_one_schema");

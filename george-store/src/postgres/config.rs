@@ -54,6 +54,13 @@ pub struct PgConfig {
     /// `application_name` of the connections, shown in `pg_stat_activity` (default:
     /// `george`), unless the connection string sets one.
     pub application_name: String,
+    /// The most commits sent together in one transaction (group commit by batching;
+    /// default: 32). Commits queue while earlier batches are in flight (two at a time)
+    /// and the queued ones go together: one round trip and one WAL flush for all. Each
+    /// is still checked on its own. 1 turns batching off: each commit then runs on its
+    /// own pooled connection, and PostgreSQL's own group commit shares WAL flushes
+    /// among concurrent ones.
+    pub max_batch: usize,
 }
 
 impl Default for PgConfig {
@@ -65,6 +72,7 @@ impl Default for PgConfig {
             connect_timeout_ms: 5000,
             acquire_timeout_ms: 30_000,
             application_name: "george".into(),
+            max_batch: 32,
         }
     }
 }
@@ -78,6 +86,7 @@ impl fmt::Debug for PgConfig {
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("acquire_timeout_ms", &self.acquire_timeout_ms)
             .field("application_name", &self.application_name)
+            .field("max_batch", &self.max_batch)
             .finish()
     }
 }
@@ -112,6 +121,13 @@ impl PgConfig {
     /// Sets how long an operation waits for a free pooled connection.
     pub fn with_acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout_ms = millis(timeout);
+        self
+    }
+
+    /// Sets the most commits sent together in one transaction (at least 1; 1 turns
+    /// batching off).
+    pub fn with_max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch.max(1);
         self
     }
 

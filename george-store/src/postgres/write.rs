@@ -1,12 +1,12 @@
-//! Writes: a commit is one SQL statement (one round trip, its own transaction), so
-//! PostgreSQL checks and applies it atomically and durably without `BEGIN`/`COMMIT`
-//! round trips; claims and compactions likewise.
+//! Commits and meta writes. A commit is one SQL statement that checks and writes
+//! everything (one round trip once prepared): run alone it is its own transaction,
+//! with no `BEGIN`/`COMMIT` round trips; [`super::batch`] sends several in one.
 
 use std::collections::HashSet;
 
 use deadpool_postgres::{Client, Pool};
-use george_core::state::{ApprovalStatus, JobStatus};
-use george_core::store::{Claim, Compaction, JobWrite};
+use george_core::state::ApprovalStatus;
+use george_core::store::JobWrite;
 use tokio_postgres::types::ToSql;
 
 use crate::error::{StoreError, clamp_i64, to_i64};
@@ -116,6 +116,11 @@ fn approval_status(s: &ApprovalStatus) -> &'static str {
 }
 
 impl Prepared {
+    /// The job's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
     pub(crate) fn encode(write: JobWrite) -> Result<Prepared, StoreError> {
         let JobWrite {
             mut job,
@@ -251,6 +256,70 @@ pub(crate) async fn commit(pool: &Pool, write: &Prepared) -> Result<u64, StoreEr
     }
 }
 
+/// Why [`commit_many`] gave no answers.
+pub(crate) enum BatchFailed {
+    /// Nothing of the batch was stored: apply the writes one by one.
+    Retry,
+    /// `COMMIT` failed: whether the batch was stored is unknown.
+    Unknown(String),
+}
+
+/// Applies `writes` in one transaction, pipelined on one connection (one round trip
+/// once the statements are prepared); answers each write, in order.
+pub(crate) async fn commit_many(
+    pool: &Pool,
+    writes: &[&Prepared],
+) -> Result<Vec<Result<u64, StoreError>>, BatchFailed> {
+    let client = client(pool).await.map_err(|_| BatchFailed::Retry)?;
+    let (create, update) = match (
+        client.prepare_cached(CREATE).await,
+        client.prepare_cached(UPDATE).await,
+    ) {
+        (Ok(c), Ok(u)) => (c, u),
+        _ => return Err(BatchFailed::Retry),
+    };
+    let params: Vec<_> = writes.iter().map(|w| w.params()).collect();
+    // Polled in order, so sent in order: BEGIN, the writes, COMMIT.
+    let begin = client.batch_execute("BEGIN");
+    let each = futures::future::join_all(writes.iter().zip(&params).map(|(w, p)| {
+        let stmt = if w.expected_revision.is_some() {
+            &update
+        } else {
+            &create
+        };
+        client.query(stmt, p)
+    }));
+    let end = client.batch_execute("COMMIT");
+    let (begun, rows, committed) = futures::join!(begin, each, end);
+    if begun.is_ok() && rows.iter().any(Result::is_err) {
+        // The transaction was aborted (and COMMIT rolled it back): nothing is stored.
+        return Err(BatchFailed::Retry);
+    }
+    if begun.is_ok() {
+        if let Err(e) = committed {
+            return Err(BatchFailed::Unknown(format!(
+                "COMMIT failed: {}",
+                super::describe(&e)
+            )));
+        }
+    }
+    // Committed; or BEGIN failed, so each write ran (or failed) on its own.
+    let mut answers = Vec::with_capacity(writes.len());
+    for (w, result) in writes.iter().zip(rows) {
+        answers.push(match result {
+            Err(e) => Err(StoreError::pg("commit a job write")(e)),
+            Ok(rows) => match rows.first() {
+                Some(row) => row
+                    .try_get::<_, i64>(0)
+                    .map_err(StoreError::pg("read revision"))
+                    .and_then(|r| crate::error::to_u64("revision", r)),
+                None => Err(explain_conflict(&client, w).await),
+            },
+        });
+    }
+    Ok(answers)
+}
+
 /// Why a write was refused, read after the fact for the message (the refusal itself
 /// was decided atomically by the write's statement).
 async fn explain_conflict(client: &Client, write: &Prepared) -> StoreError {
@@ -305,99 +374,4 @@ pub(crate) async fn put_meta(pool: &Pool, key: &str, value: &str) -> Result<(), 
         .await
         .map(drop)
         .map_err(StoreError::pg("write meta"))
-}
-
-/// Hides up to `claim.limit` due jobs for the visibility timeout; returns them as
-/// (revision, record JSON), earliest wake-up time first.
-///
-/// `FOR UPDATE SKIP LOCKED` (PostgreSQL documentation, "The Locking Clause" of
-/// `SELECT`): rows another transaction has locked — another claimer's, or a commit in
-/// flight — are skipped instead of waited for, so concurrent claimers take disjoint
-/// sets without queueing behind each other. A row that another claim updated after
-/// this statement's snapshot is locked in its new version and re-checked against
-/// `wake_at_ms <= now`, which it then fails, so no job is handed out twice.
-pub(crate) async fn claim_due(
-    pool: &Pool,
-    claim: &Claim,
-) -> Result<Vec<(i64, String)>, StoreError> {
-    let now = clamp_i64(claim.now_ms);
-    let hidden_until = clamp_i64(claim.now_ms.saturating_add(claim.visibility_ms));
-    let limit = i64::try_from(claim.limit).unwrap_or(i64::MAX);
-    let client = client(pool).await?;
-    let stmt = client
-        .prepare_cached(
-            "WITH due AS (
-                SELECT name, wake_at_ms FROM jobs
-                WHERE wake_at_ms <= $3
-                ORDER BY wake_at_ms, name
-                LIMIT $4
-                FOR UPDATE SKIP LOCKED
-            ), claimed AS (
-                UPDATE jobs SET wake_at_ms = $1, claimed_by = $2
-                FROM due WHERE jobs.name = due.name
-                RETURNING jobs.name, jobs.revision, jobs.record, due.wake_at_ms AS due_at
-            )
-            SELECT revision, record FROM claimed ORDER BY due_at, name",
-        )
-        .await
-        .map_err(StoreError::pg("prepare a claim"))?;
-    let rows = client
-        .query(&stmt, &[&hidden_until, &claim.holder, &now, &limit])
-        .await
-        .map_err(StoreError::pg("claim due jobs"))?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect::<Result<_, tokio_postgres::Error>>()
-        .map_err(StoreError::pg("read claimed jobs"))
-}
-
-/// Deletes the transcripts of a finished job, in one statement: the job row is locked
-/// (`FOR SHARE`) so its status cannot change meanwhile, and nothing is deleted unless
-/// it is finished.
-pub(crate) async fn compact(pool: &Pool, job: &str) -> Result<Compaction, StoreError> {
-    let finished: Vec<&str> = [
-        JobStatus::Succeeded,
-        JobStatus::Failed,
-        JobStatus::Cancelled,
-    ]
-    .iter()
-    .map(|s| s.name())
-    .collect();
-    let client = client(pool).await?;
-    let stmt = client
-        .prepare_cached(
-            "WITH j AS (
-                SELECT status FROM jobs WHERE name = $1 FOR SHARE
-            ), d AS (
-                DELETE FROM transcripts
-                WHERE job = $1 AND (SELECT status FROM j) = ANY($2::text[])
-                RETURNING octet_length(messages) AS bytes
-            )
-            SELECT (SELECT status FROM j),
-                   (SELECT count(*) FROM d),
-                   (SELECT coalesce(sum(bytes), 0)::bigint FROM d)",
-        )
-        .await
-        .map_err(StoreError::pg("prepare a compaction"))?;
-    let row = client
-        .query_one(&stmt, &[&job, &finished])
-        .await
-        .map_err(StoreError::pg("compact transcripts"))?;
-    let read =
-        |row: &tokio_postgres::Row| -> Result<(Option<String>, i64, i64), tokio_postgres::Error> {
-            Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
-        };
-    let (status, count, bytes) = read(&row).map_err(StoreError::pg("read a compaction"))?;
-    let Some(status) = status else {
-        return Err(StoreError::NotFound(format!("no job {job:?}")));
-    };
-    if !finished.contains(&status.as_str()) {
-        return Err(StoreError::Conflict(format!(
-            "job {job:?} is {status}: only finished jobs are compacted"
-        )));
-    }
-    Ok(Compaction {
-        transcripts: u64::try_from(count).unwrap_or(0),
-        bytes: u64::try_from(bytes).unwrap_or(0),
-    })
 }
