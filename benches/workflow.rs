@@ -8,8 +8,13 @@
 //! - `workflow/sqlite_full_8` and `workflow/sqlite_full_64`: `SqliteStateStore` on a real
 //!   file with `synchronous=FULL`, 8 and 64 step attempts at once. "Durable": each step's
 //!   completion is committed before the engine reports it.
+//! - `workflow/postgres_8` (feature `postgres`): `PgStateStore`, 8 step attempts at
+//!   once, in a fresh schema each iteration (dropped after it). It needs
+//!   `GEORGE_TEST_POSTGRES_URL`; without it the group is skipped with a message.
 //!
-//! Run: `cargo bench --bench workflow`
+//! Run: `cargo bench --bench workflow`, or with PostgreSQL:
+//! `GEORGE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/george_test cargo bench
+//! --bench workflow --features postgres`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -133,7 +138,69 @@ fn workflow(c: &mut Criterion) {
             })
         });
     }
+    #[cfg(feature = "postgres")]
+    postgres(&mut g, &rt);
     g.finish();
+}
+
+/// `workflow/postgres_8`.
+#[cfg(feature = "postgres")]
+fn postgres(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &tokio::runtime::Runtime,
+) {
+    use george::stores::{PgConfig, PgStateStore};
+    let url = match std::env::var("GEORGE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            eprintln!(
+                "workflow/postgres_8: skipped (set GEORGE_TEST_POSTGRES_URL, e.g. \
+                 postgres://postgres@127.0.0.1:5432/george_test)"
+            );
+            return;
+        }
+    };
+    let url = &url;
+    g.bench_function("postgres_8", |b| {
+        b.to_async(rt).iter_custom(|iters| async move {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let schema = fresh_schema();
+                let config = PgConfig::new(url).with_schema(&schema);
+                let store = PgStateStore::connect_with(config)
+                    .await
+                    .expect("connect to PostgreSQL");
+                total += run(Arc::new(store), 8).await;
+                drop_schema(url, &schema).await;
+            }
+            total
+        })
+    });
+}
+
+/// A schema name no earlier iteration or run used.
+#[cfg(feature = "postgres")]
+fn fresh_schema() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    format!("george_bench_workflow_{}_{nanos}", std::process::id())
+}
+
+/// Drops `schema` and everything in it.
+#[cfg(feature = "postgres")]
+async fn drop_schema(url: &str, schema: &str) {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to drop the schema");
+    let task = tokio::spawn(conn);
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .await
+        .expect("drop schema");
+    drop(client);
+    let _ = task.await;
 }
 
 criterion_group!(benches, workflow);
