@@ -11,8 +11,9 @@
 //!   for a durable store, one sync per transition.
 //! - `store/<backend>/transition_batched_64`: 64 concurrent writers, each updating its
 //!   own job in a loop, so the store can group commits (one sync for many). Throughput
-//!   in transitions per second, all writers together. `postgres` keeps `PgConfig`'s
-//!   defaults (a pool of 16 connections), so at most 16 of the 64 commits are in flight.
+//!   in transitions per second, all writers together. Every store keeps its default
+//!   configuration (SQLite: batches of up to 64 commits; PostgreSQL: 16 connections,
+//!   batches of up to 32).
 //! - `store/<backend>/status_no_transcript` and `.../status_with_1mb_transcript`:
 //!   latency of `get_job` for a job without a transcript, and for the same record with
 //!   a 1 MiB transcript stored beside it. The two should match: job reads must not load
