@@ -500,6 +500,19 @@ pub enum ApprovalStatus {
     },
 }
 
+impl ApprovalStatus {
+    /// The state's name, without its details: `open`, `approved`, `rejected` or
+    /// `cancelled` (what stores keep in their `status` column).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ApprovalStatus::Open => "open",
+            ApprovalStatus::Approved { .. } => "approved",
+            ApprovalStatus::Rejected { .. } => "rejected",
+            ApprovalStatus::Cancelled { .. } => "cancelled",
+        }
+    }
+}
+
 /// A plan waiting for (or having had) a human's decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalRequest {

@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 
 use deadpool_postgres::{Client, Pool};
-use george_core::state::ApprovalStatus;
 use george_core::store::JobWrite;
 use tokio_postgres::types::ToSql;
 
@@ -106,15 +105,6 @@ fn encode<T: serde::Serialize>(what: &'static str, value: &T) -> Result<String, 
     serde_json::to_string(value).map_err(|source| StoreError::Encode { what, source })
 }
 
-fn approval_status(s: &ApprovalStatus) -> &'static str {
-    match s {
-        ApprovalStatus::Open => "open",
-        ApprovalStatus::Approved { .. } => "approved",
-        ApprovalStatus::Rejected { .. } => "rejected",
-        ApprovalStatus::Cancelled { .. } => "cancelled",
-    }
-}
-
 impl Prepared {
     /// The job's name.
     pub(crate) fn name(&self) -> &str {
@@ -181,7 +171,7 @@ impl Prepared {
             if seen.insert(a.request.id.as_str()) {
                 p.ap_id.push(a.request.id.clone());
                 p.ap_job.push(a.request.job.clone());
-                p.ap_status.push(approval_status(&a.request.status));
+                p.ap_status.push(a.request.status.name());
                 p.ap_record.push(encode("approval request", &a.request)?);
             }
         }

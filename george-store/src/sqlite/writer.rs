@@ -10,7 +10,7 @@
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use george_core::state::{ApprovalStatus, JobStatus};
+use george_core::state::JobStatus;
 use george_core::store::{Claim, Compaction, JobWrite};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
@@ -58,7 +58,7 @@ impl Prepared {
             enc_approvals.push((
                 a.request.id,
                 a.request.job,
-                approval_status(&a.request.status),
+                a.request.status.name(),
                 a.require_open,
                 json,
             ));
@@ -262,15 +262,6 @@ fn in_savepoint(conn: &Connection, op: Op) -> Result<Reply, StoreError> {
             context: "end savepoint",
             source: e,
         }),
-    }
-}
-
-fn approval_status(s: &ApprovalStatus) -> &'static str {
-    match s {
-        ApprovalStatus::Open => "open",
-        ApprovalStatus::Approved { .. } => "approved",
-        ApprovalStatus::Rejected { .. } => "rejected",
-        ApprovalStatus::Cancelled { .. } => "cancelled",
     }
 }
 
