@@ -15,6 +15,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use george::state::{JobStatus, StepState};
@@ -236,7 +237,8 @@ async fn sigkill_at_30_points_postgres() {
 #[cfg(not(feature = "postgres"))]
 #[test]
 fn sigkill_at_30_points_postgres() {
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "\n*** sigkill_at_30_points_postgres NOT RUN: build with --features postgres \
          and set GEORGE_TEST_POSTGRES_URL ***\n"
     );

@@ -65,6 +65,11 @@ async fn several_engines(backend: Backend, engines: usize) {
             worker_logs(&runlog)
         );
         std::thread::sleep(Duration::from_millis(10));
+        for w in &mut workers {
+            if let Ok(Some(status)) = w.child.try_wait() {
+                panic!("{} exited early ({status})\n{}", w.id, worker_logs(&runlog));
+            }
+        }
         let entries = runlog::read(&runlog);
         let ended = entries.iter().filter(|e| !e.start).count();
         if ended * 10 < total * 3 {
@@ -231,4 +236,20 @@ async fn three_engines_on_one_postgres() {
     if let Some(backend) = support::postgres("engines") {
         several_engines(backend, 3).await;
     }
+}
+
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn three_engines_on_one_postgres() {
+    use std::io::Write as _;
+    // The real stderr, not `eprintln!`: the harness would swallow it.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n*** three_engines_on_one_postgres NOT RUN: build with --features postgres \
+         and set GEORGE_TEST_POSTGRES_URL ***\n"
+    );
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "in CI the several-engines test must run against PostgreSQL (--features postgres)"
+    );
 }

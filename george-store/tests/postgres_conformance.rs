@@ -8,6 +8,7 @@
 #![cfg(feature = "postgres")]
 
 use std::collections::HashSet;
+use std::io::Write as _;
 
 use george_core::ErrorKind;
 use george_core::conformance::state_store::{
@@ -26,7 +27,8 @@ fn test_url(test: &str) -> Option<String> {
             panic!("CI is set but GEORGE_TEST_POSTGRES_URL is not: the PostgreSQL tests must run")
         }
         _ => {
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n!!! PostgreSQL test `{test}` DID NOT RUN: set GEORGE_TEST_POSTGRES_URL \
                  (e.g. postgres://postgres@127.0.0.1:5432/george_test) to run it !!!\n"
             );

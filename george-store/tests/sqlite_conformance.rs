@@ -193,3 +193,24 @@ async fn many_concurrent_writers_on_distinct_jobs() {
         );
     }
 }
+
+/// Several stores (as several processes would) opening the same new file at once all
+/// succeed: the switch to WAL and the first migration are retried or serialized.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_opens_of_one_file() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let opens: Vec<_> = (0..6)
+            .map(|_| {
+                let path = path.clone();
+                tokio::spawn(async move { SqliteStateStore::open(&path).await })
+            })
+            .collect();
+        for h in opens {
+            h.await
+                .unwrap()
+                .expect("every concurrent first open succeeds");
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use std::io::Write as _;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -66,7 +67,8 @@ pub fn postgres(test: &str) -> Option<Backend> {
                 std::env::var_os("CI").is_none(),
                 "CI is set but GEORGE_TEST_POSTGRES_URL is not: the PostgreSQL tests must run in CI"
             );
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n*** {test}: PostgreSQL part NOT RUN: set GEORGE_TEST_POSTGRES_URL \
                  (e.g. postgres://postgres@127.0.0.1:5432/george_test) ***\n"
             );

@@ -125,9 +125,26 @@ impl SqliteConfig {
         let conn = open(&self.path)?;
         conn.busy_timeout(self.busy_timeout())
             .map_err(StoreError::sqlite("set busy timeout"))?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(StoreError::sqlite("enable WAL"))?;
+        // Switching a new file to WAL needs an exclusive lock, and SQLite answers BUSY
+        // at once, without its busy handler, when another process opens the same new
+        // file at the same moment: retry within the busy timeout.
+        let deadline = std::time::Instant::now() + self.busy_timeout();
+        let mode: String = loop {
+            match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+                Ok(mode) => break mode,
+                Err(e)
+                    if matches!(
+                        e.sqlite_error_code(),
+                        Some(
+                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                        )
+                    ) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5 + fastrand::u64(0..20)));
+                }
+                Err(e) => return Err(StoreError::sqlite("enable WAL")(e)),
+            }
+        };
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %self.path.display(), %mode, "SQLite did not switch to WAL mode");
         }
