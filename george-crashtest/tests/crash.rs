@@ -15,7 +15,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use george::state::{JobStatus, StepState};
@@ -237,6 +236,8 @@ async fn sigkill_at_30_points_postgres() {
 #[cfg(not(feature = "postgres"))]
 #[test]
 fn sigkill_at_30_points_postgres() {
+    use std::io::Write as _;
+    // The real stderr, not `eprintln!`: the harness would swallow it.
     let _ = writeln!(
         std::io::stderr(),
         "\n*** sigkill_at_30_points_postgres NOT RUN: build with --features postgres \
