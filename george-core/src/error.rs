@@ -25,8 +25,17 @@ pub enum ErrorKind {
     Timeout,
     /// A tool or program is not allowed for this caller.
     PermissionDenied,
-    /// Anything else the backend reported (I/O, database, network, protocol).
+    /// Anything else the backend reported (I/O, database, network, protocol, a
+    /// provider's 5xx).
     Backend,
+    /// The remote side is overloaded (e.g. Anthropic's 529, a 503): retry later.
+    Overloaded,
+    /// The request does not fit the model's context window: shorten it, retrying
+    /// unchanged cannot help.
+    ContextTooLong,
+    /// The remote side answered something that does not follow its protocol
+    /// (unparsable JSON, a stream cut short).
+    MalformedResponse,
 }
 
 impl fmt::Display for ErrorKind {
@@ -41,6 +50,9 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::PermissionDenied => "permission denied",
             ErrorKind::Backend => "backend error",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::ContextTooLong => "context too long",
+            ErrorKind::MalformedResponse => "malformed response",
         };
         f.write_str(s)
     }
@@ -80,9 +92,11 @@ impl Error {
     /// `RateLimited`, `Timeout` and `Backend` are transient, the others terminal.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         let retry = match kind {
-            ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Backend => {
-                RetryStatus::Transient { after: None }
-            }
+            ErrorKind::RateLimited
+            | ErrorKind::Timeout
+            | ErrorKind::Backend
+            | ErrorKind::Overloaded
+            | ErrorKind::MalformedResponse => RetryStatus::Transient { after: None },
             _ => RetryStatus::Never,
         };
         Error {

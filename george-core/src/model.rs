@@ -46,11 +46,22 @@ pub struct AgentSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
-    /// Name of the provider registered with the engine (`"default"` when omitted).
+    /// The provider: the name of one registered with the engine
+    /// (`EngineBuilder::provider`), or, with a provider factory such as
+    /// `george_llm::Registry`, a wire protocol it knows (`openai`, `anthropic`,
+    /// `gemini`, …). `"default"` when omitted.
     #[serde(default = "default_provider")]
     pub provider: String,
     /// Model identifier passed to the provider (e.g. `gpt-4.1`, `claude-sonnet-4-5`).
     pub model: String,
+    /// The provider's base URL, for a provider factory (e.g. `http://localhost:11434/v1`
+    /// for Ollama); the protocol's public endpoint when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// The *name* of the environment variable that holds the API key (e.g.
+    /// `ANTHROPIC_API_KEY`) — never the key itself, which must not be in Git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
     /// The static system prompt (cacheable: it never contains per-step data).
     pub system_prompt: String,
     /// Names of the tools this agent may call (its capabilities). A tool call to any
@@ -215,6 +226,40 @@ pub struct StepSpec {
     /// Limit for one attempt, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Tokens and cost this step may use over all its attempts; reaching it stops the
+    /// tool loop and fails the step (not retried).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
+}
+
+/// A spending limit: tokens (all input and output tokens, cached or not) and/or cost
+/// in US dollars. Either may be omitted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// Maximum tokens ([`Usage::total`](crate::provider::Usage::total)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// Maximum cost, in US dollars.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost_usd: Option<f64>,
+}
+
+impl Budget {
+    /// Why `used` exceeds this budget, or `None` while it fits.
+    pub fn exceeded_by(&self, used: &crate::provider::Usage) -> Option<String> {
+        if let Some(max) = self.max_tokens
+            && used.total() > max
+        {
+            return Some(format!("{} tokens used, budget {max}", used.total()));
+        }
+        if let Some(max) = self.max_cost_usd
+            && used.cost_usd > max
+        {
+            return Some(format!("${:.4} spent, budget ${max:.4}", used.cost_usd));
+        }
+        None
+    }
 }
 
 /// A program run by a command step: `args` are minijinja templates, passed as an
@@ -322,6 +367,10 @@ pub struct JobSpec {
     /// Maximum steps of this job running at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_parallel_steps: Option<u32>,
+    /// Tokens and cost the whole job may use (all steps, all attempts); reaching it
+    /// stops the running tool loop and fails that step (not retried).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
 }
 
 /// What the reconciler does with a job whose manifest was removed from Git.

@@ -128,13 +128,19 @@ impl ChatRequest {
     }
 }
 
-/// Token counts of one call (or a sum of calls).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Token counts and cost of one call (or a sum of calls).
+///
+/// Input is split so that the four input/output counts add up to everything billed:
+/// `input_tokens` is the *uncached* input, `cache_read_tokens` and
+/// `cache_write_tokens` the cached parts. Providers count differently; each adapter
+/// documents its mapping (e.g. OpenAI's `prompt_tokens` include cached tokens, which
+/// the adapter subtracts; Anthropic reports the three input parts separately).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     /// Input tokens not read from a cache.
     #[serde(default)]
     pub input_tokens: u64,
-    /// Output tokens (including reasoning tokens).
+    /// Output tokens, including reasoning tokens.
     #[serde(default)]
     pub output_tokens: u64,
     /// Input tokens read from the provider's prompt cache.
@@ -143,17 +149,31 @@ pub struct Usage {
     /// Input tokens written to the provider's prompt cache.
     #[serde(default)]
     pub cache_write_tokens: u64,
+    /// Of `output_tokens`, those spent on reasoning (thinking) — not a separate count.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub reasoning_tokens: u64,
+    /// Cost in US dollars, from the adapter's price table; 0 when unknown.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub cost_usd: f64,
+}
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
+}
+
+fn is_zero_f64(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Usage {
-    /// All input and output tokens.
+    /// All input and output tokens (reasoning tokens are part of `output_tokens`).
     pub fn total(&self) -> u64 {
         self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
     }
 
-    /// Whether every count is zero.
+    /// Whether every count and the cost are zero.
     pub fn is_zero(&self) -> bool {
-        self.total() == 0
+        self.total() == 0 && self.cost_usd == 0.0
     }
 
     /// Adds `other` to `self`.
@@ -162,6 +182,8 @@ impl Usage {
         self.output_tokens += other.output_tokens;
         self.cache_read_tokens += other.cache_read_tokens;
         self.cache_write_tokens += other.cache_write_tokens;
+        self.reasoning_tokens += other.reasoning_tokens;
+        self.cost_usd += other.cost_usd;
     }
 }
 
@@ -271,3 +293,21 @@ impl<T: Provider + ?Sized> Provider for Box<T> {
 
 /// `Arc<dyn Provider>`.
 pub type DynProvider = Arc<dyn Provider>;
+
+/// Builds the provider an agent spec asks for: its `provider` (a wire protocol such as
+/// `openai`), `base_url` and `api_key_env` (the name of the variable holding the key).
+///
+/// The engine asks its factory for every agent whose `provider` is not registered by
+/// name ([`EngineBuilder::provider`](crate::engine::EngineBuilder::provider)), once per
+/// distinct (`provider`, `base_url`, `api_key_env`), and keeps the result. The model is
+/// not part of it: it travels in each [`ChatRequest`]. `george_llm::Registry` is the
+/// implementation for the providers George ships.
+///
+/// # Errors
+/// `InvalidInput` for a provider the factory does not know, `Unauthenticated` when the
+/// key variable is unset; the engine reports either as the step being `Blocked`, with
+/// the message.
+pub trait ProviderFactory: Send + Sync + std::fmt::Debug + 'static {
+    /// Builds the provider for `agent`.
+    fn build(&self, agent: &crate::model::AgentConfig) -> Result<DynProvider>;
+}

@@ -66,6 +66,7 @@ pub(crate) struct RegisteredTool {
 pub(crate) struct AttemptCtx<'a> {
     pub(crate) clock: &'a dyn Clock,
     pub(crate) providers: &'a HashMap<String, DynProvider>,
+    pub(crate) factory: &'a super::ProviderCache,
     pub(crate) tools: &'a HashMap<String, RegisteredTool>,
     pub(crate) commands: Option<&'a CommandToolExecutor>,
     pub(crate) agents: &'a HashMap<String, Arc<AgentSpec>>,
@@ -110,6 +111,32 @@ impl AttemptCtx<'_> {
             Some(&self.spec.id),
             detail,
         )
+    }
+
+    /// Why the step's or the job's budget is exhausted once `attempt` (this attempt's
+    /// usage so far) is added to what earlier attempts and steps used.
+    fn over_budget(&self, attempt: &Usage) -> Option<String> {
+        if let Some(b) = &self.spec.budget {
+            let mut used = self
+                .record
+                .step(&self.spec.id)
+                .map(|s| s.usage)
+                .unwrap_or_default();
+            used.add(attempt);
+            if let Some(why) = b.exceeded_by(&used) {
+                return Some(format!("step budget exceeded: {why}"));
+            }
+        }
+        if let Some(b) = &self.desired.job.spec.budget {
+            let mut used = *attempt;
+            for s in &self.record.steps {
+                used.add(&s.usage);
+            }
+            if let Some(why) = b.exceeded_by(&used) {
+                return Some(format!("job budget exceeded: {why}"));
+            }
+        }
+        None
     }
 
     fn key(&self, n: usize) -> String {
@@ -300,11 +327,23 @@ impl AttemptCtx<'_> {
                 )));
             }
         }
-        let Some(provider) = self.providers.get(&a.provider) else {
-            return self.report(Outcome::Blocked(format!(
-                "provider {:?} of agent {agent_name} is not registered with the engine",
-                a.provider
-            )));
+        let provider = match self.providers.get(&a.provider) {
+            Some(p) => p.clone(),
+            None => match self.factory.get(a) {
+                Some(Ok(p)) => p,
+                Some(Err(e)) => {
+                    return self.report(Outcome::Blocked(format!(
+                        "provider {:?} of agent {agent_name}: {e}",
+                        a.provider
+                    )));
+                }
+                None => {
+                    return self.report(Outcome::Blocked(format!(
+                        "provider {:?} of agent {agent_name} is not registered with the engine",
+                        a.provider
+                    )));
+                }
+            },
         };
         let ctx = prompt::render_context(self.desired, self.record);
         let instructions =
@@ -336,6 +375,12 @@ impl AttemptCtx<'_> {
         tools.extend_from_slice(prompt::outcome_tools(needs_approval));
         let actor = format!("agent:{agent_name}");
         let mut r = self.report(fail("", false));
+        if let Some(why) = self.over_budget(&r.usage) {
+            r.events
+                .push(self.event("engine", "budget.exceeded", why.clone()));
+            r.outcome = fail(why, false);
+            return r;
+        }
         r.transcript.push(Message::User { content: user });
         let mut calls = 0usize;
         for _ in 0..a.max_iterations.max(1) {
@@ -358,10 +403,14 @@ impl AttemptCtx<'_> {
                 &actor,
                 "model.responded",
                 format!(
-                    "{} tool call(s), {} in / {} out tokens{}",
+                    "{} tool call(s), {} in ({} cached) / {} out tokens, ${:.6}{}",
                     resp.message.tool_calls.len(),
-                    resp.usage.input_tokens + resp.usage.cache_read_tokens,
+                    resp.usage.input_tokens
+                        + resp.usage.cache_read_tokens
+                        + resp.usage.cache_write_tokens,
+                    resp.usage.cache_read_tokens,
                     resp.usage.output_tokens,
+                    resp.usage.cost_usd,
                     resp.message
                         .content
                         .as_deref()
@@ -452,6 +501,12 @@ impl AttemptCtx<'_> {
             }
             if let Some(o) = outcome {
                 r.outcome = o;
+                return r;
+            }
+            if let Some(why) = self.over_budget(&r.usage) {
+                r.events
+                    .push(self.event("engine", "budget.exceeded", why.clone()));
+                r.outcome = fail(why, false);
                 return r;
             }
             if let Some(budget) = a.token_budget

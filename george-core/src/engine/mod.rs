@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::git::{CommitId, DynGitSource};
 use crate::human::{HumanChannel, LogHuman};
 use crate::manifest::{ManifestError, ManifestSet};
-use crate::provider::DynProvider;
+use crate::provider::{DynProvider, ProviderFactory};
 use crate::reconcile::queue::WorkQueue;
 use crate::state::{ApprovalRequest, Event, JobRecord, JobStatus};
 use crate::store::DynStateStore;
@@ -111,6 +111,33 @@ pub(crate) struct Desired {
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<JobRecord>>>;
+
+/// The providers a [`ProviderFactory`] built, by (provider, base URL, key variable).
+pub(crate) struct ProviderCache {
+    factory: Option<Arc<dyn ProviderFactory>>,
+    built: Mutex<HashMap<String, DynProvider>>,
+}
+
+impl ProviderCache {
+    /// The provider for `agent`; `None` without a factory.
+    pub(crate) fn get(&self, agent: &crate::model::AgentConfig) -> Option<Result<DynProvider>> {
+        let factory = self.factory.as_ref()?;
+        let key = format!(
+            "{}\u{1f}{}\u{1f}{}",
+            agent.provider,
+            agent.base_url.as_deref().unwrap_or(""),
+            agent.api_key_env.as_deref().unwrap_or("")
+        );
+        if let Some(p) = lock(&self.built).get(&key) {
+            return Some(Ok(p.clone()));
+        }
+        let built = factory.build(agent);
+        if let Ok(p) = &built {
+            lock(&self.built).insert(key, p.clone());
+        }
+        Some(built)
+    }
+}
 /// In-flight attempts by (job, step): the attempt number and its task.
 type InFlight = HashMap<(String, String), (u32, JoinHandle<()>)>;
 
@@ -127,6 +154,7 @@ pub(crate) struct Shared {
     pub(crate) store: DynStateStore,
     pub(crate) git: DynGitSource,
     pub(crate) providers: HashMap<String, DynProvider>,
+    pub(crate) factory: ProviderCache,
     pub(crate) tools: HashMap<String, RegisteredTool>,
     pub(crate) commands: Option<CommandToolExecutor>,
     pub(crate) human: Arc<dyn HumanChannel>,
@@ -163,6 +191,7 @@ pub struct EngineBuilder {
     store: DynStateStore,
     git: DynGitSource,
     providers: HashMap<String, DynProvider>,
+    factory: Option<Arc<dyn ProviderFactory>>,
     executors: Vec<DynToolExecutor>,
     commands: Option<CommandToolExecutor>,
     human: Arc<dyn HumanChannel>,
@@ -173,6 +202,13 @@ impl EngineBuilder {
     /// Registers a provider under `name` (agent specs select it by `provider:`).
     pub fn provider(mut self, name: impl Into<String>, provider: DynProvider) -> Self {
         self.providers.insert(name.into(), provider);
+        self
+    }
+
+    /// Builds providers from agent specs (`provider`, `base_url`, `api_key_env`) for the
+    /// agents whose `provider` is not registered by name; e.g. `george_llm::Registry`.
+    pub fn provider_factory(mut self, factory: Arc<dyn ProviderFactory>) -> Self {
+        self.factory = Some(factory);
         self
     }
     /// Registers a tool executor; its tools become available to agents that list them.
@@ -247,6 +283,10 @@ impl EngineBuilder {
                 store: self.store,
                 git: self.git,
                 providers: self.providers,
+                factory: ProviderCache {
+                    factory: self.factory,
+                    built: Mutex::new(HashMap::new()),
+                },
                 tools,
                 commands: self.commands,
                 human: self.human,
@@ -297,6 +337,7 @@ impl Engine {
             store,
             git,
             providers: HashMap::new(),
+            factory: None,
             executors: Vec::new(),
             commands: None,
             human: Arc::new(LogHuman),

@@ -485,6 +485,7 @@ fn spawn_attempt(engine: &Engine, d: DesiredJob, rec: JobRecord, step: String, a
         let ctx = AttemptCtx {
             clock: &*e.shared.clock,
             providers: &e.shared.providers,
+            factory: &e.shared.factory,
             tools: &e.shared.tools,
             commands: e.shared.commands.as_ref(),
             agents: &agents,

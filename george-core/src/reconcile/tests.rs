@@ -23,6 +23,7 @@ fn step(id: &str, deps: &[&str]) -> StepSpec {
         approval: ApprovalRule::None,
         retry: RetryPolicy::default(),
         timeout_ms: None,
+        budget: None,
     }
 }
 
@@ -55,6 +56,7 @@ fn desired(hash: u64, keep: bool) -> DesiredJob {
                 RemovalPolicy::Cancel
             },
             max_parallel_steps: None,
+            budget: None,
         },
     };
     DesiredJob {

@@ -28,6 +28,8 @@ pub fn sample_job(name: &str) -> JobRecord {
         output_tokens: 300,
         cache_read_tokens: 50,
         cache_write_tokens: 7,
+        reasoning_tokens: 120,
+        cost_usd: 0.012_345,
     };
 
     let mut plan = StepRecord::new("plan");
