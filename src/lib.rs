@@ -64,6 +64,11 @@ pub use george_core::{
 #[cfg(feature = "conformance")]
 pub use george_core::conformance;
 
+/// Model provider adapters, the retry wrapper, prices and the [`llm::Registry`]
+/// provider factory (feature `llm`).
+#[cfg(feature = "llm")]
+pub use george_llm as llm;
+
 /// State stores: the in-memory one and, with `sqlite`, [`SqliteStateStore`] (with
 /// `postgres`, also `PgStateStore`).
 pub mod stores {

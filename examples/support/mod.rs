@@ -9,6 +9,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use george::engine::EngineBuilder;
 use george::prelude::*;
 use george::provider::{ChatRequest, ChatResponse};
 use george::scripted::{last_tool_result_contains, tool_call};
@@ -208,12 +209,22 @@ pub fn script_planning_from(p: &ScriptedProvider, from: usize) {
 
 /// Builds the engine: SQLite store, the `ops` repository as desired state, the `app`
 /// repository behind the Git write tool (as `app_read_file` / `app_commit`), `grep` for
-/// the verification command.
+/// the verification command, and `provider` as the `default` provider.
 pub async fn engine(
     s: &Scenario,
     provider: ScriptedProvider,
     human: ChannelHuman,
     id: &str,
+) -> george::Result<Engine> {
+    engine_with(s, human, id, |b| b.provider("default", Arc::new(provider))).await
+}
+
+/// [`engine`], with the providers set by `providers` instead of a scripted one.
+pub async fn engine_with(
+    s: &Scenario,
+    human: ChannelHuman,
+    id: &str,
+    providers: impl FnOnce(EngineBuilder) -> EngineBuilder,
 ) -> george::Result<Engine> {
     let store = SqliteStateStore::open(&s.db).await?;
     let ops = LocalGitSource::open(&s.ops, "main")?;
@@ -223,13 +234,18 @@ pub async fn engine(
         GitAuthor::new("George sysAdmin", "george@example.invalid"),
     )?
     .with_alias("app");
-    Ok(Engine::builder(Arc::new(store), Arc::new(ops))
+    let builder = Engine::builder(Arc::new(store), Arc::new(ops))
         .id(id)
-        .provider("default", Arc::new(provider))
         .tools(Arc::new(app))
         .commands(CommandToolExecutor::new(["grep"]).with_cwd(&s.root))
-        .human(Arc::new(human))
-        .build())
+        .human(Arc::new(human));
+    Ok(providers(builder).build())
+}
+
+/// Commits everything in the repository at `dir`.
+pub fn commit_all(dir: &Path, message: &str) {
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", message]);
 }
 
 /// A scripted human: rejects the first two plans with the seed's reasons, approves the third.
