@@ -1,0 +1,151 @@
+//! The quickstart's agents against a real model: the same manifests, the same
+//! scripted human (two rejections with the seed's reasons, then an approval), but the
+//! answers come from a live provider built by `george_llm::Registry` from the agent
+//! specs.
+//!
+//! Set:
+//! - `GEORGE_PROVIDER`: `openai`, `anthropic`, `gemini`, `ollama`, `vllm`, `llamacpp`,
+//!   `litellm` or `openai-compatible`;
+//! - `GEORGE_MODEL`: the model id (e.g. `gpt-4.1-mini`, `claude-sonnet-4-5`,
+//!   `gemini-2.5-flash`, `qwen3:8b`);
+//! - the API key in the provider's variable (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`,
+//!   `GEMINI_API_KEY`), or name another variable in `GEORGE_API_KEY_ENV`;
+//! - optionally `GEORGE_BASE_URL` (required for `openai-compatible`; e.g.
+//!   `http://localhost:11434/v1` for a local Ollama, which needs no key).
+//!
+//! Run: `cargo run --example live_provider --features llm`
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use george::llm::Registry;
+use george::prelude::*;
+
+fn usage_and_exit(missing: &str) -> ! {
+    eprintln!(
+        "live_provider: {missing} is not set.\n\n\
+         This example runs the quickstart's agents against a real model. Set:\n\
+         \x20 GEORGE_PROVIDER   openai | anthropic | gemini | ollama | vllm | llamacpp | litellm | openai-compatible\n\
+         \x20 GEORGE_MODEL      e.g. gpt-4.1-mini, claude-sonnet-4-5, gemini-2.5-flash, qwen3:8b\n\
+         \x20 the API key       in OPENAI_API_KEY / ANTHROPIC_API_KEY / GEMINI_API_KEY,\n\
+         \x20                   or in a variable you name with GEORGE_API_KEY_ENV\n\
+         \x20 GEORGE_BASE_URL   optional; e.g. http://localhost:11434/v1 for a local Ollama (no key)\n\n\
+         For example:\n\
+         \x20 GEORGE_PROVIDER=ollama GEORGE_MODEL=qwen3:8b cargo run --example live_provider --features llm\n\
+         \x20 GEORGE_PROVIDER=anthropic GEORGE_MODEL=claude-sonnet-4-5 ANTHROPIC_API_KEY=... cargo run --example live_provider --features llm\n\n\
+         Without a model, `cargo run --example quickstart` runs the same event with scripted answers."
+    );
+    std::process::exit(2)
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Points every agent spec of the `ops` repository at the live provider and commits.
+fn point_agents_at(s: &support::Scenario, provider: &str, model: &str) -> std::io::Result<()> {
+    let dir = s.ops.join("agent-specs");
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        let text = std::fs::read_to_string(&path)?;
+        let mut out = String::new();
+        for line in text.lines() {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("provider:") {
+                out.push_str(&format!("  provider: {provider}\n"));
+                if let Some(url) = env("GEORGE_BASE_URL") {
+                    out.push_str(&format!("  base_url: {url}\n"));
+                }
+                if let Some(var) = env("GEORGE_API_KEY_ENV") {
+                    out.push_str(&format!("  api_key_env: {var}\n"));
+                }
+            } else if trimmed.starts_with("model:") {
+                out.push_str(&format!("  model: {model}\n"));
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        std::fs::write(&path, out)?;
+    }
+    support::commit_all(&s.ops, "Agents: use a live model");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let Some(provider) = env("GEORGE_PROVIDER") else {
+        usage_and_exit("GEORGE_PROVIDER")
+    };
+    let Some(model) = env("GEORGE_MODEL") else {
+        usage_and_exit("GEORGE_MODEL")
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,llm.call=info")),
+        )
+        .init();
+
+    let dir = tempfile::tempdir()?;
+    let s = support::setup(dir.path());
+    point_agents_at(&s, &provider, &model)?;
+    println!("George live provider run — provider {provider}, model {model}");
+    println!(
+        "ops repo: {}\napp repo: {}\nstore:    {}\n",
+        s.ops.display(),
+        s.app.display(),
+        s.db.display()
+    );
+
+    let (human, approvals) = ChannelHuman::new();
+    let engine = support::engine_with(&s, human, "engine-live", |b| {
+        b.provider_factory(Arc::new(Registry::new().expect("HTTP client")))
+    })
+    .await?;
+    let _human = support::spawn_human(engine.clone(), approvals);
+    let _cluster = support::spawn_cluster_sync(&s, Duration::from_secs(3));
+
+    engine.start().await?;
+    for e in engine.manifest_errors() {
+        println!("invalid manifest: {e}");
+    }
+    let run = engine.spawn();
+    let status = engine
+        .wait_finished(support::JOB, Duration::from_secs(900))
+        .await?;
+    run.shutdown().await;
+
+    println!("Timeline of job {}:", support::JOB);
+    for line in support::timeline(&engine, support::JOB).await? {
+        println!("  {line}");
+    }
+    if let Some(rec) = engine.job(support::JOB).await? {
+        let mut total = george::provider::Usage::default();
+        for step in &rec.steps {
+            total.add(&step.usage);
+            println!(
+                "  step {:<12} {:?}: {} tokens ({} cached), ${:.4}{}",
+                step.id,
+                step.state.name(),
+                step.usage.total(),
+                step.usage.cache_read_tokens,
+                step.usage.cost_usd,
+                step.message
+                    .as_deref()
+                    .map(|m| format!(" — {m}"))
+                    .unwrap_or_default()
+            );
+        }
+        println!(
+            "  job total: {} tokens, ${:.4}",
+            total.total(),
+            total.cost_usd
+        );
+    }
+    println!("\nJob {} finished: {status}", support::JOB);
+    Ok(())
+}
