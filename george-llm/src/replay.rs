@@ -220,6 +220,10 @@ impl Received {
 struct Shared {
     replies: Mutex<VecDeque<Reply>>,
     received: Mutex<Vec<Received>>,
+    /// Answers every request once `replies` is used up (benchmarks).
+    repeat: Option<Reply>,
+    /// Whether requests are kept (off for benchmarks, where they would pile up).
+    record: bool,
 }
 
 /// The server. It stops when dropped.
@@ -249,14 +253,36 @@ impl ReplayServer {
     /// # Panics
     /// When no loopback port can be bound (a test helper).
     pub async fn start(replies: Vec<Reply>) -> ReplayServer {
+        Self::start_with(Shared {
+            replies: Mutex::new(replies.into()),
+            received: Mutex::new(Vec::new()),
+            repeat: None,
+            record: true,
+        })
+        .await
+    }
+
+    /// Starts a server that answers every request with `reply` and keeps no record of
+    /// the requests (for benchmarks).
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub async fn start_repeating(reply: Reply) -> ReplayServer {
+        Self::start_with(Shared {
+            replies: Mutex::new(VecDeque::new()),
+            received: Mutex::new(Vec::new()),
+            repeat: Some(reply),
+            record: false,
+        })
+        .await
+    }
+
+    async fn start_with(state: Shared) -> ReplayServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
         let addr = listener.local_addr().expect("local address");
-        let shared = Arc::new(SharedHandle(Shared {
-            replies: Mutex::new(replies.into()),
-            received: Mutex::new(Vec::new()),
-        }));
+        let shared = Arc::new(SharedHandle(state));
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(shared.clone());
@@ -311,7 +337,7 @@ async fn handle(State(shared): State<Arc<SharedHandle>>, req: Request) -> Respon
                 .collect()
         })
         .unwrap_or_default();
-    lock(&shared.0.received).push(Received {
+    let received = Received {
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
         query,
@@ -326,9 +352,13 @@ async fn handle(State(shared): State<Arc<SharedHandle>>, req: Request) -> Respon
             })
             .collect(),
         body,
-    });
-    let reply = lock(&shared.0.replies)
-        .pop_front()
+    };
+    if shared.0.record {
+        lock(&shared.0.received).push(received);
+    }
+    let next = lock(&shared.0.replies).pop_front();
+    let reply = next
+        .or_else(|| shared.0.repeat.clone())
         .unwrap_or_else(|| Reply::json(500, r#"{"error":"replay: no more recorded replies"}"#));
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
