@@ -264,11 +264,11 @@ pub(super) async fn read(
     let events = sse::events(NAME, resp.body);
     futures::pin_mut!(events);
     let mut assembly = Assembly::default();
-    let mut read = 0usize;
+    let mut received = 0usize;
     while let Some(event) = events.next().await {
         let event = event?;
-        read += event.data.len();
-        if read > config.max_response_bytes {
+        received += event.data.len();
+        if received > config.max_response_bytes {
             return Err(Error::new(
                 george_core::ErrorKind::MalformedResponse,
                 format!(
