@@ -165,9 +165,12 @@ async fn a_step_token_budget_stops_the_tool_loop_and_is_not_retried() {
     );
 }
 
+/// (provider, base_url, api_key_env) of each build.
+type Built = Vec<(String, Option<String>, Option<String>)>;
+
 #[derive(Debug, Default)]
 struct Factory {
-    built: Mutex<Vec<(String, Option<String>, Option<String>)>>,
+    built: Mutex<Built>,
     provider: Option<ScriptedProvider>,
 }
 

@@ -47,6 +47,7 @@ pub mod config;
 pub mod error;
 pub mod instrument;
 pub mod pricing;
+pub mod registry;
 pub mod retry;
 pub mod sse;
 pub mod transport;
@@ -63,6 +64,7 @@ pub mod replay;
 pub use config::{ApiKey, ProviderConfig};
 pub use instrument::Instrumented;
 pub use pricing::{Price, PriceTable};
+pub use registry::Registry;
 pub use retry::{RetryPolicy, Retrying};
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;

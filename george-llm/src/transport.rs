@@ -2,6 +2,7 @@
 //! TLS or their own client, and tests can use a local server.
 
 use std::fmt::Debug;
+#[cfg(feature = "reqwest")]
 use std::time::Duration;
 
 use async_trait::async_trait;
