@@ -240,9 +240,12 @@ fn llm(c: &mut Criterion) {
         let (blocking_server, stream_server) = rt.block_on(async {
             (
                 ReplayServer::start_repeating(Reply::json(200, blocking(t.name))).await,
-                ReplayServer::start_repeating(
-                    Reply::json(200, t.stream.clone()).header("content-type", "text/event-stream"),
-                )
+                ReplayServer::start_repeating(Reply {
+                    status: 200,
+                    headers: vec![("content-type".into(), "text/event-stream".into())],
+                    body: t.stream.clone().into_bytes(),
+                    ..Reply::default()
+                })
                 .await,
             )
         });
