@@ -45,36 +45,6 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// Points every agent spec of the `ops` repository at the live provider and commits.
-fn point_agents_at(s: &support::Scenario, provider: &str, model: &str) -> std::io::Result<()> {
-    let dir = s.ops.join("agent-specs");
-    for entry in std::fs::read_dir(&dir)? {
-        let path = entry?.path();
-        let text = std::fs::read_to_string(&path)?;
-        let mut out = String::new();
-        for line in text.lines() {
-            let trimmed = line.trim_start();
-            if trimmed.starts_with("provider:") {
-                out.push_str(&format!("  provider: {provider}\n"));
-                if let Some(url) = env("GEORGE_BASE_URL") {
-                    out.push_str(&format!("  base_url: {url}\n"));
-                }
-                if let Some(var) = env("GEORGE_API_KEY_ENV") {
-                    out.push_str(&format!("  api_key_env: {var}\n"));
-                }
-            } else if trimmed.starts_with("model:") {
-                out.push_str(&format!("  model: {model}\n"));
-            } else {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-        std::fs::write(&path, out)?;
-    }
-    support::commit_all(&s.ops, "Agents: use a live model");
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let Some(provider) = env("GEORGE_PROVIDER") else {
@@ -92,7 +62,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let dir = tempfile::tempdir()?;
     let s = support::setup(dir.path());
-    point_agents_at(&s, &provider, &model)?;
+    support::point_agents_at(
+        &s,
+        &provider,
+        &model,
+        env("GEORGE_BASE_URL").as_deref(),
+        env("GEORGE_API_KEY_ENV").as_deref(),
+    )?;
     println!("George live provider run — provider {provider}, model {model}");
     println!(
         "ops repo: {}\napp repo: {}\nstore:    {}\n",

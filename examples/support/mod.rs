@@ -110,18 +110,9 @@ pub fn setup(root: &Path) -> Scenario {
 }
 
 /// The model's answers while investigating: read values.yaml, then report.
-pub fn script_investigation(p: &ScriptedProvider) {
-    p.expect_call(
-        "investigate: read values.yaml",
+pub fn investigation_answers() -> [ChatResponse; 2] {
+    [
         tool_call("call_1", "app_read_file", json!({ "path": VALUES })),
-    );
-    p.expect_call_where(
-        "investigate: report",
-        |req: &ChatRequest| {
-            last_tool_result_contains(req, "replicaCount: 5")
-                .then_some(())
-                .ok_or_else(|| "the values.yaml read should show replicaCount: 5".to_string())
-        },
         tool_call(
             "call_2",
             "report_success",
@@ -130,6 +121,21 @@ pub fn script_investigation(p: &ScriptedProvider) {
                 "outputs": { "replicas": 5, "hpa_enabled": false }
             }),
         ),
+    ]
+}
+
+/// Scripts the investigation: read values.yaml, then report what it shows.
+pub fn script_investigation(p: &ScriptedProvider) {
+    let [read, report] = investigation_answers();
+    p.expect_call("investigate: read values.yaml", read);
+    p.expect_call_where(
+        "investigate: report",
+        |req: &ChatRequest| {
+            last_tool_result_contains(req, "replicaCount: 5")
+                .then_some(())
+                .ok_or_else(|| "the values.yaml read should show replicaCount: 5".to_string())
+        },
+        report,
     );
 }
 
@@ -151,9 +157,9 @@ pub fn script_planning(p: &ScriptedProvider) {
     script_planning_from(p, 0);
 }
 
-/// The plans from the `from`-th on (0-based): for an engine that takes over after
-/// another one already made the first plans.
-pub fn script_planning_from(p: &ScriptedProvider, from: usize) {
+/// The model's three plans, in order: an HPA, an HPA with conditional replicas, static
+/// scaling to 2 replicas.
+pub fn planning_answers() -> [ChatResponse; 3] {
     let plan = |id: &str, summary: &str, message: &str, find: &str, replace: &str| {
         tool_call(
             id,
@@ -167,44 +173,79 @@ pub fn script_planning_from(p: &ScriptedProvider, from: usize) {
             }),
         )
     };
-    let script: [(&str, &'static [&'static str], ChatResponse); 3] = [
-        (
-            "plan 1: HPA",
-            &["runs 5 replicas"],
-            plan(
-                "call_3",
-                "Add a HorizontalPodAutoscaler (min 2, max 5, 80% CPU): enable hpa in values.yaml",
-                "podinfo: enable HPA (min 2, max 5)",
-                "hpa:\n  enabled: false\n  maxReplicas: 10",
-                "hpa:\n  enabled: true\n  maxReplicas: 5",
-            ),
+    [
+        plan(
+            "call_3",
+            "Add a HorizontalPodAutoscaler (min 2, max 5, 80% CPU): enable hpa in values.yaml",
+            "podinfo: enable HPA (min 2, max 5)",
+            "hpa:\n  enabled: false\n  maxReplicas: 10",
+            "hpa:\n  enabled: true\n  maxReplicas: 5",
         ),
-        (
-            "plan 2: conditional replicas",
-            &["REJECTED", REJECT_1],
-            plan(
-                "call_4",
-                "Argo CD-compatible HPA: guard `replicas:` with `if not .Values.hpa.enabled` in deployment.yaml and enable the HPA",
-                "podinfo: HPA without replica drift",
-                "hpa:\n  enabled: false",
-                "hpa:\n  enabled: true",
-            ),
+        plan(
+            "call_4",
+            "Argo CD-compatible HPA: guard `replicas:` with `if not .Values.hpa.enabled` in deployment.yaml and enable the HPA",
+            "podinfo: HPA without replica drift",
+            "hpa:\n  enabled: false",
+            "hpa:\n  enabled: true",
         ),
-        (
-            "plan 3: static scaling",
-            &["REJECTED", REJECT_1, REJECT_2],
-            plan(
-                "call_5",
-                "Change replicaCount from 5 to 2 in values.yaml. No HPA, no template changes. Risk: low.",
-                "podinfo: scale to 2 replicas (static, GitOps)",
-                "replicaCount: 5",
-                "replicaCount: 2",
-            ),
+        plan(
+            "call_5",
+            "Change replicaCount from 5 to 2 in values.yaml. No HPA, no template changes. Risk: low.",
+            "podinfo: scale to 2 replicas (static, GitOps)",
+            "replicaCount: 5",
+            "replicaCount: 2",
         ),
+    ]
+}
+
+/// The plans from the `from`-th on (0-based): for an engine that takes over after
+/// another one already made the first plans.
+pub fn script_planning_from(p: &ScriptedProvider, from: usize) {
+    let checks: [(&str, &'static [&'static str]); 3] = [
+        ("plan 1: HPA", &["runs 5 replicas"]),
+        ("plan 2: conditional replicas", &["REJECTED", REJECT_1]),
+        ("plan 3: static scaling", &["REJECTED", REJECT_1, REJECT_2]),
     ];
-    for (label, needles, response) in script.into_iter().skip(from) {
+    for ((label, needles), response) in checks.into_iter().zip(planning_answers()).skip(from) {
         p.expect_call_where(label, contains(needles), response);
     }
+}
+
+/// Points every agent spec of the `ops` repository at `provider` and `model` (with
+/// `base_url` and `api_key_env` when given) and commits: the manifests stay the
+/// quickstart's otherwise.
+pub fn point_agents_at(
+    s: &Scenario,
+    provider: &str,
+    model: &str,
+    base_url: Option<&str>,
+    api_key_env: Option<&str>,
+) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(s.ops.join("agent-specs"))? {
+        let path = entry?.path();
+        let text = std::fs::read_to_string(&path)?;
+        let mut out = String::new();
+        for line in text.lines() {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("provider:") {
+                out.push_str(&format!("  provider: {provider}\n"));
+                if let Some(url) = base_url {
+                    out.push_str(&format!("  base_url: {url}\n"));
+                }
+                if let Some(var) = api_key_env {
+                    out.push_str(&format!("  api_key_env: {var}\n"));
+                }
+            } else if trimmed.starts_with("model:") {
+                out.push_str(&format!("  model: {model}\n"));
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        std::fs::write(&path, out)?;
+    }
+    commit_all(&s.ops, "Agents: use another provider");
+    Ok(())
 }
 
 /// Builds the engine: SQLite store, the `ops` repository as desired state, the `app`
