@@ -100,9 +100,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  {line}");
     }
     if let Some(rec) = engine.job(support::JOB).await? {
-        let mut total = george::provider::Usage::default();
         for step in &rec.steps {
-            total.add(&step.usage);
             println!(
                 "  step {:<12} {:?}: {} tokens ({} cached), ${:.4}{}",
                 step.id,

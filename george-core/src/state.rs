@@ -356,6 +356,15 @@ impl JobRecord {
         self.steps.iter_mut().find(|s| s.id == id)
     }
 
+    /// Tokens and cost of the whole job: the sum over its steps (all attempts).
+    pub fn usage(&self) -> Usage {
+        let mut total = Usage::default();
+        for s in &self.steps {
+            total.add(&s.usage);
+        }
+        total
+    }
+
     /// When the job next needs the reconciler (ms since the Unix epoch), or `None`
     /// when only an outside event (a human's decision, a new commit) can move it.
     ///

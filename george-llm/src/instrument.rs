@@ -96,3 +96,105 @@ impl<P: Provider> Provider for Instrumented<P> {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use george_core::provider::{AssistantMessage, Message, Usage};
+
+    use super::*;
+
+    #[derive(Debug)]
+    struct Fixed;
+
+    #[async_trait]
+    impl Provider for Fixed {
+        fn name(&self) -> &str {
+            "fixed"
+        }
+        async fn complete(&self, _r: ChatRequest) -> Result<ChatResponse> {
+            Ok(ChatResponse::new(
+                AssistantMessage {
+                    content: Some("SECRET-ANSWER".into()),
+                    tool_calls: vec![],
+                },
+                Usage {
+                    input_tokens: 11,
+                    output_tokens: 7,
+                    cost_usd: 0.25,
+                    ..Usage::default()
+                },
+            ))
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn traced(capture: bool) -> String {
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::DEBUG)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let p = Instrumented::new(Fixed, capture);
+                let req = ChatRequest::new(
+                    "m-1",
+                    "sys",
+                    vec![Message::User {
+                        content: "SECRET-PROMPT".into(),
+                    }],
+                );
+                p.complete(req).await.unwrap();
+            });
+        });
+        let out = buf.0.lock().unwrap().clone();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn spans_carry_usage_and_content_only_when_asked() {
+        let out = traced(false);
+        for field in [
+            "llm.call",
+            "provider=\"fixed\"",
+            "model=m-1",
+            "input_tokens=11",
+            "output_tokens=7",
+            "cost_usd=0.25",
+            "latency_ms=",
+        ] {
+            assert!(out.contains(field), "missing {field} in {out}");
+        }
+        assert!(
+            !out.contains("SECRET"),
+            "content recorded without opt-in: {out}"
+        );
+        let out = traced(true);
+        assert!(
+            out.contains("SECRET-PROMPT") && out.contains("SECRET-ANSWER"),
+            "{out}"
+        );
+    }
+}
