@@ -114,6 +114,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .unwrap_or_default()
             );
         }
+        let total = rec.usage();
         println!(
             "  job total: {} tokens, ${:.4}",
             total.total(),
