@@ -9,6 +9,13 @@
 //!   [`refresh`](LocalGitSource::refresh) (push-triggered) and a background
 //!   [poller](LocalGitSource::spawn_poller), published on a `tokio::sync::watch`
 //!   channel ([`subscribe`](LocalGitSource::subscribe)).
+//! - [`RemoteGitSource`]: the same over a remote repository (`git://`, `http(s)://`,
+//!   `ssh://`, `file://`), fetched into a local bare cache and read from it; follows a
+//!   branch, a tag or a pinned commit ([`Follow`]); [`refresh`](RemoteGitSource::refresh)
+//!   fetches now (a webhook calls it), a poller fetches with jitter and backs off
+//!   exponentially while the remote is unreachable (reads keep serving the cache).
+//!   Credentials come from a credential helper or environment variables whose names
+//!   are configured; URLs in errors and logs have them redacted ([`redact_url`]).
 //! - [`GitWriteTool`]: a [`ToolExecutor`](george_core::tool::ToolExecutor) with which
 //!   agents read files (`git_read_file`) and commit changes (`git_commit`), so that a
 //!   GitOps change is a real commit by a configured [`GitAuthor`]. Calls are
@@ -28,13 +35,19 @@
 //! - **API**: libgit2 covers everything this crate needs in one mature, stable API
 //!   (tree-to-tree diff, `TreeUpdateBuilder`, compare-and-swap reference updates,
 //!   index updates) — the same library GitHub, GitLab and Azure DevOps use.
-//! - **Transports**: with default features off, `git2` speaks only the local
-//!   (`file://` and path) transport; its `https` and `ssh` features add libgit2's
-//!   transports over OpenSSL and libssh2. `gix` offers HTTP through `curl` or
-//!   `reqwest` and SSH by running the `ssh` program. Fetching from a remote is a
-//!   later addition to this crate and will enable the corresponding `git2` features
-//!   behind a feature flag of its own, so users who read a local clone (kept fresh by
-//!   a sidecar, a CI job or a post-receive hook) pay for no network stack.
+//! - **Transports**: with default features off, libgit2 still speaks `file://` (and
+//!   plain paths), `git://` and plain `http://` (its built-in HTTP client, smart
+//!   protocol) — checked against `git daemon` and `git http-backend` in this crate's
+//!   tests. `https://` and `ssh://` would need `git2`'s `https` and `ssh` features,
+//!   i.e. OpenSSL (`openssl-sys`, a system library or a vendored build of minutes) and
+//!   libssh2. `gix`'s default features have no network client at all; its HTTP
+//!   transport pulls in `curl` or `reqwest` with a TLS stack, and its SSH runs the
+//!   `ssh` program anyway. So we fetch `file://`, `git://` and `http://` with libgit2
+//!   in process, and run the installed `git` program for `https://` and `ssh://`:
+//!   no TLS or SSH stack in our build, and the user's credential helpers, ssh-agent,
+//!   `known_hosts`, proxies and CA bundle work exactly as with `git` itself (see
+//!   [`RemoteGitSource`]). The only extra feature is `git2`'s small `cred` (libgit2's
+//!   callbacks can ask the configured credential helper).
 //!
 //! `git2` types are neither `Send` nor `Sync`-friendly: every operation opens the
 //! repository on Tokio's blocking pool (`spawn_blocking`), so both types here are
@@ -89,10 +102,14 @@
 
 mod error;
 mod local;
+mod remote;
 mod write;
 
 pub use error::from_git2;
 pub use local::{LocalGitSource, PollerHandle};
+pub use remote::{
+    FetchStats, Follow, RemoteConfig, RemoteGitSource, RemotePollerHandle, redact_url,
+};
 pub use write::{DEFAULT_REPLAY_WINDOW, GitAuthor, GitWriteTool, IDEMPOTENCY_TRAILER};
 
 /// The `git2` crate this one is built on, re-exported for callers that need its types.
