@@ -2,6 +2,7 @@
 //! bare cache.
 
 mod fetch;
+mod poll;
 mod url;
 
 use std::fmt;
@@ -13,11 +14,11 @@ use async_trait::async_trait;
 use george_core::git::{CommitId, GitSource, SourceFile};
 use george_core::{Error, Result};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::error::{GitResultExt, blocking};
 use crate::local::LocalGitSource;
 
+pub use poll::RemotePollerHandle;
 pub use url::redact_url;
 
 /// What a [`RemoteGitSource`] follows on the remote.
@@ -349,80 +350,6 @@ impl RemoteGitSource {
         fetched?;
         self.inner.local.refresh().await
     }
-
-    /// Starts a background task that calls [`refresh`](Self::refresh) at once, then
-    /// every `interval` plus a random `0..=jitter` (so that many engines do not hit the
-    /// server in step). After a failure it waits
-    /// `min(interval × 2^failures, max_backoff)` plus jitter instead, logging each
-    /// failure; the first success resets the delay. Dropping the handle stops it.
-    ///
-    /// # Panics
-    /// When called outside a Tokio runtime.
-    pub fn spawn_poller(&self, interval: Duration, jitter: Duration) -> RemotePollerHandle {
-        let source = self.clone();
-        let interval = interval.max(Duration::from_millis(1));
-        let cap = self.inner.config.max_backoff.max(interval);
-        let task = tokio::spawn(async move {
-            let mut failures = 0u32;
-            loop {
-                match source.refresh().await {
-                    Ok(_) => {
-                        if failures > 0 {
-                            tracing::info!(url = %source.url(), failures, "fetching works again");
-                        }
-                        failures = 0;
-                    }
-                    Err(_) => failures = failures.saturating_add(1),
-                }
-                let delay = poll_delay(interval, cap, failures) + random_up_to(jitter);
-                if failures > 0 {
-                    tracing::warn!(
-                        url = %source.url(), failures, retry_in_ms = delay.as_millis() as u64,
-                        error = source.fetch_stats().last_error.unwrap_or_default(),
-                        "fetching the git remote failed; retrying with backoff"
-                    );
-                }
-                tokio::time::sleep(delay).await;
-            }
-        });
-        RemotePollerHandle { task }
-    }
-}
-
-/// The wait before the next poll: `interval` after a success, else
-/// `min(interval × 2^failures, cap)`.
-pub(crate) fn poll_delay(interval: Duration, cap: Duration, failures: u32) -> Duration {
-    if failures == 0 {
-        return interval;
-    }
-    interval
-        .saturating_mul(1u32 << failures.min(20))
-        .min(cap.max(interval))
-}
-
-fn random_up_to(jitter: Duration) -> Duration {
-    let ms = u64::try_from(jitter.as_millis()).unwrap_or(u64::MAX);
-    Duration::from_millis(if ms == 0 { 0 } else { fastrand::u64(0..=ms) })
-}
-
-/// The background poller of a [`RemoteGitSource`]: dropping it stops the polling.
-#[derive(Debug)]
-#[must_use = "the poller stops when its handle is dropped"]
-pub struct RemotePollerHandle {
-    task: JoinHandle<()>,
-}
-
-impl RemotePollerHandle {
-    /// Stops the poller (the same as dropping the handle).
-    pub fn stop(self) {
-        drop(self);
-    }
-}
-
-impl Drop for RemotePollerHandle {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 #[async_trait]
@@ -447,20 +374,6 @@ impl GitSource for RemoteGitSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let i = Duration::from_millis(100);
-        let cap = Duration::from_millis(1000);
-        let d: Vec<u128> = (0..6).map(|f| poll_delay(i, cap, f).as_millis()).collect();
-        assert_eq!(d, [100, 200, 400, 800, 1000, 1000]);
-        assert_eq!(
-            poll_delay(i, Duration::ZERO, 3),
-            i,
-            "the cap is at least the interval"
-        );
-        assert_eq!(poll_delay(i, cap, u32::MAX), cap);
-    }
 
     #[test]
     fn follows_are_validated() {
