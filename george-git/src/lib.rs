@@ -105,6 +105,10 @@ mod local;
 mod remote;
 mod write;
 
+/// GitHub- and GitLab-style push webhooks as an axum service (feature `webhook`).
+#[cfg(feature = "webhook")]
+pub mod webhook;
+
 pub use error::from_git2;
 pub use local::{LocalGitSource, PollerHandle};
 pub use remote::{
