@@ -104,6 +104,13 @@ mod error;
 mod local;
 mod remote;
 mod write;
+mod write_args;
+mod write_local;
+mod write_read;
+mod write_remote;
+mod write_target;
+mod write_transport;
+mod write_worktree;
 
 /// GitHub- and GitLab-style push webhooks as an axum service (feature `webhook`).
 #[cfg(feature = "webhook")]
@@ -115,6 +122,11 @@ pub use remote::{
     FetchStats, Follow, RemoteConfig, RemoteGitSource, RemotePollerHandle, redact_url,
 };
 pub use write::{DEFAULT_REPLAY_WINDOW, GitAuthor, GitWriteTool, IDEMPOTENCY_TRAILER};
+pub use write_read::DEFAULT_MAX_READ_BYTES;
+pub use write_target::{
+    BranchMode, DEFAULT_PUSH_RETRIES, JOB_TRAILER, RemoteTarget, STEP_TRAILER,
+};
+pub use write_transport::WriteTransport;
 
 /// The `git2` crate this one is built on, re-exported for callers that need its types.
 pub use git2;

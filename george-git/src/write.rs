@@ -8,11 +8,16 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use george_core::tool::{ToolDefinition, ToolExecutor, ToolInvocation, ToolOutput};
 use george_core::{Error, Result};
-use git2::{ErrorCode, FileMode, ObjectType, Oid, Repository, Signature};
+use git2::{ErrorCode, FileMode, ObjectType, Oid, Repository};
 use serde_json::{Value, json};
 
 use crate::error::{GitResultExt, blocking};
-use crate::local::{changed_paths_in, is_regular_file, open_repo};
+pub(crate) use crate::local::changed_paths_in;
+use crate::local::{is_regular_file, open_repo};
+pub(crate) use crate::write_args::CommitRequest;
+use crate::write_args::{Change, commit_schema, parse_commit, read_schema, validate_path};
+use crate::write_read::{DEFAULT_MAX_READ_BYTES, read_at, resolve_ref, validate_ref};
+use crate::write_target::{BranchMode, RemoteTarget};
 
 /// The commit-message trailer that records a `git_commit` call's idempotency key.
 pub const IDEMPOTENCY_TRAILER: &str = "George-Idempotency-Key";
@@ -39,16 +44,23 @@ impl GitAuthor {
     }
 }
 
-/// A [`ToolExecutor`] with two tools over one branch of a local repository:
+/// A [`ToolExecutor`] with two tools over one branch of a repository, local
+/// ([`new`](Self::new)) or remote ([`remote`](Self::remote)):
 ///
-/// - **`git_read_file`** `{path}`: the file's content at the branch head, read from the
-///   commit (never from the working tree);
+/// - **`git_read_file`** `{path, ref?}`: the file's content at the branch head, or at
+///   `ref` (a commit id — full or abbreviated —, a branch or a tag; not a revision
+///   expression like `main~1`), read from the commit (never from a working tree).
+///   Files larger than the read limit ([`with_max_read_bytes`](Self::with_max_read_bytes),
+///   default 256 KiB) are **not** read: the result is an error that gives the file's
+///   size and the limit (a truncated file, e.g. half a YAML manifest, would mislead an
+///   agent more than a refusal). `data`: `{"path", "commit", "bytes", "max_bytes"}`;
 /// - **`git_commit`** `{message, changes}`: applies the changes on top of the branch
 ///   head and commits them with the configured [`GitAuthor`]. Each change is one of
 ///   `{path, content}` (write the whole file), `{path, find, replace}` (replace the
 ///   one exact occurrence of `find`; an error result if it occurs zero or several
 ///   times) or `{path, delete: true}`. The result's `data` is
-///   `{"commit": "<hex>", "paths": [...], "branch": "...", "replayed": false}`.
+///   `{"commit": "<hex>", "paths": [...], "branch": "...", "replayed": false}` (over a
+///   remote also `"target_branch"`, `"remote"`, `"pushed"` and `"attempts"`).
 ///
 /// With an alias ([`with_alias`](Self::with_alias)) the tools are named
 /// `<alias>_read_file` and `<alias>_commit` instead, so that one agent can be given
@@ -71,6 +83,47 @@ impl GitAuthor {
 /// - The branch is moved with a compare-and-swap: if another writer moved it
 ///   meanwhile, the changes are re-applied on the new head (up to three times).
 /// - Calls through one `GitWriteTool` are serialised.
+///
+/// # Remote repositories
+/// [`remote`](Self::remote) targets a repository on a Git server, described by a
+/// [`RemoteTarget`] (URL, work folder, retries, branch mode, transport, credentials).
+/// The tool keeps a **bare** clone in the work folder — changes are applied to trees
+/// in its object database, so there is no checkout to keep clean — and for each
+/// commit call:
+///
+/// 1. fetches the target branch (and, in branch mode, the change branches);
+/// 2. replays: if one of the last [`DEFAULT_REPLAY_WINDOW`] commits of the remote
+///    branch carries the call's idempotency key, returns it (`"replayed": true`) — so
+///    a retried call finds its pushed commit, even through another work folder;
+/// 3. commits the changes on the remote head as the configured author, with the
+///    agent's message and the trailers `George-Job`, `George-Step` (from the key
+///    `<job>/<step>/<attempt>/<n>`) and `George-Idempotency-Key`;
+/// 4. pushes (never forced). When the remote refuses because it moved meanwhile
+///    (non-fast-forward, or another push won the race for the ref), the tool fetches,
+///    **rebases** its commit onto the new head (a three-way cherry-pick: changes to
+///    other files or other lines merge cleanly) and pushes again, up to
+///    [`RemoteTarget::with_push_retries`] times (default 3), after which the call fails
+///    with a transient `Conflict` error. A change that conflicts with the new head
+///    (the same lines changed) fails the call with an error result naming the
+///    conflicting paths (`data.conflicts`) and **pushes nothing**. A refusal while the
+///    remote did not move (a hook, a protected branch) is reported as is.
+///
+/// In [`BranchMode::PerStep`] the commit goes to a branch `<prefix>/<job>/<step>`
+/// (default `george/<job>/<step>`), created from the target branch and added to by
+/// later calls of the same step; the result names it in `data.branch` (and the target
+/// in `data.target_branch`). Opening the pull or merge request on a forge (GitHub,
+/// GitLab, …) is **not** done here: it needs the forge's API and a token, and is left
+/// to the embedding application (e.g. a step after the agent's, or a forge rule).
+///
+/// Transports: libgit2 for `file://`, `git://` and `http://` URLs (and local paths);
+/// the `git` program for `https://`, `ssh://` and `user@host:path`, because this crate
+/// builds libgit2 without TLS and SSH (see the [crate docs](crate)); running `git`
+/// also brings the user's credential helpers, `ssh-agent`, `known_hosts` and proxy
+/// settings. Credentials come from environment variables whose *names* are configured
+/// ([`RemoteTarget::with_credentials_env`]) or from Git's credential helpers; URLs
+/// in messages and errors have their `user:password@` replaced by `***@`. The
+/// remote branch must exist (an empty remote is given its first commit by other
+/// means). One work folder serves one tool: do not share it between processes.
 #[derive(Debug, Clone)]
 pub struct GitWriteTool {
     config: Arc<Config>,
@@ -78,12 +131,15 @@ pub struct GitWriteTool {
 }
 
 #[derive(Debug, Clone)]
-struct Config {
-    path: PathBuf,
-    branch: String,
-    author: GitAuthor,
+pub(crate) struct Config {
+    pub(crate) path: PathBuf,
+    pub(crate) branch: String,
+    pub(crate) author: GitAuthor,
     alias: Option<String>,
-    replay_window: usize,
+    pub(crate) replay_window: usize,
+    pub(crate) max_read_bytes: u64,
+    /// Set for a remote target; `path` is then its work clone.
+    remote: Option<RemoteTarget>,
 }
 
 impl GitWriteTool {
@@ -112,9 +168,54 @@ impl GitWriteTool {
                 author,
                 alias: None,
                 replay_window: DEFAULT_REPLAY_WINDOW,
+                max_read_bytes: DEFAULT_MAX_READ_BYTES,
+                remote: None,
             }),
             commit_lock: Arc::new(Mutex::new(())),
         })
+    }
+
+    /// A write tool for `branch` of a **remote** repository, committing as `author`
+    /// in a bare work clone (`target`'s work folder) and pushing; see
+    /// [Remote repositories](Self#remote-repositories). No network access happens
+    /// here: the first call fetches.
+    ///
+    /// # Errors
+    /// `InvalidInput` if `branch` is not a valid branch name, a credential variable
+    /// name is not one, or the work folder holds a clone of another URL; `Backend` if
+    /// the work folder cannot be created.
+    pub fn remote(
+        target: RemoteTarget,
+        branch: impl Into<String>,
+        author: GitAuthor,
+    ) -> Result<Self> {
+        let branch = branch.into();
+        if !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
+            return Err(Error::invalid_input(format!(
+                "{branch:?} is not a valid branch name"
+            )));
+        }
+        target.open_or_init()?;
+        Ok(GitWriteTool {
+            config: Arc::new(Config {
+                path: target.work_dir.clone(),
+                branch,
+                author,
+                alias: None,
+                replay_window: DEFAULT_REPLAY_WINDOW,
+                max_read_bytes: DEFAULT_MAX_READ_BYTES,
+                remote: Some(target),
+            }),
+            commit_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// The read tool's size limit in bytes (default
+    /// [`DEFAULT_MAX_READ_BYTES`](crate::DEFAULT_MAX_READ_BYTES), 256 KiB): a larger
+    /// file is not read, and the result is an error that gives its size and the limit.
+    pub fn with_max_read_bytes(mut self, bytes: u64) -> Self {
+        Arc::make_mut(&mut self.config).max_read_bytes = bytes;
+        self
     }
 
     /// Names the tools `<alias>_read_file` and `<alias>_commit` (instead of
@@ -147,6 +248,17 @@ impl GitWriteTool {
         &self.config.branch
     }
 
+    fn commit_target_text(&self) -> String {
+        let branch = &self.config.branch;
+        match self.config.remote.as_ref().map(|r| &r.branch_mode) {
+            None => format!("on branch `{branch}`"),
+            Some(BranchMode::PerStep { prefix }) => format!(
+                "on a review branch `{prefix}/<job>/<step>` based on `{branch}`, and pushes it"
+            ),
+            Some(_) => format!("on branch `{branch}` and pushes it"),
+        }
+    }
+
     fn prefix(&self) -> &str {
         self.config.alias.as_deref().unwrap_or("git")
     }
@@ -165,79 +277,22 @@ impl ToolExecutor for GitWriteTool {
                 name: self.read_tool_name(),
                 description: format!(
                     "Reads a file of {repo} as committed on branch `{branch}` (its head \
-                     commit, not uncommitted edits). Returns the file's text."
+                     commit, not uncommitted edits), or at the commit, branch or tag given \
+                     as `ref`. Returns the file's text; files over {limit} bytes are refused.",
+                    limit = self.config.max_read_bytes
                 ),
-                input_schema: std::sync::Arc::new(json!({
-                    "type": "object",
-                    "properties": {
-                        "path": {
-                            "type": "string",
-                            "description": "Repository-relative path, `/`-separated, e.g. `jobs/nightly.yaml`."
-                        }
-                    },
-                    "required": ["path"],
-                    "additionalProperties": false
-                })),
+                input_schema: std::sync::Arc::new(read_schema()),
             },
             ToolDefinition {
                 name: self.commit_tool_name(),
                 description: format!(
-                    "Commits changes to {repo} on branch `{branch}`. Each change either writes \
+                    "Commits changes to {repo} {onto}. Each change either writes \
                      a whole file (`content`), replaces the single exact occurrence of `find` \
                      with `replace` (fails if `find` is absent or occurs more than once), or \
-                     deletes the file (`delete: true`). Returns the new commit id."
+                     deletes the file (`delete: true`). Returns the new commit id.",
+                    onto = self.commit_target_text()
                 ),
-                input_schema: std::sync::Arc::new(json!({
-                    "type": "object",
-                    "properties": {
-                        "message": {
-                            "type": "string",
-                            "minLength": 1,
-                            "description": "The commit message: a short summary line, optionally a blank line and details."
-                        },
-                        "changes": {
-                            "type": "array",
-                            "minItems": 1,
-                            "items": {
-                                "oneOf": [
-                                    {
-                                        "type": "object",
-                                        "description": "Write the whole file (created if missing).",
-                                        "properties": {
-                                            "path": {"type": "string"},
-                                            "content": {"type": "string"}
-                                        },
-                                        "required": ["path", "content"],
-                                        "additionalProperties": false
-                                    },
-                                    {
-                                        "type": "object",
-                                        "description": "Replace the one exact occurrence of `find` with `replace`.",
-                                        "properties": {
-                                            "path": {"type": "string"},
-                                            "find": {"type": "string", "minLength": 1},
-                                            "replace": {"type": "string"}
-                                        },
-                                        "required": ["path", "find", "replace"],
-                                        "additionalProperties": false
-                                    },
-                                    {
-                                        "type": "object",
-                                        "description": "Delete the file.",
-                                        "properties": {
-                                            "path": {"type": "string"},
-                                            "delete": {"const": true}
-                                        },
-                                        "required": ["path", "delete"],
-                                        "additionalProperties": false
-                                    }
-                                ]
-                            }
-                        }
-                    },
-                    "required": ["message", "changes"],
-                    "additionalProperties": false
-                })),
+                input_schema: std::sync::Arc::new(commit_schema()),
             },
         ]
     }
@@ -249,7 +304,32 @@ impl ToolExecutor for GitWriteTool {
                 Some(p) => p.to_owned(),
                 None => return Ok(ToolOutput::error("`path` (a string) is required")),
             };
-            blocking(move || read_file(&config, &path)).await
+            let reference = match invocation.arguments.get("ref") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(r)) => match validate_ref(r) {
+                    Ok(()) => Some(r.clone()),
+                    Err(msg) => return Ok(ToolOutput::error(msg)),
+                },
+                Some(_) => return Ok(ToolOutput::error("`ref` must be a string")),
+            };
+            let path = match validate_path(&path) {
+                Ok(p) => p,
+                Err(e) => return Ok(ToolOutput::error(e)),
+            };
+            if config.remote.is_some() {
+                // Reads share the work clone (and its fetches) with commits.
+                let lock = self.commit_lock.clone();
+                return blocking(move || {
+                    let _serial = lock.lock().unwrap_or_else(|e| e.into_inner());
+                    let remote = config
+                        .remote
+                        .as_ref()
+                        .ok_or_else(|| Error::backend("no remote"))?;
+                    crate::write_remote::read(&config, remote, &path, reference.as_deref())
+                })
+                .await;
+            }
+            blocking(move || read_file(&config, &path, reference.as_deref())).await
         } else if invocation.name == self.commit_tool_name() {
             let key = invocation.idempotency_key;
             if key.contains(['\n', '\r']) {
@@ -264,7 +344,10 @@ impl ToolExecutor for GitWriteTool {
             let lock = self.commit_lock.clone();
             blocking(move || {
                 let _serial = lock.lock().unwrap_or_else(|e| e.into_inner());
-                commit(&config, &request, &key)
+                match &config.remote {
+                    Some(remote) => crate::write_remote::commit(&config, remote, &request, &key),
+                    None => crate::write_local::commit(&config, &request, &key),
+                }
             })
             .await
         } else {
@@ -278,125 +361,15 @@ impl ToolExecutor for GitWriteTool {
     }
 }
 
-/// One requested change.
-#[derive(Debug)]
-enum Change {
-    Write {
-        path: String,
-        content: String,
-    },
-    Replace {
-        path: String,
-        find: String,
-        replace: String,
-    },
-    Delete {
-        path: String,
-    },
-}
-
-impl Change {
-    fn path(&self) -> &str {
-        match self {
-            Change::Write { path, .. } | Change::Replace { path, .. } | Change::Delete { path } => {
-                path
-            }
-        }
-    }
-}
-
-#[derive(Debug)]
-struct CommitRequest {
-    message: String,
-    changes: Vec<Change>,
-}
-
-fn parse_commit(args: &Value) -> std::result::Result<CommitRequest, String> {
-    let message = match args.get("message").and_then(Value::as_str) {
-        Some(m) if !m.trim().is_empty() => m.to_owned(),
-        _ => return Err("`message` (a non-empty string) is required".into()),
-    };
-    let Some(items) = args.get("changes").and_then(Value::as_array) else {
-        return Err("`changes` (an array of changes) is required".into());
-    };
-    if items.is_empty() {
-        return Err("`changes` is empty: nothing to commit".into());
-    }
-    let mut changes = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let field = |name: &str| item.get(name).and_then(Value::as_str).map(str::to_owned);
-        let Some(path) = field("path") else {
-            return Err(format!("changes[{i}]: `path` (a string) is required"));
-        };
-        let path = validate_path(&path).map_err(|e| format!("changes[{i}]: {e}"))?;
-        let content = field("content");
-        let find = field("find");
-        let delete = item.get("delete").and_then(Value::as_bool).unwrap_or(false);
-        let change = match (content, find, delete) {
-            (Some(content), None, false) => Change::Write { path, content },
-            (None, Some(find), false) => {
-                let Some(replace) = field("replace") else {
-                    return Err(format!("changes[{i}]: `find` needs `replace` (a string)"));
-                };
-                if find.is_empty() {
-                    return Err(format!("changes[{i}]: `find` must not be empty"));
-                }
-                Change::Replace {
-                    path,
-                    find,
-                    replace,
-                }
-            }
-            (None, None, true) => Change::Delete { path },
-            _ => {
-                return Err(format!(
-                    "changes[{i}]: give exactly one of `content`, `find` + `replace`, or `delete: true`"
-                ));
-            }
-        };
-        changes.push(change);
-    }
-    Ok(CommitRequest { message, changes })
-}
-
-/// Checks that `path` is a relative, normalised path inside the repository.
-fn validate_path(path: &str) -> std::result::Result<String, String> {
-    if path.is_empty() {
-        return Err("the path is empty".into());
-    }
-    if path.contains('\0') || path.contains('\\') {
-        return Err(format!(
-            "{path:?}: NUL bytes and backslashes are not allowed in paths"
-        ));
-    }
-    if path.starts_with('/') || Path::new(path).is_absolute() {
-        return Err(format!(
-            "{path:?} is absolute: give a path relative to the repository root"
-        ));
-    }
-    for part in path.split('/') {
-        match part {
-            "" => return Err(format!("{path:?} has an empty component")),
-            "." | ".." => {
-                return Err(format!(
-                    "{path:?}: `.` and `..` are not allowed (paths must stay inside the repository)"
-                ));
-            }
-            p if p.eq_ignore_ascii_case(".git") => {
-                return Err(format!("{path:?}: the `.git` directory is off limits"));
-            }
-            _ => {}
-        }
-    }
-    Ok(path.to_owned())
-}
-
-fn branch_ref(config: &Config) -> String {
+pub(crate) fn branch_ref(config: &Config) -> String {
     format!("refs/heads/{}", config.branch)
 }
 
 /// The branch's head commit, `None` when the branch does not exist.
-fn branch_head<'r>(repo: &'r Repository, config: &Config) -> Result<Option<git2::Commit<'r>>> {
+pub(crate) fn branch_head<'r>(
+    repo: &'r Repository,
+    config: &Config,
+) -> Result<Option<git2::Commit<'r>>> {
     match repo.find_reference(&branch_ref(config)) {
         Ok(r) => Ok(Some(r.peel_to_commit().git_ctx("peeling the branch")?)),
         Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
@@ -404,59 +377,41 @@ fn branch_head<'r>(repo: &'r Repository, config: &Config) -> Result<Option<git2:
     }
 }
 
-fn read_file(config: &Config, path: &str) -> Result<ToolOutput> {
-    let path = match validate_path(path) {
-        Ok(p) => p,
-        Err(e) => return Ok(ToolOutput::error(e)),
-    };
+fn read_file(config: &Config, path: &str, reference: Option<&str>) -> Result<ToolOutput> {
     let repo = open_repo(&config.path)?;
-    let Some(head) = branch_head(&repo, config)? else {
-        return Ok(ToolOutput::error(format!(
-            "branch `{}` has no commits yet",
-            config.branch
-        )));
+    let (commit, label) = match reference {
+        None => match branch_head(&repo, config)? {
+            Some(head) => (head, format!("`{}`", config.branch)),
+            None => {
+                return Ok(ToolOutput::error(format!(
+                    "branch `{}` has no commits yet",
+                    config.branch
+                )));
+            }
+        },
+        Some(r) => match resolve_ref(&repo, r, "") {
+            Some(c) => (c, format!("`{r}`")),
+            None => {
+                return Ok(ToolOutput::error(format!(
+                    "`{r}` names no commit, branch or tag of the repository"
+                )));
+            }
+        },
     };
-    let tree = head.tree().git_ctx("reading the head tree")?;
-    let short = short_id(head.id());
-    let entry = match tree.get_path(Path::new(&path)) {
-        Ok(e) => e,
-        Err(_) => {
-            return Ok(ToolOutput::error(format!(
-                "`{path}` does not exist at {short} on `{}`",
-                config.branch
-            )));
-        }
-    };
-    if entry.kind() != Some(ObjectType::Blob) {
-        return Ok(ToolOutput::error(format!("`{path}` is not a file")));
-    }
-    let blob = repo.find_blob(entry.id()).git_ctx("reading a blob")?;
-    let data = json!({
-        "path": path,
-        "commit": head.id().to_string(),
-        "bytes": blob.size(),
-    });
-    match std::str::from_utf8(blob.content()) {
-        Ok(text) => Ok(ToolOutput::ok(text).with_data(data)),
-        Err(_) => Ok(ToolOutput::error(format!(
-            "`{path}` is a binary file ({} bytes)",
-            blob.size()
-        ))
-        .with_data(data)),
-    }
+    read_at(&repo, &commit, path, &label, config.max_read_bytes)
 }
 
-fn short_id(oid: Oid) -> String {
+pub(crate) fn short_id(oid: Oid) -> String {
     let mut s = oid.to_string();
     s.truncate(8);
     s
 }
 
 /// The new state of a changed path: its content and mode, or `None` (deleted).
-type NewFile = Option<(Vec<u8>, FileMode)>;
+pub(crate) type NewFile = Option<(Vec<u8>, FileMode)>;
 
 /// A path's content and mode in `tree`, `Err` with a message if it is not a regular file.
-fn file_in_tree(
+pub(crate) fn file_in_tree(
     repo: &Repository,
     tree: Option<&git2::Tree<'_>>,
     path: &str,
@@ -483,7 +438,7 @@ fn file_in_tree(
 
 /// Applies the changes in order on top of `base`: the final state of each path, or an
 /// error message for the model.
-fn apply_changes(
+pub(crate) fn apply_changes(
     repo: &Repository,
     base: Option<&git2::Tree<'_>>,
     changes: &[Change],
@@ -534,121 +489,7 @@ fn apply_changes(
     Ok(Ok(pending))
 }
 
-/// The working directory to keep in sync: set when the repository is not bare and its
-/// `HEAD` is the branch.
-fn synced_workdir(repo: &Repository, config: &Config) -> Result<Option<PathBuf>> {
-    if repo.is_bare() {
-        return Ok(None);
-    }
-    let head = repo.find_reference("HEAD").git_ctx("reading HEAD")?;
-    let target = head.symbolic_target().git_ctx("reading HEAD")?;
-    if target != Some(branch_ref(config).as_str()) {
-        return Ok(None);
-    }
-    Ok(repo.workdir().map(Path::to_path_buf))
-}
-
-/// What the working tree holds at `path`: `Err` if a parent is a symbolic link (or
-/// the path is not a plain file), so that writing there could leave the repository.
-fn worktree_content(workdir: &Path, path: &str) -> std::result::Result<Option<Vec<u8>>, String> {
-    let mut at = workdir.to_path_buf();
-    let parts: Vec<&str> = path.split('/').collect();
-    for (i, part) in parts.iter().enumerate() {
-        at.push(part);
-        match std::fs::symlink_metadata(&at) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                return Err(format!(
-                    "`{path}` goes through a symbolic link in the working tree"
-                ));
-            }
-            Ok(meta) if i + 1 == parts.len() => {
-                if !meta.is_file() {
-                    return Err(format!("`{path}` is not a plain file in the working tree"));
-                }
-            }
-            Ok(_) => {}
-            Err(_) => return Ok(None),
-        }
-    }
-    std::fs::read(&at)
-        .map(Some)
-        .map_err(|e| format!("cannot read `{path}` in the working tree: {e}"))
-}
-
-/// Writes the committed state of `paths` to the working tree and the index, for each
-/// path whose working-tree content is still the old one (or already the new one).
-/// Paths with other local edits are left alone (and logged).
-fn sync_worktree(
-    repo: &Repository,
-    workdir: &Path,
-    paths: &[(String, Option<Vec<u8>>, NewFile)],
-) -> Result<()> {
-    let mut index = repo.index().git_ctx("opening the index")?;
-    for (path, old, new) in paths {
-        let current = match worktree_content(workdir, path) {
-            Ok(c) => c,
-            Err(msg) => {
-                tracing::warn!(path = %path, "not syncing the working tree: {msg}");
-                continue;
-            }
-        };
-        let new_bytes = new.as_ref().map(|(b, _)| b);
-        let up_to_date = current.as_ref() == new_bytes;
-        if !up_to_date && current != *old {
-            tracing::warn!(path = %path, "working tree has local edits; left as is");
-            continue;
-        }
-        let file = workdir.join(path);
-        match new {
-            Some((bytes, mode)) => {
-                if !up_to_date {
-                    if let Some(parent) = file.parent() {
-                        std::fs::create_dir_all(parent).map_err(io_error)?;
-                    }
-                    std::fs::write(&file, bytes).map_err(io_error)?;
-                    set_mode(&file, *mode)?;
-                }
-                index
-                    .add_path(Path::new(path))
-                    .git_ctx("updating the index")?;
-            }
-            None => {
-                if current.is_some() {
-                    std::fs::remove_file(&file).map_err(io_error)?;
-                }
-                match index.remove_path(Path::new(path)) {
-                    Ok(()) => {}
-                    Err(e) if e.code() == ErrorCode::NotFound => {}
-                    Err(e) => return Err(crate::error::from_git2("updating the index", e)),
-                }
-            }
-        }
-    }
-    index.write().git_ctx("writing the index")?;
-    Ok(())
-}
-
-#[cfg(unix)]
-fn set_mode(file: &Path, mode: FileMode) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let bits = if mode == FileMode::BlobExecutable {
-        0o755
-    } else {
-        0o644
-    };
-    std::fs::set_permissions(file, std::fs::Permissions::from_mode(bits)).map_err(io_error)
-}
-
-#[cfg(not(unix))]
-fn set_mode(_file: &Path, _mode: FileMode) -> Result<()> {
-    Ok(())
-}
-
-fn io_error(e: std::io::Error) -> Error {
-    Error::backend("updating the working tree failed").with_source(e)
-}
-
-fn has_trailer(message: &str, key: &str) -> bool {
+pub(crate) fn has_trailer(message: &str, key: &str) -> bool {
     message.lines().any(|line| {
         line.strip_prefix(IDEMPOTENCY_TRAILER)
             .and_then(|rest| rest.strip_prefix(':'))
@@ -658,7 +499,7 @@ fn has_trailer(message: &str, key: &str) -> bool {
 
 /// The commit among the last `window` first-parent commits from `head` that carries
 /// the idempotency key.
-fn find_replay<'r>(
+pub(crate) fn find_replay<'r>(
     head: &git2::Commit<'r>,
     key: &str,
     window: usize,
@@ -680,7 +521,12 @@ fn find_replay<'r>(
     Ok(None)
 }
 
-fn output(config: &Config, commit: Oid, paths: Vec<String>, replayed: bool) -> ToolOutput {
+pub(crate) fn output(
+    config: &Config,
+    commit: Oid,
+    paths: Vec<String>,
+    replayed: bool,
+) -> ToolOutput {
     let content = if replayed {
         format!(
             "already committed as {} on `{}` (this call was retried): {} file(s)",
@@ -704,247 +550,25 @@ fn output(config: &Config, commit: Oid, paths: Vec<String>, replayed: bool) -> T
     }))
 }
 
-/// Replays an earlier commit of the same call: reports it, and finishes syncing the
-/// working tree if the crash came between moving the branch and writing the files.
-fn replay(
+/// Writes the blobs of `pending` and the tree `base` updated with them.
+pub(crate) fn build_tree(
     repo: &Repository,
-    config: &Config,
-    commit: &git2::Commit<'_>,
-    is_head: bool,
-) -> Result<ToolOutput> {
-    let tree = commit.tree().git_ctx("reading a commit tree")?;
-    let parent_tree = if commit.parent_count() > 0 {
-        Some(
-            commit
-                .parent(0)
-                .git_ctx("reading a parent commit")?
-                .tree()
-                .git_ctx("reading a commit tree")?,
-        )
-    } else {
-        None
-    };
-    let paths = changed_paths_in(repo, parent_tree.as_ref(), Some(&tree))?;
-    if is_head {
-        if let Some(workdir) = synced_workdir(repo, config)? {
-            let mut states = Vec::with_capacity(paths.len());
-            for path in &paths {
-                let old = file_in_tree(repo, parent_tree.as_ref(), path)?
-                    .ok()
-                    .flatten()
-                    .map(|(b, _)| b);
-                let new = file_in_tree(repo, Some(&tree), path)?.ok().flatten();
-                states.push((path.clone(), old, new));
+    base: &git2::Tree<'_>,
+    pending: &BTreeMap<String, NewFile>,
+) -> Result<Oid> {
+    let mut builder = git2::build::TreeUpdateBuilder::new();
+    for (path, state) in pending {
+        match state {
+            Some((bytes, mode)) => {
+                let blob = repo.blob(bytes).git_ctx("writing a blob")?;
+                builder.upsert(path.as_str(), blob, *mode);
             }
-            sync_worktree(repo, &workdir, &states)?;
-        }
-    }
-    Ok(output(config, commit.id(), paths, true))
-}
-
-fn compose_message(message: &str, key: &str) -> String {
-    let message = message.trim_end();
-    if key.is_empty() {
-        format!("{message}\n")
-    } else {
-        format!("{message}\n\n{IDEMPOTENCY_TRAILER}: {key}\n")
-    }
-}
-
-const ATTEMPTS: usize = 3;
-
-/// Whether the repository has any local branch (if not, the first commit creates ours).
-fn has_branches(repo: &Repository) -> Result<bool> {
-    let mut branches = repo
-        .branches(Some(git2::BranchType::Local))
-        .git_ctx("listing branches")?;
-    Ok(branches.next().is_some())
-}
-
-fn commit(config: &Config, request: &CommitRequest, key: &str) -> Result<ToolOutput> {
-    let repo = open_repo(&config.path)?;
-    let refname = branch_ref(config);
-    for _ in 0..ATTEMPTS {
-        let head = branch_head(&repo, config)?;
-        if head.is_none() && has_branches(&repo)? {
-            return Ok(ToolOutput::error(format!(
-                "branch `{}` does not exist",
-                config.branch
-            )));
-        }
-        if let (Some(head), false) = (&head, key.is_empty()) {
-            if let Some(done) = find_replay(head, key, config.replay_window)? {
-                let is_head = done.id() == head.id();
-                return replay(&repo, config, &done, is_head);
-            }
-        }
-        let base = match &head {
-            Some(h) => Some(h.tree().git_ctx("reading the head tree")?),
-            None => None,
-        };
-        let pending = match apply_changes(&repo, base.as_ref(), &request.changes)? {
-            Ok(p) => p,
-            Err(msg) => return Ok(ToolOutput::error(msg)),
-        };
-
-        // Build the new tree.
-        let mut builder = git2::build::TreeUpdateBuilder::new();
-        for (path, state) in &pending {
-            match state {
-                Some((bytes, mode)) => {
-                    let blob = repo.blob(bytes).git_ctx("writing a blob")?;
-                    builder.upsert(path.as_str(), blob, *mode);
-                }
-                None => {
-                    builder.remove(path.as_str());
-                }
-            }
-        }
-        let baseline = match &base {
-            Some(t) => t.clone(),
             None => {
-                let empty = repo
-                    .treebuilder(None)
-                    .git_ctx("creating a tree")?
-                    .write()
-                    .git_ctx("writing a tree")?;
-                repo.find_tree(empty).git_ctx("reading a tree")?
-            }
-        };
-        let tree_id = builder
-            .create_updated(&repo, &baseline)
-            .git_ctx("building the new tree")?;
-        if let (Some(h), Some(b)) = (&head, &base) {
-            if b.id() == tree_id {
-                let mut out = output(config, h.id(), Vec::new(), false);
-                out.content = format!(
-                    "nothing to commit: `{}` already has this content at {}",
-                    config.branch,
-                    short_id(h.id())
-                );
-                return Ok(out);
+                builder.remove(path.as_str());
             }
         }
-        let tree = repo.find_tree(tree_id).git_ctx("reading the new tree")?;
-        let paths = changed_paths_in(&repo, Some(&baseline), Some(&tree))?;
-
-        // Refuse to clobber uncommitted edits in a synced working tree.
-        let workdir = synced_workdir(&repo, config)?;
-        let mut states = Vec::with_capacity(pending.len());
-        for (path, new) in pending {
-            let old = file_in_tree(&repo, base.as_ref(), &path)?
-                .ok()
-                .flatten()
-                .map(|(b, _)| b);
-            if let Some(workdir) = &workdir {
-                let current = match worktree_content(workdir, &path) {
-                    Ok(c) => c,
-                    Err(msg) => return Ok(ToolOutput::error(msg)),
-                };
-                let new_bytes = new.as_ref().map(|(b, _)| b);
-                if current != old && current.as_ref() != new_bytes {
-                    return Ok(ToolOutput::error(format!(
-                        "`{path}` has uncommitted changes in the working tree; refusing to overwrite them"
-                    )));
-                }
-            }
-            states.push((path, old, new));
-        }
-
-        let sig = Signature::now(&config.author.name, &config.author.email)
-            .git_ctx("making the commit signature")?;
-        let message = compose_message(&request.message, key);
-        let parents: Vec<&git2::Commit<'_>> = head.iter().collect();
-        let oid = repo
-            .commit(None, &sig, &sig, &message, &tree, &parents)
-            .git_ctx("writing the commit")?;
-        let summary = request.message.lines().next().unwrap_or_default();
-        let log = format!("commit (george): {summary}");
-        let moved = match &head {
-            Some(h) => repo.reference_matching(&refname, oid, true, h.id(), &log),
-            None => repo.reference(&refname, oid, false, &log),
-        };
-        match moved {
-            Ok(_) => {}
-            Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists) => {
-                tracing::debug!(branch = %config.branch, "branch moved during commit; retrying");
-                continue;
-            }
-            Err(e) => return Err(crate::error::from_git2("moving the branch", e)),
-        }
-        if let Some(workdir) = &workdir {
-            sync_worktree(&repo, workdir, &states)?;
-        }
-        tracing::info!(branch = %config.branch, commit = %oid, files = paths.len(), "committed");
-        return Ok(output(config, oid, paths, false));
     }
-    Err(Error::conflict(format!(
-        "branch `{}` kept moving while committing; try again",
-        config.branch
-    ))
-    .transient())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_are_validated() {
-        for ok in ["a", "jobs/x.yaml", "a/b/c.txt", ".github/x", "a..b"] {
-            assert_eq!(validate_path(ok).as_deref(), Ok(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "/etc/passwd",
-            "../x",
-            "a/../../x",
-            "a/./b",
-            "a//b",
-            "a/",
-            ".git/config",
-            "x/.GIT/y",
-            "a\\b",
-            "a\0b",
-        ] {
-            assert!(validate_path(bad).is_err(), "{bad:?} should be refused");
-        }
-    }
-
-    #[test]
-    fn trailers_are_recognised() {
-        let m = compose_message("Add job\n\nbody\n", "job/step/1/0");
-        assert_eq!(
-            m,
-            "Add job\n\nbody\n\nGeorge-Idempotency-Key: job/step/1/0\n"
-        );
-        assert!(has_trailer(&m, "job/step/1/0"));
-        assert!(!has_trailer(&m, "job/step/1"));
-        assert_eq!(compose_message("x", ""), "x\n");
-    }
-
-    #[test]
-    fn commit_arguments_are_parsed() {
-        let r = parse_commit(&json!({
-            "message": "m",
-            "changes": [
-                {"path": "a", "content": "x"},
-                {"path": "b", "find": "f", "replace": "r"},
-                {"path": "c", "delete": true}
-            ]
-        }))
-        .unwrap();
-        assert_eq!(r.changes.len(), 3);
-        for bad in [
-            json!({"changes": [{"path": "a", "content": "x"}]}),
-            json!({"message": "m", "changes": []}),
-            json!({"message": "m", "changes": [{"path": "a"}]}),
-            json!({"message": "m", "changes": [{"path": "a", "content": "x", "find": "y", "replace": "z"}]}),
-            json!({"message": "m", "changes": [{"path": "a", "find": "y"}]}),
-            json!({"message": "m", "changes": [{"path": "a", "find": "", "replace": "z"}]}),
-            json!({"message": "m", "changes": [{"path": "../a", "content": "x"}]}),
-        ] {
-            assert!(parse_commit(&bad).is_err(), "{bad}");
-        }
-    }
+    builder
+        .create_updated(repo, base)
+        .git_ctx("building the new tree")
 }

@@ -332,6 +332,42 @@ async fn reads_come_from_the_branch_head_not_the_working_tree() {
 }
 
 #[tokio::test]
+async fn reads_are_limited_in_size_and_can_name_a_commit_branch_or_tag() {
+    let t = TestRepo::new();
+    let first = t.commit(&[("a.txt", Some("one\n"))], "init");
+    t.git(&["tag", "v1"]);
+    let big = "y".repeat(300 * 1024);
+    t.commit(
+        &[("a.txt", Some("two\n")), ("big.txt", Some(&big))],
+        "second",
+    );
+    t.git(&["branch", "old", &first.to_string()]);
+    let tool = tool(&t);
+    let at = |r: &str| json!({"path": "a.txt", "ref": r});
+    let call = |args: Value| tool.call(ToolInvocation::new(tool.read_tool_name(), args, "k"));
+    assert_eq!(read(&tool, "a.txt").await.content, "two\n");
+    let short = first.to_string()[..8].to_owned();
+    for r in [first.to_string(), short, "v1".into(), "old".into()] {
+        let out = call(at(&r)).await.unwrap();
+        assert_eq!(out.content, "one\n", "{r}: {}", out.content);
+        assert_eq!(out.data.unwrap()["commit"], first.to_string().as_str());
+    }
+    for bad in ["nope", "HEAD~1", "-x"] {
+        assert!(call(at(bad)).await.unwrap().is_error, "{bad}");
+    }
+    let out = read(&tool, "big.txt").await;
+    assert!(out.is_error);
+    assert!(
+        out.content.contains("307200 bytes") && out.content.contains("262144"),
+        "{}",
+        out.content
+    );
+    assert_eq!(out.data.unwrap()["max_bytes"], 262144);
+    let roomy = tool.clone().with_max_read_bytes(512 * 1024);
+    assert_eq!(read(&roomy, "big.txt").await.content.len(), big.len());
+}
+
+#[tokio::test]
 async fn local_edits_to_a_changed_file_are_not_clobbered() {
     let t = TestRepo::new();
     t.commit(&[("a.txt", Some("1\n")), ("b.txt", Some("1\n"))], "init");
