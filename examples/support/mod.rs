@@ -267,16 +267,30 @@ pub async fn engine_with(
     id: &str,
     providers: impl FnOnce(EngineBuilder) -> EngineBuilder,
 ) -> george::Result<Engine> {
-    let store = SqliteStateStore::open(&s.db).await?;
     let ops = LocalGitSource::open(&s.ops, "main")?;
+    engine_on(s, Arc::new(ops), "main", human, id, providers).await
+}
+
+/// [`engine_with`], with desired state read from `ops` (e.g. a `RemoteGitSource`),
+/// following `reference`.
+pub async fn engine_on(
+    s: &Scenario,
+    ops: george::git::DynGitSource,
+    reference: &str,
+    human: ChannelHuman,
+    id: &str,
+    providers: impl FnOnce(EngineBuilder) -> EngineBuilder,
+) -> george::Result<Engine> {
+    let store = SqliteStateStore::open(&s.db).await?;
     let app = GitWriteTool::new(
         &s.app,
         "main",
         GitAuthor::new("George sysAdmin", "george@example.invalid"),
     )?
     .with_alias("app");
-    let builder = Engine::builder(Arc::new(store), Arc::new(ops))
+    let builder = Engine::builder(Arc::new(store), ops)
         .id(id)
+        .reference(reference)
         .tools(Arc::new(app))
         .commands(CommandToolExecutor::new(["grep"]).with_cwd(&s.root))
         .human(Arc::new(human));
