@@ -19,7 +19,12 @@
 //! - [`GitWriteTool`]: a [`ToolExecutor`](george_core::tool::ToolExecutor) with which
 //!   agents read files (`git_read_file`) and commit changes (`git_commit`), so that a
 //!   GitOps change is a real commit by a configured [`GitAuthor`]. Calls are
-//!   idempotent through a `George-Idempotency-Key` commit trailer.
+//!   idempotent through a `George-Idempotency-Key` commit trailer. Over a remote
+//!   ([`GitWriteTool::remote`], [`RemoteTarget`]) it commits in a bare work clone and
+//!   pushes (same transports as [`RemoteGitSource`]), rebases and retries when the
+//!   remote moved meanwhile, fails cleanly on a conflict, and can put each step's
+//!   change on its own branch for review ([`BranchMode::PerStep`]). Reads are capped
+//!   in size and can name a commit, branch or tag.
 //!
 //! ## Why `git2` (libgit2) rather than `gix` (gitoxide)
 //!
