@@ -117,7 +117,7 @@ mod write_target;
 mod write_transport;
 mod write_worktree;
 
-/// GitHub- and GitLab-style push webhooks as an axum service (feature `webhook`).
+// GitHub- and GitLab-style push webhooks as an axum service (feature `webhook`).
 #[cfg(feature = "webhook")]
 pub mod webhook;
 

@@ -2,6 +2,7 @@
 //! engine that dispatches the new job's first step.
 #![cfg(feature = "webhook")]
 
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -9,12 +10,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use george_core::engine::Engine;
+use george_core::git::GitSource;
 use george_core::memory::InMemoryStateStore;
 use george_core::provider::{
     AssistantMessage, ChatRequest, ChatResponse, Message, Provider, ToolCall, Usage,
 };
-use george_git::LocalGitSource;
+use george_git::webhook::RefreshTarget;
 use george_git::webhook::{EngineSync, WebhookConfig, WebhookSecret, router};
+use george_git::{Follow, LocalGitSource, RemoteConfig, RemoteGitSource};
 use reqwest::StatusCode;
 use tokio::sync::mpsc;
 
@@ -100,15 +103,13 @@ async fn next_step(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
         .expect("provider alive")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_push_and_a_signed_webhook_dispatch_the_new_job() {
-    let dir = tempfile::tempdir().unwrap();
-    let bare = dir.path().join("ops.git");
-    let work = dir.path().join("work");
+/// A working copy whose `origin` is `origin` (a path or URL), with an agent, a
+/// template and the job `first` pushed to `main`.
+fn work_with_first_job(root: &Path, origin: &str) -> std::path::PathBuf {
+    let work = root.join("work");
     std::fs::create_dir_all(&work).unwrap();
-    git(dir.path(), &["init", "-q", "--bare", "ops.git"]);
     git(&work, &["init", "-q"]);
-    git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+    git(&work, &["remote", "add", "origin", origin]);
     write(
         &work,
         "agent-specs/a.yaml",
@@ -120,10 +121,16 @@ async fn a_push_and_a_signed_webhook_dispatch_the_new_job() {
         "apiVersion: george.dev/v1alpha1\nkind: TaskTemplate\nmetadata: {name: hello}\nspec:\n  parameters:\n    - {name: who, type: string}\n  steps:\n    - {id: greet, agent: a, instructions: 'hello {{ params.who }}'}\n",
     );
     push_job(&work, "first");
+    work
+}
 
-    // The engine follows the served (bare) repository; its own poll is an hour away,
-    // so only the webhook can make it learn a new commit.
-    let source = LocalGitSource::open(&bare, "main").unwrap();
+/// The engine follows `source`; its own poll is an hour away, so only the webhook can
+/// make it learn a new commit. Pushes two jobs from `work` and announces each with a
+/// webhook (GitHub, then GitLab), after a forged delivery that must change nothing.
+async fn push_then_webhook<S>(source: S, work: &Path)
+where
+    S: GitSource + RefreshTarget + Clone,
+{
     let (tx, mut steps) = mpsc::unbounded_channel();
     let engine = Engine::builder(
         Arc::new(InMemoryStateStore::new()),
@@ -144,21 +151,22 @@ async fn a_push_and_a_signed_webhook_dispatch_the_new_job() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let client = reqwest::Client::new();
+    let github = |body: &str, secret: &str| {
+        client
+            .post(format!("{base}/github"))
+            .header("X-GitHub-Event", "push")
+            .header(
+                "X-Hub-Signature-256",
+                WebhookSecret::from(secret).github_signature(body.as_bytes()),
+            )
+            .body(body.to_owned())
+            .send()
+    };
 
-    // GitHub: a push, a forged delivery (ignored), then the signed one.
-    let head = push_job(&work, "second");
+    // GitHub: a push, a forged delivery (refused, nothing happens), the signed one.
+    let head = push_job(work, "second");
     let body = serde_json::json!({"ref": "refs/heads/main", "after": head}).to_string();
-    let forged = client
-        .post(format!("{base}/github"))
-        .header("X-GitHub-Event", "push")
-        .header(
-            "X-Hub-Signature-256",
-            WebhookSecret::from("guess").github_signature(body.as_bytes()),
-        )
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let forged = github(&body, "a guess").await.unwrap();
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
@@ -167,23 +175,13 @@ async fn a_push_and_a_signed_webhook_dispatch_the_new_job() {
     );
     assert_ne!(engine.commit().map(|c| c.0), Some(head.clone()));
 
-    let res = client
-        .post(format!("{base}/github"))
-        .header("X-GitHub-Event", "push")
-        .header(
-            "X-Hub-Signature-256",
-            WebhookSecret::from(SECRET).github_signature(body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let res = github(&body, SECRET).await.unwrap();
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     assert!(next_step(&mut steps).await.contains("hello second"));
     assert_eq!(engine.commit().map(|c| c.0), Some(head));
 
     // GitLab: the same through the token route.
-    let head = push_job(&work, "third");
+    let head = push_job(work, "third");
     let body = serde_json::json!({"object_kind": "push", "ref": "refs/heads/main", "after": head, "checkout_sha": head});
     let res = client
         .post(format!("{base}/gitlab"))
@@ -196,5 +194,60 @@ async fn a_push_and_a_signed_webhook_dispatch_the_new_job() {
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     assert!(next_step(&mut steps).await.contains("hello third"));
     assert_eq!(engine.commit().map(|c| c.0), Some(head));
+    assert!(steps.try_recv().is_err(), "each job dispatched once");
     run.shutdown().await;
+}
+
+/// A local bare repository, pushed to with `git push` and read in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_source_push_and_webhook_dispatch_the_new_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("ops.git");
+    git(dir.path(), &["init", "-q", "--bare", "ops.git"]);
+    let work = work_with_first_job(dir.path(), bare.to_str().unwrap());
+    let source = LocalGitSource::open(&bare, "main").unwrap();
+    push_then_webhook(source, &work).await;
+}
+
+/// A repository served by `git daemon` (pushed to over git://) and `git http-backend`
+/// (fetched from over http:// into the source's cache).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_source_push_over_git_daemon_and_webhook_dispatch_the_new_job() {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    let (Some(root), Some(daemon), Some(http)) = (
+        var("GEORGE_TEST_GIT_ROOT"),
+        var("GEORGE_TEST_GIT_DAEMON_URL"),
+        var("GEORGE_TEST_GIT_HTTP_URL"),
+    ) else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n!!!!! remote_source_push_over_git_daemon_and_webhook_dispatch_the_new_job DID NOT RUN: \
+             set GEORGE_TEST_GIT_ROOT, GEORGE_TEST_GIT_DAEMON_URL and GEORGE_TEST_GIT_HTTP_URL \
+             (.ci/run starts git daemon and git http-backend) !!!!!\n"
+        );
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the git servers are required under CI"
+        );
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let name = format!("webhook-e2e-{}-{nanos}.git", std::process::id());
+    git(Path::new(&root), &["init", "-q", "--bare", &name]);
+    // Pushes over HTTP need this; git daemon has --enable=receive-pack.
+    git(
+        &Path::new(&root).join(&name),
+        &["config", "http.receivepack", "true"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon.trim_end_matches('/');
+    let work = work_with_first_job(dir.path(), &format!("{daemon}/{name}"));
+    let http = http.trim_end_matches('/');
+    let config = RemoteConfig::new(format!("{http}/{name}"), Follow::Branch("main".into()))
+        .cache_root(dir.path().join("cache"));
+    let source = RemoteGitSource::open(config).await.unwrap();
+    push_then_webhook(source, &work).await;
 }

@@ -9,15 +9,15 @@ use async_trait::async_trait;
 use george_core::Result;
 use george_core::engine::Engine;
 
-use crate::LocalGitSource;
+use crate::{LocalGitSource, RemoteGitSource};
 
 /// What the webhook handler calls when a push to the followed branch arrives.
 ///
 /// Implemented for:
-/// - [`LocalGitSource`] (re-reads the branch head and notifies its subscribers);
+/// - [`RemoteGitSource`] (fetches the followed reference into its cache) and
+///   [`LocalGitSource`] (re-reads the branch head); both notify their subscribers;
 /// - [`EngineSync`]: a target followed by [`Engine::sync`], the usual wiring;
-/// - any `Fn() -> impl Future<Output = Result<()>>` closure (e.g. one that calls
-///   `RemoteGitSource::refresh` and then `Engine::sync`);
+/// - any `Fn() -> impl Future<Output = Result<()>>` closure;
 /// - `Arc<T>` of a target (`Arc<dyn RefreshTarget>` too).
 ///
 /// The engine learns a new commit only through [`Engine::sync`] (called by its own
@@ -55,6 +55,13 @@ impl<T: RefreshTarget + ?Sized> RefreshTarget for Arc<T> {
 impl RefreshTarget for LocalGitSource {
     async fn refresh(&self) -> Result<()> {
         LocalGitSource::refresh(self).await.map(|_| ())
+    }
+}
+
+#[async_trait]
+impl RefreshTarget for RemoteGitSource {
+    async fn refresh(&self) -> Result<()> {
+        RemoteGitSource::refresh(self).await.map(|_| ())
     }
 }
 
