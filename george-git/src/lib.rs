@@ -25,6 +25,11 @@
 //!   remote moved meanwhile, fails cleanly on a conflict, and can put each step's
 //!   change on its own branch for review ([`BranchMode::PerStep`]). Reads are capped
 //!   in size and can name a commit, branch or tag.
+//! - `webhook` (feature `webhook`): GitHub- and GitLab-style push events as an
+//!   `axum::Router` to mount in your own server. It checks the shared secret
+//!   (`X-Hub-Signature-256` HMAC-SHA256, `X-Gitlab-Token`, both in constant time) and,
+//!   on a push to the followed branch, calls a `RefreshTarget` — usually `EngineSync`:
+//!   [`RemoteGitSource::refresh`], then `Engine::sync`.
 //!
 //! ## Why `git2` (libgit2) rather than `gix` (gitoxide)
 //!

@@ -47,7 +47,8 @@ impl IntoResponse for Reject {
     }
 }
 
-/// A header as text for logs: Debug-escaped and cut to 100 characters.
+/// A header as text for logs: Debug-escaped (quoted) and cut to 100 characters; `-`
+/// when absent.
 fn header_for_log(headers: &HeaderMap, name: &str) -> String {
     let value = headers.get(name).map(|v| {
         String::from_utf8_lossy(v.as_bytes())
@@ -55,7 +56,7 @@ fn header_for_log(headers: &HeaderMap, name: &str) -> String {
             .take(100)
             .collect::<String>()
     });
-    format!("{value:?}")
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:?}"))
 }
 
 fn read_body(
