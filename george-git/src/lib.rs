@@ -133,9 +133,7 @@ pub use remote::{
 };
 pub use write::{DEFAULT_REPLAY_WINDOW, GitAuthor, GitWriteTool, IDEMPOTENCY_TRAILER};
 pub use write_read::DEFAULT_MAX_READ_BYTES;
-pub use write_target::{
-    BranchMode, DEFAULT_PUSH_RETRIES, JOB_TRAILER, RemoteTarget, STEP_TRAILER,
-};
+pub use write_target::{BranchMode, DEFAULT_PUSH_RETRIES, JOB_TRAILER, RemoteTarget, STEP_TRAILER};
 pub use write_transport::WriteTransport;
 
 /// The `git2` crate this one is built on, re-exported for callers that need its types.
