@@ -1,6 +1,7 @@
 //! `RemoteGitSource` against real Git servers on loopback: `git daemon` (git://) and
-//! `git http-backend` behind lighttpd (http://), both started by `.ci/run`, plus
-//! file:// and a private `git daemon` each test can stop.
+//! `git http-backend` behind lighttpd (http:// and, with TLS, https://) and sshd
+//! (ssh://), all started by `.ci/run`, plus file:// and a private `git daemon` each
+//! test can stop.
 
 mod remote_support;
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 use george_core::ErrorKind;
 use george_core::git::{CommitId, GitSource};
 use george_git::{Follow, RemoteConfig, RemoteGitSource};
-use remote_support::{Daemon, Work, bare, git, servers, wait_for_head};
+use remote_support::{Daemon, Work, bare, git, served_by, servers, wait_for_head};
 
 const LIMIT: Duration = Duration::from_secs(15);
 
@@ -84,6 +85,29 @@ async fn clones_and_fetches_over_smart_http() {
     };
     let name = bare(&s.root, "http");
     let url = format!("{}/{name}", s.http);
+    clone_and_fetch(&url, &url).await;
+}
+
+/// Over https:// (TLS, the `git` program): pushes over https:// too.
+#[tokio::test]
+async fn clones_and_fetches_over_https() {
+    let Some((root, base)) =
+        served_by("GEORGE_TEST_GIT_HTTPS_URL", "clones_and_fetches_over_https")
+    else {
+        return;
+    };
+    let url = format!("{base}/{}", bare(&root, "https"));
+    clone_and_fetch(&url, &url).await;
+}
+
+/// Over ssh:// (the `git` program): pushes over ssh:// too.
+#[tokio::test]
+async fn clones_and_fetches_over_ssh() {
+    let Some((root, base)) = served_by("GEORGE_TEST_GIT_SSH_URL", "clones_and_fetches_over_ssh")
+    else {
+        return;
+    };
+    let url = format!("{base}/{}", bare(&root, "ssh"));
     clone_and_fetch(&url, &url).await;
 }
 

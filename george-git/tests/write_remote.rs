@@ -1,7 +1,7 @@
-//! `GitWriteTool` over remote repositories served by a real `git daemon` and a real
-//! smart-HTTP server (`git http-backend`), and over `file://`: push, rebase and retry
-//! when the remote moved meanwhile, conflicts that push nothing, change branches, and
-//! the read tool's size limit and reads at a commit.
+//! `GitWriteTool` over remote repositories served by a real `git daemon`, a real
+//! smart-HTTP server (`git http-backend`, over http:// and https://) and sshd, and over
+//! `file://`: push, rebase and retry when the remote moved meanwhile, conflicts that
+//! push nothing, change branches, and the read tool's size limit and reads at a commit.
 
 mod write_remote_support;
 
@@ -86,6 +86,16 @@ async fn pushes_over_smart_http() {
 }
 
 #[tokio::test]
+async fn pushes_over_https() {
+    plain_push(Server::Https, WriteTransport::Auto, "push_https").await;
+}
+
+#[tokio::test]
+async fn pushes_over_ssh() {
+    plain_push(Server::Ssh, WriteTransport::Auto, "push_ssh").await;
+}
+
+#[tokio::test]
 async fn pushes_over_file_urls_with_libgit2_and_the_git_program() {
     plain_push(Server::File, WriteTransport::Auto, "push_file").await;
     plain_push(
@@ -144,6 +154,16 @@ async fn remote_moved_meanwhile_over_git_daemon() {
 #[tokio::test]
 async fn remote_moved_meanwhile_over_smart_http() {
     rebase_and_retry(Server::Http, WriteTransport::Auto, "race_http").await;
+}
+
+#[tokio::test]
+async fn remote_moved_meanwhile_over_https() {
+    rebase_and_retry(Server::Https, WriteTransport::Auto, "race_https").await;
+}
+
+#[tokio::test]
+async fn remote_moved_meanwhile_over_ssh() {
+    rebase_and_retry(Server::Ssh, WriteTransport::Auto, "race_ssh").await;
 }
 
 #[tokio::test]

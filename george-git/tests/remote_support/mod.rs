@@ -52,6 +52,27 @@ pub fn servers(test: &str) -> Option<Servers> {
     }
 }
 
+/// The served root and the base URL in `var` (`GEORGE_TEST_GIT_HTTPS_URL`,
+/// `GEORGE_TEST_GIT_SSH_URL`: transports the `git` program serves, trusting the test
+/// certificate and key through `GIT_SSL_CAINFO` / `GIT_SSH_COMMAND`), or `None` after
+/// saying LOUDLY that the calling test did not run (and panicking under `CI`).
+pub fn served_by(var: &str, test: &str) -> Option<(PathBuf, String)> {
+    let get = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    if let (Some(root), Some(url)) = (get("GEORGE_TEST_GIT_ROOT"), get(var)) {
+        return Some((PathBuf::from(root), url.trim_end_matches('/').to_owned()));
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n!!!!! {test} DID NOT RUN: set GEORGE_TEST_GIT_ROOT and {var} (.ci/run starts \
+         lighttpd with TLS and sshd, and sets GIT_SSL_CAINFO and GIT_SSH_COMMAND) !!!!!\n"
+    );
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: {var} is required under CI"
+    );
+    None
+}
+
 /// Runs `git` in `dir` with a fixed identity and no user or system configuration;
 /// returns its trimmed standard output.
 pub fn git(dir: &Path, args: &[&str]) -> String {

@@ -18,6 +18,10 @@ pub enum Server {
     Daemon,
     /// Smart HTTP via `git http-backend` (`GEORGE_TEST_GIT_HTTP_URL`).
     Http,
+    /// Smart HTTP over TLS (`GEORGE_TEST_GIT_HTTPS_URL`), through the `git` program.
+    Https,
+    /// sshd (`GEORGE_TEST_GIT_SSH_URL`), through the `git` program.
+    Ssh,
     /// No server: a `file://` URL.
     File,
 }
@@ -54,6 +58,8 @@ fn served(server: Server, test: &str) -> Option<(PathBuf, Option<String>)> {
     let var = match server {
         Server::Daemon => "GEORGE_TEST_GIT_DAEMON_URL",
         Server::Http => "GEORGE_TEST_GIT_HTTP_URL",
+        Server::Https => "GEORGE_TEST_GIT_HTTPS_URL",
+        Server::Ssh => "GEORGE_TEST_GIT_SSH_URL",
         Server::File => return Some((PathBuf::new(), None)),
     };
     match (std::env::var("GEORGE_TEST_GIT_ROOT"), std::env::var(var)) {
@@ -64,7 +70,12 @@ fn served(server: Server, test: &str) -> Option<(PathBuf, Option<String>)> {
             let _ = writeln!(
                 std::io::stderr(),
                 "\n!!!!! {test}: NOT RUN — set GEORGE_TEST_GIT_ROOT and {var} (a served Git \
-                 root; .ci/run starts the servers) !!!!!\n"
+                 root; .ci/run starts the servers{}) !!!!!\n",
+                match server {
+                    Server::Https => " and sets GIT_SSL_CAINFO",
+                    Server::Ssh => " and sets GIT_SSH_COMMAND",
+                    _ => "",
+                }
             );
             assert!(
                 std::env::var_os("CI").is_none(),
