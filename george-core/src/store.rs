@@ -102,6 +102,47 @@ impl JobWrite {
     }
 }
 
+/// The optimistic-concurrency rule of [`StateStore::commit`], for backends that check
+/// it in their own code: the revision a write of job `name` gets, given the revision
+/// it names (`expected`, `None` for a create) and the stored one (`None` when absent).
+///
+/// # Errors
+/// `Conflict` when a create finds the job, an update does not, or an update names a
+/// stale revision; the message says which.
+pub fn next_revision(name: &str, expected: Option<u64>, stored: Option<u64>) -> Result<u64> {
+    match (expected, stored) {
+        (None, None) => Ok(1),
+        (None, Some(_)) => Err(crate::Error::conflict(format!(
+            "job {name:?} already exists"
+        ))),
+        (Some(expected), None) => Err(crate::Error::conflict(format!(
+            "job {name:?} does not exist (expected revision {expected})"
+        ))),
+        (Some(expected), Some(rev)) if rev != expected => Err(crate::Error::conflict(format!(
+            "job {name:?}: stale revision {expected} (stored revision is {rev})"
+        ))),
+        (Some(expected), Some(_)) => Ok(expected + 1),
+    }
+}
+
+/// The `require_open` rule of [`ApprovalWrite`], for backends that check it in their
+/// own code: `stored_status` is the stored request's status name
+/// ([`ApprovalStatus::name`](crate::state::ApprovalStatus::name)), `None` when absent.
+///
+/// # Errors
+/// `Conflict` when the request does not exist or is no longer open.
+pub fn check_still_open(id: &str, stored_status: Option<&str>) -> Result<()> {
+    match stored_status {
+        Some("open") => Ok(()),
+        Some(_) => Err(crate::Error::conflict(format!(
+            "approval request {id:?} is no longer open"
+        ))),
+        None => Err(crate::Error::conflict(format!(
+            "approval request {id:?} does not exist"
+        ))),
+    }
+}
+
 /// A request to claim the jobs that need attention: see [`StateStore::claim_due`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {

@@ -97,44 +97,16 @@ impl Inner {
 
         // Check everything first: nothing below may fail once a change is made.
         let stored = self.jobs.get(job.name.as_str());
-        let revision = match (expected_revision, stored) {
-            (None, None) => 1,
-            (None, Some(_)) => {
-                return Err(Error::conflict(format!(
-                    "job {:?} already exists",
-                    job.name
-                )));
-            }
-            (Some(expected), None) => {
-                return Err(Error::conflict(format!(
-                    "job {:?} does not exist (expected revision {expected})",
-                    job.name
-                )));
-            }
-            (Some(expected), Some(s)) if s.record.revision != expected => {
-                return Err(Error::conflict(format!(
-                    "job {:?}: stale revision {expected} (stored revision is {})",
-                    job.name, s.record.revision
-                )));
-            }
-            (Some(expected), Some(_)) => expected + 1,
-        };
+        let revision = crate::store::next_revision(
+            &job.name,
+            expected_revision,
+            stored.map(|s| s.record.revision),
+        )?;
         for a in approvals.iter().filter(|a| a.require_open) {
-            match self.approvals.get(&a.request.id).map(|r| &r.status) {
-                Some(ApprovalStatus::Open) => {}
-                Some(_) => {
-                    return Err(Error::conflict(format!(
-                        "approval request {:?} is no longer open",
-                        a.request.id
-                    )));
-                }
-                None => {
-                    return Err(Error::conflict(format!(
-                        "approval request {:?} does not exist",
-                        a.request.id
-                    )));
-                }
-            }
+            crate::store::check_still_open(
+                &a.request.id,
+                self.approvals.get(&a.request.id).map(|r| r.status.name()),
+            )?;
         }
 
         // Apply.

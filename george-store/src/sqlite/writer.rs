@@ -287,51 +287,21 @@ fn apply_commit(conn: &Connection, write: Prepared) -> Result<u64, StoreError> {
                 .optional()
         })
         .map_err(StoreError::sqlite("read job revision"))?;
-    let (revision, last_seq) = match (expected_revision, stored) {
-        (None, None) => (1, 0),
-        (None, Some(_)) => {
-            return Err(StoreError::Conflict(format!(
-                "job {:?} already exists",
-                name
-            )));
-        }
-        (Some(expected), None) => {
-            return Err(StoreError::Conflict(format!(
-                "job {:?} does not exist (expected revision {expected})",
-                name
-            )));
-        }
-        (Some(expected), Some((rev, last_seq))) => {
-            if u64::try_from(rev).ok() != Some(expected) {
-                return Err(StoreError::Conflict(format!(
-                    "job {:?}: stale revision {expected} (stored revision is {rev})",
-                    name
-                )));
-            }
-            (expected + 1, last_seq)
-        }
+    let stored_revision = match stored {
+        Some((rev, _)) => Some(crate::error::to_u64("revision", rev)?),
+        None => None,
     };
+    let revision = george_core::store::next_revision(&name, expected_revision, stored_revision)
+        .map_err(|e| StoreError::Conflict(e.message().to_string()))?;
+    let last_seq = stored.map_or(0, |(_, seq)| seq);
 
     for (id, _, _, _, _) in approvals.iter().filter(|a| a.3) {
         let status: Option<String> = conn
             .prepare_cached("SELECT status FROM approvals WHERE id = ?1")
             .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
             .map_err(StoreError::sqlite("read approval status"))?;
-        match status.as_deref() {
-            Some("open") => {}
-            Some(_) => {
-                return Err(StoreError::Conflict(format!(
-                    "approval request {:?} is no longer open",
-                    id
-                )));
-            }
-            None => {
-                return Err(StoreError::Conflict(format!(
-                    "approval request {:?} does not exist",
-                    id
-                )));
-            }
-        }
+        george_core::store::check_still_open(id, status.as_deref())
+            .map_err(|e| StoreError::Conflict(e.message().to_string()))?;
     }
 
     let new_last_seq = last_seq.saturating_add(i64::try_from(events.len()).unwrap_or(i64::MAX));
