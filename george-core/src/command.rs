@@ -1,7 +1,7 @@
 //! [`CommandToolExecutor`]: runs allow-listed programs with arguments as an array
 //! (never a shell string), a timeout, and captured, truncated output.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::tool::{ToolDefinition, ToolExecutor, ToolInvocation, ToolOutput};
+use crate::tool::{EffectClass, ToolDefinition, ToolExecutor, ToolInvocation, ToolOutput};
 
 /// The result of one program run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +36,7 @@ pub struct CommandOutput {
 #[derive(Debug, Clone)]
 pub struct CommandToolExecutor {
     allow: BTreeSet<String>,
+    effects: BTreeMap<String, EffectClass>,
     timeout: Duration,
     max_output_bytes: usize,
     cwd: Option<PathBuf>,
@@ -51,10 +52,24 @@ impl CommandToolExecutor {
     {
         CommandToolExecutor {
             allow: programs.into_iter().map(Into::into).collect(),
+            effects: BTreeMap::new(),
             timeout: Duration::from_secs(30),
             max_output_bytes: 64 * 1024,
             cwd: None,
         }
+    }
+
+    /// Declares the [`EffectClass`] of `program` (every program is `Write` until
+    /// declared otherwise). A planning attempt may run only `Read` and `DryRun`
+    /// programs through `run_command`; the engine refuses the others before they run.
+    pub fn with_effect(mut self, program: impl Into<String>, effect: EffectClass) -> Self {
+        self.effects.insert(program.into(), effect);
+        self
+    }
+
+    /// The effect class of `program`: as declared, else `Write`.
+    pub fn effect(&self, program: &str) -> EffectClass {
+        self.effects.get(program).copied().unwrap_or_default()
     }
 
     /// Sets the timeout.
@@ -158,22 +173,38 @@ fn truncate(bytes: &[u8], cap: usize) -> (String, bool) {
 #[async_trait]
 impl ToolExecutor for CommandToolExecutor {
     fn tools(&self) -> Vec<ToolDefinition> {
-        vec![ToolDefinition {
-            name: "run_command".into(),
-            description: format!(
-                "Run a program (one of: {}) with arguments given as an array; returns exit code, stdout and stderr.",
-                self.allow.iter().cloned().collect::<Vec<_>>().join(", ")
-            ),
-            input_schema: std::sync::Arc::new(json!({
-                "type": "object",
-                "properties": {
-                    "program": {"type": "string"},
-                    "args": {"type": "array", "items": {"type": "string"}}
-                },
-                "required": ["program"],
-                "additionalProperties": false
-            })),
-        }]
+        // The tool's class is the most powerful of its programs'; `effect_of` names the
+        // class of each call.
+        let effect = self
+            .allow
+            .iter()
+            .map(|p| self.effect(p))
+            .max()
+            .unwrap_or(EffectClass::Read);
+        vec![
+            ToolDefinition::new(
+                "run_command",
+                format!(
+                    "Run a program (one of: {}) with arguments given as an array; returns exit code, stdout and stderr.",
+                    self.allow.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+                json!({
+                    "type": "object",
+                    "properties": {
+                        "program": {"type": "string"},
+                        "args": {"type": "array", "items": {"type": "string"}}
+                    },
+                    "required": ["program"],
+                    "additionalProperties": false
+                }),
+            )
+            .with_effect(effect),
+        ]
+    }
+
+    fn effect_of(&self, invocation: &ToolInvocation) -> Option<EffectClass> {
+        let program = invocation.arguments.get("program")?.as_str()?;
+        Some(self.effect(program))
     }
 
     async fn call(&self, invocation: ToolInvocation) -> Result<ToolOutput> {

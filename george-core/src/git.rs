@@ -78,6 +78,17 @@ pub trait GitSource: Send + Sync + Debug + 'static {
 
     /// Paths added, modified or removed between `from` and `to`.
     async fn changed_paths(&self, from: &CommitId, to: &CommitId) -> Result<Vec<String>>;
+
+    /// The author of `commit` as `Name <email>`, when the source knows it (`None` by
+    /// default). The engine stores it with an approval request, for the step rule's
+    /// `forbid_self_approval`.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown commit; `Backend` for I/O and Git errors.
+    async fn commit_author(&self, commit: &CommitId) -> Result<Option<String>> {
+        let _ = commit;
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -93,6 +104,9 @@ impl<T: GitSource + ?Sized> GitSource for Arc<T> {
     }
     async fn changed_paths(&self, from: &CommitId, to: &CommitId) -> Result<Vec<String>> {
         (**self).changed_paths(from, to).await
+    }
+    async fn commit_author(&self, commit: &CommitId) -> Result<Option<String>> {
+        (**self).commit_author(commit).await
     }
 }
 

@@ -21,6 +21,14 @@ use crate::state::ApprovalRequest;
 pub trait HumanChannel: Send + Sync + Debug + 'static {
     /// A request is waiting.
     async fn approval_requested(&self, request: &ApprovalRequest) -> Result<()>;
+
+    /// A request was cancelled before anyone decided (a new generation of its job, or
+    /// the job's removal): `request.status` is `Cancelled` with the reason. The default
+    /// does nothing.
+    async fn approval_cancelled(&self, request: &ApprovalRequest) -> Result<()> {
+        let _ = request;
+        Ok(())
+    }
 }
 
 /// A [`HumanChannel`] that forwards each request to a tokio channel, for embedding
@@ -63,5 +71,8 @@ impl HumanChannel for LogHuman {
 impl<T: HumanChannel + ?Sized> HumanChannel for Arc<T> {
     async fn approval_requested(&self, request: &ApprovalRequest) -> Result<()> {
         (**self).approval_requested(request).await
+    }
+    async fn approval_cancelled(&self, request: &ApprovalRequest) -> Result<()> {
+        (**self).approval_cancelled(request).await
     }
 }

@@ -99,7 +99,7 @@ fn default_max_iterations() -> u32 {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Autonomy {
-    /// Steps marked `approval: required` wait for a human (the default).
+    /// Steps whose `approval` is required wait for a human (the default).
     #[default]
     Supervised,
     /// Every plan this agent proposes waits for a human, whatever the step says.
@@ -290,15 +290,158 @@ pub struct DoneWhen {
     pub defer_ms: Option<u64>,
 }
 
-/// Whether a step's plan needs a human.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// Whether a step's plan needs a human, and which humans may decide.
+///
+/// Two spellings in YAML: `approval: none` / `approval: required`, or a map
+/// `approval: {required: true, approvers: [user:alice, group:sre], min_approvals: 2,
+/// forbid_self_approval: true}`.
+///
+/// - `approvers`: `user:<id>` or `group:<name>` entries; an
+///   [`Approver`](crate::approval::Approver) matching any of them may decide. Empty: any
+///   authenticated approver may.
+/// - `min_approvals`: distinct approvers needed before the plan counts as approved (the
+///   two-person rule with 2). One rejection rejects. Default 1.
+/// - `forbid_self_approval`: the author of the commit the job's generation was built
+///   from may not approve it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "ApprovalRuleRepr", into = "ApprovalRuleRepr")]
+pub struct ApprovalRule {
+    /// The agent must submit a plan, and the step waits for a human's decision.
+    pub required: bool,
+    /// Who may decide (`user:<id>`, `group:<name>`); empty: anyone authenticated.
+    pub approvers: Vec<String>,
+    /// Distinct approvals needed (≥ 1).
+    pub min_approvals: u32,
+    /// The author of the job's commit may not approve.
+    pub forbid_self_approval: bool,
+}
+
+impl Default for ApprovalRule {
+    fn default() -> Self {
+        ApprovalRule::none()
+    }
+}
+
+impl ApprovalRule {
+    /// No approval: the agent reports its outcome itself (the default).
+    pub fn none() -> Self {
+        ApprovalRule {
+            required: false,
+            approvers: Vec::new(),
+            min_approvals: 1,
+            forbid_self_approval: false,
+        }
+    }
+
+    /// Approval by any one authenticated approver.
+    pub fn required() -> Self {
+        ApprovalRule {
+            required: true,
+            ..ApprovalRule::none()
+        }
+    }
+
+    /// Restricts who may decide (`user:<id>`, `group:<name>`).
+    pub fn with_approvers<I, S>(mut self, approvers: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.approvers = approvers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the number of distinct approvals needed.
+    pub fn with_min_approvals(mut self, n: u32) -> Self {
+        self.min_approvals = n;
+        self
+    }
+
+    /// Forbids the author of the job's commit to approve.
+    pub fn with_forbid_self_approval(mut self, forbid: bool) -> Self {
+        self.forbid_self_approval = forbid;
+        self
+    }
+}
+
+/// `none` / `required`: the short spelling of an [`ApprovalRule`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum ApprovalRule {
-    /// The agent reports its outcome without a human (the default).
-    #[default]
+enum ApprovalMode {
     None,
-    /// The agent must submit a plan; the step waits for a human's decision.
     Required,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_min_approvals() -> u32 {
+    1
+}
+
+/// The map spelling of an [`ApprovalRule`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ApprovalPolicySpec {
+    #[serde(default = "default_true")]
+    required: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    approvers: Vec<String>,
+    #[serde(default = "default_min_approvals")]
+    min_approvals: u32,
+    #[serde(default)]
+    forbid_self_approval: bool,
+}
+
+/// The YAML forms of an [`ApprovalRule`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+enum ApprovalRuleRepr {
+    Mode(ApprovalMode),
+    Policy(ApprovalPolicySpec),
+}
+
+impl From<ApprovalRuleRepr> for ApprovalRule {
+    fn from(r: ApprovalRuleRepr) -> Self {
+        match r {
+            ApprovalRuleRepr::Mode(ApprovalMode::None) => ApprovalRule::none(),
+            ApprovalRuleRepr::Mode(ApprovalMode::Required) => ApprovalRule::required(),
+            ApprovalRuleRepr::Policy(p) => ApprovalRule {
+                required: p.required,
+                approvers: p.approvers,
+                min_approvals: p.min_approvals,
+                forbid_self_approval: p.forbid_self_approval,
+            },
+        }
+    }
+}
+
+impl From<ApprovalRule> for ApprovalRuleRepr {
+    fn from(r: ApprovalRule) -> Self {
+        if r.approvers.is_empty() && r.min_approvals == 1 && !r.forbid_self_approval {
+            ApprovalRuleRepr::Mode(if r.required {
+                ApprovalMode::Required
+            } else {
+                ApprovalMode::None
+            })
+        } else {
+            ApprovalRuleRepr::Policy(ApprovalPolicySpec {
+                required: r.required,
+                approvers: r.approvers,
+                min_approvals: r.min_approvals,
+                forbid_self_approval: r.forbid_self_approval,
+            })
+        }
+    }
+}
+
+impl JsonSchema for ApprovalRule {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ApprovalRule".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        ApprovalRuleRepr::json_schema(generator)
+    }
 }
 
 /// Retry policy of a step: at most `attempts` attempts, the n-th retry after

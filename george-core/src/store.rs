@@ -22,14 +22,26 @@ pub struct TranscriptKey {
     pub attempt: u32,
 }
 
+/// What an [`ApprovalWrite`] does to the stored request with the same id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalOp {
+    /// Inserts a new `Open` request: `Conflict` when a request with this id exists
+    /// (a request is never replaced), `InvalidInput` when the request is not `Open`.
+    Insert,
+    /// Updates a request that is stored and still `Open`: a decision (`Approved`,
+    /// `Rejected`, `Cancelled`) or another vote (still `Open`). `Conflict` when the
+    /// request does not exist or is no longer open: a status moves out of `Open` once.
+    Update,
+}
+
 /// An approval request to store with a job write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalWrite {
-    /// The request in its new state (inserted, or replacing the stored one with the same id).
+    /// The request in its new state.
     pub request: ApprovalRequest,
-    /// When true, the write fails with `Conflict` unless the stored request exists and is
-    /// still `Open` (a decision on a request that is no longer open is refused).
-    pub require_open: bool,
+    /// Insert, or update an open one.
+    pub op: ApprovalOp,
 }
 
 /// One atomic write: a job record plus what goes with its transition.
@@ -44,7 +56,7 @@ pub struct JobWrite {
     pub expected_revision: Option<u64>,
     /// Events appended to the job's log, in order.
     pub events: Vec<NewEvent>,
-    /// Approval requests inserted or updated.
+    /// Approval requests inserted or updated, checked in order.
     pub approvals: Vec<ApprovalWrite>,
     /// Transcripts stored (replacing any with the same key).
     pub transcripts: Vec<(TranscriptKey, Vec<Message>)>,
@@ -86,11 +98,20 @@ impl JobWrite {
         self
     }
 
-    /// Adds an approval write.
-    pub fn approval(mut self, request: ApprovalRequest, require_open: bool) -> Self {
+    /// Inserts a new, `Open` approval request ([`ApprovalOp::Insert`]).
+    pub fn insert_approval(mut self, request: ApprovalRequest) -> Self {
         self.approvals.push(ApprovalWrite {
             request,
-            require_open,
+            op: ApprovalOp::Insert,
+        });
+        self
+    }
+
+    /// Updates an approval request that must still be `Open` ([`ApprovalOp::Update`]).
+    pub fn update_approval(mut self, request: ApprovalRequest) -> Self {
+        self.approvals.push(ApprovalWrite {
+            request,
+            op: ApprovalOp::Update,
         });
         self
     }
@@ -125,19 +146,36 @@ pub fn next_revision(name: &str, expected: Option<u64>, stored: Option<u64>) -> 
     }
 }
 
-/// The `require_open` rule of [`ApprovalWrite`], for backends that check it in their
-/// own code: `stored_status` is the stored request's status name
-/// ([`ApprovalStatus::name`](crate::state::ApprovalStatus::name)), `None` when absent.
+/// The rule of one [`ApprovalWrite`], for backends that check it in their own code:
+/// `stored_status` is the stored request's status name
+/// ([`ApprovalStatus::name`](crate::state::ApprovalStatus::name)), `None` when absent;
+/// `new_status` the written request's.
+///
+/// Several writes of one request in one [`JobWrite`] are checked in order, each against
+/// the state the previous one left.
 ///
 /// # Errors
-/// `Conflict` when the request does not exist or is no longer open.
-pub fn check_still_open(id: &str, stored_status: Option<&str>) -> Result<()> {
-    match stored_status {
-        Some("open") => Ok(()),
-        Some(_) => Err(crate::Error::conflict(format!(
+/// - `Insert`: `Conflict` when the request exists; `InvalidInput` unless it is `open`.
+/// - `Update`: `Conflict` when the request does not exist or is no longer open.
+pub fn check_approval_write(
+    id: &str,
+    op: ApprovalOp,
+    stored_status: Option<&str>,
+    new_status: &str,
+) -> Result<()> {
+    match (op, stored_status) {
+        (ApprovalOp::Insert, Some(_)) => Err(crate::Error::conflict(format!(
+            "approval request {id:?} already exists: a request is never replaced"
+        ))),
+        (ApprovalOp::Insert, None) if new_status != "open" => Err(crate::Error::invalid_input(
+            format!("approval request {id:?} must be inserted open, not {new_status}"),
+        )),
+        (ApprovalOp::Insert, None) => Ok(()),
+        (ApprovalOp::Update, Some("open")) => Ok(()),
+        (ApprovalOp::Update, Some(_)) => Err(crate::Error::conflict(format!(
             "approval request {id:?} is no longer open"
         ))),
-        None => Err(crate::Error::conflict(format!(
+        (ApprovalOp::Update, None) => Err(crate::Error::conflict(format!(
             "approval request {id:?} does not exist"
         ))),
     }
@@ -183,6 +221,9 @@ pub struct Compaction {
 ///   whose time has come to one claimer at a time: a claimed job is hidden from other
 ///   claims for the claim's `visibility_ms`, or until a write gives it a new time.
 ///   Concurrent claims never return the same job.
+/// - **Approvals are never replaced**: an [`ApprovalOp::Insert`] of an existing id and an
+///   [`ApprovalOp::Update`] of a request that is not `Open` are `Conflict`s and store
+///   nothing ([`check_approval_write`]); a request's status leaves `Open` once.
 /// - **Transcripts apart**: job records are read without their transcripts; only
 ///   [`transcript`](StateStore::transcript) loads one.
 /// - **Retention**: events, approvals and transcripts are kept as long as the job;
@@ -193,7 +234,7 @@ pub struct Compaction {
 /// [`compact`]: StateStore::compact
 ///
 /// # Errors
-/// `Conflict` (stale revision, job exists, approval no longer open), `NotFound`,
+/// `Conflict` (stale revision, job exists, approval exists or no longer open), `NotFound`,
 /// `Backend` (I/O, database).
 ///
 /// # Implementing

@@ -10,37 +10,19 @@ use super::prompt::{self, DEFER, REPORT_BLOCKED, REPORT_FAILURE, REPORT_SUCCESS,
 use crate::clock::Clock;
 use crate::command::CommandToolExecutor;
 use crate::error::ErrorKind;
+use crate::events::EventAction;
 use crate::manifest::DesiredJob;
-use crate::model::{AgentSpec, ApprovalRule, Autonomy, StepSpec};
+use crate::model::{AgentSpec, Autonomy, StepSpec};
 use crate::provider::{ChatRequest, DynProvider, Message, Usage};
-use crate::state::{JobRecord, NewEvent, Plan, PlannedAction};
+use crate::state::{
+    ActionEffect, ApprovalRequest, ApprovalStatus, JobRecord, NewEvent, Plan, PlannedAction,
+};
 use crate::template;
-use crate::tool::{DynToolExecutor, ToolDefinition, ToolInvocation};
+use crate::tool::{
+    DynToolExecutor, EffectClass, FencingToken, ToolContext, ToolDefinition, ToolInvocation,
+};
 
-/// How an attempt ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// Done, with outputs (a JSON object).
-    Succeeded(Value),
-    /// Failed; `retryable` when another attempt may succeed.
-    Failed {
-        /// Why.
-        reason: String,
-        /// Whether a retry may help.
-        retryable: bool,
-    },
-    /// Cannot proceed.
-    Blocked(String),
-    /// A plan for a human.
-    NeedsApproval(Plan),
-    /// Check again at `until_ms`.
-    Deferred {
-        /// When.
-        until_ms: u64,
-        /// Why.
-        reason: String,
-    },
-}
+pub use crate::reconcile::Outcome;
 
 /// What an attempt produced.
 #[derive(Debug, Clone)]
@@ -59,7 +41,34 @@ pub struct AttemptReport {
 #[derive(Debug, Clone)]
 pub(crate) struct RegisteredTool {
     pub(crate) executor: DynToolExecutor,
+    /// The definition, with the operator's effect class when one was set.
     pub(crate) definition: ToolDefinition,
+    /// Whether the operator set the effect class ([`EngineBuilder::effect_class`]): then
+    /// it is final, and the executor is not asked per call.
+    ///
+    /// [`EngineBuilder::effect_class`]: super::EngineBuilder::effect_class
+    pub(crate) effect_fixed: bool,
+}
+
+impl RegisteredTool {
+    /// The effect class of one call.
+    pub(crate) fn effect_of(&self, invocation: &ToolInvocation) -> EffectClass {
+        if self.effect_fixed {
+            return self.definition.effect;
+        }
+        self.executor
+            .effect_of(invocation)
+            .unwrap_or(self.definition.effect)
+    }
+}
+
+/// Where an `execute_approved` attempt records each approved action's effect, durably and
+/// fenced by the attempt's lease, before it runs the next one.
+#[async_trait::async_trait]
+pub(crate) trait EffectLog: Send + Sync {
+    /// Records `effect`; an error (the lease was lost, the store failed) stops the
+    /// execution before the next action.
+    async fn record(&self, effect: ActionEffect) -> crate::Result<()>;
 }
 
 /// What an attempt needs from the engine.
@@ -74,6 +83,13 @@ pub(crate) struct AttemptCtx<'a> {
     pub(crate) record: &'a JobRecord,
     pub(crate) spec: &'a StepSpec,
     pub(crate) attempt: u32,
+    /// The engine holding the attempt's lease.
+    pub(crate) holder: &'a str,
+    /// For an `execute_approved` step: the approval request its source step links to, as
+    /// stored (loaded before the attempt).
+    pub(crate) approval: Option<&'a ApprovalRequest>,
+    /// For an `execute_approved` step: where each action's effect is recorded.
+    pub(crate) effects: Option<&'a dyn EffectLog>,
 }
 
 fn fail(reason: impl Into<String>, retryable: bool) -> Outcome {
@@ -146,6 +162,20 @@ impl AttemptCtx<'_> {
         )
     }
 
+    /// The context of this attempt's tool calls.
+    fn tool_context(&self) -> ToolContext {
+        ToolContext::new(
+            &self.record.name,
+            &self.spec.id,
+            self.record.generation,
+            self.attempt,
+        )
+        .with_fencing(FencingToken {
+            holder: self.holder.to_string(),
+            sequence: (self.record.generation << 32) | u64::from(self.attempt),
+        })
+    }
+
     /// Runs the attempt.
     pub(crate) async fn run(&self) -> AttemptReport {
         if let Some(cmd) = &self.spec.command {
@@ -185,7 +215,7 @@ impl AttemptCtx<'_> {
         };
         r.events.push(self.event(
             "engine",
-            "command.ran",
+            EventAction::CommandRan.as_str(),
             format!(
                 "{program} {} → exit {}: {}",
                 rendered.join(" "),
@@ -237,38 +267,106 @@ impl AttemptCtx<'_> {
         r
     }
 
-    async fn run_approved(&self, src: &str) -> AttemptReport {
-        let plan: Option<Plan> = self
-            .record
-            .step(src)
-            .and_then(|s| s.outputs.clone())
-            .and_then(|o| serde_json::from_value(o).ok());
-        let Some(plan) = plan else {
-            return self.report(fail(
-                format!("step {src} has no approved plan in its outputs"),
-                false,
+    /// Why the approved plan of step `src` may not run now, or the request to run.
+    ///
+    /// Runs only a plan whose approval record is `Approved`, of the job's current
+    /// generation, whose digest matches the link on the planning step and the stored
+    /// plan, and whose tools the planning agent may *still* use under the current spec.
+    fn approved_plan(&self, src: &str) -> Result<&ApprovalRequest, String> {
+        let Some(link) = self.record.step(src).and_then(|s| s.approved.as_ref()) else {
+            return Err(format!(
+                "step {src} has no approved plan: its outputs were not approved by a human in this generation"
             ));
         };
-        let mut r = self.report(fail("", false));
-        let mut results = Vec::with_capacity(plan.actions.len());
-        for (i, action) in plan.actions.iter().enumerate() {
-            let Some(tool) = self.tools.get(&action.tool) else {
-                r.outcome = Outcome::Blocked(format!(
+        let Some(req) = self.approval.filter(|r| r.id == link.request) else {
+            return Err(format!("approval request {} is not stored", link.request));
+        };
+        if !matches!(req.status, ApprovalStatus::Approved { .. }) {
+            return Err(format!(
+                "approval request {} is {}, not approved",
+                req.id,
+                req.status.name()
+            ));
+        }
+        let generation = self.record.generation;
+        if req.generation != generation || link.generation != generation {
+            return Err(format!(
+                "approval request {} was given for generation {}; the job is at generation {generation}",
+                req.id, req.generation
+            ));
+        }
+        let digest = req.plan.digest();
+        if req.digest != digest || link.digest != digest {
+            return Err(format!(
+                "approval request {}: the approved digest {} does not match the plan ({digest})",
+                req.id, link.digest
+            ));
+        }
+        let agent = self.agents.get(&req.agent);
+        for (i, action) in req.plan.actions.iter().enumerate() {
+            let allowed = agent.is_some_and(|a| a.spec.tools.contains(&action.tool));
+            if !allowed {
+                return Err(format!(
+                    "approved action {} names tool {:?}, which agent {} may no longer use",
+                    i + 1,
+                    action.tool,
+                    req.agent
+                ));
+            }
+            if !self.tools.contains_key(&action.tool) {
+                return Err(format!(
                     "approved action {} names tool {:?}, which this engine does not have",
                     i + 1,
                     action.tool
                 ));
+            }
+        }
+        Ok(req)
+    }
+
+    async fn run_approved(&self, src: &str) -> AttemptReport {
+        let mut r = self.report(fail("", false));
+        let req = match self.approved_plan(src) {
+            Ok(req) => req,
+            Err(why) => {
+                r.events
+                    .push(self.event("engine", EventAction::ToolRefused.as_str(), why.clone()));
+                r.outcome = Outcome::Blocked(why);
+                return r;
+            }
+        };
+        let plan = &req.plan;
+        let done = self
+            .record
+            .step(&self.spec.id)
+            .map(|s| s.effects.as_slice())
+            .unwrap_or(&[]);
+        let mut results = Vec::with_capacity(plan.actions.len());
+        for (i, action) in plan.actions.iter().enumerate() {
+            let index = i + 1;
+            if let Some(e) = done.iter().find(|e| e.index == index) {
+                // Its effect was recorded by an earlier attempt: never run it again.
+                results.push(json!({"tool": e.tool, "content": e.content, "data": e.data}));
+                continue;
+            }
+            let Some(tool) = self.tools.get(&action.tool) else {
+                r.outcome = Outcome::Blocked(format!(
+                    "approved action {index} names tool {:?}, which this engine does not have",
+                    action.tool
+                ));
                 return r;
             };
-            let inv = ToolInvocation::new(&action.tool, action.arguments.clone(), self.key(i + 1));
+            // Stable across attempts, restarts and takeovers: never the attempt number.
+            let key = format!("{}/{index}", req.id);
+            let inv = ToolInvocation::new(&action.tool, action.arguments.clone(), key.clone())
+                .with_context(self.tool_context().approved(&req.id, index));
             match tool.executor.call(inv).await {
                 Ok(out) => {
                     r.events.push(self.event(
                         "engine",
-                        "tool.called",
+                        EventAction::ToolCalled.as_str(),
                         format!(
-                            "approved action {}: {} → {}",
-                            i + 1,
+                            "approved action {index} ({key}): {} → {}",
                             action.tool,
                             clip(&out.content, 160)
                         ),
@@ -276,29 +374,48 @@ impl AttemptCtx<'_> {
                     if out.is_error {
                         r.outcome = fail(
                             format!(
-                                "approved action {} ({}) failed: {}",
-                                i + 1,
-                                action.tool,
-                                out.content
+                                "approved action {index} ({}) failed: {}",
+                                action.tool, out.content
                             ),
                             false,
                         );
                         return r;
                     }
+                    let effect = ActionEffect {
+                        index,
+                        key,
+                        tool: action.tool.clone(),
+                        content: out.content,
+                        data: out.data,
+                    };
                     results.push(
-                        json!({"tool": action.tool, "content": out.content, "data": out.data}),
+                        json!({"tool": effect.tool, "content": effect.content, "data": effect.data}),
                     );
+                    if let Some(log) = self.effects
+                        && let Err(e) = log.record(effect).await
+                    {
+                        r.outcome = fail(
+                            format!("recording approved action {index}: {e}"),
+                            e.is_retryable(),
+                        );
+                        return r;
+                    }
                 }
                 Err(e) => {
                     r.outcome = fail(
-                        format!("approved action {} ({}): {e}", i + 1, action.tool),
+                        format!("approved action {index} ({}): {e}", action.tool),
                         e.is_retryable(),
                     );
                     return r;
                 }
             }
         }
-        r.outcome = Outcome::Succeeded(json!({ "summary": plan.summary, "results": results }));
+        r.outcome = Outcome::Succeeded(json!({
+            "summary": plan.summary,
+            "results": results,
+            "approval": req.id,
+            "digest": req.digest,
+        }));
         r
     }
 
@@ -351,14 +468,13 @@ impl AttemptCtx<'_> {
                 Ok(s) => s,
                 Err(e) => return self.report(fail(format!("rendering instructions: {e}"), false)),
             };
-        let needs_approval =
-            self.spec.approval == ApprovalRule::Required || a.autonomy == Autonomy::Manual;
+        let needs_approval = self.spec.approval.required || a.autonomy == Autonomy::Manual;
         let rejections = self
             .record
             .step(&self.spec.id)
             .map(|s| s.rejections.as_slice())
             .unwrap_or(&[]);
-        let user = prompt::user_message(
+        let mut user = prompt::user_message(
             &instructions,
             self.desired,
             self.record,
@@ -367,17 +483,30 @@ impl AttemptCtx<'_> {
             rejections,
             needs_approval,
         );
+        if needs_approval {
+            // The write tools are not callable now, but a plan's actions may name them.
+            let plannable: Vec<&ToolDefinition> = a
+                .tools
+                .iter()
+                .filter_map(|t| self.tools.get(t).map(|r| &r.definition))
+                .filter(|d| !d.effect.allowed_while_planning())
+                .collect();
+            prompt::append_plannable_tools(&mut user, &plannable);
+        }
+        // A planning attempt is offered `read` and `dry_run` tools only.
         let mut tools: Vec<ToolDefinition> = a
             .tools
             .iter()
-            .filter_map(|t| self.tools.get(t).map(|r| r.definition.clone()))
+            .filter_map(|t| self.tools.get(t).map(|r| &r.definition))
+            .filter(|d| !needs_approval || d.effect.allowed_while_planning())
+            .cloned()
             .collect();
         tools.extend_from_slice(prompt::outcome_tools(needs_approval));
         let actor = format!("agent:{agent_name}");
         let mut r = self.report(fail("", false));
         if let Some(why) = self.over_budget(&r.usage) {
             r.events
-                .push(self.event("engine", "budget.exceeded", why.clone()));
+                .push(self.event("engine", EventAction::BudgetExceeded.as_str(), why.clone()));
             r.outcome = fail(why, false);
             return r;
         }
@@ -401,7 +530,7 @@ impl AttemptCtx<'_> {
             r.usage.add(&resp.usage);
             r.events.push(self.event(
                 &actor,
-                "model.responded",
+                EventAction::ModelResponded.as_str(),
                 format!(
                     "{} tool call(s), {} in ({} cached) / {} out tokens, ${:.6}{}",
                     resp.message.tool_calls.len(),
@@ -441,7 +570,7 @@ impl AttemptCtx<'_> {
                             Ok(o) => {
                                 r.events.push(self.event(
                                     &actor,
-                                    "outcome.reported",
+                                    EventAction::OutcomeReported.as_str(),
                                     format!(
                                         "{}: {}",
                                         call.name,
@@ -460,17 +589,42 @@ impl AttemptCtx<'_> {
                         call.name,
                         a.tools.join(", ")
                     );
-                    r.events
-                        .push(self.event("engine", "tool.refused", why.clone()));
+                    r.events.push(self.event(
+                        "engine",
+                        EventAction::ToolRefused.as_str(),
+                        why.clone(),
+                    ));
                     (why, true)
                 } else if let Some(tool) = self.tools.get(&call.name) {
                     let inv =
-                        ToolInvocation::new(&call.name, call.arguments.clone(), self.key(calls));
+                        ToolInvocation::new(&call.name, call.arguments.clone(), self.key(calls))
+                            .with_context(self.tool_context());
+                    let effect = tool.effect_of(&inv);
+                    if needs_approval && !effect.allowed_while_planning() {
+                        // Refused before any executor sees it: nothing changes before a
+                        // human approves.
+                        let why = format!(
+                            "tool {:?} is a {effect} tool: this step needs a human's approval, so it may only read and dry-run; put the call in the plan's actions instead",
+                            call.name
+                        );
+                        r.events.push(self.event(
+                            "engine",
+                            EventAction::ToolRefused.as_str(),
+                            why.clone(),
+                        ));
+                        r.transcript.push(Message::Tool {
+                            tool_call_id: call.id.clone(),
+                            name: call.name.clone(),
+                            content: why,
+                            is_error: true,
+                        });
+                        continue;
+                    }
                     match tool.executor.call(inv).await {
                         Ok(out) => {
                             r.events.push(self.event(
                                 &actor,
-                                "tool.called",
+                                EventAction::ToolCalled.as_str(),
                                 format!(
                                     "{}({}) → {}",
                                     call.name,
@@ -483,7 +637,7 @@ impl AttemptCtx<'_> {
                         Err(e) => {
                             r.events.push(self.event(
                                 &actor,
-                                "tool.failed",
+                                EventAction::ToolFailed.as_str(),
                                 format!("{}: {e}", call.name),
                             ));
                             (format!("tool error: {e}"), true)
@@ -504,8 +658,11 @@ impl AttemptCtx<'_> {
                 return r;
             }
             if let Some(why) = self.over_budget(&r.usage) {
-                r.events
-                    .push(self.event("engine", "budget.exceeded", why.clone()));
+                r.events.push(self.event(
+                    "engine",
+                    EventAction::BudgetExceeded.as_str(),
+                    why.clone(),
+                ));
                 r.outcome = fail(why, false);
                 return r;
             }

@@ -16,8 +16,13 @@
 //! ```
 
 pub mod attempt;
+mod decisions;
+mod dispatch;
+mod finish;
+mod io;
 pub mod prompt;
-mod shell;
+mod recovery;
+mod sync;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +32,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 
+use crate::approval::{Approver, Decision};
 use crate::clock::{Clock, SystemClock};
 use crate::command::CommandToolExecutor;
 use crate::error::{Error, Result};
@@ -37,7 +43,7 @@ use crate::provider::{DynProvider, ProviderFactory};
 use crate::reconcile::queue::WorkQueue;
 use crate::state::{ApprovalRequest, Event, JobRecord, JobStatus};
 use crate::store::DynStateStore;
-use crate::tool::DynToolExecutor;
+use crate::tool::{DynToolExecutor, EffectClass};
 use attempt::RegisteredTool;
 
 /// Engine settings.
@@ -196,9 +202,32 @@ pub struct EngineBuilder {
     commands: Option<CommandToolExecutor>,
     human: Arc<dyn HumanChannel>,
     clock: Arc<dyn Clock>,
+    effects: HashMap<String, EffectClass>,
+    id_set: bool,
 }
 
 impl EngineBuilder {
+    /// Sets the [`EffectClass`] of tool `name`, overriding what its executor declares:
+    /// the operator's word is final (e.g. a tool server's `kubectl_get` declared `read`).
+    /// A step whose outcome needs approval may call only `read` and `dry_run` tools.
+    pub fn effect_class(mut self, name: impl Into<String>, effect: EffectClass) -> Self {
+        self.effects.insert(name.into(), effect);
+        self
+    }
+
+    /// Sets the maximum step attempts running at once (see [`EngineConfig::max_running`]).
+    pub fn max_running(mut self, n: usize) -> Self {
+        self.config.max_running = n.max(1);
+        self
+    }
+
+    /// Sets how long a claimed job stays hidden from other engines' claims, in ms (see
+    /// [`EngineConfig::claim_visibility_ms`]).
+    pub fn claim_visibility_ms(mut self, ms: u64) -> Self {
+        self.config.claim_visibility_ms = ms;
+        self
+    }
+
     /// Registers a provider under `name` (agent specs select it by `provider:`).
     pub fn provider(mut self, name: impl Into<String>, provider: DynProvider) -> Self {
         self.providers.insert(name.into(), provider);
@@ -232,14 +261,20 @@ impl EngineBuilder {
         self.clock = clock;
         self
     }
-    /// The settings.
+    /// The settings. An id set earlier with [`id`](Self::id) is kept (`config`'s id is
+    /// used when none was set).
     pub fn config(mut self, config: EngineConfig) -> Self {
+        let id = self.id_set.then(|| std::mem::take(&mut self.config.id));
         self.config = config;
+        if let Some(id) = id {
+            self.config.id = id;
+        }
         self
     }
     /// Sets the engine id.
     pub fn id(mut self, id: impl Into<String>) -> Self {
         self.config.id = id.into();
+        self.id_set = true;
         self
     }
     /// Sets the Git reference to follow.
@@ -269,10 +304,15 @@ impl EngineBuilder {
     pub fn build(self) -> Engine {
         let mut tools = HashMap::new();
         for ex in self.executors {
-            for def in ex.tools() {
+            for mut def in ex.tools() {
+                let fixed = self.effects.get(&def.name).copied();
+                if let Some(effect) = fixed {
+                    def.effect = effect;
+                }
                 tools.entry(def.name.clone()).or_insert(RegisteredTool {
                     executor: ex.clone(),
                     definition: def,
+                    effect_fixed: fixed.is_some(),
                 });
             }
         }
@@ -342,6 +382,8 @@ impl Engine {
             commands: None,
             human: Arc::new(LogHuman),
             clock: Arc::new(SystemClock),
+            effects: HashMap::new(),
+            id_set: false,
         }
     }
 
@@ -367,7 +409,7 @@ impl Engine {
             }
         }
         let names: Vec<String> = lock(&self.shared.cache).keys().cloned().collect();
-        shell::recover_own_attempts(self, &names).await?;
+        recovery::recover_own_attempts(self, &names).await?;
         self.enqueue(names);
         self.sync().await?;
         for req in self.shared.store.approvals(true).await? {
@@ -385,7 +427,7 @@ impl Engine {
     /// # Errors
     /// Git errors; invalid manifests are not errors (see [`Engine::manifest_errors`]).
     pub async fn sync(&self) -> Result<Option<CommitId>> {
-        shell::sync(&self.shared, self).await
+        sync::sync(&self.shared, self).await
     }
 
     /// Errors of the manifests at the current commit.
@@ -437,7 +479,7 @@ impl Engine {
             for k in keys {
                 let e = self.clone();
                 tokio::spawn(async move {
-                    shell::reconcile_key(&e, &k).await;
+                    dispatch::reconcile_key(&e, &k).await;
                     lock(&e.shared.queue).done(&k);
                     e.shared.wake.notify_one();
                 });
@@ -460,7 +502,7 @@ impl Engine {
                         let e = self.clone();
                         let flag = claiming.clone();
                         tokio::spawn(async move {
-                            if let Err(err) = shell::claim_due(&e).await {
+                            if let Err(err) = recovery::claim_due(&e).await {
                                 tracing::warn!(error = %err, "claiming due jobs failed");
                             }
                             flag.store(false, Ordering::Release);
@@ -469,7 +511,7 @@ impl Engine {
                 }
             }
         }
-        shell::interrupt_all(&self).await;
+        recovery::interrupt_all(&self).await;
     }
 
     /// Spawns the reconcile loop on the current tokio runtime. Call [`Engine::start`] first.
@@ -533,29 +575,40 @@ impl Engine {
         self.shared.store.approvals(true).await
     }
 
-    /// Approves request `id`: the plan becomes the step's outputs (`summary`, `actions`),
-    /// exactly as submitted, and the step succeeds.
+    /// Approves request `id` as `approver`: once the step's rule is met (its approvers,
+    /// `min_approvals`, `forbid_self_approval`), the plan becomes the step's outputs
+    /// (`summary`, `actions`, `approval`, `digest`), exactly as submitted, and the step
+    /// succeeds; until then the approval is recorded as a vote.
     ///
     /// # Errors
-    /// `NotFound` for an unknown request; `Conflict` when it is no longer open (decided
-    /// or cancelled), or when its step no longer waits for it.
-    pub async fn approve(&self, id: &str, by: &str, note: Option<&str>) -> Result<()> {
-        shell::decide(
-            self,
-            id,
-            by,
-            shell::Decision::Approve(note.map(str::to_string)),
-        )
-        .await
+    /// See [`Engine::decide`].
+    pub async fn approve(&self, id: &str, approver: &Approver, note: Option<&str>) -> Result<()> {
+        self.decide(id, approver, &Decision::approve(note)).await
     }
 
-    /// Rejects request `id` with a reason: the step is planned again, and the reason is
-    /// handed to the next planning attempt.
+    /// Rejects request `id` as `approver` with a reason: the step plans again, and the
+    /// reason is handed to the next planning attempt.
     ///
     /// # Errors
-    /// As [`Engine::approve`].
-    pub async fn reject(&self, id: &str, by: &str, reason: &str) -> Result<()> {
-        shell::decide(self, id, by, shell::Decision::Reject(reason.to_string())).await
+    /// See [`Engine::decide`].
+    pub async fn reject(&self, id: &str, approver: &Approver, reason: &str) -> Result<()> {
+        self.decide(id, approver, &Decision::reject(reason)).await
+    }
+
+    /// Applies `decision` by `approver` to request `id`, checked by
+    /// [`record_decision`](crate::reconcile::record_decision) against the rule stored
+    /// with the request (the step's rule at the request's generation).
+    ///
+    /// # Errors
+    /// - `NotFound`: no such request (or job);
+    /// - `Conflict`: the request is no longer open (decided or cancelled: a request is
+    ///   decided once), belongs to an older generation, its step no longer waits for it,
+    ///   the decision's digest is not the plan's, or this approver already approved;
+    /// - `PermissionDenied`: the approver is outside the rule (the message names it);
+    /// - `InvalidInput`: a rejection without a reason;
+    /// - store errors.
+    pub async fn decide(&self, id: &str, approver: &Approver, decision: &Decision) -> Result<()> {
+        decisions::decide(self, id, approver, decision).await
     }
 
     /// Status changes of every job.
@@ -606,12 +659,23 @@ impl Engine {
                 }
             }
         };
-        tokio::time::timeout(timeout, fut).await.map_err(|_| {
-            Error::new(
-                crate::error::ErrorKind::Timeout,
-                format!("job {job} did not reach the awaited status in {timeout:?}"),
-            )
-        })?
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => {
+                let now = self
+                    .job(job)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map_or("not created".to_string(), |r| r.status.to_string());
+                Err(Error::new(
+                    crate::error::ErrorKind::Timeout,
+                    format!(
+                        "job {job} did not reach the awaited status in {timeout:?}; it is {now}"
+                    ),
+                ))
+            }
+        }
     }
 
     /// Counters.

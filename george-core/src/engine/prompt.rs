@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::manifest::DesiredJob;
 use crate::model::StepSpec;
 use crate::state::{JobRecord, Rejection};
-use crate::tool::ToolDefinition;
+use crate::tool::{EffectClass, ToolDefinition};
 
 /// Tool that reports success with outputs.
 pub const REPORT_SUCCESS: &str = "report_success";
@@ -41,10 +41,7 @@ pub fn outcome_tools(needs_approval: bool) -> &'static [ToolDefinition] {
 fn build_outcome_tools(needs_approval: bool) -> Vec<ToolDefinition> {
     let mut v = Vec::with_capacity(4);
     if needs_approval {
-        v.push(ToolDefinition {
-            name: SUBMIT_PLAN.into(),
-            description: "Submit your plan for a human's approval. `actions` are the exact tool calls that will run, unchanged, once a human approves. Ends this step attempt.".into(),
-            input_schema: std::sync::Arc::new(json!({
+        v.push(ToolDefinition::new(SUBMIT_PLAN, "Submit your plan for a human's approval. `actions` are the exact tool calls that will run, unchanged, once a human approves. Ends this step attempt.", json!({
                 "type": "object",
                 "properties": {
                     "summary": {"type": "string", "description": "What the plan does and why, for the reviewer."},
@@ -55,52 +52,38 @@ fn build_outcome_tools(needs_approval: bool) -> Vec<ToolDefinition> {
                     }}
                 },
                 "required": ["summary", "actions"]
-            })),
-        });
+            })));
     } else {
-        v.push(ToolDefinition {
-            name: REPORT_SUCCESS.into(),
-            description: "Report that the step is done, with its outputs (a JSON object later steps can use). Ends this step attempt.".into(),
-            input_schema: std::sync::Arc::new(json!({
+        v.push(ToolDefinition::new(REPORT_SUCCESS, "Report that the step is done, with its outputs (a JSON object later steps can use). Ends this step attempt.", json!({
                 "type": "object",
                 "properties": {
                     "summary": {"type": "string"},
                     "outputs": {"type": "object"}
                 },
                 "required": ["summary", "outputs"]
-            })),
-        });
+            })));
     }
-    v.push(ToolDefinition {
-        name: REPORT_FAILURE.into(),
-        description: "Report that the step failed. Set `retryable` when trying again later may succeed. Ends this step attempt.".into(),
-        input_schema: std::sync::Arc::new(json!({
+    v.push(ToolDefinition::new(REPORT_FAILURE, "Report that the step failed. Set `retryable` when trying again later may succeed. Ends this step attempt.", json!({
             "type": "object",
             "properties": {"reason": {"type": "string"}, "retryable": {"type": "boolean"}},
             "required": ["reason"]
-        })),
-    });
-    v.push(ToolDefinition {
-        name: REPORT_BLOCKED.into(),
-        description: "Report that you cannot do this step (a missing capability, a condition not met). Say why; do not improvise. Ends this step attempt.".into(),
-        input_schema: std::sync::Arc::new(json!({
+        })));
+    v.push(ToolDefinition::new(REPORT_BLOCKED, "Report that you cannot do this step (a missing capability, a condition not met). Say why; do not improvise. Ends this step attempt.", json!({
             "type": "object",
             "properties": {"reason": {"type": "string"}},
             "required": ["reason"]
-        })),
-    });
+        })));
     if !needs_approval {
-        v.push(ToolDefinition {
-            name: DEFER.into(),
-            description: "Ask to be run again later, e.g. while waiting for a sync. Ends this step attempt.".into(),
-            input_schema: std::sync::Arc::new(json!({
+        v.push(ToolDefinition::new(DEFER, "Ask to be run again later, e.g. while waiting for a sync. Ends this step attempt.", json!({
                 "type": "object",
                 "properties": {"seconds": {"type": "integer", "minimum": 1}, "reason": {"type": "string"}},
                 "required": ["seconds", "reason"]
-            })),
-        });
+            })));
     }
-    v
+    // Reporting an outcome changes nothing outside the engine.
+    v.into_iter()
+        .map(|t| t.with_effect(EffectClass::Read))
+        .collect()
 }
 
 /// The rendering context of a step's templates: `params` and `steps.<id>.outputs`.
@@ -194,4 +177,22 @@ pub fn user_message(
         );
     }
     s
+}
+
+/// Lists, for a planning attempt, the `write` tools its plan's actions may name: they are
+/// not offered as callable tools while planning, so their schemas are given here.
+pub fn append_plannable_tools(message: &mut String, tools: &[&ToolDefinition]) {
+    if tools.is_empty() {
+        return;
+    }
+    message.push_str(
+        "\n# Tools for the plan's actions\nThese tools change things, so they run only after a human approves: name them in `submit_plan` actions, do not call them now.\n",
+    );
+    for t in tools {
+        let _ = writeln!(
+            message,
+            "- {} ({}): {} Arguments: {}",
+            t.name, t.effect, t.description, t.input_schema
+        );
+    }
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::params::{CompiledParams, compile_regex};
 use super::parse::Issue;
-use crate::model::{AgentSpec, ApprovalRule, Job, StepSpec, TaskTemplate};
+use crate::model::{AgentSpec, Job, StepSpec, TaskTemplate};
 use crate::template::referenced_variables;
 
 /// What the index needs of a locally valid template.
@@ -140,6 +140,7 @@ pub(crate) fn validate_template(t: &TaskTemplate) -> (Vec<Issue>, Option<Compile
         } else {
             ids.insert(&s.id, i);
         }
+        approval_rule_issues(i, &s.approval, &mut issues);
     }
     let names: HashSet<&str> = t.spec.parameters.iter().map(|p| p.name.as_str()).collect();
     for (i, s) in steps.iter().enumerate() {
@@ -234,7 +235,7 @@ fn step_rules(i: usize, s: &StepSpec, scope: &Scope<'_>, issues: &mut Vec<Issue>
                             s.id
                         ),
                     ));
-                } else if steps[t].approval != ApprovalRule::Required {
+                } else if !steps[t].approval.required {
                     issues.push(Issue::new(
                         field,
                         format!(
@@ -335,4 +336,36 @@ fn find_cycle(steps: &[StepSpec], ids: &HashMap<&str, usize>) -> Option<Issue> {
         }
     }
     None
+}
+
+/// The fields of an approval rule: `approvers` entries are `user:<id>` or
+/// `group:<name>`, `min_approvals` is at least 1, and a rule with approvers or several
+/// approvals is a required one.
+fn approval_rule_issues(i: usize, rule: &crate::model::ApprovalRule, issues: &mut Vec<Issue>) {
+    for (j, a) in rule.approvers.iter().enumerate() {
+        let ok = match a.split_once(':') {
+            Some(("user" | "group", rest)) => !rest.trim().is_empty(),
+            _ => false,
+        };
+        if !ok {
+            issues.push(Issue::new(
+                format!("spec.steps[{i}].approval.approvers[{j}]"),
+                format!("`{a}` must be `user:<id>` or `group:<name>`"),
+            ));
+        }
+    }
+    if rule.min_approvals == 0 {
+        issues.push(Issue::new(
+            format!("spec.steps[{i}].approval.min_approvals"),
+            "`min_approvals` must be at least 1",
+        ));
+    }
+    if !rule.required
+        && (!rule.approvers.is_empty() || rule.min_approvals > 1 || rule.forbid_self_approval)
+    {
+        issues.push(Issue::new(
+            format!("spec.steps[{i}].approval.required"),
+            "approvers, min_approvals and forbid_self_approval need `required: true`",
+        ));
+    }
 }

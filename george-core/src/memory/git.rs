@@ -40,6 +40,8 @@ struct Inner {
     by_id: HashMap<CommitId, usize>,
     branches: HashMap<String, usize>,
     counter: u64,
+    /// Authors set with [`InMemoryGitSource::set_author`].
+    authors: HashMap<CommitId, String>,
 }
 
 /// A [`GitSource`] over commits held in memory: for tests, examples and benchmarks.
@@ -145,6 +147,12 @@ impl InMemoryGitSource {
         inner.by_id.insert(id.clone(), index);
         inner.branches.insert(branch.to_owned(), index);
         id
+    }
+
+    /// Records `author` (`Name <email>`) as the author of `commit`, as
+    /// [`GitSource::commit_author`] reports it (commits have no author until set).
+    pub fn set_author(&self, commit: &CommitId, author: impl Into<String>) {
+        self.lock().authors.insert(commit.clone(), author.into());
     }
 
     /// Commits writes only (no deletions): a shorthand for [`commit`](Self::commit).
@@ -386,6 +394,10 @@ fn same(a: &Option<Arc<[u8]>>, b: &Option<Arc<[u8]>>) -> bool {
 
 #[async_trait]
 impl GitSource for InMemoryGitSource {
+    async fn commit_author(&self, commit: &CommitId) -> Result<Option<String>> {
+        Ok(self.lock().authors.get(commit).cloned())
+    }
+
     async fn resolve(&self, reference: &str) -> Result<CommitId> {
         let inner = self.lock();
         if let Some(&i) = inner.branches.get(reference) {

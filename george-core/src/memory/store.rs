@@ -44,7 +44,8 @@ struct Inner {
     /// Boxed: a B-tree node holds 11 slots, mostly not all used; small slots waste less.
     jobs: BTreeMap<Box<str>, Box<StoredJob>>,
     approvals: BTreeMap<String, ApprovalRequest>,
-    transcripts: HashMap<TranscriptKey, Vec<Message>>,
+    /// Transcripts by job, then by (step, attempt): compaction touches one job only.
+    transcripts: HashMap<String, HashMap<(String, u32), Vec<Message>>>,
     meta: HashMap<String, String>,
 }
 
@@ -102,11 +103,16 @@ impl Inner {
             expected_revision,
             stored.map(|s| s.record.revision),
         )?;
-        for a in approvals.iter().filter(|a| a.require_open) {
-            crate::store::check_still_open(
-                &a.request.id,
-                self.approvals.get(&a.request.id).map(|r| r.status.name()),
-            )?;
+        // Each approval write against the state the previous one left.
+        let mut seen: HashMap<&str, &'static str> = HashMap::new();
+        for a in &approvals {
+            let id = a.request.id.as_str();
+            let stored = seen
+                .get(id)
+                .copied()
+                .or_else(|| self.approvals.get(id).map(|r| r.status.name()));
+            crate::store::check_approval_write(id, a.op, stored, a.request.status.name())?;
+            seen.insert(id, a.request.status.name());
         }
 
         // Apply.
@@ -143,7 +149,10 @@ impl Inner {
             self.approvals.insert(a.request.id.clone(), a.request);
         }
         for (key, messages) in transcripts {
-            self.transcripts.insert(key, messages);
+            self.transcripts
+                .entry(key.job)
+                .or_default()
+                .insert((key.step, key.attempt), messages);
         }
         Ok(revision)
     }
@@ -184,14 +193,15 @@ impl Inner {
             )));
         }
         let mut out = Compaction::default();
-        self.transcripts.retain(|k, messages| {
-            if k.job != job {
-                return true;
-            }
+        for messages in self
+            .transcripts
+            .remove(job)
+            .into_iter()
+            .flat_map(|m| m.into_values())
+        {
             out.transcripts += 1;
-            out.bytes += serde_json::to_vec(messages).map_or(0, |v| v.len() as u64);
-            false
-        });
+            out.bytes += serde_json::to_vec(&messages).map_or(0, |v| v.len() as u64);
+        }
         Ok(out)
     }
 }
@@ -239,7 +249,12 @@ impl StateStore for InMemoryStateStore {
     }
 
     async fn transcript(&self, key: &TranscriptKey) -> Result<Option<Vec<Message>>> {
-        Ok(self.lock().transcripts.get(key).cloned())
+        Ok(self
+            .lock()
+            .transcripts
+            .get(&key.job)
+            .and_then(|m| m.get(&(key.step.clone(), key.attempt)))
+            .cloned())
     }
 
     async fn approval(&self, id: &str) -> Result<Option<ApprovalRequest>> {

@@ -5,8 +5,12 @@
 //! The engine's shell ([`crate::engine`]) applies the actions to the store and
 //! dispatches ready steps; nothing here does I/O, so every transition is table-tested.
 
+pub mod outcome;
 pub mod queue;
 
+pub use outcome::{Outcome, OutcomeContext, Recorded, record_decision, record_outcome};
+
+use crate::events::EventAction;
 use crate::manifest::DesiredJob;
 use crate::model::{RemovalPolicy, StepSpec};
 use crate::state::{JobRecord, JobStatus, StepEvent, StepRecord, StepState};
@@ -20,7 +24,9 @@ pub enum Action {
     /// The desired definition changed: bump the generation. Steps not started take the new
     /// definition, running ones finish; new steps are added `Pending`, steps no longer in
     /// the template are dropped (unless running), blocked and terminally failed steps start
-    /// over.
+    /// over. Approvals never carry across generations: a step waiting for a human has its
+    /// request cancelled and plans again; a plan approved but not yet executed is voided
+    /// and planned again; a gated step that succeeded without an approval plans again.
     NewGeneration(JobDefinition),
     /// The manifest is gone from Git: mark the job removed and, unless kept, cancel it.
     Remove {
@@ -60,6 +66,10 @@ pub struct JobDefinition {
     pub steps: Vec<String>,
     /// `on_removal: keep`.
     pub keep_on_removal: bool,
+    /// Steps whose outcome needs a human's approval (`approval.required`): a new
+    /// generation re-plans such a step when it succeeded without an approval (see
+    /// [`Action::NewGeneration`]).
+    pub gated: Vec<String>,
 }
 
 impl JobDefinition {
@@ -71,6 +81,14 @@ impl JobDefinition {
             spec_hash: d.hash,
             steps: d.template.spec.steps.iter().map(|s| s.id.clone()).collect(),
             keep_on_removal: d.job.spec.on_removal == RemovalPolicy::Keep,
+            gated: d
+                .template
+                .spec
+                .steps
+                .iter()
+                .filter(|s| s.approval.required)
+                .map(|s| s.id.clone())
+                .collect(),
         }
     }
 }
@@ -295,15 +313,21 @@ pub fn derive_status<'a>(states: impl Iterator<Item = &'a StepState>, removed: b
     }
 }
 
-/// Applies `actions` to `record` at `now_ms`, returning a description of each change
-/// (`(step, action, detail)`) for the event log. `Dispatch` and `RequeueAt` are left to
-/// the caller (they need the engine); invalid transitions are skipped and reported.
-pub fn apply(
-    record: &mut JobRecord,
-    actions: &[Action],
-    commit: &str,
-) -> Vec<(Option<String>, &'static str, String)> {
-    let mut out = Vec::new();
+/// What [`apply`] changed: one entry per change for the event log, and the approval
+/// requests the caller must cancel in the same write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// `(step, action, detail)` for the event log.
+    pub changes: Vec<(Option<String>, EventAction, String)>,
+    /// `(request id, reason)` of open approval requests to cancel.
+    pub cancel_approvals: Vec<(String, String)>,
+}
+
+/// Applies `actions` to `record`, returning a description of each change for the event
+/// log and the approval requests to cancel. `Dispatch` and `RequeueAt` are left to the
+/// caller (they need the engine); invalid transitions are skipped and reported.
+pub fn apply(record: &mut JobRecord, actions: &[Action], commit: &str) -> Applied {
+    let mut out = Applied::default();
     for a in actions {
         match a {
             Action::CreateJob(_) => {
@@ -315,6 +339,7 @@ pub fn apply(
                 spec_hash,
                 steps,
                 keep_on_removal,
+                gated,
             }) => {
                 record.generation += 1;
                 record.spec_hash = *spec_hash;
@@ -323,35 +348,36 @@ pub fn apply(
                 record.template.clone_from(template);
                 record.keep_on_removal = *keep_on_removal;
                 record.removed = false;
+                let generation = record.generation;
                 let mut old = std::mem::take(&mut record.steps);
                 let mut next = Vec::with_capacity(steps.len());
                 for id in steps {
                     match old.iter().position(|s| &s.id == id) {
                         Some(j) => {
                             let mut s = old.swap_remove(j);
-                            if matches!(
-                                s.state,
-                                StepState::Blocked
-                                    | StepState::Cancelled
-                                    | StepState::Failed { retry_at_ms: None }
-                            ) {
-                                s.state = StepState::Pending;
-                                s.message = None;
-                            }
+                            new_generation_step(&mut s, gated.contains(id), generation, &mut out);
                             next.push(s);
                         }
                         None => next.push(StepRecord::new(id.clone())),
                     }
                 }
-                // Running steps no longer in the template finish; the rest are dropped.
-                next.extend(
-                    old.into_iter()
-                        .filter(|s| matches!(s.state, StepState::Running { .. })),
-                );
+                // Running steps no longer in the template finish; the rest are dropped
+                // (their open requests cancelled).
+                for mut s in old {
+                    if matches!(s.state, StepState::Running { .. }) {
+                        next.push(s);
+                    } else if let StepState::AwaitingApproval { request } = &s.state {
+                        out.cancel_approvals.push((
+                            request.clone(),
+                            format!("step {} was removed in generation {generation}", s.id),
+                        ));
+                        s.state = StepState::Cancelled;
+                    }
+                }
                 record.steps = next;
-                out.push((
+                out.changes.push((
                     None,
-                    "job.generation",
+                    EventAction::JobGeneration,
                     format!(
                         "generation {} from commit {}",
                         record.generation,
@@ -361,9 +387,9 @@ pub fn apply(
             }
             Action::Remove { cancel } => {
                 record.removed = true;
-                out.push((
+                out.changes.push((
                     None,
-                    "job.removed",
+                    EventAction::JobRemoved,
                     if *cancel {
                         "manifest removed from Git: cancelling".to_string()
                     } else {
@@ -379,19 +405,30 @@ pub fn apply(
                 if let Some(s) = record.step_mut(step) {
                     match s.state.apply(event.clone()) {
                         Ok(next) => {
+                            if let StepState::AwaitingApproval { request } = &s.state {
+                                out.cancel_approvals.push((request.clone(), reason.clone()));
+                            }
                             let detail = format!("{} → {}: {reason}", s.state.name(), next.name());
                             s.state = next;
-                            out.push((Some(step.clone()), "step.transition", detail));
+                            out.changes.push((
+                                Some(step.clone()),
+                                EventAction::StepTransition,
+                                detail,
+                            ));
                         }
-                        Err(e) => out.push((Some(step.clone()), "step.invalid", e.to_string())),
+                        Err(e) => out.changes.push((
+                            Some(step.clone()),
+                            EventAction::StepInvalid,
+                            e.to_string(),
+                        )),
                     }
                 }
             }
             Action::SetStatus(status) => {
                 if record.status != *status {
-                    out.push((
+                    out.changes.push((
                         None,
-                        "job.status",
+                        EventAction::JobStatus,
                         format!("{} → {}", record.status, status),
                     ));
                     record.status = *status;
@@ -403,6 +440,52 @@ pub fn apply(
     out
 }
 
+/// One kept step of a new generation: blocked and terminally failed steps start over;
+/// approvals never carry over (see [`Action::NewGeneration`]).
+fn new_generation_step(s: &mut StepRecord, gated: bool, generation: u64, out: &mut Applied) {
+    match &s.state {
+        StepState::Blocked | StepState::Cancelled | StepState::Failed { retry_at_ms: None } => {
+            s.state = StepState::Pending;
+            s.message = None;
+        }
+        StepState::AwaitingApproval { request } => {
+            out.cancel_approvals.push((
+                request.clone(),
+                format!("the job changed (generation {generation}): the step plans again"),
+            ));
+            out.changes.push((
+                Some(s.id.clone()),
+                EventAction::StepTransition,
+                format!("awaiting_approval → pending: generation {generation} cancels {request}"),
+            ));
+            s.state = StepState::Pending;
+            s.message = None;
+        }
+        StepState::Succeeded => {
+            let voided = match &s.approved {
+                Some(p) if !p.executed => Some(format!(
+                    "approved plan {} ({}) voided by generation {generation} before it ran: the step plans again",
+                    p.request, p.digest
+                )),
+                Some(_) => None,
+                None if gated => Some(format!(
+                    "generation {generation} needs an approved plan; the step's outputs have none: the step plans again"
+                )),
+                None => None,
+            };
+            if let Some(why) = voided {
+                out.changes
+                    .push((Some(s.id.clone()), EventAction::ApprovalVoided, why));
+                s.state = StepState::Pending;
+                s.outputs = None;
+                s.approved = None;
+                s.message = None;
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The record a `CreateJob` action creates (revision 0: not stored yet).
 pub fn new_record(name: &str, action: &Action, commit: &str, now_ms: u64) -> Option<JobRecord> {
     let Action::CreateJob(JobDefinition {
@@ -411,6 +494,7 @@ pub fn new_record(name: &str, action: &Action, commit: &str, now_ms: u64) -> Opt
         spec_hash,
         steps,
         keep_on_removal,
+        ..
     }) = action
     else {
         return None;

@@ -20,7 +20,7 @@ fn step(id: &str, deps: &[&str]) -> StepSpec {
         execute_approved: None,
         depends_on: deps.iter().map(|d| d.to_string()).collect(),
         done_when: None,
-        approval: ApprovalRule::None,
+        approval: ApprovalRule::none(),
         retry: RetryPolicy::default(),
         timeout_ms: None,
         budget: None,

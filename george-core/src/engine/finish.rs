@@ -1,0 +1,204 @@
+//! An attempt's outcome: recorded by the pure [`record_outcome`], fenced by the lease,
+//! and reconciled in the same write so a chain of steps takes one commit per step.
+
+use super::attempt::AttemptReport;
+use super::dispatch::{d_agents, release_all, spawn_attempt, try_start};
+use super::io::{ROUNDS, commit, desired_of, events_of, retained_of, slot};
+use super::{Engine, lock};
+use crate::backoff::backoff_ms;
+use crate::error::{ErrorKind, Result};
+use crate::git::CommitId;
+use crate::manifest::DesiredJob;
+use crate::model::{ApprovalRule, Autonomy};
+use crate::reconcile::{self, Action, Outcome, OutcomeContext, record_outcome};
+use crate::state::{ApprovalRequest, JobRecord};
+use crate::store::{JobWrite, TranscriptKey};
+
+/// Records an attempt's outcome, fenced: only the lease holder of that attempt may.
+/// Returns whether the job was also reconciled in the same write (no requeue needed).
+///
+/// A `Conflict` means another write to the job came first (another step's outcome, a
+/// human's decision, another engine): the record is reloaded and, while this engine
+/// still holds the attempt's lease, the outcome is applied again on top of it.
+pub(super) async fn finish(
+    engine: &Engine,
+    d: &DesiredJob,
+    job: &str,
+    step: &str,
+    attempt: u32,
+    report: AttemptReport,
+) -> Result<bool> {
+    let shared = &engine.shared;
+    let spec = d.template.spec.steps.iter().find(|s| s.id == step);
+    let agent = spec.and_then(|s| s.agent.clone()).unwrap_or_default();
+    // The rule a plan's request carries: the step's, or any approver when the agent's
+    // autonomy forces approval.
+    let mut rule = spec.map(|s| s.approval.clone()).unwrap_or_default();
+    if !rule.required
+        && let Some(a) = super::io::agent_of(shared, &agent)
+        && a.spec.autonomy == Autonomy::Manual
+    {
+        rule = ApprovalRule::required();
+    }
+    let mut author = None;
+    if matches!(report.outcome, Outcome::NeedsApproval(_)) && rule.forbid_self_approval {
+        let commit_id = lock_commit(engine, job).await;
+        author = match shared.git.commit_author(&CommitId(commit_id)).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(job, step, error = %e, "reading the commit's author failed");
+                None
+            }
+        };
+    }
+    let slot = slot(shared, job);
+    let mut guard = slot.lock().await;
+    let mut report = Some(report);
+    for round in 1..=ROUNDS {
+        let Some(this) = (if round == ROUNDS {
+            report.take()
+        } else {
+            report.clone()
+        }) else {
+            break;
+        };
+        let Some(rec) = guard.clone() else {
+            return Ok(false);
+        };
+        let now = shared.clock.now_ms();
+        let policy = spec.map(|s| s.retry).unwrap_or_default();
+        let ctx = OutcomeContext {
+            now_ms: now,
+            holder: &shared.config.id,
+            attempt,
+            retry_at_ms: (attempt < policy.attempts).then(|| now + backoff_ms(&policy, attempt)),
+            agent: &agent,
+            rule: &rule,
+            commit_author: author.as_deref(),
+            executes: spec.and_then(|s| s.execute_approved.as_deref()),
+        };
+        match finish_once(engine, job, step, rec, this, &ctx, &mut guard).await {
+            Err(e) if e.kind() == ErrorKind::Conflict && round < ROUNDS => {
+                tracing::debug!(
+                    job,
+                    step,
+                    attempt,
+                    "outcome write conflicted; reloaded, retrying"
+                );
+            }
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                tracing::warn!(job, step, attempt, error = %e, "outcome of an attempt whose lease was lost: discarded");
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+            Ok((reconciled, approval)) => {
+                drop(guard);
+                if let Some(req) = approval
+                    && let Err(e) = shared.human.approval_requested(&req).await
+                {
+                    tracing::warn!(id = %req.id, error = %e, "notifying the human channel failed");
+                }
+                return Ok(reconciled);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// The commit of the job's current generation.
+async fn lock_commit(engine: &Engine, job: &str) -> String {
+    let slot = slot(&engine.shared, job);
+    let guard = slot.lock().await;
+    guard.as_ref().map(|r| r.commit.clone()).unwrap_or_default()
+}
+
+async fn finish_once(
+    engine: &Engine,
+    job: &str,
+    step: &str,
+    mut rec: JobRecord,
+    report: AttemptReport,
+    ctx: &OutcomeContext<'_>,
+    guard: &mut tokio::sync::MutexGuard<'_, Option<JobRecord>>,
+) -> Result<(bool, Option<ApprovalRequest>)> {
+    let shared = &engine.shared;
+    let now = ctx.now_ms;
+    match rec.step_mut(step) {
+        Some(s) if super::dispatch::holds_step(s, ctx.attempt, ctx.holder) => {
+            s.usage.add(&report.usage);
+        }
+        _ => {
+            tracing::warn!(
+                job,
+                step,
+                attempt = ctx.attempt,
+                "outcome of an attempt whose lease was lost: discarded"
+            );
+            return Ok((false, None));
+        }
+    }
+    let recorded = record_outcome(&mut rec, step, report.outcome, ctx)?;
+    let approval = recorded.insert;
+    rec.updated_at_ms = now;
+    let mut w_events = report.events;
+    w_events.extend(recorded.events);
+    // Dispatch what this outcome made ready in the same write: one commit per step on a
+    // chain of steps instead of two.
+    let mut to_start = Vec::new();
+    let mut reconciled = false;
+    let (desired_now, _, commit_id) = desired_of(shared, job);
+    let desired_now = if rec.removed && rec.keep_on_removal {
+        retained_of(shared, job)
+    } else {
+        desired_now.filter(|dn| dn.hash == rec.spec_hash && !rec.removed)
+    };
+    if let Some(dn) = &desired_now {
+        let actions = reconcile::reconcile(Some(dn), false, Some(&rec), now);
+        let structural = actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::CreateJob(_) | Action::NewGeneration(_) | Action::Remove { .. }
+            )
+        });
+        reconciled = !structural;
+        if !structural {
+            let applied = reconcile::apply(&mut rec, &actions, &commit_id);
+            w_events.extend(events_of(now, applied.changes));
+            for a in &actions {
+                match a {
+                    Action::Dispatch { step } => {
+                        if let Some(n) = try_start(engine, dn, &mut rec, step, now, &mut w_events) {
+                            to_start.push((step.clone(), n));
+                        }
+                    }
+                    Action::RequeueAt(at) => lock(&shared.queue).add_at(job, *at),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let mut w = JobWrite::update(rec).events(w_events);
+    if !report.transcript.is_empty() {
+        w = w.transcript(
+            TranscriptKey {
+                job: job.into(),
+                step: step.into(),
+                attempt: ctx.attempt,
+            },
+            report.transcript,
+        );
+    }
+    if let Some(req) = &approval {
+        w = w.insert_approval(req.clone());
+    }
+    if let Err(e) = commit(shared, guard, w).await {
+        release_all(engine, job, d_agents(&desired_now, &to_start));
+        return Err(e);
+    }
+    if let (Some(dn), Some(rec)) = (&desired_now, guard.as_ref()) {
+        for (step, n) in to_start {
+            spawn_attempt(engine, dn.clone(), rec.clone(), step, n);
+        }
+    }
+    Ok((reconciled, approval))
+}

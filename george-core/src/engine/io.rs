@@ -1,0 +1,131 @@
+//! The engine's access to observed state: the per-job cache slots, the write-through
+//! commit, status broadcasts, the desired state at the current commit, and the one
+//! job-update primitive (load, change, commit, reload on `Conflict`).
+
+use std::sync::Arc;
+
+use super::{JobUpdate, Shared, Slot, lock};
+use crate::error::{ErrorKind, Result};
+use crate::events::EventAction;
+use crate::manifest::DesiredJob;
+use crate::model::AgentSpec;
+use crate::state::{JobRecord, JobStatus, NewEvent};
+use crate::store::JobWrite;
+
+/// Attempts of one read–change–commit before a `Conflict` is returned.
+pub(super) const ROUNDS: usize = 5;
+
+/// The cache slot of `job` (created empty when absent).
+pub(super) fn slot(shared: &Shared, job: &str) -> Slot {
+    lock(&shared.cache)
+        .entry(job.to_string())
+        .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(None)))
+        .clone()
+}
+
+/// The job's valid desired state, whether its manifest is invalid, and the commit.
+pub(super) fn desired_of(shared: &Shared, job: &str) -> (Option<DesiredJob>, bool, String) {
+    match shared.desired.read() {
+        Ok(d) => (
+            d.set.jobs.get(job).cloned(),
+            d.set.invalid_job_names.contains(job),
+            d.commit.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
+        ),
+        Err(_) => (None, true, String::new()),
+    }
+}
+
+/// The last definition of a job removed from Git and kept by policy.
+pub(super) fn retained_of(shared: &Shared, job: &str) -> Option<DesiredJob> {
+    shared
+        .desired
+        .read()
+        .ok()
+        .and_then(|d| d.retained.get(job).cloned())
+}
+
+/// The agent spec `name` at the current commit.
+pub(super) fn agent_of(shared: &Shared, name: &str) -> Option<Arc<AgentSpec>> {
+    shared
+        .desired
+        .read()
+        .ok()
+        .and_then(|d| d.set.agents.get(name).map(|a| a.value.clone()))
+}
+
+/// Engine events from [`reconcile::apply`](crate::reconcile::apply)'s changes.
+pub(super) fn events_of(
+    now: u64,
+    changes: Vec<(Option<String>, EventAction, String)>,
+) -> impl Iterator<Item = NewEvent> {
+    changes.into_iter().map(move |(step, action, detail)| {
+        NewEvent::new(now, "engine", action, step.as_deref(), detail)
+    })
+}
+
+fn publish(shared: &Shared, before: Option<JobStatus>, rec: &JobRecord) {
+    if before != Some(rec.status) {
+        let _ = shared.updates.send(JobUpdate {
+            job: rec.name.clone(),
+            status: rec.status,
+            generation: rec.generation,
+        });
+    }
+}
+
+/// Stores `write` and updates the cached record; on `Conflict`, reloads the record from
+/// the store so the next round works on fresh state.
+pub(super) async fn commit(
+    shared: &Shared,
+    guard: &mut Option<JobRecord>,
+    write: JobWrite,
+) -> Result<()> {
+    let mut rec = write.job.clone();
+    match shared.store.commit(write).await {
+        Ok(rev) => {
+            rec.revision = rev;
+            let before = guard.as_ref().map(|r| r.status);
+            publish(shared, before, &rec);
+            *guard = Some(rec);
+            Ok(())
+        }
+        Err(e) if e.kind() == ErrorKind::Conflict => {
+            *guard = shared.store.get_job(&rec.name).await?;
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The job-update primitive: under the job's slot lock, hands the current record to
+/// `change`, which returns the write to commit (built from a modified copy) and a value,
+/// or `None` when there is nothing to do. A `Conflict` reloads the record and asks
+/// `change` again, up to [`ROUNDS`] times.
+///
+/// # Errors
+/// `change`'s errors; store errors; `Conflict` after the last round.
+pub(super) async fn update_job<T>(
+    shared: &Shared,
+    job: &str,
+    mut change: impl FnMut(&JobRecord) -> Result<Option<(JobWrite, T)>>,
+) -> Result<Option<T>> {
+    let slot = slot(shared, job);
+    let mut guard = slot.lock().await;
+    if guard.is_none() {
+        *guard = shared.store.get_job(job).await?;
+    }
+    for round in 1..=ROUNDS {
+        let Some(rec) = guard.as_ref() else {
+            return Ok(None);
+        };
+        let Some((write, value)) = change(rec)? else {
+            return Ok(None);
+        };
+        match commit(shared, &mut guard, write).await {
+            Ok(()) => return Ok(Some(value)),
+            Err(e) if e.kind() == ErrorKind::Conflict && round < ROUNDS => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}

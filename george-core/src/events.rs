@@ -1,0 +1,187 @@
+//! The event log's vocabulary: every [`Event::action`](crate::state::Event::action) the
+//! engine writes is one of [`EventAction`]. The strings are a contract: operators filter
+//! on them, dashboards colour by them, and they do not change between releases.
+//!
+//! | action | actor | when |
+//! |---|---|---|
+//! | `job.created` | `git` | a Job manifest appeared; the record was created |
+//! | `job.generation` | `engine` | the desired definition changed: a new generation |
+//! | `job.removed` | `engine` | the manifest was removed from Git |
+//! | `job.status` | `engine`, `agent:<a>`, `human:<id>` | the job's summary status changed (`from → to: cause`) |
+//! | `step.transition` | `engine` | the reconciler moved a step (ready, cancelled, …) |
+//! | `step.invalid` | `engine` | a transition the state machine refused (skipped) |
+//! | `step.started` | `engine` | an attempt was claimed under a lease |
+//! | `step.succeeded` / `step.failed` / `step.blocked` / `step.deferred` | `agent:<a>` or `engine` | an attempt's outcome |
+//! | `step.interrupted` | `engine` | an attempt was taken back (engine stopped or restarted) |
+//! | `model.responded` | `agent:<a>` | one model call of the tool loop |
+//! | `tool.called` / `tool.failed` | `agent:<a>` or `engine` | a tool call and its result |
+//! | `tool.refused` | `engine` | a tool call the engine refused before any executor saw it |
+//! | `outcome.reported` | `agent:<a>` | the agent called an outcome tool |
+//! | `budget.exceeded` | `engine` | a step or job budget stopped the tool loop |
+//! | `command.ran` | `engine` | a command step's program ran |
+//! | `approval.requested` | `agent:<a>` | a plan waits for a human |
+//! | `approval.voted` | `human:<id>` | one approval of several needed |
+//! | `approval.approved` / `approval.rejected` | `human:<id>` | the decision |
+//! | `approval.cancelled` | `engine` | a new generation or the job's removal cancelled an open request |
+//! | `approval.voided` | `engine` | a new generation voided an approved plan not yet executed |
+//! | `action.executed` | `engine` | one approved action took effect (recorded before the next runs) |
+
+/// One kind of event. `#[non_exhaustive]`: new kinds may be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventAction {
+    /// `job.created`
+    JobCreated,
+    /// `job.generation`
+    JobGeneration,
+    /// `job.removed`
+    JobRemoved,
+    /// `job.status`
+    JobStatus,
+    /// `step.transition`
+    StepTransition,
+    /// `step.invalid`
+    StepInvalid,
+    /// `step.started`
+    StepStarted,
+    /// `step.succeeded`
+    StepSucceeded,
+    /// `step.failed`
+    StepFailed,
+    /// `step.blocked`
+    StepBlocked,
+    /// `step.deferred`
+    StepDeferred,
+    /// `step.interrupted`
+    StepInterrupted,
+    /// `model.responded`
+    ModelResponded,
+    /// `tool.called`
+    ToolCalled,
+    /// `tool.failed`
+    ToolFailed,
+    /// `tool.refused`
+    ToolRefused,
+    /// `outcome.reported`
+    OutcomeReported,
+    /// `budget.exceeded`
+    BudgetExceeded,
+    /// `command.ran`
+    CommandRan,
+    /// `approval.requested`
+    ApprovalRequested,
+    /// `approval.voted`
+    ApprovalVoted,
+    /// `approval.approved`
+    ApprovalApproved,
+    /// `approval.rejected`
+    ApprovalRejected,
+    /// `approval.cancelled`
+    ApprovalCancelled,
+    /// `approval.voided`
+    ApprovalVoided,
+    /// `action.executed`
+    ActionExecuted,
+}
+
+impl EventAction {
+    /// Every kind, in the table's order.
+    pub const ALL: &'static [EventAction] = &[
+        EventAction::JobCreated,
+        EventAction::JobGeneration,
+        EventAction::JobRemoved,
+        EventAction::JobStatus,
+        EventAction::StepTransition,
+        EventAction::StepInvalid,
+        EventAction::StepStarted,
+        EventAction::StepSucceeded,
+        EventAction::StepFailed,
+        EventAction::StepBlocked,
+        EventAction::StepDeferred,
+        EventAction::StepInterrupted,
+        EventAction::ModelResponded,
+        EventAction::ToolCalled,
+        EventAction::ToolFailed,
+        EventAction::ToolRefused,
+        EventAction::OutcomeReported,
+        EventAction::BudgetExceeded,
+        EventAction::CommandRan,
+        EventAction::ApprovalRequested,
+        EventAction::ApprovalVoted,
+        EventAction::ApprovalApproved,
+        EventAction::ApprovalRejected,
+        EventAction::ApprovalCancelled,
+        EventAction::ApprovalVoided,
+        EventAction::ActionExecuted,
+    ];
+
+    /// The string stored in the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventAction::JobCreated => "job.created",
+            EventAction::JobGeneration => "job.generation",
+            EventAction::JobRemoved => "job.removed",
+            EventAction::JobStatus => "job.status",
+            EventAction::StepTransition => "step.transition",
+            EventAction::StepInvalid => "step.invalid",
+            EventAction::StepStarted => "step.started",
+            EventAction::StepSucceeded => "step.succeeded",
+            EventAction::StepFailed => "step.failed",
+            EventAction::StepBlocked => "step.blocked",
+            EventAction::StepDeferred => "step.deferred",
+            EventAction::StepInterrupted => "step.interrupted",
+            EventAction::ModelResponded => "model.responded",
+            EventAction::ToolCalled => "tool.called",
+            EventAction::ToolFailed => "tool.failed",
+            EventAction::ToolRefused => "tool.refused",
+            EventAction::OutcomeReported => "outcome.reported",
+            EventAction::BudgetExceeded => "budget.exceeded",
+            EventAction::CommandRan => "command.ran",
+            EventAction::ApprovalRequested => "approval.requested",
+            EventAction::ApprovalVoted => "approval.voted",
+            EventAction::ApprovalApproved => "approval.approved",
+            EventAction::ApprovalRejected => "approval.rejected",
+            EventAction::ApprovalCancelled => "approval.cancelled",
+            EventAction::ApprovalVoided => "approval.voided",
+            EventAction::ActionExecuted => "action.executed",
+        }
+    }
+
+    /// The kind of a stored action string, if it is one.
+    pub fn parse(s: &str) -> Option<EventAction> {
+        EventAction::ALL.iter().copied().find(|a| a.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for EventAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<EventAction> for String {
+    fn from(a: EventAction) -> String {
+        a.as_str().to_string()
+    }
+}
+
+impl PartialEq<EventAction> for String {
+    fn eq(&self, other: &EventAction) -> bool {
+        self == other.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_round_trip_and_are_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for a in EventAction::ALL {
+            assert!(seen.insert(a.as_str()), "duplicate {a}");
+            assert_eq!(EventAction::parse(a.as_str()), Some(*a));
+        }
+        assert_eq!(EventAction::parse("nope"), None);
+    }
+}
