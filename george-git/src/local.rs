@@ -303,6 +303,21 @@ fn read_files_in(repo: &Repository, id: &CommitId, paths: &[String]) -> Result<V
     Ok(out)
 }
 
+/// The author of a commit as `Name <email>` (`<email>` without a name, `None` with
+/// neither); bytes that are not UTF-8 are replaced.
+fn commit_author_in(repo: &Repository, id: &CommitId) -> Result<Option<String>> {
+    let commit = find_commit(repo, id)?;
+    let author = commit.author();
+    let name = String::from_utf8_lossy(author.name_bytes());
+    let email = String::from_utf8_lossy(author.email_bytes());
+    let (name, email) = (name.trim(), email.trim());
+    Ok(match (name.is_empty(), email.is_empty()) {
+        (true, true) => None,
+        (true, false) => Some(format!("<{email}>")),
+        (false, _) => Some(format!("{name} <{email}>")),
+    })
+}
+
 pub(crate) fn changed_paths_in(
     repo: &Repository,
     from: Option<&git2::Tree<'_>>,
@@ -358,5 +373,11 @@ impl GitSource for LocalGitSource {
             changed_paths_in(repo, Some(&a), Some(&b))
         })
         .await
+    }
+
+    async fn commit_author(&self, commit: &CommitId) -> Result<Option<String>> {
+        let commit = commit.clone();
+        self.with_repo(move |repo| commit_author_in(repo, &commit))
+            .await
     }
 }

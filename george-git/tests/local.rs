@@ -278,3 +278,34 @@ fn source_is_send_sync() {
     assert_send_sync::<LocalGitSource>();
     assert_send_sync::<george_git::GitWriteTool>();
 }
+
+#[tokio::test]
+async fn commit_author_is_the_author_not_the_committer() {
+    let t = TestRepo::new();
+    let first = t.commit(&[("jobs/a.yaml", Some("a: 1\n"))], "one");
+    let tree = t.repo.find_commit(first).unwrap().tree().unwrap();
+    let parent = t.repo.find_commit(first).unwrap();
+    let ada = git2::Signature::now("Ada Lovelace", "ada@example.com").unwrap();
+    let bot = git2::Signature::now("Merge Bot", "bot@example.com").unwrap();
+    let second = t
+        .repo
+        .commit(Some("HEAD"), &ada, &bot, "two", &tree, &[&parent])
+        .unwrap();
+
+    let source = LocalGitSource::open(t.path(), "main").unwrap();
+    assert_eq!(
+        source.commit_author(&id(first)).await.unwrap().as_deref(),
+        Some("Test <test@example.com>")
+    );
+    assert_eq!(
+        source.commit_author(&id(second)).await.unwrap().as_deref(),
+        Some("Ada Lovelace <ada@example.com>")
+    );
+    for unknown in ["0123456789012345678901234567890123456789", "not-hex"] {
+        let err = source
+            .commit_author(&CommitId(unknown.into()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{unknown}: {err}");
+    }
+}

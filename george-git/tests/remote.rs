@@ -38,6 +38,11 @@ async fn clone_and_fetch(fetch_url: &str, push_url: &str) {
         .unwrap();
     assert_eq!(source.last_seen(), Some(id(&c1)), "{fetch_url}");
     assert_eq!(source.resolve("main").await.unwrap(), id(&c1));
+    assert_eq!(
+        source.commit_author(&id(&c1)).await.unwrap().as_deref(),
+        Some("Test <test@example.com>"),
+        "the author of the fetched commit"
+    );
     let manifests = source.read_manifests(&id(&c1)).await.unwrap();
     assert_eq!(manifests.len(), 1);
     assert_eq!(manifests[0].path, "jobs/a.yaml");

@@ -369,6 +369,10 @@ impl GitSource for RemoteGitSource {
     async fn changed_paths(&self, from: &CommitId, to: &CommitId) -> Result<Vec<String>> {
         self.inner.local.changed_paths(from, to).await
     }
+
+    async fn commit_author(&self, commit: &CommitId) -> Result<Option<String>> {
+        self.inner.local.commit_author(commit).await
+    }
 }
 
 #[cfg(test)]
