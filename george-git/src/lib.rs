@@ -114,11 +114,13 @@ mod error;
 mod local;
 mod remote;
 mod write;
+mod write_apply;
 mod write_args;
 mod write_local;
 mod write_read;
 mod write_remote;
 mod write_target;
+mod write_trailers;
 mod write_transport;
 mod write_worktree;
 
@@ -131,9 +133,10 @@ pub use local::{LocalGitSource, PollerHandle};
 pub use remote::{
     FetchStats, Follow, RemoteConfig, RemoteGitSource, RemotePollerHandle, redact_url,
 };
-pub use write::{DEFAULT_REPLAY_WINDOW, GitAuthor, GitWriteTool, IDEMPOTENCY_TRAILER};
+pub use write::{DEFAULT_REPLAY_WINDOW, GitAuthor, GitWriteTool};
 pub use write_read::DEFAULT_MAX_READ_BYTES;
-pub use write_target::{BranchMode, DEFAULT_PUSH_RETRIES, JOB_TRAILER, RemoteTarget, STEP_TRAILER};
+pub use write_target::{BranchMode, DEFAULT_PUSH_RETRIES, RemoteTarget};
+pub use write_trailers::{IDEMPOTENCY_TRAILER, JOB_TRAILER, STEP_TRAILER};
 pub use write_transport::WriteTransport;
 
 /// The `git2` crate this one is built on, re-exported for callers that need its types.

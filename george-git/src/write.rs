@@ -1,26 +1,23 @@
 //! [`GitWriteTool`]: a [`ToolExecutor`] with which agents read files of a repository
 //! and commit changes to it, so that a GitOps change is a real commit.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use george_core::tool::{ToolDefinition, ToolExecutor, ToolInvocation, ToolOutput};
+use george_core::tool::{EffectClass, ToolDefinition, ToolExecutor, ToolInvocation, ToolOutput};
 use george_core::{Error, Result};
-use git2::{ErrorCode, FileMode, ObjectType, Oid, Repository};
+use git2::{ErrorCode, Oid, Repository};
 use serde_json::{Value, json};
 
 use crate::error::{GitResultExt, blocking};
 pub(crate) use crate::local::changed_paths_in;
-use crate::local::{is_regular_file, open_repo};
+use crate::local::open_repo;
 pub(crate) use crate::write_args::CommitRequest;
-use crate::write_args::{Change, commit_schema, parse_commit, read_schema, validate_path};
-use crate::write_read::{DEFAULT_MAX_READ_BYTES, read_at, resolve_ref, validate_ref};
+use crate::write_args::{commit_schema, parse_commit, read_schema, validate_path};
+use crate::write_read::{DEFAULT_MAX_READ_BYTES, read_file, validate_ref};
 use crate::write_target::{BranchMode, RemoteTarget};
-
-/// The commit-message trailer that records a `git_commit` call's idempotency key.
-pub const IDEMPOTENCY_TRAILER: &str = "George-Idempotency-Key";
+use crate::write_trailers::{CallOrigin, check_message};
 
 /// How many commits back from the branch head a retried call is recognised by default.
 pub const DEFAULT_REPLAY_WINDOW: usize = 20;
@@ -73,7 +70,14 @@ impl GitAuthor {
 ///   `George-Idempotency-Key: <key>`. If one of the last
 ///   [`DEFAULT_REPLAY_WINDOW`] commits of the branch already carries the call's key,
 ///   that commit is returned (with `"replayed": true`) instead of committing again, so
-///   a call retried after a crash commits once.
+///   a call retried after a crash commits once (an approved action, whose key is the
+///   same across attempts, too).
+/// - **No forged trailers**: the tool alone writes the `George-Idempotency-Key`,
+///   `George-Job` and `George-Step` trailers. A commit message that sets one of them
+///   (a line starting, after blanks, with the name — in any case — and a `:`) is
+///   refused with an error result, and nothing is committed or pushed: otherwise an
+///   agent could write a later call's key into its own commit, and that call would be
+///   "replayed" as a no-op that reports success.
 /// - **Working tree**: when the repository is not bare and its `HEAD` is the branch,
 ///   the changed files are also written to the working tree and the index, so that
 ///   `git status` stays clean. A change to a file with uncommitted local edits is
@@ -96,8 +100,10 @@ impl GitAuthor {
 ///    branch carries the call's idempotency key, returns it (`"replayed": true`) — so
 ///    a retried call finds its pushed commit, even through another work folder;
 /// 3. commits the changes on the remote head as the configured author, with the
-///    agent's message and the trailers `George-Job`, `George-Step` (from the key
-///    `<job>/<step>/<attempt>/<n>`) and `George-Idempotency-Key`;
+///    agent's message and the trailers `George-Job`, `George-Step` (from the call's
+///    [`ToolContext`](george_core::tool::ToolContext) when it names them, else from
+///    the key: `<job>/<step>/<attempt>/<n>`, or an approved action's
+///    `<job>~<step>~<generation>~<attempt>/<index>`) and `George-Idempotency-Key`;
 /// 4. pushes (never forced). When the remote refuses because it moved meanwhile
 ///    (non-fast-forward, or another push won the race for the ref), the tool fetches,
 ///    **rebases** its commit onto the new head (a three-way cherry-pick: changes to
@@ -273,27 +279,29 @@ impl ToolExecutor for GitWriteTool {
         };
         let branch = &self.config.branch;
         vec![
-            ToolDefinition {
-                name: self.read_tool_name(),
-                description: format!(
+            ToolDefinition::new(
+                self.read_tool_name(),
+                format!(
                     "Reads a file of {repo} as committed on branch `{branch}` (its head \
                      commit, not uncommitted edits), or at the commit, branch or tag given \
                      as `ref`. Returns the file's text; files over {limit} bytes are refused.",
                     limit = self.config.max_read_bytes
                 ),
-                input_schema: std::sync::Arc::new(read_schema()),
-            },
-            ToolDefinition {
-                name: self.commit_tool_name(),
-                description: format!(
+                read_schema(),
+            )
+            .with_effect(EffectClass::Read),
+            ToolDefinition::new(
+                self.commit_tool_name(),
+                format!(
                     "Commits changes to {repo} {onto}. Each change either writes \
                      a whole file (`content`), replaces the single exact occurrence of `find` \
                      with `replace` (fails if `find` is absent or occurs more than once), or \
                      deletes the file (`delete: true`). Returns the new commit id.",
                     onto = self.commit_target_text()
                 ),
-                input_schema: std::sync::Arc::new(commit_schema()),
-            },
+                commit_schema(),
+            )
+            .with_effect(EffectClass::Write),
         ]
     }
 
@@ -331,22 +339,26 @@ impl ToolExecutor for GitWriteTool {
             }
             blocking(move || read_file(&config, &path, reference.as_deref())).await
         } else if invocation.name == self.commit_tool_name() {
-            let key = invocation.idempotency_key;
-            if key.contains(['\n', '\r']) {
+            if invocation.idempotency_key.contains(['\n', '\r']) {
                 return Err(Error::invalid_input(
                     "an idempotency key cannot contain line breaks",
                 ));
             }
+            let origin = CallOrigin::of(&invocation);
             let request = match parse_commit(&invocation.arguments) {
                 Ok(r) => r,
                 Err(msg) => return Ok(ToolOutput::error(msg)),
             };
+            if let Err(msg) = check_message(&request.message) {
+                tracing::warn!(key = %origin.key, "commit refused: the message sets a George trailer");
+                return Ok(ToolOutput::error(msg));
+            }
             let lock = self.commit_lock.clone();
             blocking(move || {
                 let _serial = lock.lock().unwrap_or_else(|e| e.into_inner());
                 match &config.remote {
-                    Some(remote) => crate::write_remote::commit(&config, remote, &request, &key),
-                    None => crate::write_local::commit(&config, &request, &key),
+                    Some(remote) => crate::write_remote::commit(&config, remote, &request, &origin),
+                    None => crate::write_local::commit(&config, &request, &origin.key),
                 }
             })
             .await
@@ -377,148 +389,10 @@ pub(crate) fn branch_head<'r>(
     }
 }
 
-fn read_file(config: &Config, path: &str, reference: Option<&str>) -> Result<ToolOutput> {
-    let repo = open_repo(&config.path)?;
-    let (commit, label) = match reference {
-        None => match branch_head(&repo, config)? {
-            Some(head) => (head, format!("`{}`", config.branch)),
-            None => {
-                return Ok(ToolOutput::error(format!(
-                    "branch `{}` has no commits yet",
-                    config.branch
-                )));
-            }
-        },
-        Some(r) => match resolve_ref(&repo, r, "") {
-            Some(c) => (c, format!("`{r}`")),
-            None => {
-                return Ok(ToolOutput::error(format!(
-                    "`{r}` names no commit, branch or tag of the repository"
-                )));
-            }
-        },
-    };
-    read_at(&repo, &commit, path, &label, config.max_read_bytes)
-}
-
 pub(crate) fn short_id(oid: Oid) -> String {
     let mut s = oid.to_string();
     s.truncate(8);
     s
-}
-
-/// The new state of a changed path: its content and mode, or `None` (deleted).
-pub(crate) type NewFile = Option<(Vec<u8>, FileMode)>;
-
-/// A path's content and mode in `tree`, `Err` with a message if it is not a regular file.
-pub(crate) fn file_in_tree(
-    repo: &Repository,
-    tree: Option<&git2::Tree<'_>>,
-    path: &str,
-) -> Result<std::result::Result<NewFile, String>> {
-    let Some(tree) = tree else {
-        return Ok(Ok(None));
-    };
-    let Ok(entry) = tree.get_path(Path::new(path)) else {
-        return Ok(Ok(None));
-    };
-    if entry.kind() != Some(ObjectType::Blob) || !is_regular_file(entry.filemode()) {
-        return Ok(Err(format!(
-            "`{path}` is not a regular file (a directory, symbolic link or submodule)"
-        )));
-    }
-    let mode = if entry.filemode() == i32::from(FileMode::BlobExecutable) {
-        FileMode::BlobExecutable
-    } else {
-        FileMode::Blob
-    };
-    let blob = repo.find_blob(entry.id()).git_ctx("reading a blob")?;
-    Ok(Ok(Some((blob.content().to_vec(), mode))))
-}
-
-/// Applies the changes in order on top of `base`: the final state of each path, or an
-/// error message for the model.
-pub(crate) fn apply_changes(
-    repo: &Repository,
-    base: Option<&git2::Tree<'_>>,
-    changes: &[Change],
-) -> Result<std::result::Result<BTreeMap<String, NewFile>, String>> {
-    let mut pending: BTreeMap<String, NewFile> = BTreeMap::new();
-    for change in changes {
-        let path = change.path();
-        let current = match pending.get(path) {
-            Some(state) => state.clone(),
-            None => match file_in_tree(repo, base, path)? {
-                Ok(state) => state,
-                Err(msg) => return Ok(Err(msg)),
-            },
-        };
-        let mode = current.as_ref().map_or(FileMode::Blob, |(_, m)| *m);
-        let next = match change {
-            Change::Write { content, .. } => Some((content.clone().into_bytes(), mode)),
-            Change::Delete { .. } => {
-                if current.is_none() {
-                    return Ok(Err(format!("cannot delete `{path}`: it does not exist")));
-                }
-                None
-            }
-            Change::Replace { find, replace, .. } => {
-                let Some((bytes, _)) = current else {
-                    return Ok(Err(format!("cannot edit `{path}`: it does not exist")));
-                };
-                let Ok(text) = String::from_utf8(bytes) else {
-                    return Ok(Err(format!("cannot edit `{path}`: it is not UTF-8 text")));
-                };
-                match text.matches(find.as_str()).count() {
-                    1 => Some((text.replacen(find.as_str(), replace, 1).into_bytes(), mode)),
-                    0 => {
-                        return Ok(Err(format!(
-                            "`find` text not found in `{path}`: nothing replaced (read the file and copy the exact text)"
-                        )));
-                    }
-                    n => {
-                        return Ok(Err(format!(
-                            "`find` text occurs {n} times in `{path}`: make it longer so it matches exactly once"
-                        )));
-                    }
-                }
-            }
-        };
-        pending.insert(path.to_owned(), next);
-    }
-    Ok(Ok(pending))
-}
-
-pub(crate) fn has_trailer(message: &str, key: &str) -> bool {
-    message.lines().any(|line| {
-        line.strip_prefix(IDEMPOTENCY_TRAILER)
-            .and_then(|rest| rest.strip_prefix(':'))
-            .is_some_and(|value| value.trim() == key)
-    })
-}
-
-/// The commit among the last `window` first-parent commits from `head` that carries
-/// the idempotency key.
-pub(crate) fn find_replay<'r>(
-    head: &git2::Commit<'r>,
-    key: &str,
-    window: usize,
-) -> Result<Option<git2::Commit<'r>>> {
-    let mut current = Some(head.clone());
-    for _ in 0..window {
-        let Some(commit) = current else {
-            break;
-        };
-        if has_trailer(&String::from_utf8_lossy(commit.message_bytes()), key) {
-            return Ok(Some(commit));
-        }
-        current = if commit.parent_count() > 0 {
-            Some(commit.parent(0).git_ctx("reading a parent commit")?)
-        } else {
-            None
-        };
-    }
-    Ok(None)
 }
 
 pub(crate) fn output(
@@ -548,27 +422,4 @@ pub(crate) fn output(
         "branch": config.branch,
         "replayed": replayed,
     }))
-}
-
-/// Writes the blobs of `pending` and the tree `base` updated with them.
-pub(crate) fn build_tree(
-    repo: &Repository,
-    base: &git2::Tree<'_>,
-    pending: &BTreeMap<String, NewFile>,
-) -> Result<Oid> {
-    let mut builder = git2::build::TreeUpdateBuilder::new();
-    for (path, state) in pending {
-        match state {
-            Some((bytes, mode)) => {
-                let blob = repo.blob(bytes).git_ctx("writing a blob")?;
-                builder.upsert(path.as_str(), blob, *mode);
-            }
-            None => {
-                builder.remove(path.as_str());
-            }
-        }
-    }
-    builder
-        .create_updated(repo, base)
-        .git_ctx("building the new tree")
 }

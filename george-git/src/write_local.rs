@@ -8,9 +8,10 @@ use git2::{ErrorCode, Repository, Signature};
 use crate::error::GitResultExt;
 use crate::local::open_repo;
 use crate::write::{
-    CommitRequest, Config, IDEMPOTENCY_TRAILER, apply_changes, branch_head, branch_ref, build_tree,
-    changed_paths_in, file_in_tree, find_replay, output, short_id,
+    CommitRequest, Config, branch_head, branch_ref, changed_paths_in, output, short_id,
 };
+use crate::write_apply::{apply_changes, build_tree, file_in_tree};
+use crate::write_trailers::{compose_message, find_replay};
 use crate::write_worktree::{sync_worktree, synced_workdir, worktree_content};
 
 /// Replays an earlier commit of the same call: reports it, and finishes syncing the
@@ -49,15 +50,6 @@ fn replay(
         }
     }
     Ok(output(config, commit.id(), paths, true))
-}
-
-fn compose_message(message: &str, key: &str) -> String {
-    let message = message.trim_end();
-    if key.is_empty() {
-        format!("{message}\n")
-    } else {
-        format!("{message}\n\n{IDEMPOTENCY_TRAILER}: {key}\n")
-    }
 }
 
 const ATTEMPTS: usize = 3;
@@ -147,7 +139,7 @@ pub(crate) fn commit(config: &Config, request: &CommitRequest, key: &str) -> Res
 
         let sig = Signature::now(&config.author.name, &config.author.email)
             .git_ctx("making the commit signature")?;
-        let message = compose_message(&request.message, key);
+        let message = compose_message(&request.message, key, None);
         let parents: Vec<&git2::Commit<'_>> = head.iter().collect();
         let oid = repo
             .commit(None, &sig, &sig, &message, &tree, &parents)
@@ -177,22 +169,4 @@ pub(crate) fn commit(config: &Config, request: &CommitRequest, key: &str) -> Res
         config.branch
     ))
     .transient())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::write::has_trailer;
-
-    #[test]
-    fn trailers_are_recognised() {
-        let m = compose_message("Add job\n\nbody\n", "job/step/1/0");
-        assert_eq!(
-            m,
-            "Add job\n\nbody\n\nGeorge-Idempotency-Key: job/step/1/0\n"
-        );
-        assert!(has_trailer(&m, "job/step/1/0"));
-        assert!(!has_trailer(&m, "job/step/1"));
-        assert_eq!(compose_message("x", ""), "x\n");
-    }
 }

@@ -9,6 +9,8 @@ use git2::{ObjectType, Repository};
 use serde_json::json;
 
 use crate::error::GitResultExt;
+use crate::local::open_repo;
+use crate::write::{Config, branch_head};
 
 /// The read tool's default size limit: 256 KiB.
 pub const DEFAULT_MAX_READ_BYTES: u64 = 256 * 1024;
@@ -101,4 +103,34 @@ pub(crate) fn validate_ref(reference: &str) -> std::result::Result<(), String> {
              (letters, digits, `/`, `.`, `_`, `-`)"
         ))
     }
+}
+
+/// Reads `path` at the head of the configured branch, or at `reference`, of a local
+/// repository.
+pub(crate) fn read_file(
+    config: &Config,
+    path: &str,
+    reference: Option<&str>,
+) -> Result<ToolOutput> {
+    let repo = open_repo(&config.path)?;
+    let (commit, label) = match reference {
+        None => match branch_head(&repo, config)? {
+            Some(head) => (head, format!("`{}`", config.branch)),
+            None => {
+                return Ok(ToolOutput::error(format!(
+                    "branch `{}` has no commits yet",
+                    config.branch
+                )));
+            }
+        },
+        Some(r) => match resolve_ref(&repo, r, "") {
+            Some(c) => (c, format!("`{r}`")),
+            None => {
+                return Ok(ToolOutput::error(format!(
+                    "`{r}` names no commit, branch or tag of the repository"
+                )));
+            }
+        },
+    };
+    read_at(&repo, &commit, path, &label, config.max_read_bytes)
 }

@@ -7,9 +7,10 @@ use git2::{Oid, Repository, Signature};
 use serde_json::json;
 
 use crate::error::GitResultExt;
-use crate::write::{CommitRequest, changed_paths_in};
-use crate::write::{Config, apply_changes, build_tree, find_replay, short_id};
-use crate::write_target::{BranchMode, RemoteTarget, compose_message, push_branch};
+use crate::write::{CommitRequest, Config, changed_paths_in, short_id};
+use crate::write_apply::{apply_changes, build_tree};
+use crate::write_target::{BranchMode, RemoteTarget, push_branch};
+use crate::write_trailers::{CallOrigin, compose_message, find_replay};
 use crate::write_transport::{self as transport, PushOutcome};
 
 fn tracking<'r>(repo: &'r Repository, branch: &str) -> Result<Option<git2::Commit<'r>>> {
@@ -75,9 +76,10 @@ pub(crate) fn commit(
     config: &Config,
     remote: &RemoteTarget,
     request: &CommitRequest,
-    key: &str,
+    origin: &CallOrigin,
 ) -> Result<ToolOutput> {
-    let target = match push_branch(config, &remote.branch_mode, key) {
+    let key = origin.key.as_str();
+    let target = match push_branch(config, &remote.branch_mode, origin) {
         Ok(b) => b,
         Err(msg) => return Ok(ToolOutput::error(msg)),
     };
@@ -141,7 +143,7 @@ pub(crate) fn commit(
     }
     let sig = Signature::now(&config.author.name, &config.author.email)
         .git_ctx("making the commit signature")?;
-    let message = compose_message(&request.message, key);
+    let message = compose_message(&request.message, key, origin.job_step());
     let tree = repo.find_tree(tree_id).git_ctx("reading the new tree")?;
     let mut ours = repo
         .commit(None, &sig, &sig, &message, &tree, &[&base_commit])

@@ -1,5 +1,5 @@
 //! [`RemoteTarget`]: where the remote write tool pushes (URL, work clone, retries,
-//! branch mode, transport, credentials), and the names it gives branches and commits.
+//! branch mode, transport, credentials), and the names of its change branches.
 
 use std::path::PathBuf;
 
@@ -7,16 +7,12 @@ use george_core::{Error, Result};
 use git2::Repository;
 
 use crate::error::GitResultExt;
-use crate::write::{Config, IDEMPOTENCY_TRAILER};
+use crate::write::Config;
+use crate::write_trailers::CallOrigin;
 use crate::write_transport::{self as transport, CredentialVars, WriteTransport};
 
 /// How many times a rejected push is retried (after a fetch and a rebase) by default.
 pub const DEFAULT_PUSH_RETRIES: usize = 3;
-
-/// The trailer naming the job in commits pushed to a remote.
-pub const JOB_TRAILER: &str = "George-Job";
-/// The trailer naming the step in commits pushed to a remote.
-pub const STEP_TRAILER: &str = "George-Step";
 
 /// Where the write tool's commits go on a remote.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -186,13 +182,6 @@ impl RemoteTarget {
     }
 }
 
-/// `<job>/<step>` from an idempotency key `<job>/<step>/<attempt>/<n>`.
-pub(crate) fn job_and_step(key: &str) -> Option<(&str, &str)> {
-    let mut parts = key.rsplitn(4, '/');
-    let (_n, _attempt, step, job) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    (!job.is_empty() && !step.is_empty()).then_some((job, step))
-}
-
 /// A branch-name component: characters outside `[A-Za-z0-9._-]` become `-`.
 fn ref_component(s: &str) -> String {
     let mut out: String = s
@@ -214,18 +203,21 @@ fn ref_component(s: &str) -> String {
     out.replace("..", "._")
 }
 
-/// The branch commits are pushed to, for a call with `key`.
+/// The branch commits are pushed to, for a call from `origin`.
 pub(crate) fn push_branch(
     config: &Config,
     mode: &BranchMode,
-    key: &str,
+    origin: &CallOrigin,
 ) -> std::result::Result<String, String> {
     match mode {
         BranchMode::Direct => Ok(config.branch.clone()),
         BranchMode::PerStep { prefix } => {
-            let Some((job, step)) = job_and_step(key) else {
+            let Some((job, step)) = origin.job_step() else {
                 return Err(format!(
-                    "cannot name a change branch: the call's key {key:?} is not `<job>/<step>/<attempt>/<n>`"
+                    "cannot name a change branch: the call names no job and step, and its key \
+                     {:?} is neither `<job>/<step>/<attempt>/<n>` nor an approved action's \
+                     `<job>~<step>~<generation>~<attempt>/<index>`",
+                    origin.key
                 ));
             };
             let name = format!("{prefix}/{}/{}", ref_component(job), ref_component(step));
@@ -237,36 +229,15 @@ pub(crate) fn push_branch(
         }
     }
 }
-/// The message of a pushed commit: the agent's, then job, step and key trailers.
-pub(crate) fn compose_message(message: &str, key: &str) -> String {
-    let mut out = format!("{}\n\n", message.trim_end());
-    if let Some((job, step)) = job_and_step(key) {
-        out.push_str(&format!("{JOB_TRAILER}: {job}\n{STEP_TRAILER}: {step}\n"));
-    }
-    if !key.is_empty() {
-        out.push_str(&format!("{IDEMPOTENCY_TRAILER}: {key}\n"));
-    }
-    out
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn keys_name_job_and_step() {
-        assert_eq!(
-            job_and_step("nightly/build/1/0"),
-            Some(("nightly", "build"))
-        );
-        assert_eq!(job_and_step("a/b/c/d/e"), Some(("a/b", "c")));
-        assert_eq!(job_and_step("x/1/0"), None);
+    fn branch_names_are_valid_ref_components() {
         assert_eq!(ref_component("a b:c..d.lock"), "a-b-c._d.lock_");
         assert_eq!(ref_component(".hidden"), "_hidden");
-        let m = compose_message("Raise the limit\n", "nightly/build/1/0");
-        assert_eq!(
-            m,
-            "Raise the limit\n\nGeorge-Job: nightly\nGeorge-Step: build\nGeorge-Idempotency-Key: nightly/build/1/0\n"
-        );
+        assert_eq!(ref_component("plan."), "plan._");
     }
 }

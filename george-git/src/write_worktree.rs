@@ -7,7 +7,8 @@ use george_core::{Error, Result};
 use git2::{ErrorCode, FileMode, Repository};
 
 use crate::error::GitResultExt;
-use crate::write::{Config, NewFile, branch_ref};
+use crate::write::{Config, branch_ref};
+use crate::write_apply::NewFile;
 
 /// The working directory to keep in sync: set when the repository is not bare and its
 /// `HEAD` is the branch.
