@@ -57,8 +57,8 @@
 
 pub use george_core as core;
 pub use george_core::{
-    Error, ErrorKind, Result, RetryStatus, backoff, clock, command, engine, git, human, manifest,
-    memory, model, provider, reconcile, scripted, state, store, template, tool,
+    Error, ErrorKind, Result, RetryStatus, approval, backoff, clock, command, engine, events, git,
+    human, manifest, memory, model, provider, reconcile, scripted, state, store, template, tool,
 };
 
 #[cfg(feature = "conformance")]
@@ -90,6 +90,7 @@ pub mod sources {
 
 /// The names most programs need.
 pub mod prelude {
+    pub use george_core::approval::{Approver, Decision};
     pub use george_core::command::CommandToolExecutor;
     pub use george_core::engine::{Engine, EngineConfig};
     pub use george_core::git::{CommitId, GitSource};
@@ -99,7 +100,7 @@ pub mod prelude {
     pub use george_core::scripted::ScriptedProvider;
     pub use george_core::state::{JobRecord, JobStatus, StepState};
     pub use george_core::store::StateStore;
-    pub use george_core::tool::ToolExecutor;
+    pub use george_core::tool::{EffectClass, ToolExecutor};
     #[cfg(feature = "git")]
     pub use george_git::{GitAuthor, GitWriteTool, LocalGitSource};
     #[cfg(feature = "sqlite")]

@@ -132,7 +132,7 @@ async fn the_scaling_event_runs_from_commit_to_verified_result() {
     }
     // A decision on a request that is no longer open is refused.
     let err = engine
-        .approve("podinfo-right-size/plan/1", "user", None)
+        .approve("podinfo-right-size~plan~1~1", &Approver::user("user"), None)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), george::ErrorKind::Conflict);
@@ -181,9 +181,13 @@ async fn a_new_engine_resumes_without_rerunning_succeeded_steps() {
     let _h = tokio::spawn(async move {
         while let Some(req) = rx2.recv().await {
             let r = if req.attempt == 1 {
-                decider.reject(&req.id, "user", support::REJECT_1).await
+                decider
+                    .reject(&req.id, &Approver::user("user"), support::REJECT_1)
+                    .await
             } else {
-                decider.approve(&req.id, "user", None).await
+                decider
+                    .approve(&req.id, &Approver::user("user"), None)
+                    .await
             };
             r.expect("decision");
         }

@@ -306,15 +306,16 @@ pub fn commit_all(dir: &Path, message: &str) {
 /// A scripted human: rejects the first two plans with the seed's reasons, approves the third.
 pub fn spawn_human(engine: Engine, mut rx: UnboundedReceiver<ApprovalRequest>) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let user = Approver::user("user");
         while let Some(req) = rx.recv().await {
             tokio::time::sleep(Duration::from_millis(200)).await;
             let n = req.attempt;
             let r = match n {
-                1 => engine.reject(&req.id, "user", REJECT_1).await,
-                2 => engine.reject(&req.id, "user", REJECT_2).await,
+                1 => engine.reject(&req.id, &user, REJECT_1).await,
+                2 => engine.reject(&req.id, &user, REJECT_2).await,
                 _ => {
                     engine
-                        .approve(&req.id, "user", Some("static scaling, go ahead"))
+                        .approve(&req.id, &user, Some("static scaling, go ahead"))
                         .await
                 }
             };

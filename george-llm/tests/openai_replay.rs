@@ -58,11 +58,7 @@ fn request_from(body: &Value) -> ChatRequest {
         .as_array()
         .map(|ts| {
             ts.iter()
-                .map(|t| ToolDefinition {
-                    name: t["function"]["name"].as_str().unwrap().into(),
-                    description: t["function"]["description"].as_str().unwrap().into(),
-                    input_schema: Arc::new(t["function"]["parameters"].clone()),
-                })
+                .map(|t| ToolDefinition::new(t["function"]["name"].as_str().unwrap(), t["function"]["description"].as_str().unwrap(), t["function"]["parameters"].clone()))
                 .collect()
         })
         .unwrap_or_default();
@@ -303,11 +299,7 @@ async fn llamacpp_tool_loop_with_reasoning() {
 }
 
 fn tool(name: &str, schema: Value) -> ToolDefinition {
-    ToolDefinition {
-        name: name.into(),
-        description: format!("the {name} tool"),
-        input_schema: Arc::new(schema),
-    }
+    ToolDefinition::new(name, format!("the {name} tool"), schema)
 }
 
 const PLAIN_ANSWER: &str = r#"{"choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"ok"}}],"usage":{"prompt_tokens":10,"completion_tokens":2}}"#;

@@ -521,4 +521,6 @@ fn short(commit: &str) -> &str {
 }
 
 #[cfg(test)]
+mod outcome_tests;
+#[cfg(test)]
 mod tests;

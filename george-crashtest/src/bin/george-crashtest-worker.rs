@@ -79,11 +79,7 @@ struct Work {
 #[async_trait]
 impl ToolExecutor for Work {
     fn tools(&self) -> Vec<ToolDefinition> {
-        vec![ToolDefinition {
-            name: "work".into(),
-            description: "Does a step's work.".into(),
-            input_schema: Arc::new(serde_json::json!({"type": "object"})),
-        }]
+        vec![ToolDefinition::new("work", "Does a step's work.", serde_json::json!({"type": "object"}))]
     }
     async fn call(&self, inv: ToolInvocation) -> george::Result<ToolOutput> {
         runlog::append(

@@ -14,11 +14,7 @@ fn body(req: &ChatRequest, caching: PromptCaching, stream: bool) -> Value {
 }
 
 fn tool(name: &str, schema: Value) -> ToolDefinition {
-    ToolDefinition {
-        name: name.into(),
-        description: format!("the {name} tool"),
-        input_schema: Arc::new(schema),
-    }
+    ToolDefinition::new(name, format!("the {name} tool"), schema)
 }
 
 #[test]

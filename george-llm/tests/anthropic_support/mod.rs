@@ -88,11 +88,7 @@ pub fn first_request(e: &Exchange) -> ChatRequest {
         .as_array()
         .map(|ts| {
             ts.iter()
-                .map(|t| ToolDefinition {
-                    name: t["name"].as_str().expect("name").into(),
-                    description: t["description"].as_str().expect("description").into(),
-                    input_schema: Arc::new(t["input_schema"].clone()),
-                })
+                .map(|t| ToolDefinition::new(t["name"].as_str().expect("name"), t["description"].as_str().expect("description"), t["input_schema"].clone()))
                 .collect()
         })
         .unwrap_or_default();

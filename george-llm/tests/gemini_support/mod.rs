@@ -82,11 +82,7 @@ pub fn ask(text: &str) -> ChatRequest {
 
 /// A tool definition.
 pub fn tool(name: &str, description: &str, schema: Value) -> ToolDefinition {
-    ToolDefinition {
-        name: name.into(),
-        description: description.into(),
-        input_schema: Arc::new(schema),
-    }
+    ToolDefinition::new(name, description, schema)
 }
 
 /// `value` without the keys named `key`, at any depth.

@@ -2,11 +2,15 @@
 
 use serde_json::json;
 
+use crate::model::ApprovalRule;
 use crate::provider::{AssistantMessage, Message, ToolCall, Usage};
 use crate::state::{
-    ApprovalRequest, ApprovalStatus, JobRecord, Plan, PlannedAction, Rejection, StepRecord,
-    StepState,
+    ActionEffect, ApprovalRequest, ApprovalStatus, ApprovedPlan, JobRecord, Plan, PlannedAction,
+    Rejection, StepRecord, StepState,
 };
+
+/// The generation of [`sample_job`], and of the requests of [`sample_approval`].
+const GENERATION: u64 = 3;
 
 /// A job named `name` with 10 steps, one or more in every [`StepState`], with
 /// outputs, messages, rejections and usage: a record that exercises every field.
@@ -23,6 +27,12 @@ pub fn sample_job(name: &str) -> JobRecord {
         "nested": {"ok": true, "none": null, "text": "line 1\nline 2 \u{00e9}\u{1f600}"},
         "big": u64::MAX,
     }));
+    checkout.approved = Some(ApprovedPlan {
+        request: ApprovalRequest::make_id(name, "checkout", GENERATION, 1),
+        digest: sample_plan().digest(),
+        generation: GENERATION,
+        executed: false,
+    });
     checkout.usage = Usage {
         input_tokens: 1200,
         output_tokens: 300,
@@ -34,13 +44,15 @@ pub fn sample_job(name: &str) -> JobRecord {
 
     let mut plan = StepRecord::new("plan");
     plan.state = StepState::AwaitingApproval {
-        request: ApprovalRequest::make_id(name, "plan", 2),
+        request: ApprovalRequest::make_id(name, "plan", GENERATION, 2),
     };
     plan.attempt = 2;
     plan.rejections = vec![Rejection {
         plan: "drop the table and recreate it".into(),
         reason: "no: data loss; migrate in place".into(),
         by: "human:alice".into(),
+        request: ApprovalRequest::make_id(name, "plan", GENERATION, 1),
+        digest: "sha256:00ff".into(),
     }];
     plan.usage = Usage {
         input_tokens: 9000,
@@ -59,6 +71,16 @@ pub fn sample_job(name: &str) -> JobRecord {
         lease_until_ms: 1_700_000_030_000,
     };
     build.attempt = 1;
+    build.effects = vec![ActionEffect {
+        index: 1,
+        key: format!(
+            "{}/1",
+            ApprovalRequest::make_id(name, "checkout", GENERATION, 1)
+        ),
+        tool: "sql.execute".into(),
+        content: "ALTER TABLE".into(),
+        data: Some(json!({"rows": 0})),
+    }];
 
     let mut lint = StepRecord::new("lint");
     lint.state = StepState::Failed {
@@ -91,7 +113,7 @@ pub fn sample_job(name: &str) -> JobRecord {
     // break this function; unknown keys are ignored.
     let mut job: JobRecord = serde_json::from_value(json!({
         "name": name,
-        "generation": 3,
+        "generation": GENERATION,
         "spec_hash": 0xfedc_ba98_7654_3210_u64,
         "commit": "0123456789abcdef0123456789abcdef01234567",
         "path": format!("jobs/team-a/{name}.yaml"),
@@ -111,34 +133,51 @@ pub fn sample_job(name: &str) -> JobRecord {
     job
 }
 
-/// An approval request for `job`/`step`/`attempt` with a two-action plan, in `status`.
+/// An approval request for `job`/`step`/`attempt` at the generation of [`sample_job`],
+/// with a two-action plan and a two-person rule, in `status`.
+///
+/// Stores insert requests `Open` only ([`ApprovalOp::Insert`](crate::store::ApprovalOp));
+/// a request in another status is what an update writes.
 pub fn sample_approval(
     job: &str,
     step: &str,
     attempt: u32,
     status: ApprovalStatus,
 ) -> ApprovalRequest {
+    let plan = sample_plan();
     ApprovalRequest {
-        id: ApprovalRequest::make_id(job, step, attempt),
+        id: ApprovalRequest::make_id(job, step, GENERATION, attempt),
         job: job.to_string(),
         step: step.to_string(),
+        generation: GENERATION,
         attempt,
         agent: "planner".into(),
-        plan: Plan {
-            summary: "Add the column, backfill it, then switch reads.".into(),
-            actions: vec![
-                PlannedAction {
-                    tool: "sql.execute".into(),
-                    arguments: json!({"sql": "ALTER TABLE t ADD COLUMN c TEXT", "dry_run": false}),
-                },
-                PlannedAction {
-                    tool: "git.commit".into(),
-                    arguments: json!({"message": "switch reads", "paths": ["a.rs", "b.rs"]}),
-                },
-            ],
-        },
+        digest: plan.digest(),
+        plan,
+        rule: ApprovalRule::required()
+            .with_approvers(["user:alice", "group:ops"])
+            .with_min_approvals(2)
+            .with_forbid_self_approval(true),
+        commit_author: Some("Carol Committer <carol@example.com>".into()),
+        votes: Vec::new(),
         requested_at_ms: 1_700_000_020_000,
         status,
+    }
+}
+
+fn sample_plan() -> Plan {
+    Plan {
+        summary: "Add the column, backfill it, then switch reads.".into(),
+        actions: vec![
+            PlannedAction {
+                tool: "sql.execute".into(),
+                arguments: json!({"sql": "ALTER TABLE t ADD COLUMN c TEXT", "dry_run": false}),
+            },
+            PlannedAction {
+                tool: "git.commit".into(),
+                arguments: json!({"message": "switch reads", "paths": ["a.rs", "b.rs"]}),
+            },
+        ],
     }
 }
 

@@ -1,5 +1,8 @@
 //! The suite must catch broken stores: each fault below must make it panic.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
 use async_trait::async_trait;
 
 use super::*;
@@ -7,12 +10,19 @@ use crate::error::Result;
 use crate::memory::InMemoryStateStore;
 use crate::provider::Message;
 use crate::state::{ApprovalRequest, Event, JobRecord};
-use crate::store::{Claim, Compaction, JobWrite, StateStore, TranscriptKey};
+use crate::store::{
+    ApprovalOp, Claim, Compaction, JobWrite, StateStore, TranscriptKey, check_approval_write,
+};
 
 #[derive(Debug, Clone, Copy)]
 enum Fault {
     IgnoresRevision,
-    IgnoresRequireOpen,
+    /// Upserts on `ApprovalOp::Insert`: no check that the id is new, or the request open.
+    UpsertsInserts,
+    /// Applies `ApprovalOp::Update` whatever the stored request's status, or its absence.
+    UpdatesDecided,
+    /// No fault: the approvals kept apart as for the two above, with every rule.
+    ApprovalsApart,
     ListUnordered,
     EventsOffByOne,
     MetaNotOverwritten,
@@ -24,6 +34,50 @@ enum Fault {
 struct Broken {
     inner: InMemoryStateStore,
     fault: Fault,
+    /// With an approval fault, the requests are kept here (not in `inner`), under the
+    /// rules of `check_approval_write` but for the one the fault breaks.
+    approvals: Mutex<BTreeMap<String, ApprovalRequest>>,
+}
+
+impl Broken {
+    fn approval_fault(&self) -> bool {
+        matches!(
+            self.fault,
+            Fault::UpsertsInserts | Fault::UpdatesDecided | Fault::ApprovalsApart
+        )
+    }
+
+    /// Commits `write` with its approvals kept in `self.approvals`: checked in order
+    /// (but for the fault's rule) before `inner` stores the rest, then stored.
+    async fn commit_approvals(&self, mut write: JobWrite) -> Result<u64> {
+        let approvals = std::mem::take(&mut write.approvals);
+        {
+            let stored = self.approvals.lock().unwrap();
+            let mut seen: HashMap<&str, &str> = HashMap::new();
+            for a in &approvals {
+                let id = a.request.id.as_str();
+                let now = seen
+                    .get(id)
+                    .copied()
+                    .or_else(|| stored.get(id).map(|r| r.status.name()));
+                let skip = matches!(
+                    (self.fault, a.op),
+                    (Fault::UpsertsInserts, ApprovalOp::Insert)
+                        | (Fault::UpdatesDecided, ApprovalOp::Update)
+                );
+                if !skip {
+                    check_approval_write(id, a.op, now, a.request.status.name())?;
+                }
+                seen.insert(id, a.request.status.name());
+            }
+        }
+        let revision = self.inner.commit(write).await?;
+        let mut stored = self.approvals.lock().unwrap();
+        for a in approvals {
+            stored.insert(a.request.id.clone(), a.request);
+        }
+        Ok(revision)
+    }
 }
 
 #[async_trait]
@@ -48,10 +102,8 @@ impl StateStore for Broken {
                     write.expected_revision = Some(stored.revision);
                 }
             }
-            Fault::IgnoresRequireOpen => {
-                for a in &mut write.approvals {
-                    a.require_open = false;
-                }
+            Fault::UpsertsInserts | Fault::UpdatesDecided | Fault::ApprovalsApart => {
+                return self.commit_approvals(write).await;
             }
             _ => {}
         }
@@ -68,9 +120,20 @@ impl StateStore for Broken {
         self.inner.transcript(key).await
     }
     async fn approval(&self, id: &str) -> Result<Option<ApprovalRequest>> {
+        if self.approval_fault() {
+            return Ok(self.approvals.lock().unwrap().get(id).cloned());
+        }
         self.inner.approval(id).await
     }
     async fn approvals(&self, open_only: bool) -> Result<Vec<ApprovalRequest>> {
+        if self.approval_fault() {
+            let stored = self.approvals.lock().unwrap();
+            return Ok(stored
+                .values()
+                .filter(|r| !open_only || r.status.name() == "open")
+                .cloned()
+                .collect());
+        }
         self.inner.approvals(open_only).await
     }
     async fn get_meta(&self, key: &str) -> Result<Option<String>> {
@@ -100,12 +163,16 @@ impl StateStore for Broken {
     }
 }
 
-async fn run_broken(fault: Fault) {
-    run_all(&Broken {
+fn broken(fault: Fault) -> Broken {
+    Broken {
         inner: InMemoryStateStore::new(),
         fault,
-    })
-    .await;
+        approvals: Mutex::default(),
+    }
+}
+
+async fn run_broken(fault: Fault) {
+    run_all(&broken(fault)).await;
 }
 
 #[tokio::test]
@@ -116,8 +183,33 @@ async fn catches_ignored_revision() {
 
 #[tokio::test]
 #[should_panic(expected = "StateStore conformance")]
-async fn catches_ignored_require_open() {
-    run_broken(Fault::IgnoresRequireOpen).await;
+async fn catches_upserted_inserts() {
+    run_broken(Fault::UpsertsInserts).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "StateStore conformance: inserting an open request again")]
+async fn catches_upserted_inserts_at_the_first_insert_again() {
+    approval_insert_never_replaces(&broken(Fault::UpsertsInserts)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "StateStore conformance")]
+async fn catches_updates_of_decided_requests() {
+    run_broken(Fault::UpdatesDecided).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "StateStore conformance: updating an absent request")]
+async fn catches_updates_of_absent_requests() {
+    approval_update_requires_stored(&broken(Fault::UpdatesDecided)).await;
+}
+
+/// The approval faults' own bookkeeping is sound: with no rule left out, the whole
+/// suite passes (so the tests above fail for the fault, not for the bookkeeping).
+#[tokio::test]
+async fn approvals_kept_apart_pass() {
+    run_broken(Fault::ApprovalsApart).await;
 }
 
 #[tokio::test]
