@@ -9,14 +9,11 @@ use serde_json::{Value, json};
 use super::prompt::{self, DEFER, REPORT_BLOCKED, REPORT_FAILURE, REPORT_SUCCESS, SUBMIT_PLAN};
 use crate::clock::Clock;
 use crate::command::CommandToolExecutor;
-use crate::error::ErrorKind;
 use crate::events::EventAction;
 use crate::manifest::DesiredJob;
 use crate::model::{AgentSpec, Autonomy, StepSpec};
 use crate::provider::{ChatRequest, DynProvider, Message, Usage};
-use crate::state::{
-    ActionEffect, ApprovalRequest, ApprovalStatus, JobRecord, NewEvent, Plan, PlannedAction,
-};
+use crate::state::{ActionEffect, ApprovalRequest, JobRecord, NewEvent, Plan, PlannedAction};
 use crate::template;
 use crate::tool::{
     DynToolExecutor, EffectClass, FencingToken, ToolContext, ToolDefinition, ToolInvocation,
@@ -92,14 +89,14 @@ pub(crate) struct AttemptCtx<'a> {
     pub(crate) effects: Option<&'a dyn EffectLog>,
 }
 
-fn fail(reason: impl Into<String>, retryable: bool) -> Outcome {
+pub(super) fn fail(reason: impl Into<String>, retryable: bool) -> Outcome {
     Outcome::Failed {
         reason: reason.into(),
         retryable,
     }
 }
 
-fn clip(s: &str, n: usize) -> String {
+pub(super) fn clip(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
@@ -110,7 +107,7 @@ fn clip(s: &str, n: usize) -> String {
 }
 
 impl AttemptCtx<'_> {
-    fn report(&self, outcome: Outcome) -> AttemptReport {
+    pub(super) fn report(&self, outcome: Outcome) -> AttemptReport {
         AttemptReport {
             outcome,
             usage: Usage::default(),
@@ -119,7 +116,7 @@ impl AttemptCtx<'_> {
         }
     }
 
-    fn event(&self, actor: &str, action: &str, detail: String) -> NewEvent {
+    pub(super) fn event(&self, actor: &str, action: &str, detail: String) -> NewEvent {
         NewEvent::new(
             self.clock.now_ms(),
             actor,
@@ -163,7 +160,7 @@ impl AttemptCtx<'_> {
     }
 
     /// The context of this attempt's tool calls.
-    fn tool_context(&self) -> ToolContext {
+    pub(super) fn tool_context(&self) -> ToolContext {
         ToolContext::new(
             &self.record.name,
             &self.spec.id,
@@ -185,238 +182,6 @@ impl AttemptCtx<'_> {
             return self.run_approved(src).await;
         }
         self.run_agent().await
-    }
-
-    async fn run_command(&self, program: &str, args: &[String]) -> AttemptReport {
-        let Some(commands) = self.commands else {
-            return self.report(Outcome::Blocked(
-                "the engine has no command executor: command steps cannot run".into(),
-            ));
-        };
-        let ctx = prompt::render_context(self.desired, self.record);
-        let mut rendered = Vec::with_capacity(args.len());
-        for a in args {
-            match template::render(a, &ctx) {
-                Ok(s) => rendered.push(s),
-                Err(e) => return self.report(fail(format!("rendering args: {e}"), false)),
-            }
-        }
-        let mut r = self.report(fail("", false));
-        let out = match commands.run(program, &rendered).await {
-            Ok(o) => o,
-            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-                r.outcome = Outcome::Blocked(e.to_string());
-                return r;
-            }
-            Err(e) => {
-                r.outcome = fail(e.to_string(), e.is_retryable());
-                return r;
-            }
-        };
-        r.events.push(self.event(
-            "engine",
-            EventAction::CommandRan.as_str(),
-            format!(
-                "{program} {} → exit {}: {}",
-                rendered.join(" "),
-                out.exit_code,
-                clip(out.stdout.trim(), 120)
-            ),
-        ));
-        let check = self.spec.done_when.as_ref();
-        let want_code = check.map_or(0, |c| c.exit_code);
-        let mut done = out.exit_code == want_code;
-        let mut why = format!("exit code {} (expected {want_code})", out.exit_code);
-        if done && let Some(pat) = check.and_then(|c| c.output_matches.as_deref()) {
-            match regex::Regex::new(pat) {
-                Ok(re) => {
-                    done = re.is_match(&out.stdout);
-                    why = format!(
-                        "output {:?} does not match /{pat}/",
-                        clip(out.stdout.trim(), 80)
-                    );
-                }
-                Err(e) => {
-                    r.outcome = fail(format!("done_when.output_matches: {e}"), false);
-                    return r;
-                }
-            }
-        }
-        r.outcome = if done {
-            Outcome::Succeeded(json!({
-                "exit_code": out.exit_code, "stdout": out.stdout, "stderr": out.stderr
-            }))
-        } else if let Some(defer) = check.and_then(|c| c.defer_ms) {
-            if self.attempt >= self.spec.retry.attempts {
-                fail(
-                    format!("not done after {} checks: {why}", self.attempt),
-                    false,
-                )
-            } else {
-                Outcome::Deferred {
-                    until_ms: self.clock.now_ms() + defer,
-                    reason: format!("not done yet: {why}"),
-                }
-            }
-        } else {
-            fail(
-                format!("{why}; stderr: {}", clip(out.stderr.trim(), 200)),
-                true,
-            )
-        };
-        r
-    }
-
-    /// Why the approved plan of step `src` may not run now, or the request to run.
-    ///
-    /// Runs only a plan whose approval record is `Approved`, of the job's current
-    /// generation, whose digest matches the link on the planning step and the stored
-    /// plan, and whose tools the planning agent may *still* use under the current spec.
-    fn approved_plan(&self, src: &str) -> Result<&ApprovalRequest, String> {
-        let Some(link) = self.record.step(src).and_then(|s| s.approved.as_ref()) else {
-            return Err(format!(
-                "step {src} has no approved plan: its outputs were not approved by a human in this generation"
-            ));
-        };
-        let Some(req) = self.approval.filter(|r| r.id == link.request) else {
-            return Err(format!("approval request {} is not stored", link.request));
-        };
-        if !matches!(req.status, ApprovalStatus::Approved { .. }) {
-            return Err(format!(
-                "approval request {} is {}, not approved",
-                req.id,
-                req.status.name()
-            ));
-        }
-        let generation = self.record.generation;
-        if req.generation != generation || link.generation != generation {
-            return Err(format!(
-                "approval request {} was given for generation {}; the job is at generation {generation}",
-                req.id, req.generation
-            ));
-        }
-        let digest = req.plan.digest();
-        if req.digest != digest || link.digest != digest {
-            return Err(format!(
-                "approval request {}: the approved digest {} does not match the plan ({digest})",
-                req.id, link.digest
-            ));
-        }
-        let agent = self.agents.get(&req.agent);
-        for (i, action) in req.plan.actions.iter().enumerate() {
-            let allowed = agent.is_some_and(|a| a.spec.tools.contains(&action.tool));
-            if !allowed {
-                return Err(format!(
-                    "approved action {} names tool {:?}, which agent {} may no longer use",
-                    i + 1,
-                    action.tool,
-                    req.agent
-                ));
-            }
-            if !self.tools.contains_key(&action.tool) {
-                return Err(format!(
-                    "approved action {} names tool {:?}, which this engine does not have",
-                    i + 1,
-                    action.tool
-                ));
-            }
-        }
-        Ok(req)
-    }
-
-    async fn run_approved(&self, src: &str) -> AttemptReport {
-        let mut r = self.report(fail("", false));
-        let req = match self.approved_plan(src) {
-            Ok(req) => req,
-            Err(why) => {
-                r.events
-                    .push(self.event("engine", EventAction::ToolRefused.as_str(), why.clone()));
-                r.outcome = Outcome::Blocked(why);
-                return r;
-            }
-        };
-        let plan = &req.plan;
-        let done = self
-            .record
-            .step(&self.spec.id)
-            .map(|s| s.effects.as_slice())
-            .unwrap_or(&[]);
-        let mut results = Vec::with_capacity(plan.actions.len());
-        for (i, action) in plan.actions.iter().enumerate() {
-            let index = i + 1;
-            if let Some(e) = done.iter().find(|e| e.index == index) {
-                // Its effect was recorded by an earlier attempt: never run it again.
-                results.push(json!({"tool": e.tool, "content": e.content, "data": e.data}));
-                continue;
-            }
-            let Some(tool) = self.tools.get(&action.tool) else {
-                r.outcome = Outcome::Blocked(format!(
-                    "approved action {index} names tool {:?}, which this engine does not have",
-                    action.tool
-                ));
-                return r;
-            };
-            // Stable across attempts, restarts and takeovers: never the attempt number.
-            let key = format!("{}/{index}", req.id);
-            let inv = ToolInvocation::new(&action.tool, action.arguments.clone(), key.clone())
-                .with_context(self.tool_context().approved(&req.id, index));
-            match tool.executor.call(inv).await {
-                Ok(out) => {
-                    r.events.push(self.event(
-                        "engine",
-                        EventAction::ToolCalled.as_str(),
-                        format!(
-                            "approved action {index} ({key}): {} → {}",
-                            action.tool,
-                            clip(&out.content, 160)
-                        ),
-                    ));
-                    if out.is_error {
-                        r.outcome = fail(
-                            format!(
-                                "approved action {index} ({}) failed: {}",
-                                action.tool, out.content
-                            ),
-                            false,
-                        );
-                        return r;
-                    }
-                    let effect = ActionEffect {
-                        index,
-                        key,
-                        tool: action.tool.clone(),
-                        content: out.content,
-                        data: out.data,
-                    };
-                    results.push(
-                        json!({"tool": effect.tool, "content": effect.content, "data": effect.data}),
-                    );
-                    if let Some(log) = self.effects
-                        && let Err(e) = log.record(effect).await
-                    {
-                        r.outcome = fail(
-                            format!("recording approved action {index}: {e}"),
-                            e.is_retryable(),
-                        );
-                        return r;
-                    }
-                }
-                Err(e) => {
-                    r.outcome = fail(
-                        format!("approved action {index} ({}): {e}", action.tool),
-                        e.is_retryable(),
-                    );
-                    return r;
-                }
-            }
-        }
-        r.outcome = Outcome::Succeeded(json!({
-            "summary": plan.summary,
-            "results": results,
-            "approval": req.id,
-            "digest": req.digest,
-        }));
-        r
     }
 
     async fn run_agent(&self) -> AttemptReport {

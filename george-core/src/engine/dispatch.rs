@@ -426,12 +426,6 @@ async fn renew(engine: &Engine, job: &str, step: &str, attempt: u32) -> bool {
     false
 }
 
-/// Records an attempt's outcome, fenced: only the lease holder of that attempt may.
-/// Returns whether the job was also reconciled in the same write (no requeue needed).
-///
-/// A `Conflict` means another write to the job came first (another step's outcome, a
-/// human's decision, another engine): the record is reloaded and, while this engine
-
 /// Records each approved action's effect on its step, fenced by the attempt's lease,
 /// before the next action runs.
 struct StepEffects {

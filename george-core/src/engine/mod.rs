@@ -16,8 +16,10 @@
 //! ```
 
 pub mod attempt;
+mod command_step;
 mod decisions;
 mod dispatch;
+mod execute;
 mod finish;
 mod io;
 pub mod prompt;

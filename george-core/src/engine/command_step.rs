@@ -1,0 +1,92 @@
+//! A command step: an allow-listed program with rendered arguments, decided by its exit
+//! code and `done_when`.
+
+use serde_json::json;
+
+use super::attempt::{AttemptCtx, AttemptReport, Outcome, clip, fail};
+use super::prompt;
+use crate::error::ErrorKind;
+use crate::events::EventAction;
+use crate::template;
+
+impl AttemptCtx<'_> {
+    pub(super) async fn run_command(&self, program: &str, args: &[String]) -> AttemptReport {
+        let Some(commands) = self.commands else {
+            return self.report(Outcome::Blocked(
+                "the engine has no command executor: command steps cannot run".into(),
+            ));
+        };
+        let ctx = prompt::render_context(self.desired, self.record);
+        let mut rendered = Vec::with_capacity(args.len());
+        for a in args {
+            match template::render(a, &ctx) {
+                Ok(s) => rendered.push(s),
+                Err(e) => return self.report(fail(format!("rendering args: {e}"), false)),
+            }
+        }
+        let mut r = self.report(fail("", false));
+        let out = match commands.run(program, &rendered).await {
+            Ok(o) => o,
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                r.outcome = Outcome::Blocked(e.to_string());
+                return r;
+            }
+            Err(e) => {
+                r.outcome = fail(e.to_string(), e.is_retryable());
+                return r;
+            }
+        };
+        r.events.push(self.event(
+            "engine",
+            EventAction::CommandRan.as_str(),
+            format!(
+                "{program} {} → exit {}: {}",
+                rendered.join(" "),
+                out.exit_code,
+                clip(out.stdout.trim(), 120)
+            ),
+        ));
+        let check = self.spec.done_when.as_ref();
+        let want_code = check.map_or(0, |c| c.exit_code);
+        let mut done = out.exit_code == want_code;
+        let mut why = format!("exit code {} (expected {want_code})", out.exit_code);
+        if done && let Some(pat) = check.and_then(|c| c.output_matches.as_deref()) {
+            match regex::Regex::new(pat) {
+                Ok(re) => {
+                    done = re.is_match(&out.stdout);
+                    why = format!(
+                        "output {:?} does not match /{pat}/",
+                        clip(out.stdout.trim(), 80)
+                    );
+                }
+                Err(e) => {
+                    r.outcome = fail(format!("done_when.output_matches: {e}"), false);
+                    return r;
+                }
+            }
+        }
+        r.outcome = if done {
+            Outcome::Succeeded(json!({
+                "exit_code": out.exit_code, "stdout": out.stdout, "stderr": out.stderr
+            }))
+        } else if let Some(defer) = check.and_then(|c| c.defer_ms) {
+            if self.attempt >= self.spec.retry.attempts {
+                fail(
+                    format!("not done after {} checks: {why}", self.attempt),
+                    false,
+                )
+            } else {
+                Outcome::Deferred {
+                    until_ms: self.clock.now_ms() + defer,
+                    reason: format!("not done yet: {why}"),
+                }
+            }
+        } else {
+            fail(
+                format!("{why}; stderr: {}", clip(out.stderr.trim(), 200)),
+                true,
+            )
+        };
+        r
+    }
+}
