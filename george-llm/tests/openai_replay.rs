@@ -58,7 +58,13 @@ fn request_from(body: &Value) -> ChatRequest {
         .as_array()
         .map(|ts| {
             ts.iter()
-                .map(|t| ToolDefinition::new(t["function"]["name"].as_str().unwrap(), t["function"]["description"].as_str().unwrap(), t["function"]["parameters"].clone()))
+                .map(|t| {
+                    ToolDefinition::new(
+                        t["function"]["name"].as_str().unwrap(),
+                        t["function"]["description"].as_str().unwrap(),
+                        t["function"]["parameters"].clone(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();

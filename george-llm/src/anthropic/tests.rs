@@ -1,6 +1,5 @@
 //! Unit tests of the request mapping and the stream assembly.
 
-use std::sync::Arc;
 
 use george_core::provider::{AssistantMessage, ChatRequest, Message, StopReason, ToolCall};
 use george_core::tool::ToolDefinition;

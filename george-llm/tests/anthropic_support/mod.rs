@@ -88,7 +88,13 @@ pub fn first_request(e: &Exchange) -> ChatRequest {
         .as_array()
         .map(|ts| {
             ts.iter()
-                .map(|t| ToolDefinition::new(t["name"].as_str().expect("name"), t["description"].as_str().expect("description"), t["input_schema"].clone()))
+                .map(|t| {
+                    ToolDefinition::new(
+                        t["name"].as_str().expect("name"),
+                        t["description"].as_str().expect("description"),
+                        t["input_schema"].clone(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
