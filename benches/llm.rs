@@ -143,9 +143,15 @@ fn blocking(provider: &str) -> String {
 
 fn tools() -> Vec<ToolDefinition> {
     (0..20)
-        .map(|i| ToolDefinition::new(format!("tool_{i}"), format!("Tool number {i}: does one thing well."), json!({"type": "object", "properties": {
+        .map(|i| {
+            ToolDefinition::new(
+                format!("tool_{i}"),
+                format!("Tool number {i}: does one thing well."),
+                json!({"type": "object", "properties": {
                 "value": {"type": "string", "description": "what to do"},
-                "count": {"type": "integer", "minimum": 0}}, "required": ["value"]})))
+                "count": {"type": "integer", "minimum": 0}}, "required": ["value"]}),
+            )
+        })
         .collect()
 }
 

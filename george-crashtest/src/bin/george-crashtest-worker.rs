@@ -79,7 +79,11 @@ struct Work {
 #[async_trait]
 impl ToolExecutor for Work {
     fn tools(&self) -> Vec<ToolDefinition> {
-        vec![ToolDefinition::new("work", "Does a step's work.", serde_json::json!({"type": "object"}))]
+        vec![ToolDefinition::new(
+            "work",
+            "Does a step's work.",
+            serde_json::json!({"type": "object"}),
+        )]
     }
     async fn call(&self, inv: ToolInvocation) -> george::Result<ToolOutput> {
         runlog::append(
