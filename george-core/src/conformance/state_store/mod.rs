@@ -4,6 +4,7 @@
 //! panics with a message naming the rule the store broke.
 
 mod approvals;
+mod approvals_many;
 mod claims;
 mod records;
 mod sample;
@@ -14,8 +15,10 @@ use crate::store::{JobWrite, StateStore, TranscriptKey};
 
 pub use approvals::{
     approval_decisions_are_final, approval_insert_must_be_open, approval_insert_never_replaces,
-    approval_races_one_wins, approval_update_requires_stored, approval_votes_keep_open,
-    approval_writes_checked_in_order, approvals_listing,
+    approval_update_requires_stored, approval_votes_keep_open,
+};
+pub use approvals_many::{
+    approval_races_one_wins, approval_writes_checked_in_order, approvals_listing,
 };
 pub use claims::{
     claims_due_jobs, commit_sets_wake_up_time, compact_finished_jobs,

@@ -276,7 +276,7 @@ pub async fn job_round_trips_exactly(store: &dyn StateStore) {
     want.steps[0].outputs = Some(json!([]));
     want.steps[9].outputs = Some(json!({}));
     want.removed = true;
-    want.status = crate::state::JobStatus::Cancelled;
+    want.status = JobStatus::Cancelled;
     want.revision = ok(store.commit(JobWrite::update(want.clone())).await, "update");
     assert_eq!(
         get(store, &name).await,

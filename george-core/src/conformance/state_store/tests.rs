@@ -200,6 +200,12 @@ async fn catches_updates_of_decided_requests() {
 }
 
 #[tokio::test]
+#[should_panic(expected = "StateStore conformance: updating a request that is approved")]
+async fn catches_updates_of_decided_requests_at_the_second_decision() {
+    approval_decisions_are_final(&broken(Fault::UpdatesDecided)).await;
+}
+
+#[tokio::test]
 #[should_panic(expected = "StateStore conformance: updating an absent request")]
 async fn catches_updates_of_absent_requests() {
     approval_update_requires_stored(&broken(Fault::UpdatesDecided)).await;
