@@ -10,6 +10,10 @@ pub(crate) enum StoreError {
     /// the stored state.
     #[error("{0}")]
     Conflict(String),
+    /// A rule of the `StateStore` contract refused the write; its kind (`Conflict`,
+    /// `InvalidInput`) is kept.
+    #[error("{}", .0.message())]
+    Refused(Error),
     /// What the operation names does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -119,6 +123,7 @@ impl From<StoreError> for Error {
         let message = e.to_string();
         match e {
             StoreError::Conflict(_) => Error::conflict(message),
+            StoreError::Refused(e) => e,
             StoreError::NotFound(_) => Error::not_found(message),
             StoreError::Sqlite { source, .. } => {
                 let retry = if sqlite_is_transient(&source) {

@@ -39,7 +39,8 @@
 //! - Every backend passes the same suite,
 //!   `george_core::conformance::state_store::run_all` (this crate's tests run it against
 //!   a real file): atomic, revision-checked writes, gap-free event sequences, approval
-//!   decisions that are refused once a request is no longer open.
+//!   requests that are never replaced (an insert of a stored id, or an update of a
+//!   request no longer open, is refused with the whole write).
 //! - SQLite work never blocks the async runtime: one writer thread owns the write
 //!   connection and groups queued writes into one transaction (group commit, one fsync
 //!   for many writes); reads use their own connections on the blocking pool (WAL mode
@@ -58,6 +59,7 @@
 mod error;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod rules;
 pub mod sqlite;
 
 #[cfg(feature = "postgres")]

@@ -7,8 +7,10 @@
 //! dropped at the end, so tests run in parallel and rerun on the same database.
 #![cfg(feature = "postgres")]
 
+#[macro_use]
+mod pg_support;
+
 use std::collections::HashSet;
-use std::io::Write as _;
 
 use george_core::ErrorKind;
 use george_core::conformance::state_store::{
@@ -17,102 +19,6 @@ use george_core::conformance::state_store::{
 use george_core::state::{ApprovalStatus, JobRecord, JobStatus, NewEvent, StepRecord, StepState};
 use george_core::store::{Claim, JobWrite, StateStore, TranscriptKey};
 use george_store::{PgConfig, PgStateStore};
-
-/// The test database's URL, or `None` (after saying so loudly) when the tests must be
-/// skipped.
-fn test_url(test: &str) -> Option<String> {
-    match std::env::var("GEORGE_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but GEORGE_TEST_POSTGRES_URL is not: the PostgreSQL tests must run")
-        }
-        _ => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!! PostgreSQL test `{test}` DID NOT RUN: set GEORGE_TEST_POSTGRES_URL \
-                 (e.g. postgres://postgres@127.0.0.1:5432/george_test) to run it !!!\n"
-            );
-            None
-        }
-    }
-}
-
-/// A fresh schema, dropped (with everything in it) when this value is, even when the
-/// test panics.
-struct TestSchema {
-    url: String,
-    name: String,
-}
-
-impl TestSchema {
-    fn new(url: String) -> TestSchema {
-        let name = format!("george_test_{:016x}", fastrand::u64(..));
-        TestSchema { url, name }
-    }
-
-    fn config(&self) -> PgConfig {
-        PgConfig::new(&self.url)
-            .with_schema(&self.name)
-            .with_pool_size(8)
-    }
-
-    async fn connect(&self) -> PgStateStore {
-        PgStateStore::connect_with(self.config()).await.unwrap()
-    }
-
-    /// Runs `sql` on a connection of its own (search_path set to this schema).
-    async fn execute(&self, sql: &str) {
-        let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        let task = tokio::spawn(conn);
-        client
-            .batch_execute(&format!("SET search_path TO {}; {sql}", self.name))
-            .await
-            .unwrap();
-        drop(client);
-        let _ = task.await;
-    }
-}
-
-impl Drop for TestSchema {
-    fn drop(&mut self) {
-        let (url, name) = (self.url.clone(), self.name.clone());
-        // Drop runs inside the test's runtime, which cannot be blocked on: use a thread
-        // with a runtime of its own.
-        let done = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .unwrap();
-                let task = tokio::spawn(conn);
-                client
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-                    .await
-                    .unwrap();
-                drop(client);
-                let _ = task.await;
-            });
-        })
-        .join();
-        if done.is_err() && !std::thread::panicking() {
-            panic!("could not drop test schema {}", self.name);
-        }
-    }
-}
-
-macro_rules! schema_or_skip {
-    ($test:literal) => {
-        match test_url($test) {
-            Some(url) => TestSchema::new(url),
-            None => return,
-        }
-    };
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn conformance_multi_thread() {
@@ -168,7 +74,7 @@ async fn data_survives_reconnecting() {
             .commit(
                 JobWrite::create(job.clone())
                     .event(NewEvent::new(1, "engine", "job.created", None, "from git"))
-                    .approval(approval.clone(), false)
+                    .insert_approval(approval.clone())
                     .transcript(key.clone(), sample_transcript("kept")),
             )
             .await
@@ -414,12 +320,15 @@ async fn bad_input_is_refused_whole_and_not_retried() {
     };
     let first = sample_approval("dup", "s", 1, ApprovalStatus::Open);
     let mut last = first.clone();
-    last.status = ApprovalStatus::Cancelled { at_ms: 9 };
+    last.status = ApprovalStatus::Cancelled {
+        at_ms: 9,
+        reason: "moot".into(),
+    };
     store
         .commit(
             JobWrite::create(sample_job("dup"))
-                .approval(first, false)
-                .approval(last.clone(), false)
+                .insert_approval(first)
+                .update_approval(last.clone())
                 .transcript(key.clone(), sample_transcript("one"))
                 .transcript(key.clone(), sample_transcript("two")),
         )

@@ -65,7 +65,7 @@ async fn data_survives_reopening() {
             .commit(
                 JobWrite::create(job.clone())
                     .event(NewEvent::new(1, "engine", "job.created", None, "from git"))
-                    .approval(approval.clone(), false)
+                    .insert_approval(approval.clone())
                     .transcript(key.clone(), sample_transcript("kept")),
             )
             .await

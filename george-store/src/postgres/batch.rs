@@ -5,10 +5,12 @@
 //!
 //! Each write is the same one-statement check-and-write as an unbatched commit: a write
 //! refused with `Conflict` stores nothing and does not disturb the others (no savepoint
-//! is needed). A write that fails with an error aborts the transaction; the batch is
-//! then re-run one write at a time, so each gets its own answer. At most
-//! [`IN_FLIGHT`] batches run at once; writes arriving meanwhile wait in the queue and
-//! form the next batch.
+//! is needed). A write that fails with an error (such as the unique violation of an
+//! approval request another transaction inserted since the check) aborts the
+//! transaction; the batch is then re-run one write at a time, so each gets its own
+//! answer. A write refused whatever is stored ([`Prepared::doomed`]) is not queued.
+//! At most [`IN_FLIGHT`] batches run at once; writes arriving meanwhile wait in the
+//! queue and form the next batch.
 
 use std::sync::Arc;
 

@@ -44,6 +44,7 @@ mod claim;
 mod config;
 mod errors;
 mod read;
+mod refusal;
 mod schema;
 mod write;
 
@@ -71,8 +72,10 @@ use write::Prepared;
 /// - **Optimistic concurrency**: an update names the revision it read
 ///   (`UPDATE ... WHERE name = $1 AND revision = $2`), a create inserts with
 ///   `ON CONFLICT DO NOTHING`; a lost race is a `Conflict` and stores nothing of the
-///   write. Approval decisions lock the request (`FOR UPDATE`) and are refused unless
-///   it is still open. Event sequence numbers come from the job row (`last_seq`), which
+///   write. Approval requests are never replaced: an insert is refused when the id is
+///   stored (a plain `INSERT`, so a concurrent one fails on the primary key rather than
+///   overwrite), an update locks the request (`FOR UPDATE`) and is refused unless it is
+///   still open. Event sequence numbers come from the job row (`last_seq`), which
 ///   the revision check serializes, so they have no gaps.
 /// - **Claims**: [`claim_due`](StateStore::claim_due) uses `FOR UPDATE SKIP LOCKED`,
 ///   so engines claiming at once get disjoint sets of jobs without waiting for each
@@ -175,8 +178,8 @@ impl StateStore for PgStateStore {
     async fn commit(&self, write: JobWrite) -> Result<u64> {
         let prepared = Prepared::encode(write)?;
         match &self.batcher {
-            Some(batcher) => Ok(batcher.commit(prepared).await?),
-            None => Ok(write::commit(&self.pool, &prepared).await?),
+            Some(batcher) if !prepared.doomed() => Ok(batcher.commit(prepared).await?),
+            _ => Ok(write::commit(&self.pool, &prepared).await?),
         }
     }
 

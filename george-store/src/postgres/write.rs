@@ -5,26 +5,34 @@
 use std::collections::HashSet;
 
 use deadpool_postgres::{Client, Pool};
-use george_core::store::JobWrite;
+use george_core::store::{ApprovalOp, JobWrite};
 use tokio_postgres::types::ToSql;
+
+use super::refusal::{explain_refusal, is_duplicate_approval};
 
 use crate::error::{StoreError, clamp_i64, to_i64};
 
 /// The part of the commit statement shared by creates and updates.
 ///
-/// `ok`: every approval that must still be open is, and is locked (`FOR UPDATE`) until
-/// the statement's transaction ends, so a concurrent decision waits, then sees ours.
-/// `j` (the job write, defined by the caller) returns nothing when a check fails; the
-/// other parts insert rows only for the rows of `j`, so a refused write stores nothing.
+/// `ok`: every approval the write updates is stored and still open, and is locked
+/// (`FOR UPDATE`) until the statement's transaction ends, so a concurrent decision
+/// waits, then sees ours; no approval the write inserts is stored. `j` (the job write,
+/// defined by the caller) returns nothing when a check fails; the other parts write
+/// rows only for the rows of `j`, so a refused write stores nothing. Approvals are
+/// inserted plainly: one inserted concurrently since the check makes the statement
+/// fail with a unique violation (a `Conflict`), never replaces it.
 /// Parameters: $1 name, $2 new revision, $3 status, $4 updated_at_ms, $5 wake_at_ms,
-/// $6 record, $7 number of events, $8 ids of approvals that must be open, $9-$13
-/// events (at_ms, actor, action, step, detail), $14-$17 approvals (id, job, status,
-/// record), $18-$21 transcripts (job, step, attempt, messages).
+/// $6 record, $7 number of events, $8 ids of approvals updated (must be open), $9-$13
+/// events (at_ms, actor, action, step, detail), $14-$17 approvals as written last (id,
+/// job, status, record), $18-$21 transcripts (job, step, attempt, messages), $22 ids
+/// of approvals inserted (must not exist).
 macro_rules! checked_write {
     ($job_write:literal) => {
         concat!(
             "WITH ok AS (
-                SELECT count(*) = cardinality($8::text[]) AS ok
+                SELECT count(*) = cardinality($8::text[])
+                       AND NOT EXISTS (SELECT 1 FROM approvals WHERE id = ANY($22::text[]))
+                       AS ok
                 FROM (SELECT 1 FROM approvals
                       WHERE id = ANY($8::text[]) AND status = 'open' FOR UPDATE) AS a
             ), j AS (",
@@ -34,13 +42,17 @@ macro_rules! checked_write {
                 SELECT $1::text, j.base + e.ord, e.at_ms, e.actor, e.action, e.step, e.detail
                 FROM j, unnest($9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[])
                      WITH ORDINALITY AS e(at_ms, actor, action, step, detail, ord)
-            ), ap AS (
+            ), ap_new AS (
                 INSERT INTO approvals (id, job, status, record)
                 SELECT a.id, a.job, a.status, a.record
                 FROM j, unnest($14::text[], $15::text[], $16::text[], $17::text[])
                      AS a(id, job, status, record)
-                ON CONFLICT (id) DO UPDATE SET
-                    job = excluded.job, status = excluded.status, record = excluded.record
+                WHERE a.id = ANY($22::text[])
+            ), ap_upd AS (
+                UPDATE approvals SET job = a.job, status = a.status, record = a.record
+                FROM j, unnest($14::text[], $15::text[], $16::text[], $17::text[])
+                     AS a(id, job, status, record)
+                WHERE approvals.id = a.id AND a.id <> ALL($22::text[])
             ), tr AS (
                 INSERT INTO transcripts (job, step, attempt, messages)
                 SELECT t.job, t.step, t.attempt, t.messages
@@ -85,7 +97,15 @@ pub(crate) struct Prepared {
     wake_at_ms: Option<i64>,
     record: String,
     event_count: i64,
-    require_open: Vec<String>,
+    /// Ids of the approvals the write updates: stored and open, it checks.
+    must_be_open: Vec<String>,
+    /// Ids of the approvals the write inserts: not stored, it checks.
+    must_be_new: Vec<String>,
+    /// Each approval write in order, `(id, op, new status)`, to explain a refusal.
+    pub(super) approvals: Vec<(String, ApprovalOp, &'static str)>,
+    /// The approval writes break the rule among themselves (whatever is stored): the
+    /// write is refused without being sent.
+    doomed: bool,
     ev_at: Vec<i64>,
     ev_actor: Vec<String>,
     ev_action: Vec<String>,
@@ -109,6 +129,17 @@ impl Prepared {
     /// The job's name.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The revision the write names (`None`: a create).
+    pub(super) fn expected_revision(&self) -> Option<u64> {
+        self.expected_revision
+    }
+
+    /// Whether the write is refused whatever is stored: it needs no statement, only an
+    /// explanation ([`commit`] gives it).
+    pub(crate) fn doomed(&self) -> bool {
+        self.doomed
     }
 
     pub(crate) fn encode(write: JobWrite) -> Result<Prepared, StoreError> {
@@ -136,7 +167,13 @@ impl Prepared {
             record,
             event_count: i64::try_from(events.len()).unwrap_or(i64::MAX),
             expected_revision,
-            require_open: Vec::new(),
+            must_be_open: Vec::new(),
+            must_be_new: Vec::new(),
+            approvals: approvals
+                .iter()
+                .map(|a| (a.request.id.clone(), a.op, a.request.status.name()))
+                .collect(),
+            doomed: false,
             ev_at: Vec::with_capacity(events.len()),
             ev_actor: Vec::with_capacity(events.len()),
             ev_action: Vec::with_capacity(events.len()),
@@ -159,15 +196,28 @@ impl Prepared {
             p.ev_step.push(e.step);
             p.ev_detail.push(e.detail);
         }
-        // One statement cannot upsert a row twice: keep the last write of each id (as
-        // applying them in order would); every `require_open` check still sees the
-        // stored state, as it would if all checks ran before the first write.
-        let mut seen = HashSet::new();
-        let mut require_open = HashSet::new();
-        for a in approvals.iter().rev() {
-            if a.require_open && require_open.insert(a.request.id.as_str()) {
-                p.require_open.push(a.request.id.clone());
+        // The statement checks what the first write of each id needs of the stored
+        // state (open for an update, absent for an insert); the writes that follow are
+        // checked here, against the state the first leaves. One statement cannot write
+        // a row twice: it writes the last write of each id, inserting it when the first
+        // write is an insert.
+        let mut first_ops = Vec::new();
+        p.doomed = crate::rules::check_approvals(
+            p.approvals.iter().map(|(id, op, s)| (id.as_str(), *op, *s)),
+            |id, op| {
+                first_ops.push((id.to_string(), op));
+                Ok((op == ApprovalOp::Update).then(|| "open".to_string()))
+            },
+        )
+        .is_err();
+        for (id, op) in first_ops {
+            match op {
+                ApprovalOp::Insert => p.must_be_new.push(id),
+                ApprovalOp::Update => p.must_be_open.push(id),
             }
+        }
+        let mut seen = HashSet::new();
+        for a in approvals.iter().rev() {
             if seen.insert(a.request.id.as_str()) {
                 p.ap_id.push(a.request.id.clone());
                 p.ap_job.push(a.request.job.clone());
@@ -187,7 +237,7 @@ impl Prepared {
         Ok(p)
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 21] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 22] {
         [
             &self.name,
             &self.revision,
@@ -196,7 +246,7 @@ impl Prepared {
             &self.wake_at_ms,
             &self.record,
             &self.event_count,
-            &self.require_open,
+            &self.must_be_open,
             &self.ev_at,
             &self.ev_actor,
             &self.ev_action,
@@ -210,6 +260,7 @@ impl Prepared {
             &self.tr_step,
             &self.tr_attempt,
             &self.tr_messages,
+            &self.must_be_new,
         ]
     }
 }
@@ -224,6 +275,9 @@ pub(crate) async fn client(pool: &Pool) -> Result<Client, StoreError> {
 /// Applies one encoded write; returns the job's new revision.
 pub(crate) async fn commit(pool: &Pool, write: &Prepared) -> Result<u64, StoreError> {
     let client = client(pool).await?;
+    if write.doomed {
+        return Err(explain_refusal(&client, write, None).await);
+    }
     let sql = if write.expected_revision.is_some() {
         UPDATE
     } else {
@@ -233,16 +287,20 @@ pub(crate) async fn commit(pool: &Pool, write: &Prepared) -> Result<u64, StoreEr
         .prepare_cached(sql)
         .await
         .map_err(StoreError::pg("prepare the commit"))?;
-    let rows = client
-        .query(&stmt, &write.params())
-        .await
-        .map_err(StoreError::pg("commit a job write"))?;
+    let rows = match client.query(&stmt, &write.params()).await {
+        Ok(rows) => rows,
+        Err(e) if is_duplicate_approval(&e) => {
+            let fallback = "an approval request of the write was inserted concurrently";
+            return Err(explain_refusal(&client, write, Some(fallback)).await);
+        }
+        Err(e) => return Err(StoreError::pg("commit a job write")(e)),
+    };
     match rows.first() {
         Some(row) => {
             let revision: i64 = row.try_get(0).map_err(StoreError::pg("read revision"))?;
             crate::error::to_u64("revision", revision)
         }
-        None => Err(explain_conflict(&client, write).await),
+        None => Err(explain_refusal(&client, write, None).await),
     }
 }
 
@@ -255,11 +313,13 @@ pub(crate) enum BatchFailed {
 }
 
 /// Applies `writes` in one transaction, pipelined on one connection (one round trip
-/// once the statements are prepared); answers each write, in order.
+/// once the statements are prepared); answers each write, in order. None of `writes`
+/// may be [`doomed`](Prepared::doomed).
 pub(crate) async fn commit_many(
     pool: &Pool,
     writes: &[&Prepared],
 ) -> Result<Vec<Result<u64, StoreError>>, BatchFailed> {
+    debug_assert!(writes.iter().all(|w| !w.doomed));
     let client = client(pool).await.map_err(|_| BatchFailed::Retry)?;
     let (create, update) = match (
         client.prepare_cached(CREATE).await,
@@ -303,50 +363,11 @@ pub(crate) async fn commit_many(
                     .try_get::<_, i64>(0)
                     .map_err(StoreError::pg("read revision"))
                     .and_then(|r| crate::error::to_u64("revision", r)),
-                None => Err(explain_conflict(&client, w).await),
+                None => Err(explain_refusal(&client, w, None).await),
             },
         });
     }
     Ok(answers)
-}
-
-/// Why a write was refused, read after the fact for the message (the refusal itself
-/// was decided atomically by the write's statement).
-async fn explain_conflict(client: &Client, write: &Prepared) -> StoreError {
-    let name = &write.name;
-    let stored = client
-        .query_opt("SELECT revision FROM jobs WHERE name = $1", &[name])
-        .await
-        .ok()
-        .flatten()
-        .and_then(|r| r.try_get::<_, i64>(0).ok());
-    let message = match (write.expected_revision, stored) {
-        (None, Some(_)) => format!("job {name:?} already exists"),
-        (Some(expected), None) => {
-            format!("job {name:?} does not exist (expected revision {expected})")
-        }
-        (Some(expected), Some(rev)) if u64::try_from(rev).ok() != Some(expected) => {
-            format!("job {name:?}: stale revision {expected} (stored revision is {rev})")
-        }
-        _ if !write.require_open.is_empty() => {
-            let open: Vec<String> = client
-                .query(
-                    "SELECT id FROM approvals WHERE id = ANY($1) AND status = 'open'",
-                    &[&write.require_open],
-                )
-                .await
-                .map(|rows| rows.iter().filter_map(|r| r.try_get(0).ok()).collect())
-                .unwrap_or_default();
-            let closed: Vec<&String> = write
-                .require_open
-                .iter()
-                .filter(|id| !open.contains(id))
-                .collect();
-            format!("approval request(s) {closed:?} no longer open or do not exist")
-        }
-        _ => format!("job {name:?} was changed concurrently"),
-    };
-    StoreError::Conflict(message)
 }
 
 /// Sets a meta value.

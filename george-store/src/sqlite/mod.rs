@@ -1,5 +1,6 @@
 //! [`SqliteStateStore`]: the embedded, durable [`StateStore`].
 
+mod commit;
 mod config;
 mod read;
 mod schema;
