@@ -1,6 +1,5 @@
 //! Unit tests of the request mapping and the stream assembly.
 
-
 use george_core::provider::{AssistantMessage, ChatRequest, Message, StopReason, ToolCall};
 use george_core::tool::ToolDefinition;
 use serde_json::{Value, json};
