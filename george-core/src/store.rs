@@ -181,6 +181,36 @@ pub fn check_approval_write(
     }
 }
 
+/// Checks the approval writes of one [`JobWrite`], `(id, op, new status)`, in order,
+/// each against the state the previous one left ([`check_approval_write`]): the rule
+/// every store applies before changing anything.
+///
+/// `stored(id, op)` gives the stored status name of a request the write has not touched
+/// yet (`op` is what its first write does to it); it is asked once per id. A store reads
+/// it, or assumes what its own statement will check.
+///
+/// # Errors
+/// The rule's `Conflict` or `InvalidInput` (converted into `E`), or what `stored` returns.
+pub fn check_approval_writes<'a, E: From<crate::Error>>(
+    writes: impl IntoIterator<Item = (&'a str, ApprovalOp, &'a str)>,
+    mut stored: impl FnMut(&str, ApprovalOp) -> std::result::Result<Option<String>, E>,
+) -> std::result::Result<(), E> {
+    let mut seen: std::collections::HashMap<&'a str, &'a str> = std::collections::HashMap::new();
+    for (id, op, status) in writes {
+        let read;
+        let now = match seen.get(id) {
+            Some(s) => Some(*s),
+            None => {
+                read = stored(id, op)?;
+                read.as_deref()
+            }
+        };
+        check_approval_write(id, op, now, status)?;
+        seen.insert(id, status);
+    }
+    Ok(())
+}
+
 /// A request to claim the jobs that need attention: see [`StateStore::claim_due`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
@@ -332,3 +362,61 @@ forward_store!(Box<T>);
 
 /// `Arc<dyn StateStore>`.
 pub type DynStateStore = Arc<dyn StateStore>;
+
+#[cfg(test)]
+mod tests {
+    use super::ApprovalOp::{Insert, Update};
+    use super::*;
+    use crate::ErrorKind;
+
+    fn kind(r: Result<()>) -> Option<ErrorKind> {
+        r.err().map(|e| e.kind())
+    }
+
+    #[test]
+    fn each_approval_write_sees_the_previous_one() {
+        let none = |_: &str, _| Ok(None);
+        let open = |_: &str, _| Ok(Some("open".to_string()));
+        let w = |v: &'static [(&'static str, ApprovalOp, &'static str)]| v.iter().copied();
+        assert_eq!(
+            kind(check_approval_writes(
+                w(&[("a", Insert, "open"), ("a", Update, "approved")]),
+                none
+            )),
+            None
+        );
+        assert_eq!(
+            kind(check_approval_writes(
+                w(&[("a", Update, "approved"), ("a", Update, "open")]),
+                open
+            )),
+            Some(ErrorKind::Conflict)
+        );
+        assert_eq!(
+            kind(check_approval_writes(w(&[("a", Insert, "approved")]), none)),
+            Some(ErrorKind::InvalidInput)
+        );
+        assert_eq!(
+            kind(check_approval_writes(w(&[("a", Insert, "open")]), open)),
+            Some(ErrorKind::Conflict)
+        );
+        // `stored` is asked once per id, with the op of its first write.
+        let mut asked = Vec::new();
+        let r = check_approval_writes(
+            w(&[
+                ("a", Update, "open"),
+                ("b", Insert, "open"),
+                ("a", Update, "cancelled"),
+            ]),
+            |id, op| {
+                asked.push((id.to_string(), op));
+                Ok::<_, crate::Error>((op == Update).then(|| "open".to_string()))
+            },
+        );
+        assert!(r.is_ok());
+        assert_eq!(
+            asked,
+            [("a".to_string(), Update), ("b".to_string(), Insert)]
+        );
+    }
+}

@@ -118,6 +118,13 @@ fn sqlite_is_transient(e: &rusqlite::Error) -> bool {
     )
 }
 
+impl From<Error> for StoreError {
+    /// A refusal by one of core's store rules (`Conflict`, `InvalidInput`), kind kept.
+    fn from(e: Error) -> Self {
+        StoreError::Refused(e)
+    }
+}
+
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         let message = e.to_string();

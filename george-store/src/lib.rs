@@ -59,7 +59,6 @@
 mod error;
 #[cfg(feature = "postgres")]
 pub mod postgres;
-mod rules;
 pub mod sqlite;
 
 #[cfg(feature = "postgres")]

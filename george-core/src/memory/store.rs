@@ -103,17 +103,12 @@ impl Inner {
             expected_revision,
             stored.map(|s| s.record.revision),
         )?;
-        // Each approval write against the state the previous one left.
-        let mut seen: HashMap<&str, &'static str> = HashMap::new();
-        for a in &approvals {
-            let id = a.request.id.as_str();
-            let stored = seen
-                .get(id)
-                .copied()
-                .or_else(|| self.approvals.get(id).map(|r| r.status.name()));
-            crate::store::check_approval_write(id, a.op, stored, a.request.status.name())?;
-            seen.insert(id, a.request.status.name());
-        }
+        crate::store::check_approval_writes(
+            approvals
+                .iter()
+                .map(|a| (a.request.id.as_str(), a.op, a.request.status.name())),
+            |id, _| Ok::<_, Error>(self.approvals.get(id).map(|r| r.status.name().to_string())),
+        )?;
 
         // Apply.
         job.revision = revision;

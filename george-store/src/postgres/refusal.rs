@@ -68,7 +68,7 @@ pub(super) async fn explain_refusal(
         Err(e) if write.doomed() => return StoreError::pg("read approval statuses")(e),
         Err(_) => return concurrently(),
     };
-    let checked = crate::rules::check_approvals(
+    let checked = george_core::store::check_approval_writes(
         write
             .approvals
             .iter()

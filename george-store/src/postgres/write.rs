@@ -202,11 +202,11 @@ impl Prepared {
         // a row twice: it writes the last write of each id, inserting it when the first
         // write is an insert.
         let mut first_ops = Vec::new();
-        p.doomed = crate::rules::check_approvals(
+        p.doomed = george_core::store::check_approval_writes(
             p.approvals.iter().map(|(id, op, s)| (id.as_str(), *op, *s)),
             |id, op| {
                 first_ops.push((id.to_string(), op));
-                Ok((op == ApprovalOp::Update).then(|| "open".to_string()))
+                Ok::<_, StoreError>((op == ApprovalOp::Update).then(|| "open".to_string()))
             },
         )
         .is_err();

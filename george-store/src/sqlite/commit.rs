@@ -114,7 +114,7 @@ pub(super) fn apply_commit(conn: &Connection, write: Prepared) -> Result<u64, St
     let last_seq = stored.map_or(0, |(_, seq)| seq);
 
     // Each approval write against the state the previous one left.
-    crate::rules::check_approvals(
+    george_core::store::check_approval_writes(
         approvals.iter().map(|a| (a.id.as_str(), a.op, a.status)),
         |id, _| {
             conn.prepare_cached("SELECT status FROM approvals WHERE id = ?1")
