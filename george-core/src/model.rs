@@ -303,8 +303,8 @@ pub struct DoneWhen {
 ///   two-person rule with 2). One rejection rejects. Default 1.
 /// - `forbid_self_approval`: the author of the commit the job's generation was built
 ///   from may not approve it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "ApprovalRuleRepr", into = "ApprovalRuleRepr")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "ApprovalRuleRepr")]
 pub struct ApprovalRule {
     /// The agent must submit a plan, and the step waits for a human's decision.
     pub required: bool,
@@ -432,6 +432,37 @@ impl From<ApprovalRule> for ApprovalRuleRepr {
                 forbid_self_approval: r.forbid_self_approval,
             })
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for ApprovalRule {
+    /// `none` / `required`, or the map form; an unknown key of the map is named in the
+    /// error (an untagged enum would only say that nothing matched).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct RuleVisitor;
+        impl<'de> serde::de::Visitor<'de> for RuleVisitor {
+            type Value = ApprovalRule;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`none`, `required`, or a map {required, approvers, min_approvals, forbid_self_approval}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ApprovalRule, E> {
+                match v {
+                    "none" => Ok(ApprovalRule::none()),
+                    "required" => Ok(ApprovalRule::required()),
+                    other => Err(E::unknown_variant(other, &["none", "required"])),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ApprovalRule, A::Error> {
+                let p = ApprovalPolicySpec::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(ApprovalRuleRepr::Policy(p).into())
+            }
+        }
+        d.deserialize_any(RuleVisitor)
     }
 }
 

@@ -970,3 +970,68 @@ fn templates_may_only_read_declared_params_and_outputs_of_dependencies() {
         "unknown step `nope`",
     );
 }
+
+#[test]
+fn approval_rules_are_checked_field_by_field() {
+    // The map form is valid…
+    let text = replace(
+        TEMPLATE,
+        "      approval: required\n",
+        "      approval:\n        approvers: [\"group:sre\", \"user:alice\"]\n        min_approvals: 2\n        forbid_self_approval: true\n",
+    );
+    let set = load_with(&[("task-templates/scale.yaml", &text)]);
+    assert!(set.errors.is_empty(), "{:?}", set.errors);
+    let rule = &set.templates["scale"].value.spec.steps[1].approval;
+    assert!(rule.required && rule.forbid_self_approval);
+    assert_eq!(rule.min_approvals, 2);
+    // …and each bad field is named, with its line.
+    let text = replace(
+        TEMPLATE,
+        "      approval: required\n",
+        "      approval:\n        approvers: [\"sre\"]\n        min_approvals: 0\n",
+    );
+    let set = load_with(&[("task-templates/scale.yaml", &text)]);
+    assert_error(
+        &set,
+        "task-templates/scale.yaml",
+        28,
+        "spec.steps[1].approval.approvers[0]",
+        "`user:<id>` or `group:<name>`",
+    );
+    assert_error(
+        &set,
+        "task-templates/scale.yaml",
+        29,
+        "spec.steps[1].approval.min_approvals",
+        "at least 1",
+    );
+    // A misspelt field is an error at the rule, not ignored.
+    let text = replace(
+        TEMPLATE,
+        "      approval: required\n",
+        "      approval: {required: true, approverz: [\"user:bob\"]}\n",
+    );
+    let set = load_with(&[("task-templates/scale.yaml", &text)]);
+    let e = set
+        .errors
+        .iter()
+        .find(|e| e.path == "task-templates/scale.yaml" && e.line == 27)
+        .unwrap_or_else(|| panic!("{:?}", set.errors));
+    assert!(e.field.starts_with("spec.steps[1].approval"), "{e}");
+    assert!(e.message.contains("approverz"), "{e}");
+    // Approvers on a step that needs no approval are a mistake, not silently ignored.
+    let text = replace(
+        TEMPLATE,
+        "      approval: required\n",
+        "      approval: {required: false, approvers: [\"user:bob\"]}\n",
+    );
+    let set = load_with(&[("task-templates/scale.yaml", &text)]);
+    assert!(
+        set.errors
+            .iter()
+            .any(|e| e.field.starts_with("spec.steps[1].approval")
+                && e.message.contains("required: true")),
+        "{:?}",
+        set.errors
+    );
+}
