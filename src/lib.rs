@@ -58,7 +58,7 @@
 pub use george_core as core;
 pub use george_core::{
     Error, ErrorKind, Result, RetryStatus, approval, backoff, clock, command, engine, events, git,
-    human, manifest, memory, model, provider, reconcile, scripted, state, store, template, tool,
+    human, manifest, outcome, memory, model, provider, reconcile, scripted, state, store, template, tool,
 };
 
 #[cfg(feature = "conformance")]

@@ -57,6 +57,7 @@ pub mod human;
 pub mod manifest;
 pub mod memory;
 pub mod model;
+pub mod outcome;
 pub mod provider;
 pub mod state;
 pub mod store;

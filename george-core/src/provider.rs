@@ -62,6 +62,39 @@ pub struct ToolCall {
     pub provider_metadata: Option<serde_json::Value>,
 }
 
+impl ToolCall {
+    /// A call of tool `name` with `arguments` (a JSON object); `id` is the provider's id
+    /// of the call, unique within the conversation.
+    pub fn new(id: impl Into<String>, name: impl Into<String>, arguments: serde_json::Value) -> Self {
+        ToolCall {
+            id: id.into(),
+            name: name.into(),
+            arguments,
+            provider_metadata: None,
+        }
+    }
+}
+
+/// Where a request comes from, as data: the job, step, generation and attempt, and the
+/// rejected plans of this step with their reasons (also worded in the user message).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RequestContext {
+    /// The job.
+    pub job: String,
+    /// The step.
+    pub step: String,
+    /// The job's generation.
+    pub generation: u64,
+    /// The step attempt (1-based).
+    pub attempt: u32,
+    /// Whether the step's outcome needs a human's approval (`submit_plan`).
+    pub needs_approval: bool,
+    /// Rejected plans of this step, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejections: Vec<crate::state::Rejection>,
+}
+
 /// A chat-completion request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -78,6 +111,9 @@ pub struct ChatRequest {
     pub max_tokens: Option<u32>,
     /// Sampling temperature.
     pub temperature: Option<f32>,
+    /// The step attempt this request belongs to (set by the engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<RequestContext>,
 }
 
 impl ChatRequest {
@@ -94,7 +130,14 @@ impl ChatRequest {
             tools: Vec::new(),
             max_tokens: None,
             temperature: None,
+            context: None,
         }
+    }
+
+    /// Sets the context.
+    pub fn with_context(mut self, context: RequestContext) -> Self {
+        self.context = Some(context);
+        self
     }
 
     /// Sets the tools.
@@ -227,6 +270,18 @@ impl ChatResponse {
             usage,
             stop_reason,
         }
+    }
+
+    /// A response that makes `calls`, with no usage (set [`ChatResponse::usage`] when
+    /// known).
+    pub fn tool_calls(calls: Vec<ToolCall>) -> Self {
+        ChatResponse::new(
+            AssistantMessage {
+                content: None,
+                tool_calls: calls,
+            },
+            Usage::default(),
+        )
     }
 }
 

@@ -190,46 +190,29 @@ impl Provider for ScriptedProvider {
     }
 }
 
-/// A response with one tool call.
+/// A response with one tool call, and no usage (set `usage` when a test needs tokens).
 pub fn tool_call(id: &str, name: &str, arguments: serde_json::Value) -> ChatResponse {
     tool_calls(vec![(id, name, arguments)])
 }
 
-/// A response with several tool calls (id, name, arguments).
+/// A response with several tool calls (id, name, arguments), and no usage.
 pub fn tool_calls(calls: Vec<(&str, &str, serde_json::Value)>) -> ChatResponse {
-    ChatResponse::new(
-        AssistantMessage {
-            content: None,
-            tool_calls: calls
-                .into_iter()
-                .map(|(id, name, arguments)| ToolCall {
-                    id: id.into(),
-                    name: name.into(),
-                    arguments,
-                    provider_metadata: None,
-                })
-                .collect(),
-        },
-        Usage {
-            input_tokens: 100,
-            output_tokens: 20,
-            ..Usage::default()
-        },
+    ChatResponse::tool_calls(
+        calls
+            .into_iter()
+            .map(|(id, name, arguments)| ToolCall::new(id, name, arguments))
+            .collect(),
     )
 }
 
-/// A plain text response (no tool call).
+/// A plain text response (no tool call), and no usage.
 pub fn text(content: &str) -> ChatResponse {
     ChatResponse::new(
         AssistantMessage {
             content: Some(content.into()),
             tool_calls: vec![],
         },
-        Usage {
-            input_tokens: 100,
-            output_tokens: 20,
-            ..Usage::default()
-        },
+        Usage::default(),
     )
 }
 

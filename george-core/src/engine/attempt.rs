@@ -12,7 +12,7 @@ use crate::command::CommandToolExecutor;
 use crate::events::EventAction;
 use crate::manifest::DesiredJob;
 use crate::model::{AgentSpec, Autonomy, StepSpec};
-use crate::provider::{ChatRequest, DynProvider, Message, Usage};
+use crate::provider::{ChatRequest, DynProvider, Message, RequestContext, Usage};
 use crate::state::{ActionEffect, ApprovalRequest, JobRecord, NewEvent, Plan, PlannedAction};
 use crate::template;
 use crate::tool::{
@@ -276,9 +276,18 @@ impl AttemptCtx<'_> {
             return r;
         }
         r.transcript.push(Message::User { content: user });
+        let context = RequestContext {
+            job: self.record.name.clone(),
+            step: self.spec.id.clone(),
+            generation: self.record.generation,
+            attempt: self.attempt,
+            needs_approval,
+            rejections: rejections.to_vec(),
+        };
         let mut calls = 0usize;
         for _ in 0..a.max_iterations.max(1) {
             let req = ChatRequest::new(&a.model, &a.system_prompt, r.transcript.clone())
+                .with_context(context.clone())
                 .with_tools(tools.clone())
                 .with_max_tokens(a.max_tokens)
                 .with_temperature(a.temperature);

@@ -1,0 +1,79 @@
+//! The outcome tools: how an agent ends a step attempt. Their names and argument schemas
+//! are a protocol between the engine and any [`Provider`](crate::provider::Provider):
+//!
+//! | tool | arguments | when |
+//! |---|---|---|
+//! | `report_success` | `{summary: string, outputs: object}` | the step is done (steps without approval) |
+//! | `submit_plan` | `{summary: string, actions: [{tool, arguments}]}` | steps that need approval: the exact calls to run once approved |
+//! | `report_failure` | `{reason: string, retryable: bool}` | the step failed |
+//! | `report_blocked` | `{reason: string}` | a missing capability or condition |
+//! | `defer` | `{seconds: integer ≥ 1, reason: string}` | check again later (steps without approval) |
+//!
+//! The constructors build those calls, so a rule-based provider is short:
+//!
+//! ```
+//! use george_core::outcome;
+//! use george_core::provider::ChatResponse;
+//!
+//! let done = ChatResponse::tool_calls(vec![outcome::report_success("3 replicas", serde_json::json!({"replicas": 3}))]);
+//! assert_eq!(done.message.tool_calls[0].name, outcome::REPORT_SUCCESS);
+//! ```
+
+use serde_json::{Value, json};
+
+pub use crate::engine::prompt::{DEFER, REPORT_BLOCKED, REPORT_FAILURE, REPORT_SUCCESS, SUBMIT_PLAN};
+use crate::provider::ToolCall;
+use crate::state::PlannedAction;
+
+/// `report_success {summary, outputs}`; `outputs` should be a JSON object.
+pub fn report_success(summary: impl Into<String>, outputs: Value) -> ToolCall {
+    ToolCall::new(
+        "call_report_success",
+        REPORT_SUCCESS,
+        json!({"summary": summary.into(), "outputs": outputs}),
+    )
+}
+
+/// `submit_plan {summary, actions}`: the exact tool calls to run once a human approves.
+pub fn submit_plan(summary: impl Into<String>, actions: Vec<PlannedAction>) -> ToolCall {
+    ToolCall::new(
+        "call_submit_plan",
+        SUBMIT_PLAN,
+        json!({"summary": summary.into(), "actions": actions}),
+    )
+}
+
+/// `report_failure {reason, retryable}`.
+pub fn report_failure(reason: impl Into<String>, retryable: bool) -> ToolCall {
+    ToolCall::new(
+        "call_report_failure",
+        REPORT_FAILURE,
+        json!({"reason": reason.into(), "retryable": retryable}),
+    )
+}
+
+/// `report_blocked {reason}`.
+pub fn report_blocked(reason: impl Into<String>) -> ToolCall {
+    ToolCall::new(
+        "call_report_blocked",
+        REPORT_BLOCKED,
+        json!({"reason": reason.into()}),
+    )
+}
+
+/// `defer {seconds, reason}`: run the step again in `seconds` (1 to 86,400).
+pub fn defer(seconds: u64, reason: impl Into<String>) -> ToolCall {
+    ToolCall::new(
+        "call_defer",
+        DEFER,
+        json!({"seconds": seconds, "reason": reason.into()}),
+    )
+}
+
+/// One planned action: `tool` called with `arguments`.
+pub fn action(tool: impl Into<String>, arguments: Value) -> PlannedAction {
+    PlannedAction {
+        tool: tool.into(),
+        arguments,
+    }
+}
