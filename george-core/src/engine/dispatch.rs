@@ -2,20 +2,16 @@
 //! applied durably, approval requests of a changed job cancelled), starting ready steps
 //! within the concurrency limits, running each attempt under a renewed lease.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use super::attempt::{AttemptCtx, AttemptReport, EffectLog, Outcome};
 use super::io::{agent_of, commit, desired_of, events_of, retained_of, slot};
+use super::lease::spawn_attempt;
 use super::{Engine, Shared, lock};
 use crate::error::{ErrorKind, Result};
 use crate::events::EventAction;
 use crate::manifest::DesiredJob;
 use crate::reconcile::{self, Action};
-use crate::state::{
-    ActionEffect, ApprovalRequest, ApprovalStatus, JobRecord, NewEvent, StepEvent, StepState,
-};
+use crate::state::{ApprovalRequest, ApprovalStatus, JobRecord, NewEvent, StepEvent, StepState};
 use crate::store::JobWrite;
 
 pub(in crate::engine) async fn reconcile_key(engine: &Engine, job: &str) {
@@ -279,105 +275,6 @@ pub(super) fn release_all(engine: &Engine, job: &str, agents: Vec<Option<String>
     }
 }
 
-pub(super) fn spawn_attempt(
-    engine: &Engine,
-    d: DesiredJob,
-    rec: JobRecord,
-    step: String,
-    attempt: u32,
-) {
-    let e = engine.clone();
-    let key = (rec.name.clone(), step.clone());
-    let handle = tokio::spawn(async move {
-        let job = rec.name.clone();
-        let Some(spec) = d.template.spec.steps.iter().find(|s| s.id == step).cloned() else {
-            return;
-        };
-        let mut agents = HashMap::new();
-        if let Some(a) = spec.agent.as_deref().and_then(|a| agent_of(&e.shared, a)) {
-            agents.insert(a.metadata.name.clone(), a);
-        }
-        // An execution: the approval its source step links to, as stored, and the
-        // planning agent's spec *now* (a tool removed since is not run).
-        let mut approval = None;
-        if let Some(src) = &spec.execute_approved
-            && let Some(link) = rec.step(src).and_then(|s| s.approved.as_ref())
-        {
-            match e.shared.store.approval(&link.request).await {
-                Ok(req) => approval = req,
-                Err(err) => {
-                    tracing::warn!(job, step, error = %err, "loading the approved plan failed");
-                }
-            }
-            if let Some(a) = approval
-                .as_ref()
-                .and_then(|r| agent_of(&e.shared, &r.agent))
-            {
-                agents.insert(a.metadata.name.clone(), a);
-            }
-        }
-        let log = StepEffects {
-            engine: e.clone(),
-            job: job.clone(),
-            step: step.clone(),
-            attempt,
-        };
-        let ctx = AttemptCtx {
-            clock: &*e.shared.clock,
-            providers: &e.shared.providers,
-            factory: &e.shared.factory,
-            tools: &e.shared.tools,
-            commands: e.shared.commands.as_ref(),
-            agents: &agents,
-            desired: &d,
-            record: &rec,
-            spec: &spec,
-            attempt,
-            holder: &e.shared.config.id,
-            approval: approval.as_ref(),
-            effects: Some(&log),
-        };
-        let run = ctx.run();
-        tokio::pin!(run);
-        let timeout = spec.timeout_ms.map(Duration::from_millis);
-        let started = tokio::time::Instant::now();
-        let renew_every = Duration::from_millis((e.shared.config.lease_ms / 3).max(1));
-        let report = loop {
-            let limit = timeout.map_or(renew_every, |t| {
-                renew_every.min(t.saturating_sub(started.elapsed()))
-            });
-            tokio::select! {
-                r = &mut run => break r,
-                _ = tokio::time::sleep(limit) => {
-                    if timeout.is_some_and(|t| started.elapsed() >= t) {
-                        break AttemptReport {
-                            outcome: Outcome::Failed { reason: format!("timed out after {} ms", spec.timeout_ms.unwrap_or(0)), retryable: true },
-                            usage: Default::default(), transcript: vec![], events: vec![],
-                        };
-                    }
-                    if !renew(&e, &job, &step, attempt).await {
-                        // Lost the lease: another engine owns the attempt now.
-                        lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
-                        release(&e, &job, spec.agent.as_deref());
-                        return;
-                    }
-                }
-            }
-        };
-        lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
-        release(&e, &job, spec.agent.as_deref());
-        match super::finish::finish(&e, &d, &job, &step, attempt, report).await {
-            Ok(true) => {}
-            Ok(false) => e.requeue(&job),
-            Err(err) => {
-                tracing::warn!(job, step, error = %err, "recording the attempt's outcome failed");
-                e.requeue(&job);
-            }
-        }
-    });
-    lock(&engine.shared.attempts).insert(key, (attempt, handle));
-}
-
 pub(super) fn holds(rec: &JobRecord, step: &str, attempt: u32, holder: &str) -> bool {
     rec.step(step)
         .is_some_and(|s| holds_step(s, attempt, holder))
@@ -386,90 +283,4 @@ pub(super) fn holds(rec: &JobRecord, step: &str, attempt: u32, holder: &str) -> 
 /// Whether `holder` holds attempt `attempt` of step `s`.
 pub(super) fn holds_step(s: &crate::state::StepRecord, attempt: u32, holder: &str) -> bool {
     s.attempt == attempt && matches!(&s.state, StepState::Running { holder: h, .. } if h == holder)
-}
-
-async fn renew(engine: &Engine, job: &str, step: &str, attempt: u32) -> bool {
-    let shared = &engine.shared;
-    let slot = slot(shared, job);
-    let mut guard = slot.lock().await;
-    for _round in 0..4 {
-        let Some(mut rec) = guard.clone() else {
-            return false;
-        };
-        if !holds(&rec, step, attempt, &shared.config.id) {
-            return false;
-        }
-        let now = shared.clock.now_ms();
-        let held_until = match rec.step(step).map(|s| &s.state) {
-            Some(StepState::Running { lease_until_ms, .. }) => *lease_until_ms,
-            _ => 0,
-        };
-        if let Some(s) = rec.step_mut(step)
-            && let Ok(next) = s.state.apply(StepEvent::Renew {
-                lease_until_ms: now + shared.config.lease_ms,
-            })
-        {
-            s.state = next;
-        }
-        rec.updated_at_ms = now;
-        match commit(shared, &mut guard, JobWrite::update(rec)).await {
-            Ok(()) => return true,
-            // Another write to the job (another step, a human): reloaded; try again.
-            Err(e) if e.kind() == ErrorKind::Conflict => continue,
-            // The store is unreachable: the lease still holds until it expires.
-            Err(e) => {
-                tracing::warn!(job, step, error = %e, "renewing a lease failed");
-                return now < held_until;
-            }
-        }
-    }
-    false
-}
-
-/// Records each approved action's effect on its step, fenced by the attempt's lease,
-/// before the next action runs.
-struct StepEffects {
-    engine: Engine,
-    job: String,
-    step: String,
-    attempt: u32,
-}
-
-#[async_trait::async_trait]
-impl EffectLog for StepEffects {
-    async fn record(&self, effect: ActionEffect) -> Result<()> {
-        let shared = &self.engine.shared;
-        let recorded = super::io::update_job(shared, &self.job, |rec| {
-            if !holds(rec, &self.step, self.attempt, &shared.config.id) {
-                return Err(crate::Error::conflict(format!(
-                    "attempt {} of {}/{} lost its lease",
-                    self.attempt, self.job, self.step
-                )));
-            }
-            let now = shared.clock.now_ms();
-            let mut rec = rec.clone();
-            let Some(s) = rec.step_mut(&self.step) else {
-                return Ok(None);
-            };
-            if s.effects.iter().any(|e| e.index == effect.index) {
-                return Ok(None);
-            }
-            s.effects.push(effect.clone());
-            rec.updated_at_ms = now;
-            let ev = NewEvent::new(
-                now,
-                "engine",
-                EventAction::ActionExecuted,
-                Some(&self.step),
-                format!(
-                    "approved action {} ({}) took effect: {}",
-                    effect.index, effect.key, effect.tool
-                ),
-            );
-            Ok(Some((JobWrite::update(rec).event(ev), ())))
-        })
-        .await?;
-        let _ = recorded;
-        Ok(())
-    }
 }

@@ -2,8 +2,9 @@
 //! and reconciled in the same write so a chain of steps takes one commit per step.
 
 use super::attempt::AttemptReport;
-use super::dispatch::{d_agents, release_all, spawn_attempt, try_start};
+use super::dispatch::{d_agents, release_all, try_start};
 use super::io::{ROUNDS, commit, desired_of, events_of, retained_of, slot};
+use super::lease::spawn_attempt;
 use super::{Engine, lock};
 use crate::backoff::backoff_ms;
 use crate::error::{ErrorKind, Result};

@@ -15,16 +15,23 @@
 //! # Ok(()) }
 //! ```
 
+mod agent_loop;
 pub mod attempt;
+mod builder;
 mod command_step;
 mod decisions;
 mod dispatch;
 mod execute;
 mod finish;
 mod io;
+mod lease;
 pub mod prompt;
 mod recovery;
+mod run_loop;
 mod sync;
+
+pub use builder::{EngineBuilder, EngineConfig};
+pub use run_loop::RunHandle;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,60 +42,17 @@ use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 
 use crate::approval::{Approver, Decision};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::command::CommandToolExecutor;
 use crate::error::{Error, Result};
 use crate::git::{CommitId, DynGitSource};
-use crate::human::{HumanChannel, LogHuman};
+use crate::human::HumanChannel;
 use crate::manifest::{ManifestError, ManifestSet};
 use crate::provider::{DynProvider, ProviderFactory};
 use crate::reconcile::queue::WorkQueue;
 use crate::state::{ApprovalRequest, Event, JobRecord, JobStatus};
 use crate::store::DynStateStore;
-use crate::tool::{DynToolExecutor, EffectClass};
 use attempt::RegisteredTool;
-
-/// Engine settings.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct EngineConfig {
-    /// This engine's id: the holder of its leases (default: `engine-<random>`).
-    ///
-    /// Engines that share a store must have distinct ids while they run. An engine
-    /// restarted with the same id takes its earlier incarnation's attempts back at
-    /// once ([`Engine::start`]) instead of waiting for their leases to expire.
-    pub id: String,
-    /// The Git reference to follow (default `main`).
-    pub reference: String,
-    /// Maximum step attempts running at once in this engine (default 64).
-    pub max_running: usize,
-    /// Lease length for a running attempt, in ms (default 30,000); renewed at a third.
-    pub lease_ms: u64,
-    /// How often to poll the Git source (default 10 s).
-    pub poll_interval: Duration,
-    /// How often to ask the store for due jobs ([`StateStore::claim_due`]): work made
-    /// ready by other engines, and attempts whose holder died (default 1 s).
-    ///
-    /// [`StateStore::claim_due`]: crate::store::StateStore::claim_due
-    pub claim_interval: Duration,
-    /// How long a claimed job stays hidden from other engines' claims, in ms, unless a
-    /// write gives it a new wake-up time (default 10,000).
-    pub claim_visibility_ms: u64,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            id: format!("engine-{:08x}", fastrand::u32(..)),
-            reference: "main".into(),
-            max_running: 64,
-            lease_ms: 30_000,
-            poll_interval: Duration::from_secs(10),
-            claim_interval: Duration::from_secs(1),
-            claim_visibility_ms: 10_000,
-        }
-    }
-}
 
 /// A change of a job's summary status, broadcast by [`Engine::subscribe`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,203 +156,11 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// Builds an [`Engine`].
-#[derive(Debug)]
-pub struct EngineBuilder {
-    config: EngineConfig,
-    store: DynStateStore,
-    git: DynGitSource,
-    providers: HashMap<String, DynProvider>,
-    factory: Option<Arc<dyn ProviderFactory>>,
-    executors: Vec<DynToolExecutor>,
-    commands: Option<CommandToolExecutor>,
-    human: Arc<dyn HumanChannel>,
-    clock: Arc<dyn Clock>,
-    effects: HashMap<String, EffectClass>,
-    id_set: bool,
-}
-
-impl EngineBuilder {
-    /// Sets the [`EffectClass`] of tool `name`, overriding what its executor declares:
-    /// the operator's word is final (e.g. a tool server's `kubectl_get` declared `read`).
-    /// A step whose outcome needs approval may call only `read` and `dry_run` tools.
-    pub fn effect_class(mut self, name: impl Into<String>, effect: EffectClass) -> Self {
-        self.effects.insert(name.into(), effect);
-        self
-    }
-
-    /// Sets the maximum step attempts running at once (see [`EngineConfig::max_running`]).
-    pub fn max_running(mut self, n: usize) -> Self {
-        self.config.max_running = n.max(1);
-        self
-    }
-
-    /// Sets how long a claimed job stays hidden from other engines' claims, in ms (see
-    /// [`EngineConfig::claim_visibility_ms`]).
-    pub fn claim_visibility_ms(mut self, ms: u64) -> Self {
-        self.config.claim_visibility_ms = ms;
-        self
-    }
-
-    /// Registers a provider under `name` (agent specs select it by `provider:`).
-    pub fn provider(mut self, name: impl Into<String>, provider: DynProvider) -> Self {
-        self.providers.insert(name.into(), provider);
-        self
-    }
-
-    /// Builds providers from agent specs (`provider`, `base_url`, `api_key_env`) for the
-    /// agents whose `provider` is not registered by name; e.g. `george_llm::Registry`.
-    pub fn provider_factory(mut self, factory: Arc<dyn ProviderFactory>) -> Self {
-        self.factory = Some(factory);
-        self
-    }
-    /// Registers a tool executor; its tools become available to agents that list them.
-    pub fn tools(mut self, executor: DynToolExecutor) -> Self {
-        self.executors.push(executor);
-        self
-    }
-    /// The executor for command steps (and the `run_command` tool).
-    pub fn commands(mut self, commands: CommandToolExecutor) -> Self {
-        self.executors.push(Arc::new(commands.clone()));
-        self.commands = Some(commands);
-        self
-    }
-    /// The channel that tells humans an approval is waiting (default: log only).
-    pub fn human(mut self, human: Arc<dyn HumanChannel>) -> Self {
-        self.human = human;
-        self
-    }
-    /// The clock (default: the system clock).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-    /// The settings. An id set earlier with [`id`](Self::id) is kept (`config`'s id is
-    /// used when none was set).
-    pub fn config(mut self, config: EngineConfig) -> Self {
-        let id = self.id_set.then(|| std::mem::take(&mut self.config.id));
-        self.config = config;
-        if let Some(id) = id {
-            self.config.id = id;
-        }
-        self
-    }
-    /// Sets the engine id.
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.config.id = id.into();
-        self.id_set = true;
-        self
-    }
-    /// Sets the Git reference to follow.
-    pub fn reference(mut self, reference: impl Into<String>) -> Self {
-        self.config.reference = reference.into();
-        self
-    }
-    /// Sets the Git poll interval.
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.config.poll_interval = interval;
-        self
-    }
-
-    /// Sets the lease length of running attempts, in ms (see [`EngineConfig::lease_ms`]).
-    pub fn lease_ms(mut self, ms: u64) -> Self {
-        self.config.lease_ms = ms.max(1);
-        self
-    }
-
-    /// Sets how often the engine claims due jobs from the store
-    /// (see [`EngineConfig::claim_interval`]).
-    pub fn claim_interval(mut self, interval: Duration) -> Self {
-        self.config.claim_interval = interval;
-        self
-    }
-    /// Builds the engine. Tools with the same name: the first registered wins.
-    pub fn build(self) -> Engine {
-        let mut tools = HashMap::new();
-        for ex in self.executors {
-            for mut def in ex.tools() {
-                let fixed = self.effects.get(&def.name).copied();
-                if let Some(effect) = fixed {
-                    def.effect = effect;
-                }
-                tools.entry(def.name.clone()).or_insert(RegisteredTool {
-                    executor: ex.clone(),
-                    definition: def,
-                    effect_fixed: fixed.is_some(),
-                });
-            }
-        }
-        let (updates, _) = broadcast::channel(1024);
-        Engine {
-            shared: Arc::new(Shared {
-                config: self.config,
-                store: self.store,
-                git: self.git,
-                providers: self.providers,
-                factory: ProviderCache {
-                    factory: self.factory,
-                    built: Mutex::new(HashMap::new()),
-                },
-                tools,
-                commands: self.commands,
-                human: self.human,
-                clock: self.clock,
-                desired: RwLock::new(Desired {
-                    commit: None,
-                    set: ManifestSet::default(),
-                    retained: HashMap::new(),
-                }),
-                cache: Mutex::new(HashMap::new()),
-                queue: Mutex::new(WorkQueue::new()),
-                wake: Notify::new(),
-                slots: Mutex::new(Slots::default()),
-                attempts: Mutex::new(HashMap::new()),
-                updates,
-                reconciles: AtomicU64::new(0),
-                started: AtomicU64::new(0),
-            }),
-        }
-    }
-}
-
-/// The handle of a spawned reconcile loop.
-#[derive(Debug)]
-pub struct RunHandle {
-    stop: Arc<Notify>,
-    task: JoinHandle<()>,
-}
-
-impl RunHandle {
-    /// Stops the loop, interrupts in-flight attempts (their steps become `Ready` again,
-    /// durably), and waits for it.
-    pub async fn shutdown(self) {
-        self.stop.notify_one();
-        let _ = self.task.await;
-    }
-}
-
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Engine {
-    /// A builder over a store and a Git source.
-    pub fn builder(store: DynStateStore, git: DynGitSource) -> EngineBuilder {
-        EngineBuilder {
-            config: EngineConfig::default(),
-            store,
-            git,
-            providers: HashMap::new(),
-            factory: None,
-            executors: Vec::new(),
-            commands: None,
-            human: Arc::new(LogHuman),
-            clock: Arc::new(SystemClock),
-            effects: HashMap::new(),
-            id_set: false,
-        }
-    }
-
     /// This engine's id.
     pub fn id(&self) -> &str {
         &self.shared.config.id
@@ -458,69 +230,6 @@ impl Engine {
             }
         }
         self.shared.wake.notify_one();
-    }
-
-    /// Runs the reconcile loop until `stop` is notified.
-    async fn run_loop(self, stop: Arc<Notify>) {
-        let mut poll = tokio::time::interval(self.shared.config.poll_interval);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        poll.tick().await;
-        let mut claim = tokio::time::interval(self.shared.config.claim_interval);
-        claim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let claiming = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        loop {
-            let now = self.shared.clock.now_ms();
-            let (keys, deadline) = {
-                let mut q = lock(&self.shared.queue);
-                let mut keys = Vec::new();
-                while let Some(k) = q.pop(now) {
-                    keys.push(k);
-                }
-                (keys, q.next_deadline())
-            };
-            for k in keys {
-                let e = self.clone();
-                tokio::spawn(async move {
-                    dispatch::reconcile_key(&e, &k).await;
-                    lock(&e.shared.queue).done(&k);
-                    e.shared.wake.notify_one();
-                });
-            }
-            let sleep = deadline.map_or(Duration::from_secs(3600), |d| {
-                Duration::from_millis(d.saturating_sub(self.shared.clock.now_ms()))
-            });
-            tokio::select! {
-                _ = stop.notified() => break,
-                _ = self.shared.wake.notified() => {}
-                _ = tokio::time::sleep(sleep) => {}
-                _ = poll.tick() => {
-                    if let Err(e) = self.sync().await {
-                        tracing::warn!(error = %e, "polling the Git source failed");
-                    }
-                }
-                _ = claim.tick() => {
-                    // One claim at a time; a slow store does not pile them up.
-                    if !claiming.swap(true, Ordering::AcqRel) {
-                        let e = self.clone();
-                        let flag = claiming.clone();
-                        tokio::spawn(async move {
-                            if let Err(err) = recovery::claim_due(&e).await {
-                                tracing::warn!(error = %err, "claiming due jobs failed");
-                            }
-                            flag.store(false, Ordering::Release);
-                        });
-                    }
-                }
-            }
-        }
-        recovery::interrupt_all(&self).await;
-    }
-
-    /// Spawns the reconcile loop on the current tokio runtime. Call [`Engine::start`] first.
-    pub fn spawn(&self) -> RunHandle {
-        let stop = Arc::new(Notify::new());
-        let task = tokio::spawn(self.clone().run_loop(stop.clone()));
-        RunHandle { stop, task }
     }
 
     /// Asks the engine to reconcile `job` now.

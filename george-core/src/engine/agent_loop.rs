@@ -1,0 +1,366 @@
+//! An agent step: the tool loop. The model is offered the agent's tools (only `read` and
+//! `dry_run` ones while planning) and the outcome tools; the engine runs each tool call,
+//! refuses what is not allowed, and ends the attempt when an outcome tool is called.
+
+use serde_json::{Value, json};
+
+use super::attempt::{AttemptCtx, AttemptReport, Outcome, clip, fail};
+use super::prompt::{self, DEFER, REPORT_BLOCKED, REPORT_FAILURE, REPORT_SUCCESS, SUBMIT_PLAN};
+use crate::events::EventAction;
+use crate::model::{AgentSpec, Autonomy};
+use crate::provider::{ChatRequest, Message, RequestContext};
+use crate::state::{Plan, PlannedAction};
+use crate::template;
+use crate::tool::{ToolDefinition, ToolInvocation};
+
+impl AttemptCtx<'_> {
+    pub(super) async fn run_agent(&self) -> AttemptReport {
+        let Some(agent_name) = &self.spec.agent else {
+            return self.report(fail("step has no agent", false));
+        };
+        let Some(agent) = self.agents.get(agent_name) else {
+            return self.report(Outcome::Blocked(format!(
+                "agent {agent_name} is not defined"
+            )));
+        };
+        let a = &agent.spec;
+        for needed in &self.spec.tools {
+            if !a.tools.contains(needed) {
+                return self.report(Outcome::Blocked(format!(
+                    "agent {agent_name} lacks tool {needed:?}, which step {} needs (its tools: {})",
+                    self.spec.id,
+                    a.tools.join(", ")
+                )));
+            }
+            if !self.tools.contains_key(needed) {
+                return self.report(Outcome::Blocked(format!(
+                    "no executor provides tool {needed:?}, which step {} needs",
+                    self.spec.id
+                )));
+            }
+        }
+        let provider = match self.providers.get(&a.provider) {
+            Some(p) => p.clone(),
+            None => match self.factory.get(a) {
+                Some(Ok(p)) => p,
+                Some(Err(e)) => {
+                    return self.report(Outcome::Blocked(format!(
+                        "provider {:?} of agent {agent_name}: {e}",
+                        a.provider
+                    )));
+                }
+                None => {
+                    return self.report(Outcome::Blocked(format!(
+                        "provider {:?} of agent {agent_name} is not registered with the engine",
+                        a.provider
+                    )));
+                }
+            },
+        };
+        let ctx = prompt::render_context(self.desired, self.record);
+        let instructions =
+            match template::render(self.spec.instructions.as_deref().unwrap_or(""), &ctx) {
+                Ok(s) => s,
+                Err(e) => return self.report(fail(format!("rendering instructions: {e}"), false)),
+            };
+        let needs_approval = self.spec.approval.required || a.autonomy == Autonomy::Manual;
+        let rejections = self
+            .record
+            .step(&self.spec.id)
+            .map(|s| s.rejections.as_slice())
+            .unwrap_or(&[]);
+        let mut user = prompt::user_message(
+            &instructions,
+            self.desired,
+            self.record,
+            self.spec,
+            self.attempt,
+            rejections,
+            needs_approval,
+        );
+        if needs_approval {
+            // The write tools are not callable now, but a plan's actions may name them.
+            let plannable: Vec<&ToolDefinition> = a
+                .tools
+                .iter()
+                .filter_map(|t| self.tools.get(t).map(|r| &r.definition))
+                .filter(|d| !d.effect.allowed_while_planning())
+                .collect();
+            prompt::append_plannable_tools(&mut user, &plannable);
+        }
+        // A planning attempt is offered `read` and `dry_run` tools only.
+        let mut tools: Vec<ToolDefinition> = a
+            .tools
+            .iter()
+            .filter_map(|t| self.tools.get(t).map(|r| &r.definition))
+            .filter(|d| !needs_approval || d.effect.allowed_while_planning())
+            .cloned()
+            .collect();
+        tools.extend_from_slice(prompt::outcome_tools(needs_approval));
+        let actor = format!("agent:{agent_name}");
+        let mut r = self.report(fail("", false));
+        if let Some(why) = self.over_budget(&r.usage) {
+            r.events
+                .push(self.event("engine", EventAction::BudgetExceeded.as_str(), why.clone()));
+            r.outcome = fail(why, false);
+            return r;
+        }
+        r.transcript.push(Message::User { content: user });
+        let context = RequestContext {
+            job: self.record.name.clone(),
+            step: self.spec.id.clone(),
+            generation: self.record.generation,
+            attempt: self.attempt,
+            needs_approval,
+            rejections: rejections.to_vec(),
+        };
+        let mut calls = 0usize;
+        for _ in 0..a.max_iterations.max(1) {
+            let req = ChatRequest::new(&a.model, &a.system_prompt, r.transcript.clone())
+                .with_context(context.clone())
+                .with_tools(tools.clone())
+                .with_max_tokens(a.max_tokens)
+                .with_temperature(a.temperature);
+            let resp = match provider.complete(req).await {
+                Ok(x) => x,
+                Err(e) => {
+                    r.outcome = fail(
+                        format!("provider {}: {e}", provider.name()),
+                        e.is_retryable(),
+                    );
+                    return r;
+                }
+            };
+            r.usage.add(&resp.usage);
+            r.events.push(self.event(
+                &actor,
+                EventAction::ModelResponded.as_str(),
+                format!(
+                    "{} tool call(s), {} in ({} cached) / {} out tokens, ${:.6}{}",
+                    resp.message.tool_calls.len(),
+                    resp.usage.input_tokens
+                        + resp.usage.cache_read_tokens
+                        + resp.usage.cache_write_tokens,
+                    resp.usage.cache_read_tokens,
+                    resp.usage.output_tokens,
+                    resp.usage.cost_usd,
+                    resp.message
+                        .content
+                        .as_deref()
+                        .map(|c| format!(": {}", clip(c, 100)))
+                        .unwrap_or_default()
+                ),
+            ));
+            let msg = resp.message;
+            r.transcript.push(Message::Assistant(msg.clone()));
+            if msg.tool_calls.is_empty() {
+                r.transcript.push(Message::User {
+                    content: "Report the outcome of this step by calling one of the outcome tools; plain text is not read as an outcome.".into(),
+                });
+            }
+            let mut outcome: Option<Outcome> = None;
+            for call in &msg.tool_calls {
+                calls += 1;
+                let (content, is_error) = if prompt::is_outcome_tool(&call.name) {
+                    if outcome.is_some() {
+                        (
+                            "an outcome was already reported in this turn; this call is ignored"
+                                .to_string(),
+                            true,
+                        )
+                    } else {
+                        match self.outcome_from(&call.name, &call.arguments, agent, needs_approval)
+                        {
+                            Ok(o) => {
+                                r.events.push(self.event(
+                                    &actor,
+                                    EventAction::OutcomeReported.as_str(),
+                                    format!(
+                                        "{}: {}",
+                                        call.name,
+                                        clip(&call.arguments.to_string(), 200)
+                                    ),
+                                ));
+                                outcome = Some(o);
+                                ("recorded".to_string(), false)
+                            }
+                            Err(why) => (why, true),
+                        }
+                    }
+                } else if !a.tools.contains(&call.name) {
+                    let why = format!(
+                        "tool {:?} is not allowed for agent {agent_name}; allowed: {}",
+                        call.name,
+                        a.tools.join(", ")
+                    );
+                    r.events.push(self.event(
+                        "engine",
+                        EventAction::ToolRefused.as_str(),
+                        why.clone(),
+                    ));
+                    (why, true)
+                } else if let Some(tool) = self.tools.get(&call.name) {
+                    let inv =
+                        ToolInvocation::new(&call.name, call.arguments.clone(), self.key(calls))
+                            .with_context(self.tool_context());
+                    let effect = tool.effect_of(&inv);
+                    if needs_approval && !effect.allowed_while_planning() {
+                        // Refused before any executor sees it: nothing changes before a
+                        // human approves.
+                        let why = format!(
+                            "tool {:?} is a {effect} tool: this step needs a human's approval, so it may only read and dry-run; put the call in the plan's actions instead",
+                            call.name
+                        );
+                        r.events.push(self.event(
+                            "engine",
+                            EventAction::ToolRefused.as_str(),
+                            why.clone(),
+                        ));
+                        r.transcript.push(Message::Tool {
+                            tool_call_id: call.id.clone(),
+                            name: call.name.clone(),
+                            content: why,
+                            is_error: true,
+                        });
+                        continue;
+                    }
+                    match tool.executor.call(inv).await {
+                        Ok(out) => {
+                            r.events.push(self.event(
+                                &actor,
+                                EventAction::ToolCalled.as_str(),
+                                format!(
+                                    "{}({}) → {}",
+                                    call.name,
+                                    clip(&call.arguments.to_string(), 100),
+                                    clip(&out.content, 100)
+                                ),
+                            ));
+                            (out.content, out.is_error)
+                        }
+                        Err(e) => {
+                            r.events.push(self.event(
+                                &actor,
+                                EventAction::ToolFailed.as_str(),
+                                format!("{}: {e}", call.name),
+                            ));
+                            (format!("tool error: {e}"), true)
+                        }
+                    }
+                } else {
+                    (format!("no executor provides tool {:?}", call.name), true)
+                };
+                r.transcript.push(Message::Tool {
+                    tool_call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    content,
+                    is_error,
+                });
+            }
+            if let Some(o) = outcome {
+                r.outcome = o;
+                return r;
+            }
+            if let Some(why) = self.over_budget(&r.usage) {
+                r.events.push(self.event(
+                    "engine",
+                    EventAction::BudgetExceeded.as_str(),
+                    why.clone(),
+                ));
+                r.outcome = fail(why, false);
+                return r;
+            }
+            if let Some(budget) = a.token_budget
+                && r.usage.total() > budget
+            {
+                r.outcome = fail(
+                    format!(
+                        "token budget of {budget} exceeded ({} used)",
+                        r.usage.total()
+                    ),
+                    false,
+                );
+                return r;
+            }
+        }
+        r.outcome = fail(
+            format!(
+                "iteration limit ({}) reached without an outcome",
+                a.max_iterations
+            ),
+            false,
+        );
+        r
+    }
+
+    fn outcome_from(
+        &self,
+        name: &str,
+        args: &Value,
+        agent: &AgentSpec,
+        needs_approval: bool,
+    ) -> Result<Outcome, String> {
+        let s = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
+        match name {
+            REPORT_SUCCESS if !needs_approval => {
+                let mut outputs = match args.get("outputs") {
+                    Some(Value::Object(m)) => Value::Object(m.clone()),
+                    Some(Value::Null) | None => json!({}),
+                    Some(v) => json!({ "value": v }),
+                };
+                if let (Some(summary), Some(o)) = (s("summary"), outputs.as_object_mut()) {
+                    o.entry("summary").or_insert(Value::String(summary));
+                }
+                Ok(Outcome::Succeeded(outputs))
+            }
+            REPORT_SUCCESS => {
+                Err("this step needs a human's approval: call submit_plan instead".into())
+            }
+            REPORT_FAILURE => Ok(fail(
+                s("reason").unwrap_or_else(|| "no reason given".into()),
+                args.get("retryable")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            )),
+            REPORT_BLOCKED => Ok(Outcome::Blocked(
+                s("reason").unwrap_or_else(|| "no reason given".into()),
+            )),
+            DEFER if !needs_approval => {
+                let secs = args
+                    .get("seconds")
+                    .and_then(Value::as_u64)
+                    .ok_or("`seconds` (a positive integer) is required")?;
+                Ok(Outcome::Deferred {
+                    until_ms: self.clock.now_ms() + secs.clamp(1, 86_400) * 1000,
+                    reason: s("reason").unwrap_or_default(),
+                })
+            }
+            DEFER => Err(
+                "a step that needs approval cannot be deferred: submit a plan or report failure"
+                    .into(),
+            ),
+            SUBMIT_PLAN if needs_approval => {
+                let summary = s("summary").ok_or("`summary` (a string) is required")?;
+                let actions: Vec<PlannedAction> =
+                    serde_json::from_value(args.get("actions").cloned().unwrap_or(json!([])))
+                        .map_err(|e| {
+                            format!("`actions` must be a list of {{tool, arguments}}: {e}")
+                        })?;
+                for a in &actions {
+                    if !agent.spec.tools.contains(&a.tool) || !self.tools.contains_key(&a.tool) {
+                        return Err(format!(
+                            "action tool {:?} is not one of your tools ({})",
+                            a.tool,
+                            agent.spec.tools.join(", ")
+                        ));
+                    }
+                }
+                Ok(Outcome::NeedsApproval(Plan { summary, actions }))
+            }
+            SUBMIT_PLAN => {
+                Err("this step does not need approval: report the outcome instead".into())
+            }
+            _ => Err(format!("unknown outcome tool {name}")),
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! [`EngineConfig`] and [`EngineBuilder`]: the engine's settings and how it is put
+//! together from a store, a Git source, providers, tools and a human channel.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{Notify, broadcast};
+
+use super::attempt::RegisteredTool;
+use super::{Desired, Engine, ProviderCache, Shared, Slots};
+use crate::clock::{Clock, SystemClock};
+use crate::command::CommandToolExecutor;
+use crate::git::DynGitSource;
+use crate::human::{HumanChannel, LogHuman};
+use crate::manifest::ManifestSet;
+use crate::provider::{DynProvider, ProviderFactory};
+use crate::reconcile::queue::WorkQueue;
+use crate::store::DynStateStore;
+use crate::tool::{DynToolExecutor, EffectClass};
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// This engine's id: the holder of its leases (default: `engine-<random>`).
+    ///
+    /// Engines that share a store must have distinct ids while they run. An engine
+    /// restarted with the same id takes its earlier incarnation's attempts back at
+    /// once ([`Engine::start`]) instead of waiting for their leases to expire.
+    pub id: String,
+    /// The Git reference to follow (default `main`).
+    pub reference: String,
+    /// Maximum step attempts running at once in this engine (default 64).
+    pub max_running: usize,
+    /// Lease length for a running attempt, in ms (default 30,000); renewed at a third.
+    pub lease_ms: u64,
+    /// How often to poll the Git source (default 10 s).
+    pub poll_interval: Duration,
+    /// How often to ask the store for due jobs ([`StateStore::claim_due`]): work made
+    /// ready by other engines, and attempts whose holder died (default 1 s).
+    ///
+    /// [`StateStore::claim_due`]: crate::store::StateStore::claim_due
+    pub claim_interval: Duration,
+    /// How long a claimed job stays hidden from other engines' claims, in ms, unless a
+    /// write gives it a new wake-up time (default 10,000).
+    pub claim_visibility_ms: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            id: format!("engine-{:08x}", fastrand::u32(..)),
+            reference: "main".into(),
+            max_running: 64,
+            lease_ms: 30_000,
+            poll_interval: Duration::from_secs(10),
+            claim_interval: Duration::from_secs(1),
+            claim_visibility_ms: 10_000,
+        }
+    }
+}
+
+/// Builds an [`Engine`].
+#[derive(Debug)]
+pub struct EngineBuilder {
+    config: EngineConfig,
+    store: DynStateStore,
+    git: DynGitSource,
+    providers: HashMap<String, DynProvider>,
+    factory: Option<Arc<dyn ProviderFactory>>,
+    executors: Vec<DynToolExecutor>,
+    commands: Option<CommandToolExecutor>,
+    human: Arc<dyn HumanChannel>,
+    clock: Arc<dyn Clock>,
+    effects: HashMap<String, EffectClass>,
+    id_set: bool,
+}
+
+impl EngineBuilder {
+    /// Sets the [`EffectClass`] of tool `name`, overriding what its executor declares:
+    /// the operator's word is final (e.g. a tool server's `kubectl_get` declared `read`).
+    /// A step whose outcome needs approval may call only `read` and `dry_run` tools.
+    pub fn effect_class(mut self, name: impl Into<String>, effect: EffectClass) -> Self {
+        self.effects.insert(name.into(), effect);
+        self
+    }
+
+    /// Sets the maximum step attempts running at once (see [`EngineConfig::max_running`]).
+    pub fn max_running(mut self, n: usize) -> Self {
+        self.config.max_running = n.max(1);
+        self
+    }
+
+    /// Sets how long a claimed job stays hidden from other engines' claims, in ms (see
+    /// [`EngineConfig::claim_visibility_ms`]).
+    pub fn claim_visibility_ms(mut self, ms: u64) -> Self {
+        self.config.claim_visibility_ms = ms;
+        self
+    }
+
+    /// Registers a provider under `name` (agent specs select it by `provider:`).
+    pub fn provider(mut self, name: impl Into<String>, provider: DynProvider) -> Self {
+        self.providers.insert(name.into(), provider);
+        self
+    }
+
+    /// Builds providers from agent specs (`provider`, `base_url`, `api_key_env`) for the
+    /// agents whose `provider` is not registered by name; e.g. `george_llm::Registry`.
+    pub fn provider_factory(mut self, factory: Arc<dyn ProviderFactory>) -> Self {
+        self.factory = Some(factory);
+        self
+    }
+    /// Registers a tool executor; its tools become available to agents that list them.
+    pub fn tools(mut self, executor: DynToolExecutor) -> Self {
+        self.executors.push(executor);
+        self
+    }
+    /// The executor for command steps (and the `run_command` tool).
+    pub fn commands(mut self, commands: CommandToolExecutor) -> Self {
+        self.executors.push(Arc::new(commands.clone()));
+        self.commands = Some(commands);
+        self
+    }
+    /// The channel that tells humans an approval is waiting (default: log only).
+    pub fn human(mut self, human: Arc<dyn HumanChannel>) -> Self {
+        self.human = human;
+        self
+    }
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+    /// The settings. An id set earlier with [`id`](Self::id) is kept (`config`'s id is
+    /// used when none was set).
+    pub fn config(mut self, config: EngineConfig) -> Self {
+        let id = self.id_set.then(|| std::mem::take(&mut self.config.id));
+        self.config = config;
+        if let Some(id) = id {
+            self.config.id = id;
+        }
+        self
+    }
+    /// Sets the engine id.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.config.id = id.into();
+        self.id_set = true;
+        self
+    }
+    /// Sets the Git reference to follow.
+    pub fn reference(mut self, reference: impl Into<String>) -> Self {
+        self.config.reference = reference.into();
+        self
+    }
+    /// Sets the Git poll interval.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.config.poll_interval = interval;
+        self
+    }
+
+    /// Sets the lease length of running attempts, in ms (see [`EngineConfig::lease_ms`]).
+    pub fn lease_ms(mut self, ms: u64) -> Self {
+        self.config.lease_ms = ms.max(1);
+        self
+    }
+
+    /// Sets how often the engine claims due jobs from the store
+    /// (see [`EngineConfig::claim_interval`]).
+    pub fn claim_interval(mut self, interval: Duration) -> Self {
+        self.config.claim_interval = interval;
+        self
+    }
+    /// Builds the engine. Tools with the same name: the first registered wins.
+    pub fn build(self) -> Engine {
+        let mut tools = HashMap::new();
+        for ex in self.executors {
+            for mut def in ex.tools() {
+                let fixed = self.effects.get(&def.name).copied();
+                if let Some(effect) = fixed {
+                    def.effect = effect;
+                }
+                tools.entry(def.name.clone()).or_insert(RegisteredTool {
+                    executor: ex.clone(),
+                    definition: def,
+                    effect_fixed: fixed.is_some(),
+                });
+            }
+        }
+        let (updates, _) = broadcast::channel(1024);
+        Engine {
+            shared: Arc::new(Shared {
+                config: self.config,
+                store: self.store,
+                git: self.git,
+                providers: self.providers,
+                factory: ProviderCache {
+                    factory: self.factory,
+                    built: Mutex::new(HashMap::new()),
+                },
+                tools,
+                commands: self.commands,
+                human: self.human,
+                clock: self.clock,
+                desired: RwLock::new(Desired {
+                    commit: None,
+                    set: ManifestSet::default(),
+                    retained: HashMap::new(),
+                }),
+                cache: Mutex::new(HashMap::new()),
+                queue: Mutex::new(WorkQueue::new()),
+                wake: Notify::new(),
+                slots: Mutex::new(Slots::default()),
+                attempts: Mutex::new(HashMap::new()),
+                updates,
+                reconciles: AtomicU64::new(0),
+                started: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+impl Engine {
+    /// A builder over a store and a Git source.
+    pub fn builder(store: DynStateStore, git: DynGitSource) -> EngineBuilder {
+        EngineBuilder {
+            config: EngineConfig::default(),
+            store,
+            git,
+            providers: HashMap::new(),
+            factory: None,
+            executors: Vec::new(),
+            commands: None,
+            human: Arc::new(LogHuman),
+            clock: Arc::new(SystemClock),
+            effects: HashMap::new(),
+            id_set: false,
+        }
+    }
+}
