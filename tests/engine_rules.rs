@@ -497,3 +497,90 @@ async fn an_agent_that_reports_blocked_stops_and_says_why_with_a_mock_provider()
     );
     run.shutdown().await;
 }
+
+/// An embedder's own executor of `run_command` (a sandbox) runs command steps: they go
+/// through the `ToolExecutor` trait, with the step's context and a per-attempt key.
+#[tokio::test]
+async fn command_steps_run_through_the_registered_run_command_executor() {
+    #[derive(Debug, Default, Clone)]
+    struct Sandbox(Arc<std::sync::Mutex<Vec<george::tool::ToolInvocation>>>);
+    #[async_trait::async_trait]
+    impl ToolExecutor for Sandbox {
+        fn tools(&self) -> Vec<george::tool::ToolDefinition> {
+            vec![george::tool::ToolDefinition::new(
+                george::command::RUN_COMMAND,
+                "Runs a program in a sandbox.",
+                json!({"type": "object"}),
+            )]
+        }
+        async fn call(
+            &self,
+            inv: george::tool::ToolInvocation,
+        ) -> george::Result<george::tool::ToolOutput> {
+            let program = inv.arguments["program"].as_str().unwrap_or("").to_string();
+            self.0.lock().unwrap().push(inv);
+            if program == "rm" {
+                return Ok(george::tool::ToolOutput::error("the sandbox refuses rm"));
+            }
+            Ok(george::tool::ToolOutput::ok("sandboxed").with_data(
+                json!({"exit_code": 0, "stdout": format!("sandboxed {program}"), "stderr": ""}),
+            ))
+        }
+    }
+    let git = InMemoryGitSource::new();
+    git.commit_files(
+        "main",
+        [
+            ("task-templates/echo.yaml", echo_template().to_string()),
+            ("jobs/j.yaml", job("j", "echo", 7)),
+        ],
+        "c1",
+    );
+    let sandbox = Sandbox::default();
+    let e = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git.clone()))
+        .tools(Arc::new(sandbox.clone()))
+        .build();
+    e.start().await.unwrap();
+    let run = e.spawn();
+    assert_eq!(
+        e.wait_finished("j", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
+    run.shutdown().await;
+    let calls = sandbox.0.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].idempotency_key, "j/a/1/command");
+    assert_eq!(calls[0].context.step, "a");
+    assert_eq!(
+        calls[0].arguments,
+        json!({"program": "echo", "args": ["7"]})
+    );
+    let rec = e.job("j").await.unwrap().unwrap();
+    assert_eq!(
+        rec.step("b").unwrap().outputs.as_ref().unwrap()["stdout"],
+        "sandboxed echo"
+    );
+
+    // A refusal by the executor blocks the step with its reason.
+    let refused = echo_template()
+        .replace("name: echo", "name: rm")
+        .replace("program: echo, args: ['b", "program: rm, args: ['b");
+    git.commit_files(
+        "main",
+        [
+            ("task-templates/rm.yaml", refused),
+            ("jobs/k.yaml", job("k", "rm", 1)),
+        ],
+        "c2",
+    );
+    e.sync().await.unwrap();
+    let run = e.spawn();
+    let status = e.wait_finished("k", LIMIT).await.unwrap();
+    run.shutdown().await;
+    assert_eq!(status, JobStatus::Blocked);
+    let rec = e.job("k").await.unwrap().unwrap();
+    assert_eq!(
+        rec.step("b").unwrap().message.as_deref(),
+        Some("the sandbox refuses rm")
+    );
+}

@@ -13,6 +13,13 @@ use tokio::io::AsyncReadExt;
 use crate::error::{Error, ErrorKind, Result};
 use crate::tool::{EffectClass, ToolDefinition, ToolExecutor, ToolInvocation, ToolOutput};
 
+/// The tool every command executor provides: `{"program": string, "args": [string]}`.
+/// Command steps call it through the [`ToolExecutor`] trait, so an embedder can register
+/// its own (sandboxed) executor for it. Its result's `data` must be
+/// `{"exit_code": int, "stdout": string, "stderr": string}`; a result without it (or a
+/// `PermissionDenied` error) is a refusal: the step is `Blocked` with the content.
+pub const RUN_COMMAND: &str = "run_command";
+
 /// The result of one program run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandOutput {
@@ -183,7 +190,7 @@ impl ToolExecutor for CommandToolExecutor {
             .unwrap_or(EffectClass::Read);
         vec![
             ToolDefinition::new(
-                "run_command",
+                RUN_COMMAND,
                 format!(
                     "Run a program (one of: {}) with arguments given as an array; returns exit code, stdout and stderr.",
                     self.allow.iter().cloned().collect::<Vec<_>>().join(", ")
@@ -208,7 +215,7 @@ impl ToolExecutor for CommandToolExecutor {
     }
 
     async fn call(&self, invocation: ToolInvocation) -> Result<ToolOutput> {
-        if invocation.name != "run_command" {
+        if invocation.name != RUN_COMMAND {
             return Err(Error::not_found(format!("no tool {:?}", invocation.name)));
         }
         let Some(program) = invocation.arguments.get("program").and_then(|p| p.as_str()) else {

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::command::CommandToolExecutor;
 use crate::manifest::DesiredJob;
 use crate::model::{AgentSpec, StepSpec};
 use crate::provider::{DynProvider, Message, Usage};
@@ -69,7 +68,6 @@ pub(crate) struct AttemptCtx<'a> {
     pub(crate) providers: &'a HashMap<String, DynProvider>,
     pub(crate) factory: &'a super::ProviderCache,
     pub(crate) tools: &'a HashMap<String, RegisteredTool>,
-    pub(crate) commands: Option<&'a CommandToolExecutor>,
     pub(crate) agents: &'a HashMap<String, Arc<AgentSpec>>,
     pub(crate) desired: &'a DesiredJob,
     pub(crate) record: &'a JobRecord,

@@ -71,7 +71,6 @@ pub struct EngineBuilder {
     providers: HashMap<String, DynProvider>,
     factory: Option<Arc<dyn ProviderFactory>>,
     executors: Vec<DynToolExecutor>,
-    commands: Option<CommandToolExecutor>,
     human: Arc<dyn HumanChannel>,
     clock: Arc<dyn Clock>,
     effects: HashMap<String, EffectClass>,
@@ -119,8 +118,7 @@ impl EngineBuilder {
     }
     /// The executor for command steps (and the `run_command` tool).
     pub fn commands(mut self, commands: CommandToolExecutor) -> Self {
-        self.executors.push(Arc::new(commands.clone()));
-        self.commands = Some(commands);
+        self.executors.push(Arc::new(commands));
         self
     }
     /// The channel that tells humans an approval is waiting (default: log only).
@@ -200,7 +198,6 @@ impl EngineBuilder {
                     built: Mutex::new(HashMap::new()),
                 },
                 tools,
-                commands: self.commands,
                 human: self.human,
                 clock: self.clock,
                 desired: RwLock::new(Desired {
@@ -231,7 +228,6 @@ impl Engine {
             providers: HashMap::new(),
             factory: None,
             executors: Vec::new(),
-            commands: None,
             human: Arc::new(LogHuman),
             clock: Arc::new(SystemClock),
             effects: HashMap::new(),

@@ -5,16 +5,38 @@ use serde_json::json;
 
 use super::attempt::{AttemptCtx, AttemptReport, Outcome, clip, fail};
 use super::prompt;
+use crate::command::RUN_COMMAND;
 use crate::error::ErrorKind;
 use crate::events::EventAction;
 use crate::template;
+use crate::tool::{ToolInvocation, ToolOutput};
+
+/// What a command step needs of a `run_command` result: the executor's
+/// `data: {exit_code, stdout, stderr}` (the contract of [`RUN_COMMAND`]).
+struct CommandResult {
+    exit_code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl CommandResult {
+    fn from_output(o: &ToolOutput) -> Option<CommandResult> {
+        let d = o.data.as_ref()?;
+        let text = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        Some(CommandResult {
+            exit_code: i32::try_from(d.get("exit_code")?.as_i64()?).ok()?,
+            stdout: text("stdout"),
+            stderr: text("stderr"),
+        })
+    }
+}
 
 impl AttemptCtx<'_> {
     pub(super) async fn run_command(&self, program: &str, args: &[String]) -> AttemptReport {
-        let Some(commands) = self.commands else {
-            return self.report(Outcome::Blocked(
-                "the engine has no command executor: command steps cannot run".into(),
-            ));
+        let Some(tool) = self.tools.get(RUN_COMMAND) else {
+            return self.report(Outcome::Blocked(format!(
+                "no executor provides the `{RUN_COMMAND}` tool: command steps cannot run"
+            )));
         };
         let ctx = prompt::render_context(self.desired, self.record);
         let mut rendered = Vec::with_capacity(args.len());
@@ -25,8 +47,25 @@ impl AttemptCtx<'_> {
             }
         }
         let mut r = self.report(fail("", false));
-        let out = match commands.run(program, &rendered).await {
-            Ok(o) => o,
+        let key = format!(
+            "{}/{}/{}/command",
+            self.record.name, self.spec.id, self.attempt
+        );
+        let inv = ToolInvocation::new(
+            RUN_COMMAND,
+            json!({"program": program, "args": rendered}),
+            key,
+        )
+        .with_context(self.tool_context());
+        let out = match tool.executor.call(inv).await {
+            Ok(o) => match CommandResult::from_output(&o) {
+                Some(c) => c,
+                // A refusal (a program off the allowlist) or a sandbox's own "no".
+                None => {
+                    r.outcome = Outcome::Blocked(o.content);
+                    return r;
+                }
+            },
             Err(e) if e.kind() == ErrorKind::PermissionDenied => {
                 r.outcome = Outcome::Blocked(e.to_string());
                 return r;

@@ -63,7 +63,6 @@ pub(super) fn spawn_attempt(
             providers: &e.shared.providers,
             factory: &e.shared.factory,
             tools: &e.shared.tools,
-            commands: e.shared.commands.as_ref(),
             agents: &agents,
             desired: &d,
             record: &rec,

@@ -43,7 +43,6 @@ use tokio::task::JoinHandle;
 
 use crate::approval::{Approver, Decision};
 use crate::clock::Clock;
-use crate::command::CommandToolExecutor;
 use crate::error::{Error, Result};
 use crate::git::{CommitId, DynGitSource};
 use crate::human::HumanChannel;
@@ -128,7 +127,6 @@ pub(crate) struct Shared {
     pub(crate) providers: HashMap<String, DynProvider>,
     pub(crate) factory: ProviderCache,
     pub(crate) tools: HashMap<String, RegisteredTool>,
-    pub(crate) commands: Option<CommandToolExecutor>,
     pub(crate) human: Arc<dyn HumanChannel>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) desired: RwLock<Desired>,
