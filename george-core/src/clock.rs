@@ -24,6 +24,40 @@ impl Clock for SystemClock {
     }
 }
 
+/// Wall time as tokio sees it: the system time when the clock was made, plus the
+/// [`tokio::time::Instant`] elapsed since. Under a paused tokio clock
+/// (`#[tokio::test(start_paused = true)]`, `tokio::time::advance`) it moves with tokio's
+/// time, so leases, deferrals and backoff — which the engine sleeps for with tokio — and
+/// the times it records agree: one time source for time-dependent tests.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    epoch_ms: u64,
+    start: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock starting at the system's time now. Call it inside a tokio runtime.
+    pub fn new() -> Self {
+        TokioClock {
+            epoch_ms: SystemClock.now_ms(),
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Default for TokioClock {
+    fn default() -> Self {
+        TokioClock::new()
+    }
+}
+
+impl Clock for TokioClock {
+    fn now_ms(&self) -> u64 {
+        let elapsed = tokio::time::Instant::now().saturating_duration_since(self.start);
+        self.epoch_ms + u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
 /// A clock that moves only when told to; clones share the time.
 #[derive(Debug, Clone, Default)]
 pub struct ManualClock(Arc<AtomicU64>);
