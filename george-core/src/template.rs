@@ -84,8 +84,36 @@ fn environment() -> &'static Environment<'static> {
 /// A [`TemplateError`] when the template does not parse or when rendering fails,
 /// notably when it uses a variable or attribute that `ctx` does not define.
 pub fn render(source: &str, ctx: &serde_json::Value) -> Result<String, TemplateError> {
+    if !has_syntax(source) {
+        return Ok(source.to_string());
+    }
     let ctx = minijinja::Value::from(minijinja::value::Serde(ctx));
     Ok(environment().render_str(source, ctx)?)
+}
+
+/// Whether `source` has template syntax (`{{`, `{%` or `{#`); text without it renders
+/// as itself, so it needs neither a context nor the template engine.
+pub fn has_syntax(source: &str) -> bool {
+    source
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'{' && matches!(w[1], b'{' | b'%' | b'#'))
+}
+
+/// Renders `source`, building its context with `ctx` only when `source` has template
+/// syntax ([`has_syntax`]).
+///
+/// # Errors
+/// As [`render`].
+pub fn render_with(
+    source: &str,
+    ctx: impl FnOnce() -> serde_json::Value,
+) -> Result<String, TemplateError> {
+    if has_syntax(source) {
+        render(source, &ctx())
+    } else {
+        Ok(source.to_string())
+    }
 }
 
 /// Checks that `source` parses as a template, without rendering it.
@@ -157,6 +185,17 @@ mod tests {
             vars,
             ["params", "params.a", "params.list", "steps.s.outputs.o"]
         );
+    }
+
+    #[test]
+    fn text_without_syntax_renders_as_itself() {
+        for s in ["plain", "a { b } c", "{ not a tag }", "", "}}{"] {
+            assert!(!has_syntax(s), "{s}");
+            assert_eq!(render(s, &json!(null)).unwrap(), s);
+        }
+        for s in ["{{ x }}", "{% if %}", "{# c #}"] {
+            assert!(has_syntax(s), "{s}");
+        }
     }
 
     #[test]

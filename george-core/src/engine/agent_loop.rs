@@ -57,12 +57,13 @@ impl AttemptCtx<'_> {
                 }
             },
         };
-        let ctx = prompt::render_context(self.desired, self.record);
-        let instructions =
-            match template::render(self.spec.instructions.as_deref().unwrap_or(""), &ctx) {
-                Ok(s) => s,
-                Err(e) => return self.report(fail(format!("rendering instructions: {e}"), false)),
-            };
+        let source = self.spec.instructions.as_deref().unwrap_or("");
+        let instructions = match template::render_with(source, || {
+            prompt::render_context(self.desired, self.record)
+        }) {
+            Ok(s) => s,
+            Err(e) => return self.report(fail(format!("rendering instructions: {e}"), false)),
+        };
         let needs_approval = self.spec.approval.required || a.autonomy == Autonomy::Manual;
         let rejections = self
             .record
