@@ -2,6 +2,8 @@
 //! [`record_decision`] checks and applies the decision, and both are committed in one
 //! write (the request must still be open).
 
+use std::sync::Arc;
+
 use super::Engine;
 use super::io::{ROUNDS, commit, slot};
 use crate::approval::{Approver, Decision};
@@ -24,9 +26,9 @@ pub(super) async fn decide(
         let slot = slot(shared, &req.job);
         let mut guard = slot.lock().await;
         if guard.is_none() {
-            *guard = shared.store.get_job(&req.job).await?;
+            *guard = shared.store.get_job(&req.job).await?.map(Arc::new);
         }
-        let Some(mut rec) = guard.clone() else {
+        let Some(mut rec) = guard.as_deref().cloned() else {
             return Err(Error::not_found(format!("no job {}", req.job)));
         };
         let now = shared.clock.now_ms();

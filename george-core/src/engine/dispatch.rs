@@ -32,13 +32,13 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
     for _round in 0..4 {
         let (mut desired, invalid, commit_id) = desired_of(shared, job);
         let now = shared.clock.now_ms();
-        let kept = match (&desired, guard.as_ref()) {
+        let kept = match (&desired, guard.as_deref()) {
             (None, Some(rec)) if rec.removed && rec.keep_on_removal => retained_of(shared, job),
             _ => None,
         };
-        let actions = match (&kept, guard.as_ref()) {
+        let actions = match (&kept, guard.as_deref()) {
             (Some(k), Some(rec)) => reconcile::reconcile_kept(k, rec, now),
-            _ => reconcile::reconcile(desired.as_ref(), invalid, guard.as_ref(), now),
+            _ => reconcile::reconcile(desired.as_ref(), invalid, guard.as_deref(), now),
         };
         if kept.is_some() {
             desired = kept;
@@ -67,7 +67,7 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
                 Err(e) => return Err(e),
             }
         }
-        let Some(mut rec) = guard.clone() else {
+        let Some(mut rec) = guard.as_deref().cloned() else {
             return Ok(());
         };
         let structural = actions
@@ -102,7 +102,7 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
                 }
             }
         }
-        let changed = guard.as_ref() != Some(&rec);
+        let changed = guard.as_deref() != Some(&rec);
         if changed {
             rec.updated_at_ms = now;
             let mut w = JobWrite::update(rec).events(events);

@@ -63,7 +63,7 @@ pub(super) async fn finish(
         }) else {
             break;
         };
-        let Some(rec) = guard.clone() else {
+        let Some(rec) = guard.as_deref().cloned() else {
             return Ok(false);
         };
         let now = shared.clock.now_ms();
@@ -120,7 +120,7 @@ async fn finish_once(
     mut rec: JobRecord,
     report: AttemptReport,
     ctx: &OutcomeContext<'_>,
-    guard: &mut tokio::sync::MutexGuard<'_, Option<JobRecord>>,
+    guard: &mut tokio::sync::MutexGuard<'_, Option<std::sync::Arc<JobRecord>>>,
 ) -> Result<(bool, Option<ApprovalRequest>)> {
     let shared = &engine.shared;
     let now = ctx.now_ms;

@@ -77,7 +77,7 @@ fn publish(shared: &Shared, before: Option<JobStatus>, rec: &JobRecord) {
 /// the store so the next round works on fresh state.
 pub(super) async fn commit(
     shared: &Shared,
-    guard: &mut Option<JobRecord>,
+    guard: &mut Option<Arc<JobRecord>>,
     write: JobWrite,
 ) -> Result<()> {
     let mut rec = write.job.clone();
@@ -86,11 +86,11 @@ pub(super) async fn commit(
             rec.revision = rev;
             let before = guard.as_ref().map(|r| r.status);
             publish(shared, before, &rec);
-            *guard = Some(rec);
+            *guard = Some(Arc::new(rec));
             Ok(())
         }
         Err(e) if e.kind() == ErrorKind::Conflict => {
-            *guard = shared.store.get_job(&rec.name).await?;
+            *guard = shared.store.get_job(&rec.name).await?.map(Arc::new);
             Err(e)
         }
         Err(e) => Err(e),
@@ -112,10 +112,10 @@ pub(super) async fn update_job<T>(
     let slot = slot(shared, job);
     let mut guard = slot.lock().await;
     if guard.is_none() {
-        *guard = shared.store.get_job(job).await?;
+        *guard = shared.store.get_job(job).await?.map(Arc::new);
     }
     for round in 1..=ROUNDS {
-        let Some(rec) = guard.as_ref() else {
+        let Some(rec) = guard.as_deref() else {
             return Ok(None);
         };
         let Some((write, value)) = change(rec)? else {

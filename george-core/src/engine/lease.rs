@@ -18,7 +18,7 @@ use crate::store::JobWrite;
 pub(super) fn spawn_attempt(
     engine: &Engine,
     d: DesiredJob,
-    rec: JobRecord,
+    rec: std::sync::Arc<JobRecord>,
     step: String,
     attempt: u32,
 ) {
@@ -118,7 +118,7 @@ async fn renew(engine: &Engine, job: &str, step: &str, attempt: u32) -> bool {
     let slot = slot(shared, job);
     let mut guard = slot.lock().await;
     for _round in 0..4 {
-        let Some(mut rec) = guard.clone() else {
+        let Some(mut rec) = guard.as_deref().cloned() else {
             return false;
         };
         if !holds(&rec, step, attempt, &shared.config.id) {

@@ -81,7 +81,9 @@ pub(crate) struct Desired {
     pub(crate) retained: HashMap<String, crate::manifest::DesiredJob>,
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<JobRecord>>>;
+/// A job's cached record: shared read-only with the attempts that run from it
+/// (copy-on-write: a change builds a new record).
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<JobRecord>>>>;
 
 /// The providers a [`ProviderFactory`] built, by (provider, base URL, key variable).
 pub(crate) struct ProviderCache {
@@ -177,7 +179,7 @@ impl Engine {
             let mut cache = lock(&self.shared.cache);
             for j in jobs {
                 let name = j.name.clone();
-                cache.insert(name, Arc::new(tokio::sync::Mutex::new(Some(j))));
+                cache.insert(name, Arc::new(tokio::sync::Mutex::new(Some(Arc::new(j)))));
             }
         }
         let names: Vec<String> = lock(&self.shared.cache).keys().cloned().collect();
@@ -242,7 +244,7 @@ impl Engine {
     pub async fn job(&self, job: &str) -> Result<Option<JobRecord>> {
         let slot = lock(&self.shared.cache).get(job).cloned();
         match slot {
-            Some(s) => Ok(s.lock().await.clone()),
+            Some(s) => Ok(s.lock().await.as_deref().cloned()),
             None => self.shared.store.get_job(job).await,
         }
     }

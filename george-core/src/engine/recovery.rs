@@ -33,7 +33,7 @@ pub(super) async fn claim_due(engine: &Engine) -> Result<()> {
         let mut guard = slot.lock().await;
         names.push(rec.name.clone());
         if guard.as_ref().is_none_or(|c| c.revision < rec.revision) {
-            *guard = Some(rec);
+            *guard = Some(std::sync::Arc::new(rec));
         }
     }
     if !names.is_empty() {
