@@ -106,7 +106,50 @@ pub fn make_repo(dir: &Path, w: Workload) {
         )
         .expect("write job");
     }
+    commit_all(dir);
+}
+
+fn commit_all(dir: &Path) {
     git(dir, &["init", "-q", "-b", "main"]);
     git(dir, &["add", "-A"]);
     git(dir, &["commit", "-q", "-m", "workload"]);
+}
+
+/// The step that plans (`approval: required`) in [`make_plan_repo`]'s template.
+pub const PLAN_STEP: &str = "plan";
+/// The step that runs the approved plan (`execute_approved: plan`).
+pub const EXECUTE_STEP: &str = "execute";
+
+/// Writes one job, `j000`, of two steps into a new Git repository at `dir` (branch
+/// `main`) and commits it: `plan`, whose agent `planner` (tools: `apply`) submits a
+/// plan a human must approve, then `execute`, which runs the approved plan.
+pub fn make_plan_repo(dir: &Path) {
+    std::fs::create_dir_all(dir.join("agent-specs")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("task-templates")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("jobs")).expect("mkdir");
+    std::fs::write(
+        dir.join("agent-specs/planner.yaml"),
+        "apiVersion: george.dev/v1alpha1\nkind: AgentSpec\nmetadata: {name: planner}\n\
+         spec: {provider: default, model: crash-planner, system_prompt: 'Plan the work.', tools: [apply]}\n",
+    )
+    .expect("write agent");
+    let retry = "retry: {attempts: 1000, backoff_ms: 10, max_backoff_ms: 50}";
+    std::fs::write(
+        dir.join("task-templates/plan-execute.yaml"),
+        format!(
+            "apiVersion: george.dev/v1alpha1\nkind: TaskTemplate\nmetadata: {{name: plan-execute}}\nspec:\n  steps:\n\
+             \x20   - {{id: {PLAN_STEP}, agent: planner, approval: required, instructions: 'plan the work', {retry}}}\n\
+             \x20   - {{id: {EXECUTE_STEP}, depends_on: [{PLAN_STEP}], execute_approved: {PLAN_STEP}, {retry}}}\n"
+        ),
+    )
+    .expect("write template");
+    std::fs::write(
+        dir.join(format!("jobs/{}.yaml", job_name(0))),
+        format!(
+            "apiVersion: george.dev/v1alpha1\nkind: Job\nmetadata: {{name: {}}}\nspec: {{template: plan-execute}}\n",
+            job_name(0)
+        ),
+    )
+    .expect("write job");
+    commit_all(dir);
 }

@@ -2,6 +2,12 @@
 //! process to one file (`O_APPEND` writes of one short line are atomic on Linux).
 //!
 //! Line format: `start|end <job>/<step>/<attempt>/<call> <engine id> <unix ms>`.
+//!
+//! The approved-actions crash test writes more kinds of lines with other keys (see
+//! [`append_line`] and [`read_lines`]): `start|effect|end <approval id>/<index>` from
+//! the `apply` tool, and `ack <approval id>/<index>` once a worker read the action's
+//! `action.executed` event back from the store. [`read`] skips them (their keys are
+//! not `<job>/<step>/<attempt>/<call>`).
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -27,10 +33,14 @@ pub struct Entry {
 
 /// Appends one line for a tool call with `idempotency_key` (`job/step/attempt/n`).
 pub fn append(path: &Path, start: bool, idempotency_key: &str, engine: &str, at_ms: u64) {
-    let line = format!(
-        "{} {idempotency_key} {engine} {at_ms}\n",
-        if start { "start" } else { "end" }
-    );
+    let kind = if start { "start" } else { "end" };
+    append_line(path, kind, idempotency_key, engine, at_ms);
+}
+
+/// Appends `<kind> <key> <engine> <at_ms>` in one `write` (atomic with `O_APPEND`).
+/// Neither `kind` nor `key` may contain spaces or line breaks.
+pub fn append_line(path: &Path, kind: &str, key: &str, engine: &str, at_ms: u64) {
+    let line = format!("{kind} {key} {engine} {at_ms}\n");
     let written = OpenOptions::new()
         .create(true)
         .append(true)
@@ -76,4 +86,34 @@ pub fn starts(entries: &[Entry]) -> BTreeMap<(String, String, u32), Vec<&Entry>>
             .push(e);
     }
     out
+}
+
+/// One line of the run log, whatever its kind and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// `start`, `effect`, `end`, `ack`, …
+    pub kind: String,
+    /// The idempotency key.
+    pub key: String,
+    /// The engine that wrote it.
+    pub engine: String,
+    /// When (ms since the Unix epoch).
+    pub at_ms: u64,
+}
+
+/// Reads every line of the run log, in file order; a torn line is skipped.
+pub fn read_lines(path: &Path) -> Vec<Line> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let mut parts = l.split(' ');
+            let line = Line {
+                kind: parts.next()?.to_string(),
+                key: parts.next()?.to_string(),
+                engine: parts.next()?.to_string(),
+                at_ms: parts.next()?.parse().ok()?,
+            };
+            parts.next().is_none().then_some(line)
+        })
+        .collect()
 }

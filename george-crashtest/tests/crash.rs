@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use george::state::{JobStatus, StepState};
 use george_crashtest::repo::{Workload, make_repo};
 use george_crashtest::runlog;
-use support::{Backend, Worker, WorkerArgs, worker_logs};
+use support::{Ack, Backend, Worker, WorkerArgs, check_acks, collect, worker_logs};
 
 const KILLS: usize = 30;
 const WORKLOAD: Workload = Workload {
@@ -28,52 +28,6 @@ const WORKLOAD: Workload = Workload {
     layers: 40,
     width: 2,
 };
-
-/// (action, step, detail) of an acknowledged event.
-type Ack = (String, String, String);
-
-/// Reads `ack` lines until `want` new ones arrived (or `done`, or the deadline).
-/// Returns whether `done` was seen.
-fn collect(w: &Worker, acks: &mut BTreeMap<u64, Ack>, want: usize, deadline: Instant) -> bool {
-    let mut got = 0;
-    while got < want || want == usize::MAX {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        let Ok(line) = w.lines.recv_timeout(left) else {
-            return false;
-        };
-        if line == "done" {
-            return true;
-        }
-        let mut p = line.splitn(6, ' ');
-        let (Some("ack"), Some(_job), Some(seq), Some(action), Some(step), detail) =
-            (p.next(), p.next(), p.next(), p.next(), p.next(), p.next())
-        else {
-            continue;
-        };
-        let Ok(seq) = seq.parse::<u64>() else {
-            continue;
-        };
-        let ack = (
-            action.to_string(),
-            step.to_string(),
-            detail.unwrap_or("").to_string(),
-        );
-        match acks.get(&seq) {
-            Some(prev) => assert_eq!(
-                prev, &ack,
-                "event {seq} was acknowledged with two different contents"
-            ),
-            None => {
-                acks.insert(seq, ack);
-                got += 1;
-            }
-        }
-    }
-    false
-}
 
 async fn crash_test(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -91,6 +45,7 @@ async fn crash_test(backend: Backend) {
         max_running: 4,
         acks: true,
         exit_when_done,
+        plan: None,
     };
 
     let mut acks: BTreeMap<u64, Ack> = BTreeMap::new();
@@ -149,26 +104,7 @@ async fn crash_test(backend: Backend) {
         assert_eq!(s.state, StepState::Succeeded, "step {} succeeded", s.id);
     }
     let events = store.events(job, 0, 1_000_000).await.expect("events");
-    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
-    let expected: Vec<u64> = (1..=events.len() as u64).collect();
-    assert_eq!(
-        seqs, expected,
-        "the event log has no gaps and no duplicates"
-    );
-    for (seq, (action, step, detail)) in &acks {
-        let e = events
-            .get(*seq as usize - 1)
-            .unwrap_or_else(|| panic!("acknowledged event {seq} ({action}) is lost"));
-        assert_eq!(
-            (
-                &e.action,
-                e.step.as_deref().unwrap_or("-"),
-                e.detail.replace('\n', "\\n")
-            ),
-            (action, step.as_str(), detail.replace("\\\\", "\\")),
-            "acknowledged event {seq} is unchanged"
-        );
-    }
+    check_acks(&events, &acks);
     for s in &rec.steps {
         let succeeded = events
             .iter()

@@ -51,6 +51,7 @@ async fn several_engines(backend: Backend, engines: usize) {
                 max_running: 16,
                 acks: false,
                 exit_when_done: false,
+                plan: None,
             })
         })
         .collect();

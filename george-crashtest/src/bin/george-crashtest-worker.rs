@@ -4,11 +4,21 @@
 //! george-crashtest-worker --store sqlite:<file> | postgres:<url>#<schema>
 //!     --repo <git repo> --id <engine id> --runlog <file> --jobs <n>
 //!     [--lease-ms 2000] [--step-ms 20] [--max-running 8] [--acks] [--exit-when-done]
+//!     [--plan <n>]
 //! ```
 //!
 //! With `--acks` it prints every event it reads back from the store, once committed:
 //! `ack <job> <seq> <action> <step or -> <detail, escaped>`, then `done` when every job
 //! has finished. Those events are acknowledged: the store returned them after commit.
+//!
+//! With `--plan <n>` the repository is [`make_plan_repo`]'s (one job, `plan` then
+//! `execute`): the planner submits the same plan of `n` `apply` actions whenever asked,
+//! the worker approves every open request itself (as `human:crashtest`), and the
+//! `apply` tool ([`Apply`]) is idempotent by key. With `--acks` too, each
+//! `action.executed` event read back also appends `ack <action key>` to the run log,
+//! after every line written before the store returned it.
+//!
+//! [`make_plan_repo`]: george_crashtest::repo::make_plan_repo
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -21,6 +31,7 @@ use george::prelude::*;
 use george::provider::{AssistantMessage, Message, ToolCall, Usage};
 use george::store::DynStateStore;
 use george::tool::{ToolDefinition, ToolInvocation, ToolOutput};
+use george_crashtest::plan::{Apply, SamePlan};
 use george_crashtest::runlog;
 
 fn now_ms() -> u64 {
@@ -167,6 +178,27 @@ fn escape(s: &str) -> String {
         .replace('\t', "\\t")
 }
 
+/// The action key in an `action.executed` event's detail:
+/// `approved action <i> (<key>) took effect: <tool>`.
+fn executed_key(detail: &str) -> Option<&str> {
+    let (_, rest) = detail.split_once(" (")?;
+    let (key, _) = rest.split_once(") took effect")?;
+    Some(key)
+}
+
+/// Approves every open request, as the human `crashtest` (errors are retried next time).
+async fn approve_open(engine: &Engine) {
+    let Ok(open) = engine.open_approvals().await else {
+        return;
+    };
+    let approver = george::approval::Approver::user("crashtest");
+    for req in open {
+        if let Err(e) = engine.approve(&req.id, &approver, None).await {
+            tracing::warn!(id = %req.id, error = %e, "approving failed");
+        }
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     tracing_subscriber::fmt()
@@ -193,15 +225,30 @@ async fn main() {
     config.poll_interval = Duration::from_millis(500);
     config.claim_interval = Duration::from_millis(100);
     config.claim_visibility_ms = 1_000;
-    let engine = Engine::builder(store.clone(), Arc::new(git))
-        .config(config)
-        .provider("default", Arc::new(WorkThenSucceed))
-        .tools(Arc::new(Work {
-            runlog: PathBuf::from(args.get("runlog")),
-            engine: id,
-            step_ms: args.num("step-ms", 20),
-        }))
-        .build();
+    let runlog = PathBuf::from(args.get("runlog"));
+    let step_ms = args.num("step-ms", 20);
+    let plan = args
+        .0
+        .contains_key("plan")
+        .then(|| args.num("plan", 12) as usize);
+    let builder = Engine::builder(store.clone(), Arc::new(git)).config(config);
+    let engine = match plan {
+        None => builder
+            .provider("default", Arc::new(WorkThenSucceed))
+            .tools(Arc::new(Work {
+                runlog: runlog.clone(),
+                engine: id.clone(),
+                step_ms,
+            })),
+        Some(actions) => builder
+            .provider("default", Arc::new(SamePlan { actions }))
+            .tools(Arc::new(Apply {
+                runlog: runlog.clone(),
+                engine: id.clone(),
+                step_ms,
+            })),
+    }
+    .build();
     if let Err(e) = engine.start().await {
         fail(&format!("starting the engine: {e}"));
     }
@@ -218,6 +265,12 @@ async fn main() {
                     continue;
                 };
                 for e in events {
+                    if plan.is_some()
+                        && e.action == "action.executed"
+                        && let Some(key) = executed_key(&e.detail)
+                    {
+                        runlog::append_line(&runlog, "ack", key, &id, now_ms());
+                    }
                     let _ = writeln!(
                         out,
                         "ack {} {} {} {} {}",
@@ -231,6 +284,9 @@ async fn main() {
                 }
             }
             let _ = out.flush();
+        }
+        if plan.is_some() {
+            approve_open(&engine).await;
         }
         let mut finished = 0;
         for job in &jobs {

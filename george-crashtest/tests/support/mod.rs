@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -90,6 +91,8 @@ pub struct WorkerArgs {
     pub max_running: usize,
     pub acks: bool,
     pub exit_when_done: bool,
+    /// `--plan <n>`: the approved-actions workload with `n` actions.
+    pub plan: Option<usize>,
 }
 
 /// A running worker, with its stdout lines arriving on a channel.
@@ -126,6 +129,9 @@ impl Worker {
         }
         if a.exit_when_done {
             cmd.arg("--exit-when-done");
+        }
+        if let Some(n) = a.plan {
+            cmd.args(["--plan", &n.to_string()]);
         }
         let mut child = cmd.spawn().expect("start the worker");
         let stdout = child.stdout.take().expect("worker stdout");
@@ -190,4 +196,179 @@ pub fn worker_logs(runlog: &Path) -> String {
         }
     }
     out
+}
+
+/// (action, step, detail) of an acknowledged event.
+pub type Ack = (String, String, String);
+
+/// Reads a worker's `ack` lines into `acks` (by sequence number) until `want` new ones
+/// arrived (`usize::MAX`: until the worker's stdout closes), `done`, or the deadline.
+/// Returns whether `done` was seen. Panics if an event is acknowledged twice with
+/// different contents.
+pub fn collect(w: &Worker, acks: &mut BTreeMap<u64, Ack>, want: usize, deadline: Instant) -> bool {
+    let mut got = 0;
+    while got < want || want == usize::MAX {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let Ok(line) = w.lines.recv_timeout(left) else {
+            return false;
+        };
+        if line == "done" {
+            return true;
+        }
+        let mut p = line.splitn(6, ' ');
+        let (Some("ack"), Some(_job), Some(seq), Some(action), Some(step), detail) =
+            (p.next(), p.next(), p.next(), p.next(), p.next(), p.next())
+        else {
+            continue;
+        };
+        let Ok(seq) = seq.parse::<u64>() else {
+            continue;
+        };
+        let ack = (
+            action.to_string(),
+            step.to_string(),
+            detail.unwrap_or("").to_string(),
+        );
+        match acks.get(&seq) {
+            Some(prev) => assert_eq!(
+                prev, &ack,
+                "event {seq} was acknowledged with two different contents"
+            ),
+            None => {
+                acks.insert(seq, ack);
+                got += 1;
+            }
+        }
+    }
+    false
+}
+
+/// Checks that every acknowledged event is in `events` (the final log, read back),
+/// unchanged and at the same sequence number, and that the log is gapless.
+pub fn check_acks(events: &[george::state::Event], acks: &BTreeMap<u64, Ack>) {
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    let expected: Vec<u64> = (1..=events.len() as u64).collect();
+    assert_eq!(
+        seqs, expected,
+        "the event log has no gaps and no duplicates"
+    );
+    for (seq, (action, step, detail)) in acks {
+        let e = events
+            .get(*seq as usize - 1)
+            .unwrap_or_else(|| panic!("acknowledged event {seq} ({action}) is lost"));
+        assert_eq!(
+            (
+                &e.action,
+                e.step.as_deref().unwrap_or("-"),
+                e.detail.replace('\n', "\\n")
+            ),
+            (action, step.as_str(), detail.replace("\\\\", "\\")),
+            "acknowledged event {seq} is unchanged"
+        );
+    }
+}
+
+/// What the store and the run log say about `job`, for a failure message: its steps
+/// (naming a lease that expired while its worker was alive: a hung attempt), its last
+/// events, the last lines of the run log, and the workers' stderr.
+pub async fn job_report(backend: &Backend, job: &str, runlog: &Path) -> String {
+    let store = backend.open().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut out = String::new();
+    if let Ok(Some(rec)) = store.get_job(job).await {
+        out.push_str(&format!("job {job}: {:?}\n", rec.status));
+        for s in &rec.steps {
+            out.push_str(&format!(
+                "  step {}: attempt {}, {:?}, {} effects recorded\n",
+                s.id,
+                s.attempt,
+                s.state,
+                s.effects.len()
+            ));
+            if let george::state::StepState::Running {
+                holder,
+                lease_until_ms,
+            } = &s.state
+                && *lease_until_ms < now
+            {
+                out.push_str(&format!(
+                    "  !!! its lease expired {} ms ago and {holder} did not renew it: if \
+                     that worker is still alive, the attempt hangs\n",
+                    now - lease_until_ms
+                ));
+            }
+        }
+    }
+    let events = store.events(job, 0, 1_000_000).await.unwrap_or_default();
+    out.push_str("last events:\n");
+    for e in events.iter().rev().take(12).rev() {
+        out.push_str(&format!(
+            "  {} {} {} {} {}\n",
+            e.seq,
+            e.at_ms,
+            e.action,
+            e.step.as_deref().unwrap_or("-"),
+            e.detail
+        ));
+    }
+    let lines = george_crashtest::runlog::read_lines(runlog);
+    out.push_str("last lines of the run log:\n");
+    for (i, l) in lines.iter().enumerate().skip(lines.len().saturating_sub(8)) {
+        out.push_str(&format!("  {:5} {} {} {}\n", i + 1, l.kind, l.key, l.at_ms));
+    }
+    out.push_str(&worker_logs(runlog));
+    out
+}
+
+/// Reads `w`'s acknowledgements until it prints `done`. Panics with [`job_report`] when
+/// `timeout` passes, when the worker exits first, or as soon as a step of `job` has been
+/// `Running` under a lease expired for more than 3 s while `w` is alive (a hung attempt).
+pub async fn wait_done(
+    w: &mut Worker,
+    acks: &mut BTreeMap<u64, Ack>,
+    backend: &Backend,
+    job: &str,
+    runlog: &Path,
+    timeout: Duration,
+) {
+    let store = backend.open().await;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if collect(
+            w,
+            acks,
+            usize::MAX,
+            Instant::now() + Duration::from_millis(250),
+        ) {
+            return;
+        }
+        let why = if let Ok(Some(status)) = w.child.try_wait() {
+            format!("the worker exited ({status}) before the job finished")
+        } else if Instant::now() > deadline {
+            format!("the job did not finish in {} s", timeout.as_secs())
+        } else {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let rec = store.get_job(job).await.ok().flatten();
+            let hung = rec.iter().flat_map(|r| &r.steps).find(|s| {
+                matches!(&s.state, george::state::StepState::Running { lease_until_ms, .. }
+                    if lease_until_ms + 3_000 < now)
+            });
+            match hung {
+                Some(s) => format!(
+                    "step {} hangs: Running, its lease expired more than 3 s ago, and the \
+                     worker holding it is alive",
+                    s.id
+                ),
+                None => continue,
+            }
+        };
+        panic!("{why}\n{}", job_report(backend, job, runlog).await);
+    }
 }
