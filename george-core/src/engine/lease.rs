@@ -77,28 +77,42 @@ pub(super) fn spawn_attempt(
         let timeout = spec.timeout_ms.map(Duration::from_millis);
         let started = tokio::time::Instant::now();
         let renew_every = Duration::from_millis((e.shared.config.lease_ms / 3).max(1));
+        // The renewal runs beside the attempt, never instead of it: the attempt may hold
+        // the job's lock (recording an approved action's effect) while a renewal waits
+        // for it, so the attempt must keep being polled.
+        let mut renewing: Option<std::pin::Pin<Box<dyn Future<Output = bool> + Send + '_>>> = None;
         let report = loop {
             let limit = timeout.map_or(renew_every, |t| {
                 renew_every.min(t.saturating_sub(started.elapsed()))
             });
             tokio::select! {
                 r = &mut run => break r,
-                _ = tokio::time::sleep(limit) => {
-                    if timeout.is_some_and(|t| started.elapsed() >= t) {
-                        break AttemptReport {
-                            outcome: Outcome::Failed { reason: format!("timed out after {} ms", spec.timeout_ms.unwrap_or(0)), retryable: true },
-                            usage: Default::default(), transcript: vec![], events: vec![],
-                        };
+                held = async {
+                    match renewing.as_mut() {
+                        Some(f) => f.await,
+                        None => std::future::pending().await,
                     }
-                    if !renew(&e, &job, &step, attempt).await {
+                } => {
+                    renewing = None;
+                    if !held {
                         // Lost the lease: another engine owns the attempt now.
                         lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
                         release(&e, &job, spec.agent.as_deref());
                         return;
                     }
                 }
+                _ = tokio::time::sleep(limit), if renewing.is_none() => {
+                    if timeout.is_some_and(|t| started.elapsed() >= t) {
+                        break AttemptReport {
+                            outcome: Outcome::Failed { reason: format!("timed out after {} ms", spec.timeout_ms.unwrap_or(0)), retryable: true },
+                            usage: Default::default(), transcript: vec![], events: vec![],
+                        };
+                    }
+                    renewing = Some(Box::pin(renew(&e, &job, &step, attempt)));
+                }
             }
         };
+        drop(renewing);
         lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
         release(&e, &job, spec.agent.as_deref());
         match super::finish::finish(&e, &d, &job, &step, attempt, report).await {
