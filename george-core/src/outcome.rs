@@ -21,7 +21,9 @@
 
 use serde_json::{Value, json};
 
-pub use crate::engine::prompt::{DEFER, REPORT_BLOCKED, REPORT_FAILURE, REPORT_SUCCESS, SUBMIT_PLAN};
+pub use crate::engine::prompt::{
+    DEFER, REPORT_BLOCKED, REPORT_FAILURE, REPORT_SUCCESS, SUBMIT_PLAN,
+};
 use crate::provider::ToolCall;
 use crate::state::PlannedAction;
 

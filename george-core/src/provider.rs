@@ -65,7 +65,11 @@ pub struct ToolCall {
 impl ToolCall {
     /// A call of tool `name` with `arguments` (a JSON object); `id` is the provider's id
     /// of the call, unique within the conversation.
-    pub fn new(id: impl Into<String>, name: impl Into<String>, arguments: serde_json::Value) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        arguments: serde_json::Value,
+    ) -> Self {
         ToolCall {
             id: id.into(),
             name: name.into(),

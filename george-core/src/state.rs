@@ -271,9 +271,10 @@ pub struct StepRecord {
     pub state: StepState,
     /// Attempts started so far.
     pub attempt: u32,
-    /// Outputs, once succeeded (a JSON object).
+    /// Outputs, once succeeded (a JSON object). Shared: a record is copied on every
+    /// change, its outputs are not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outputs: Option<serde_json::Value>,
+    pub outputs: Option<std::sync::Arc<serde_json::Value>>,
     /// The last reason: why it failed, is blocked, or is deferred.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

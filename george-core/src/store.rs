@@ -59,7 +59,7 @@ pub struct JobWrite {
     /// Approval requests inserted or updated, checked in order.
     pub approvals: Vec<ApprovalWrite>,
     /// Transcripts stored (replacing any with the same key).
-    pub transcripts: Vec<(TranscriptKey, Vec<Message>)>,
+    pub transcripts: Vec<(TranscriptKey, Arc<Vec<Message>>)>,
 }
 
 impl JobWrite {
@@ -116,9 +116,14 @@ impl JobWrite {
         self
     }
 
-    /// Adds a transcript.
-    pub fn transcript(mut self, key: TranscriptKey, messages: Vec<Message>) -> Self {
-        self.transcripts.push((key, messages));
+    /// Adds a transcript (a `Vec<Message>`, or one already shared in an `Arc`, so a
+    /// write retried after a `Conflict` does not copy it).
+    pub fn transcript(
+        mut self,
+        key: TranscriptKey,
+        messages: impl Into<Arc<Vec<Message>>>,
+    ) -> Self {
+        self.transcripts.push((key, messages.into()));
         self
     }
 }

@@ -38,11 +38,11 @@ impl AttemptCtx<'_> {
                 "no executor provides the `{RUN_COMMAND}` tool: command steps cannot run"
             )));
         };
-        let ctx = args
-            .iter()
-            .any(|a| template::has_syntax(a))
-            .then(|| prompt::render_context(self.desired, self.record))
-            .unwrap_or_default();
+        let ctx = if args.iter().any(|a| template::has_syntax(a)) {
+            prompt::render_context(self.desired, self.record)
+        } else {
+            serde_json::Value::Null
+        };
         let mut rendered = Vec::with_capacity(args.len());
         for a in args {
             match template::render(a, &ctx) {

@@ -1,6 +1,8 @@
 //! An attempt's outcome: recorded by the pure [`record_outcome`], fenced by the lease,
 //! and reconciled in the same write so a chain of steps takes one commit per step.
 
+use std::sync::Arc;
+
 use super::attempt::AttemptReport;
 use super::dispatch::{d_agents, release_all, try_start};
 use super::io::{ROUNDS, commit, desired_of, events_of, retained_of, slot};
@@ -54,7 +56,14 @@ pub(super) async fn finish(
     }
     let slot = slot(shared, job);
     let mut guard = slot.lock().await;
-    let mut report = Some(report);
+    // The transcript is shared between rounds: a retry after a `Conflict` does not
+    // copy it.
+    let mut report = Some(Outcomes {
+        outcome: report.outcome,
+        usage: report.usage,
+        transcript: Arc::new(report.transcript),
+        events: report.events,
+    });
     for round in 1..=ROUNDS {
         let Some(this) = (if round == ROUNDS {
             report.take()
@@ -106,6 +115,15 @@ pub(super) async fn finish(
     Ok(false)
 }
 
+/// An attempt's report as [`finish`] keeps it between rounds.
+#[derive(Clone)]
+struct Outcomes {
+    outcome: Outcome,
+    usage: crate::provider::Usage,
+    transcript: Arc<Vec<crate::provider::Message>>,
+    events: Vec<crate::state::NewEvent>,
+}
+
 /// The commit of the job's current generation.
 async fn lock_commit(engine: &Engine, job: &str) -> String {
     let slot = slot(&engine.shared, job);
@@ -118,7 +136,7 @@ async fn finish_once(
     job: &str,
     step: &str,
     mut rec: JobRecord,
-    report: AttemptReport,
+    report: Outcomes,
     ctx: &OutcomeContext<'_>,
     guard: &mut tokio::sync::MutexGuard<'_, Option<std::sync::Arc<JobRecord>>>,
 ) -> Result<(bool, Option<ApprovalRequest>)> {

@@ -11,6 +11,9 @@ use crate::state::{ApprovalRequest, ApprovalStatus, Event, JobRecord};
 use crate::store::{Claim, Compaction};
 use crate::store::{JobWrite, StateStore, TranscriptKey};
 
+/// One job's transcripts by (step, attempt).
+type JobTranscripts = HashMap<(String, u32), Arc<Vec<Message>>>;
+
 /// A [`StateStore`] kept in memory.
 ///
 /// Clones share state: hand one clone to the engine and inspect another in a test.
@@ -45,7 +48,7 @@ struct Inner {
     jobs: BTreeMap<Box<str>, Box<StoredJob>>,
     approvals: BTreeMap<String, ApprovalRequest>,
     /// Transcripts by job, then by (step, attempt): compaction touches one job only.
-    transcripts: HashMap<String, HashMap<(String, u32), Vec<Message>>>,
+    transcripts: HashMap<String, JobTranscripts>,
     meta: HashMap<String, String>,
 }
 
@@ -249,7 +252,7 @@ impl StateStore for InMemoryStateStore {
             .transcripts
             .get(&key.job)
             .and_then(|m| m.get(&(key.step.clone(), key.attempt)))
-            .cloned())
+            .map(|m| (**m).clone()))
     }
 
     async fn approval(&self, id: &str) -> Result<Option<ApprovalRequest>> {

@@ -118,7 +118,7 @@ pub fn record_outcome(
     let (event, action, detail) = match outcome {
         Outcome::Succeeded(outputs) => {
             let d = format!("succeeded: {}", clip_json(&outputs));
-            s.outputs = Some(outputs);
+            s.outputs = Some(std::sync::Arc::new(outputs));
             s.message = None;
             (StepEvent::Succeed, EventAction::StepSucceeded, d)
         }
@@ -322,12 +322,12 @@ pub fn record_decision(
                 .state
                 .apply(StepEvent::Approve)
                 .map_err(|e| Error::backend(e.to_string()))?;
-            s.outputs = Some(json!({
+            s.outputs = Some(std::sync::Arc::new(json!({
                 "summary": request.plan.summary,
                 "actions": request.plan.actions,
                 "approval": id,
                 "digest": request.digest,
-            }));
+            })));
             s.message = None;
             s.approved = Some(ApprovedPlan {
                 request: id.clone(),

@@ -273,8 +273,8 @@ pub async fn job_round_trips_exactly(store: &dyn StateStore) {
         s.rejections.clear();
         s.usage = Usage::default();
     }
-    want.steps[0].outputs = Some(json!([]));
-    want.steps[9].outputs = Some(json!({}));
+    want.steps[0].outputs = Some(json!([]).into());
+    want.steps[9].outputs = Some(json!({}).into());
     want.removed = true;
     want.status = JobStatus::Cancelled;
     want.revision = ok(store.commit(JobWrite::update(want.clone())).await, "update");

@@ -21,12 +21,15 @@ pub fn sample_job(name: &str) -> JobRecord {
     let mut checkout = StepRecord::new("checkout");
     checkout.state = StepState::Succeeded;
     checkout.attempt = 1;
-    checkout.outputs = Some(json!({
-        "commit": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b",
-        "files": [1, 2.5, -3, "x", true],
-        "nested": {"ok": true, "none": null, "text": "line 1\nline 2 \u{00e9}\u{1f600}"},
-        "big": u64::MAX,
-    }));
+    checkout.outputs = Some(
+        json!({
+            "commit": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b",
+            "files": [1, 2.5, -3, "x", true],
+            "nested": {"ok": true, "none": null, "text": "line 1\nline 2 \u{00e9}\u{1f600}"},
+            "big": u64::MAX,
+        })
+        .into(),
+    );
     checkout.approved = Some(ApprovedPlan {
         request: ApprovalRequest::make_id(name, "checkout", GENERATION, 1),
         digest: sample_plan().digest(),
