@@ -72,8 +72,9 @@ pub(super) fn spawn_attempt(
             approval: approval.as_ref(),
             effects: Some(&log),
         };
-        let run = ctx.run();
-        tokio::pin!(run);
+        // Boxed: the attempt's and the outcome's state machines are large, and a task's
+        // future is copied when it is spawned and moved.
+        let mut run = Box::pin(ctx.run());
         let timeout = spec.timeout_ms.map(Duration::from_millis);
         let started = tokio::time::Instant::now();
         let renew_every = Duration::from_millis((e.shared.config.lease_ms / 3).max(1));
@@ -115,7 +116,7 @@ pub(super) fn spawn_attempt(
         drop(renewing);
         lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
         release(&e, &job, spec.agent.as_deref());
-        match super::finish::finish(&e, &d, &job, &step, attempt, report).await {
+        match Box::pin(super::finish::finish(&e, &d, &job, &step, attempt, report)).await {
             Ok(true) => {}
             Ok(false) => e.requeue(&job),
             Err(err) => {

@@ -49,7 +49,7 @@ impl Engine {
             for k in keys {
                 let e = self.clone();
                 tokio::spawn(async move {
-                    dispatch::reconcile_key(&e, &k).await;
+                    Box::pin(dispatch::reconcile_key(&e, &k)).await;
                     lock(&e.shared.queue).done(&k);
                     e.shared.wake.notify_one();
                 });
