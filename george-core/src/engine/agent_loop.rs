@@ -153,12 +153,9 @@ impl AttemptCtx<'_> {
                 ),
             ));
             let msg = resp.message;
-            r.transcript.push(Message::Assistant(msg.clone()));
-            if msg.tool_calls.is_empty() {
-                r.transcript.push(Message::User {
-                    content: "Report the outcome of this step by calling one of the outcome tools; plain text is not read as an outcome.".into(),
-                });
-            }
+            // The tool results follow the assistant's message in the transcript; they
+            // are collected first so the message is moved there, not copied.
+            let mut results = Vec::with_capacity(msg.tool_calls.len());
             let mut outcome: Option<Outcome> = None;
             for call in &msg.tool_calls {
                 calls += 1;
@@ -217,7 +214,7 @@ impl AttemptCtx<'_> {
                             EventAction::ToolRefused.as_str(),
                             why.clone(),
                         ));
-                        r.transcript.push(Message::Tool {
+                        results.push(Message::Tool {
                             tool_call_id: call.id.clone(),
                             name: call.name.clone(),
                             content: why,
@@ -251,13 +248,21 @@ impl AttemptCtx<'_> {
                 } else {
                     (format!("no executor provides tool {:?}", call.name), true)
                 };
-                r.transcript.push(Message::Tool {
+                results.push(Message::Tool {
                     tool_call_id: call.id.clone(),
                     name: call.name.clone(),
                     content,
                     is_error,
                 });
             }
+            let silent = msg.tool_calls.is_empty();
+            r.transcript.push(Message::Assistant(msg));
+            if silent {
+                r.transcript.push(Message::User {
+                    content: "Report the outcome of this step by calling one of the outcome tools; plain text is not read as an outcome.".into(),
+                });
+            }
+            r.transcript.extend(results);
             if let Some(o) = outcome {
                 r.outcome = o;
                 return r;
