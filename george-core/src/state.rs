@@ -284,7 +284,7 @@ pub struct StepRecord {
     /// For a planning step that succeeded by a human's approval: which approval.
     /// Outputs without it are never executed as an approved plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approved: Option<ApprovedPlan>,
+    pub approved: Option<Box<ApprovedPlan>>,
     /// For an `execute_approved` step: the approved actions that have taken effect, in
     /// order (kept across attempts, so none runs twice).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

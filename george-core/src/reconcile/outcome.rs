@@ -329,12 +329,12 @@ pub fn record_decision(
                 "digest": request.digest,
             })));
             s.message = None;
-            s.approved = Some(ApprovedPlan {
+            s.approved = Some(Box::new(ApprovedPlan {
                 request: id.clone(),
                 digest: request.digest.clone(),
                 generation: request.generation,
                 executed: false,
-            });
+            }));
             request.status = ApprovalStatus::Approved {
                 by: actor.clone(),
                 at_ms: now_ms,

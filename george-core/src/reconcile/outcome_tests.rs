@@ -151,12 +151,12 @@ fn table_of_outcomes() {
 fn an_execution_marks_its_plan_executed() {
     let rule = ApprovalRule::none();
     let mut rec = record(&[("plan", StepState::Succeeded), ("exec", running("e1"))]);
-    rec.steps[0].approved = Some(ApprovedPlan {
+    rec.steps[0].approved = Some(Box::new(ApprovedPlan {
         request: "j~plan~2~1".into(),
         digest: "d".into(),
         generation: 2,
         executed: false,
-    });
+    }));
     let mut c = ctx(&rule);
     c.executes = Some("plan");
     record_outcome(&mut rec, "exec", Outcome::Succeeded(json!({})), &c).unwrap();
@@ -358,11 +358,13 @@ fn a_new_generation_cancels_waiting_plans_and_voids_unexecuted_ones() {
         ("done", StepState::Succeeded),
         ("plain", StepState::Succeeded),
     ]);
-    let link = |executed| ApprovedPlan {
-        request: "r".into(),
-        digest: "d".into(),
-        generation: 2,
-        executed,
+    let link = |executed| {
+        Box::new(ApprovedPlan {
+            request: "r".into(),
+            digest: "d".into(),
+            generation: 2,
+            executed,
+        })
     };
     rec.steps[1].approved = Some(link(false));
     rec.steps[2].approved = Some(link(true));

@@ -30,12 +30,12 @@ pub fn sample_job(name: &str) -> JobRecord {
         })
         .into(),
     );
-    checkout.approved = Some(ApprovedPlan {
+    checkout.approved = Some(Box::new(ApprovedPlan {
         request: ApprovalRequest::make_id(name, "checkout", GENERATION, 1),
         digest: sample_plan().digest(),
         generation: GENERATION,
         executed: false,
-    });
+    }));
     checkout.usage = Usage {
         input_tokens: 1200,
         output_tokens: 300,
