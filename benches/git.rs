@@ -244,7 +244,8 @@ impl World {
         )
         .provider("default", Arc::new(Signal(tx)))
         .poll_interval(Duration::from_secs(3600))
-        .build();
+        .build()
+        .expect("engine");
         engine.start().await.expect("start");
         World {
             _dir: dir,

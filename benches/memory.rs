@@ -89,7 +89,8 @@ fn main() {
         {
             let engine = Engine::builder(store.clone(), Arc::new(repo()))
                 .provider("default", Arc::new(Done))
-                .build();
+                .build()
+                .expect("engine");
             engine.start().await.expect("start");
             let run = engine.spawn();
             for j in 0..JOBS {

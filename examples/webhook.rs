@@ -154,7 +154,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .provider("default", Arc::new(Instant))
     .poll_interval(Duration::from_secs(3600))
-    .build();
+    .build()?;
     engine.start().await?;
     for e in engine.manifest_errors() {
         println!("invalid manifest: {e}");

@@ -42,7 +42,7 @@
 //! ], "add a job");
 //! let engine = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git))
 //!     .commands(CommandToolExecutor::new(["echo"]))
-//!     .build();
+//!     .build()?;
 //! engine.start().await?;
 //! let run = engine.spawn();
 //! let status = engine.wait_finished("hello", std::time::Duration::from_secs(10)).await?;
@@ -58,7 +58,8 @@
 pub use george_core as core;
 pub use george_core::{
     Error, ErrorKind, Result, RetryStatus, approval, backoff, clock, command, engine, events, git,
-    human, manifest, outcome, memory, model, provider, reconcile, scripted, state, store, template, tool,
+    human, manifest, memory, model, outcome, provider, reconcile, scripted, state, store, template,
+    tool,
 };
 
 #[cfg(feature = "conformance")]

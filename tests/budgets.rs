@@ -86,6 +86,7 @@ fn engine(git: &InMemoryGitSource, provider: ScriptedProvider) -> Engine {
         .provider("default", Arc::new(provider))
         .commands(CommandToolExecutor::new(["true"]))
         .build()
+        .expect("engine")
 }
 
 #[tokio::test]
@@ -212,7 +213,8 @@ async fn a_provider_factory_builds_what_the_agent_spec_names_once() {
     });
     let e = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git.clone()))
         .provider_factory(factory.clone())
-        .build();
+        .build()
+        .expect("engine");
     e.start().await.unwrap();
     let run = e.spawn();
     assert_eq!(
@@ -246,7 +248,8 @@ async fn a_factory_error_blocks_the_step_with_its_reason() {
     );
     let e = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git.clone()))
         .provider_factory(Arc::new(Factory::default()))
-        .build();
+        .build()
+        .expect("engine");
     e.start().await.unwrap();
     let run = e.spawn();
     assert_eq!(

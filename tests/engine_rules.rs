@@ -69,6 +69,7 @@ fn engine(git: &InMemoryGitSource, provider: ScriptedProvider) -> Engine {
         .commands(CommandToolExecutor::new(["echo"]))
         .poll_interval(Duration::from_millis(50))
         .build()
+        .expect("engine")
 }
 
 #[tokio::test]
@@ -387,7 +388,8 @@ spec:
     );
     let e = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git.clone()))
         .commands(CommandToolExecutor::new(["sleep"]))
-        .build();
+        .build()
+        .expect("engine");
     e.start().await.unwrap();
     let run = e.spawn();
     let mut max_running = 0;
@@ -438,7 +440,8 @@ spec:
     );
     let e = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git.clone()))
         .commands(CommandToolExecutor::new(["sleep"]))
-        .build();
+        .build()
+        .expect("engine");
     e.start().await.unwrap();
     let run = e.spawn();
     e.wait_for("k", LIMIT, |s| s == JobStatus::Running)
@@ -483,7 +486,8 @@ async fn an_agent_that_reports_blocked_stops_and_says_why_with_a_mock_provider()
     let e = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git))
         .provider("default", Arc::new(mock))
         .commands(CommandToolExecutor::new(["echo"]))
-        .build();
+        .build()
+        .expect("engine");
     e.start().await.unwrap();
     let run = e.spawn();
     assert_eq!(
@@ -539,7 +543,8 @@ async fn command_steps_run_through_the_registered_run_command_executor() {
     let sandbox = Sandbox::default();
     let e = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git.clone()))
         .tools(Arc::new(sandbox.clone()))
-        .build();
+        .build()
+        .expect("engine");
     e.start().await.unwrap();
     let run = e.spawn();
     assert_eq!(
@@ -583,4 +588,24 @@ async fn command_steps_run_through_the_registered_run_command_executor() {
         rec.step("b").unwrap().message.as_deref(),
         Some("the sandbox refuses rm")
     );
+}
+
+/// Two executors providing a tool of the same name, or an effect class for a tool no
+/// executor has, are refused when the engine is built (not resolved by registration order).
+#[test]
+fn duplicate_tool_names_are_an_error_at_build() {
+    let git = InMemoryGitSource::new();
+    let build = |b: george::engine::EngineBuilder| b.build().map(|_| ()).unwrap_err();
+    let err = build(
+        Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git.clone()))
+            .commands(CommandToolExecutor::new(["echo"]))
+            .commands(CommandToolExecutor::new(["rm"])),
+    );
+    assert_eq!(err.kind(), george::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("\"run_command\""), "{err}");
+    let err = build(
+        Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git.clone()))
+            .effect_class("kubectl_get", EffectClass::Read),
+    );
+    assert!(err.to_string().contains("kubectl_get"), "{err}");
 }

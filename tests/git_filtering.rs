@@ -156,7 +156,8 @@ async fn a_commit_touching_one_of_1000_job_files_reconciles_one_job() {
     .reference(remote.reference())
     .commands(CommandToolExecutor::new(["echo"]))
     .poll_interval(Duration::from_secs(3600))
-    .build();
+    .build()
+    .expect("engine");
     e.start().await.unwrap();
     assert!(e.manifest_errors().is_empty(), "{:?}", e.manifest_errors());
     assert_eq!(e.commit(), Some(c1.clone()));

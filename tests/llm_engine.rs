@@ -147,7 +147,8 @@ async fn run(case: Case) {
     let e = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git))
         .provider_factory(Arc::new(registry))
         .commands(CommandToolExecutor::new(["echo"]))
-        .build();
+        .build()
+        .expect("engine");
     e.start().await.expect("start");
     let run = e.spawn();
     let status = e

@@ -74,7 +74,7 @@ async fn run(store: DynStateStore, concurrency: usize) -> Duration {
     let engine = Engine::builder(store, Arc::new(repo()))
         .config(cfg)
         .provider("default", Arc::new(Instant))
-        .build();
+        .build().expect("engine");
     engine.start().await.expect("start");
     // The clock starts when the loop does: loading the manifests and the first sync
     // (in `start`) are measured by their own benches.

@@ -294,7 +294,7 @@ pub async fn engine_on(
         .tools(Arc::new(app))
         .commands(CommandToolExecutor::new(["grep"]).with_cwd(&s.root))
         .human(Arc::new(human));
-    Ok(providers(builder).build())
+    providers(builder).build()
 }
 
 /// Commits everything in the repository at `dir`.

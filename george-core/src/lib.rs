@@ -36,7 +36,7 @@
 //! ], "order a job");
 //! let engine = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git))
 //!     .commands(CommandToolExecutor::new(["echo"]))
-//!     .build();
+//!     .build()?;
 //! engine.start().await?;
 //! let run = engine.spawn();
 //! let status = engine.wait_finished("j", std::time::Duration::from_secs(10)).await?;

@@ -91,6 +91,7 @@ fn engine(git: &InMemoryGitSource, store: Arc<InMemoryStateStore>, exits: &Exits
         .tools(Arc::new(exits.clone()))
         .poll_interval(Duration::from_secs(3600))
         .build()
+        .expect("engine")
 }
 
 const LIMIT: Duration = Duration::from_secs(24 * 3600);

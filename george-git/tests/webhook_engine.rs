@@ -138,7 +138,8 @@ where
     )
     .provider("default", Arc::new(Signal(tx)))
     .poll_interval(Duration::from_secs(3600))
-    .build();
+    .build()
+    .expect("engine");
     engine.start().await.unwrap();
     let run = engine.spawn();
     assert!(next_step(&mut steps).await.contains("hello first"));

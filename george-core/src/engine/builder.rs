@@ -12,6 +12,7 @@ use super::attempt::RegisteredTool;
 use super::{Desired, Engine, ProviderCache, Shared, Slots};
 use crate::clock::{Clock, SystemClock};
 use crate::command::CommandToolExecutor;
+use crate::error::{Error, Result};
 use crate::git::DynGitSource;
 use crate::human::{HumanChannel, LogHuman};
 use crate::manifest::ManifestSet;
@@ -170,24 +171,43 @@ impl EngineBuilder {
         self.config.claim_interval = interval;
         self
     }
-    /// Builds the engine. Tools with the same name: the first registered wins.
-    pub fn build(self) -> Engine {
-        let mut tools = HashMap::new();
+    /// Builds the engine.
+    ///
+    /// # Errors
+    /// `InvalidInput` when two registered executors provide a tool of the same name (an
+    /// agent's `tools:` must name one tool, not whichever registered first), or when an
+    /// [`effect_class`](Self::effect_class) names a tool no executor provides.
+    pub fn build(self) -> Result<Engine> {
+        let mut tools: HashMap<String, RegisteredTool> = HashMap::new();
         for ex in self.executors {
             for mut def in ex.tools() {
                 let fixed = self.effects.get(&def.name).copied();
                 if let Some(effect) = fixed {
                     def.effect = effect;
                 }
-                tools.entry(def.name.clone()).or_insert(RegisteredTool {
-                    executor: ex.clone(),
-                    definition: def,
-                    effect_fixed: fixed.is_some(),
-                });
+                if let Some(first) = tools.get(&def.name) {
+                    return Err(Error::invalid_input(format!(
+                        "tool {:?} is provided by two executors ({:?} and {:?}): tool names must be unique",
+                        def.name, first.executor, ex
+                    )));
+                }
+                tools.insert(
+                    def.name.clone(),
+                    RegisteredTool {
+                        executor: ex.clone(),
+                        definition: def,
+                        effect_fixed: fixed.is_some(),
+                    },
+                );
             }
         }
+        if let Some(name) = self.effects.keys().find(|n| !tools.contains_key(*n)) {
+            return Err(Error::invalid_input(format!(
+                "effect_class names tool {name:?}, which no registered executor provides"
+            )));
+        }
         let (updates, _) = broadcast::channel(1024);
-        Engine {
+        Ok(Engine {
             shared: Arc::new(Shared {
                 config: self.config,
                 store: self.store,
@@ -214,7 +234,7 @@ impl EngineBuilder {
                 reconciles: AtomicU64::new(0),
                 started: AtomicU64::new(0),
             }),
-        }
+        })
     }
 }
 

@@ -7,7 +7,7 @@
 //! # async fn demo(store: george_core::store::DynStateStore, git: george_core::git::DynGitSource,
 //! #               provider: george_core::provider::DynProvider) -> george_core::Result<()> {
 //! use george_core::engine::Engine;
-//! let engine = Engine::builder(store, git).provider("default", provider).build();
+//! let engine = Engine::builder(store, git).provider("default", provider).build()?;
 //! engine.start().await?;           // load observed state, reconcile the branch head
 //! let handle = engine.spawn();     // the reconcile loop, in the background
 //! let status = engine.wait_finished("my-job", std::time::Duration::from_secs(60)).await?;

@@ -181,7 +181,8 @@ impl Setup {
             .tools(Arc::new(self.ledger.clone()))
             .human(Arc::new(human))
             .poll_interval(Duration::from_secs(3600))
-            .build();
+            .build()
+            .expect("engine");
         (e, rx)
     }
 }

@@ -248,7 +248,8 @@ async fn main() {
                 step_ms,
             })),
     }
-    .build();
+    .build()
+    .unwrap_or_else(|e| fail(&format!("building the engine: {e}")));
     if let Err(e) = engine.start().await {
         fail(&format!("starting the engine: {e}"));
     }

@@ -45,7 +45,7 @@
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let source = LocalGitSource::open("/srv/ops.git", "main")?;
-//! let engine = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(source.clone())).build();
+//! let engine = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(source.clone())).build()?;
 //! engine.start().await?;
 //! let _loop = engine.spawn();
 //!
