@@ -85,23 +85,10 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
         let mut events: Vec<NewEvent> = events_of(now, applied.changes).collect();
         let cancelled =
             cancel_requests(shared, &applied.cancel_approvals, now, &mut events).await?;
-        let mut requeue = None;
-        let mut to_start = Vec::new();
-        if let Some(d) = &desired {
-            for a in &actions {
-                match a {
-                    Action::Dispatch { step } => {
-                        if let Some(attempt) =
-                            try_start(engine, d, &mut rec, step, now, &mut events)
-                        {
-                            to_start.push((step.clone(), attempt));
-                        }
-                    }
-                    Action::RequeueAt(at) => requeue = Some(*at),
-                    _ => {}
-                }
-            }
-        }
+        let (to_start, requeue) = match &desired {
+            Some(d) => start_ready(engine, d, &mut rec, &actions, now, &mut events),
+            None => (Vec::new(), None),
+        };
         let changed = guard.as_deref() != Some(&rec);
         if changed {
             rec.updated_at_ms = now;
@@ -135,6 +122,34 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The one "reconcile then dispatch" step both reconciles and outcomes use: reserves a
+/// slot and starts (in `rec`) each step the actions `Dispatch`, within the limits.
+/// Returns the started `(step, attempt)`s, to spawn once the write is stored, and the
+/// earliest `RequeueAt`.
+pub(super) fn start_ready(
+    engine: &Engine,
+    d: &DesiredJob,
+    rec: &mut JobRecord,
+    actions: &[Action],
+    now: u64,
+    events: &mut Vec<NewEvent>,
+) -> (Vec<(String, u32)>, Option<u64>) {
+    let mut to_start = Vec::new();
+    let mut requeue: Option<u64> = None;
+    for a in actions {
+        match a {
+            Action::Dispatch { step } => {
+                if let Some(attempt) = try_start(engine, d, rec, step, now, events) {
+                    to_start.push((step.clone(), attempt));
+                }
+            }
+            Action::RequeueAt(at) => requeue = Some(requeue.map_or(*at, |r| r.min(*at))),
+            _ => {}
+        }
+    }
+    (to_start, requeue)
 }
 
 /// Loads the open requests in `ids` and cancels them (`(id, reason)`), with an
@@ -189,7 +204,7 @@ pub(super) fn d_agents(
 }
 
 /// Reserves a slot and moves the step to `Running` in `rec`; `None` when a limit is hit.
-pub(super) fn try_start(
+fn try_start(
     engine: &Engine,
     d: &DesiredJob,
     rec: &mut JobRecord,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::attempt::AttemptReport;
-use super::dispatch::{d_agents, release_all, try_start};
+use super::dispatch::{d_agents, release_all, start_ready};
 use super::io::{ROUNDS, commit, desired_of, events_of, retained_of, slot};
 use super::lease::spawn_attempt;
 use super::{Engine, lock};
@@ -183,16 +183,10 @@ async fn finish_once(
         if !structural {
             let applied = reconcile::apply(&mut rec, &actions, &commit_id);
             w_events.extend(events_of(now, applied.changes));
-            for a in &actions {
-                match a {
-                    Action::Dispatch { step } => {
-                        if let Some(n) = try_start(engine, dn, &mut rec, step, now, &mut w_events) {
-                            to_start.push((step.clone(), n));
-                        }
-                    }
-                    Action::RequeueAt(at) => lock(&shared.queue).add_at(job, *at),
-                    _ => {}
-                }
+            let requeue;
+            (to_start, requeue) = start_ready(engine, dn, &mut rec, &actions, now, &mut w_events);
+            if let Some(at) = requeue {
+                lock(&shared.queue).add_at(job, at);
             }
         }
     }
