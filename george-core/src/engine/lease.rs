@@ -26,7 +26,9 @@ pub(super) fn spawn_attempt(
     let key = (rec.name.clone(), step.clone());
     let handle = tokio::spawn(async move {
         let job = rec.name.clone();
-        let Some(spec) = d.template.spec.steps.iter().find(|s| s.id == step).cloned() else {
+        // The template is shared (`Arc`) and lives as long as this task: no copy.
+        let template = d.template.clone();
+        let Some(spec) = template.spec.steps.iter().find(|s| s.id == step) else {
             return;
         };
         let mut agents = HashMap::new();
@@ -66,7 +68,7 @@ pub(super) fn spawn_attempt(
             agents: &agents,
             desired: &d,
             record: &rec,
-            spec: &spec,
+            spec,
             attempt,
             holder: &e.shared.config.id,
             approval: approval.as_ref(),
