@@ -70,3 +70,4 @@ pub mod command;
 pub mod engine;
 pub mod reconcile;
 pub mod scripted;
+pub mod secret;
