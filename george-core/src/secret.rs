@@ -122,7 +122,9 @@ impl KnownSecrets {
             serde_json::Value::Object(map) => {
                 let keys: Vec<String> = map.keys().cloned().collect();
                 for k in keys {
-                    let Some(mut v) = map.remove(&k) else { continue };
+                    let Some(mut v) = map.remove(&k) else {
+                        continue;
+                    };
                     self.redact_json(&mut v);
                     map.insert(self.redact(&k).into_owned(), v);
                 }

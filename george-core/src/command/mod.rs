@@ -1,17 +1,25 @@
 //! [`CommandToolExecutor`]: runs allow-listed programs with arguments as an array
-//! (never a shell string), a timeout, and captured, truncated output.
+//! (never a shell string), under an argument policy, with a cleared environment, in
+//! their own process group, with a timeout and output read under a byte cap.
+//!
+//! This is defence in depth, not a sandbox: see [`ArgPolicy`] for what the argument
+//! rules stop and what they cannot. For untrusted work, register an own
+//! [`ToolExecutor`] for [`RUN_COMMAND`] that runs commands in a container or namespace.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::json;
-use tokio::io::AsyncReadExt;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::tool::{EffectClass, ToolDefinition, ToolExecutor, ToolInvocation, ToolOutput};
+
+mod policy;
+mod run;
+
+pub use policy::{ArgPolicy, PROGRAM_RUNNERS};
 
 /// The tool every command executor provides: `{"program": string, "args": [string]}`.
 /// Command steps call it through the [`ToolExecutor`] trait, so an embedder can register
@@ -19,6 +27,10 @@ use crate::tool::{EffectClass, ToolDefinition, ToolExecutor, ToolInvocation, Too
 /// `{"exit_code": int, "stdout": string, "stderr": string}`; a result without it (or a
 /// `PermissionDenied` error) is a refusal: the step is `Blocked` with the content.
 pub const RUN_COMMAND: &str = "run_command";
+
+/// The engine's environment variables a child gets by default (when the engine has
+/// them): nothing else of the engine's environment reaches a child.
+pub const DEFAULT_PASSED_ENV: &[&str] = &["PATH", "HOME", "LANG", "TZ"];
 
 /// The result of one program run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,30 +48,51 @@ pub struct CommandOutput {
 /// Runs programs from an allowlist. Offers one tool, `run_command`
 /// (`{"program": string, "args": [string]}`).
 ///
+/// Each child runs
+/// - with a **cleared environment** plus [`DEFAULT_PASSED_ENV`] and what the operator
+///   adds ([`with_env`](Self::with_env), [`pass_env`](Self::pass_env)): the engine's
+///   secrets are not inherited;
+/// - under its program's [`ArgPolicy`] (built-in rules refuse options that run other
+///   programs, such as `git -c`, `find -exec`, `sh -c`; [`PROGRAM_RUNNERS`] such as
+///   `env` and `xargs` are refused whole);
+/// - in the declared working directory, in **its own process group**, killed whole on
+///   timeout and once the child exits (nothing it started outlives it);
+/// - with stdout and stderr read incrementally and **capped** (bytes past the cap are
+///   read and dropped, so memory stays bounded whatever the child prints).
+///
 /// # Errors
-/// `PermissionDenied` for a program not on the allowlist or with a path separator;
-/// `Timeout` when the program runs longer than the timeout (it is killed);
-/// `Backend` when it cannot be started.
+/// `PermissionDenied` for a program not on the allowlist, with a path separator, or
+/// with arguments its policy refuses; `Timeout` when the program runs longer than the
+/// timeout (its group is killed); `Backend` when it cannot be started.
 #[derive(Debug, Clone)]
 pub struct CommandToolExecutor {
     allow: BTreeSet<String>,
     effects: BTreeMap<String, EffectClass>,
+    policies: BTreeMap<String, ArgPolicy>,
+    env: BTreeMap<String, String>,
     timeout: Duration,
     max_output_bytes: usize,
     cwd: Option<PathBuf>,
 }
 
 impl CommandToolExecutor {
-    /// An executor allowing exactly `programs` (bare names, looked up on `PATH`), with a
-    /// 30 s timeout and 64 KiB of output per stream.
+    /// An executor allowing exactly `programs` (bare names, looked up on `PATH`), each
+    /// under [`ArgPolicy::for_program`], with [`DEFAULT_PASSED_ENV`] passed from the
+    /// engine's environment, a 30 s timeout and 64 KiB of output per stream.
     pub fn new<I, S>(programs: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        let env = DEFAULT_PASSED_ENV
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+            .collect();
         CommandToolExecutor {
             allow: programs.into_iter().map(Into::into).collect(),
             effects: BTreeMap::new(),
+            policies: BTreeMap::new(),
+            env,
             timeout: Duration::from_secs(30),
             max_output_bytes: 64 * 1024,
             cwd: None,
@@ -77,6 +110,47 @@ impl CommandToolExecutor {
     /// The effect class of `program`: as declared, else `Write`.
     pub fn effect(&self, program: &str) -> EffectClass {
         self.effects.get(program).copied().unwrap_or_default()
+    }
+
+    /// Replaces the argument policy of `program` (by default
+    /// [`ArgPolicy::for_program`]); [`ArgPolicy::permissive`] lifts every rule.
+    pub fn with_policy(mut self, program: impl Into<String>, policy: ArgPolicy) -> Self {
+        self.policies.insert(program.into(), policy);
+        self
+    }
+
+    /// The argument policy `program` runs under.
+    pub fn policy(&self, program: &str) -> ArgPolicy {
+        self.policies
+            .get(program)
+            .cloned()
+            .unwrap_or_else(|| ArgPolicy::for_program(program))
+    }
+
+    /// Sets variable `name` to `value` in every child's environment.
+    pub fn with_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.insert(name.into(), value.into());
+        self
+    }
+
+    /// Passes the engine's variable `name` (read now) to every child; nothing when the
+    /// engine does not have it.
+    pub fn pass_env(mut self, name: &str) -> Self {
+        if let Ok(v) = std::env::var(name) {
+            self.env.insert(name.to_string(), v);
+        }
+        self
+    }
+
+    /// Removes variable `name` from every child's environment (e.g. `HOME`).
+    pub fn without_env(mut self, name: &str) -> Self {
+        self.env.remove(name);
+        self
+    }
+
+    /// The names of the variables every child gets.
+    pub fn env_names(&self) -> impl Iterator<Item = &str> {
+        self.env.keys().map(String::as_str)
     }
 
     /// Sets the timeout.
@@ -110,70 +184,18 @@ impl CommandToolExecutor {
                 format!("program {program:?} is not on the command allowlist"),
             ));
         }
-        let mut cmd = tokio::process::Command::new(program);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(cwd) = &self.cwd {
-            cmd.current_dir(cwd);
-        }
-        let mut child = cmd.spawn().map_err(|e| {
-            Error::backend(format!("cannot start {program:?}"))
-                .with_source(e)
-                .terminal()
-        })?;
-        let cap = self.max_output_bytes;
-        let mut out = child.stdout.take();
-        let mut err = child.stderr.take();
-        let run = async {
-            let read = |s: Option<tokio::process::ChildStdout>| async move {
-                let mut buf = Vec::new();
-                if let Some(mut s) = s {
-                    let _ = s.read_to_end(&mut buf).await;
-                }
-                buf
-            };
-            let read_err = |s: Option<tokio::process::ChildStderr>| async move {
-                let mut buf = Vec::new();
-                if let Some(mut s) = s {
-                    let _ = s.read_to_end(&mut buf).await;
-                }
-                buf
-            };
-            let (o, e, status) = tokio::join!(read(out.take()), read_err(err.take()), child.wait());
-            (o, e, status)
-        };
-        let (o, e, status) = tokio::time::timeout(self.timeout, run).await.map_err(|_| {
-            Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "{program:?} ran longer than {} ms",
-                    self.timeout.as_millis()
-                ),
-            )
-        })?;
-        let status =
-            status.map_err(|e| Error::backend("waiting for the program").with_source(e))?;
-        let (stdout, t1) = truncate(&o, cap);
-        let (stderr, t2) = truncate(&e, cap);
-        Ok(CommandOutput {
-            exit_code: status.code().unwrap_or(-1),
-            stdout,
-            stderr,
-            truncated: t1 || t2,
+        self.policy(program)
+            .check(program, args)
+            .map_err(|why| Error::new(ErrorKind::PermissionDenied, why))?;
+        run::run(run::Launch {
+            program,
+            args,
+            env: &self.env,
+            cwd: self.cwd.as_ref(),
+            timeout: self.timeout,
+            cap: self.max_output_bytes,
         })
-    }
-}
-
-fn truncate(bytes: &[u8], cap: usize) -> (String, bool) {
-    if bytes.len() <= cap {
-        (String::from_utf8_lossy(bytes).into_owned(), false)
-    } else {
-        let mut s = String::from_utf8_lossy(&bytes[..cap]).into_owned();
-        s.push_str("\n[... output truncated]");
-        (s, true)
+        .await
     }
 }
 
