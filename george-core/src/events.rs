@@ -66,6 +66,8 @@ pub enum EventAction {
     OutcomeReported,
     /// `budget.exceeded`
     BudgetExceeded,
+    /// `limit.exceeded`: an operator's cap (tool calls per turn, transcript bytes).
+    LimitExceeded,
     /// `command.ran`
     CommandRan,
     /// `approval.requested`
@@ -105,6 +107,7 @@ impl EventAction {
         EventAction::ToolRefused,
         EventAction::OutcomeReported,
         EventAction::BudgetExceeded,
+        EventAction::LimitExceeded,
         EventAction::CommandRan,
         EventAction::ApprovalRequested,
         EventAction::ApprovalVoted,
@@ -136,6 +139,7 @@ impl EventAction {
             EventAction::ToolRefused => "tool.refused",
             EventAction::OutcomeReported => "outcome.reported",
             EventAction::BudgetExceeded => "budget.exceeded",
+            EventAction::LimitExceeded => "limit.exceeded",
             EventAction::CommandRan => "command.ran",
             EventAction::ApprovalRequested => "approval.requested",
             EventAction::ApprovalVoted => "approval.voted",

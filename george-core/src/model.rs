@@ -68,9 +68,12 @@ pub struct AgentConfig {
     /// other tool is refused with an error result.
     #[serde(default)]
     pub tools: Vec<String>,
-    /// Maximum model calls in one step attempt (the tool-loop iteration limit).
-    #[serde(default = "default_max_iterations")]
-    pub max_iterations: u32,
+    /// Maximum model calls in one step attempt (the tool-loop iteration limit). Absent:
+    /// the engine's default (`AgentLimits::default_iterations`, 10). Never more than the
+    /// engine's ceiling (`AgentLimits::max_iterations`, 100): a spec may narrow the
+    /// operator's limit, not widen it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_iterations: Option<u32>,
     /// Maximum output tokens per model call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
@@ -90,9 +93,6 @@ pub struct AgentConfig {
 
 fn default_provider() -> String {
     "default".to_string()
-}
-fn default_max_iterations() -> u32 {
-    10
 }
 
 /// An agent's autonomy level.

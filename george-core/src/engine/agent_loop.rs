@@ -58,11 +58,22 @@ impl AttemptCtx<'_> {
             },
         };
         let source = self.spec.instructions.as_deref().unwrap_or("");
-        let instructions = match template::render_with(source, || {
-            prompt::render_context(self.desired, self.record)
-        }) {
-            Ok(s) => s,
-            Err(e) => return self.report(fail(format!("rendering instructions: {e}"), false)),
+        let instructions = if template::has_syntax(source) {
+            let ctx = prompt::render_context(self.desired, self.record);
+            match template::render_limited(source, &ctx, self.render) {
+                Ok(s) => s,
+                Err(e) => {
+                    return self.report(fail(
+                        format!(
+                            "rendering the instructions of step `{}` (template `{}`): {e}",
+                            self.spec.id, self.record.template
+                        ),
+                        false,
+                    ));
+                }
+            }
+        } else {
+            source.to_string()
         };
         let needs_approval = self.spec.approval.required || a.autonomy == Autonomy::Manual;
         let rejections = self
@@ -116,7 +127,9 @@ impl AttemptCtx<'_> {
             rejections: rejections.to_vec(),
         };
         let mut calls = 0usize;
-        for _ in 0..a.max_iterations.max(1) {
+        let iterations = self.limits.iterations(a.max_iterations);
+        let mut transcript_bytes = r.transcript.iter().map(json_len).sum::<usize>();
+        for _ in 0..iterations {
             let req = ChatRequest::new(&a.model, &a.system_prompt, r.transcript.clone())
                 .with_context(context.clone())
                 .with_tools(tools.clone())
@@ -153,6 +166,16 @@ impl AttemptCtx<'_> {
                 ),
             ));
             let msg = resp.message;
+            if let Some(why) = self.over_turn_cap(msg.tool_calls.len()) {
+                r.events.push(self.event(
+                    "engine",
+                    EventAction::LimitExceeded.as_str(),
+                    why.clone(),
+                ));
+                r.transcript.push(Message::Assistant(msg));
+                r.outcome = fail(why, true);
+                return r;
+            }
             // The tool results follow the assistant's message in the transcript; they
             // are collected first so the message is moved there, not copied.
             let mut results = Vec::with_capacity(msg.tool_calls.len());
@@ -248,6 +271,9 @@ impl AttemptCtx<'_> {
                 } else {
                     (format!("no executor provides tool {:?}", call.name), true)
                 };
+                let mut content = content;
+                // Known secrets never reach the model, nor the stored transcript.
+                self.secrets.redact_in_place(&mut content);
                 results.push(Message::Tool {
                     tool_call_id: call.id.clone(),
                     name: call.name.clone(),
@@ -256,6 +282,7 @@ impl AttemptCtx<'_> {
                 });
             }
             let silent = msg.tool_calls.is_empty();
+            let start = r.transcript.len();
             r.transcript.push(Message::Assistant(msg));
             if silent {
                 r.transcript.push(Message::User {
@@ -263,6 +290,21 @@ impl AttemptCtx<'_> {
                 });
             }
             r.transcript.extend(results);
+            transcript_bytes += r.transcript[start..].iter().map(json_len).sum::<usize>();
+            if transcript_bytes > self.limits.max_transcript_bytes && outcome.is_none() {
+                let why = format!(
+                    "the transcript reached {transcript_bytes} bytes, over the cap of {} \
+                     (AgentLimits::max_transcript_bytes)",
+                    self.limits.max_transcript_bytes
+                );
+                r.events.push(self.event(
+                    "engine",
+                    EventAction::LimitExceeded.as_str(),
+                    why.clone(),
+                ));
+                r.outcome = fail(why, false);
+                return r;
+            }
             if let Some(o) = outcome {
                 r.outcome = o;
                 return r;
@@ -291,8 +333,8 @@ impl AttemptCtx<'_> {
         }
         r.outcome = fail(
             format!(
-                "iteration limit ({}) reached without an outcome",
-                a.max_iterations
+                "iteration limit ({iterations}) reached without an outcome \
+                 (the spec's max_iterations, capped by AgentLimits::max_iterations)"
             ),
             false,
         );
@@ -369,4 +411,21 @@ impl AttemptCtx<'_> {
             _ => Err(format!("unknown outcome tool {name}")),
         }
     }
+}
+
+/// The size of `m` as JSON, in bytes, counted without building the text.
+fn json_len(m: &Message) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, m);
+    c.0
 }

@@ -80,6 +80,12 @@ pub(crate) struct AttemptCtx<'a> {
     pub(crate) approval: Option<&'a ApprovalRequest>,
     /// For an `execute_approved` step: where each action's effect is recorded.
     pub(crate) effects: Option<&'a dyn EffectLog>,
+    /// The fuel and output cap of every render (instructions, command arguments).
+    pub(crate) render: crate::template::Limits,
+    /// The operator's caps on an agent attempt.
+    pub(crate) limits: super::AgentLimits,
+    /// Secret values redacted from what the attempt reports (transcript, events).
+    pub(crate) secrets: &'a crate::secret::KnownSecrets,
 }
 
 pub(super) fn fail(reason: impl Into<String>, retryable: bool) -> Outcome {
@@ -117,6 +123,17 @@ impl AttemptCtx<'_> {
             Some(&self.spec.id),
             detail,
         )
+    }
+
+    /// Why a model turn making `calls` tool calls is over the operator's cap.
+    pub(super) fn over_turn_cap(&self, calls: usize) -> Option<String> {
+        (calls > self.limits.max_tool_calls_per_turn).then(|| {
+            format!(
+                "the model made {calls} tool calls in one turn, over the cap of {} \
+                 (AgentLimits::max_tool_calls_per_turn); none of them ran",
+                self.limits.max_tool_calls_per_turn
+            )
+        })
     }
 
     /// Why the step's or the job's budget is exhausted once `attempt` (this attempt's

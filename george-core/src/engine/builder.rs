@@ -15,9 +15,11 @@ use crate::command::CommandToolExecutor;
 use crate::error::{Error, Result};
 use crate::git::DynGitSource;
 use crate::human::{HumanChannel, LogHuman};
+use crate::manifest::ManifestLimits;
 use crate::manifest::ManifestSet;
 use crate::provider::{DynProvider, ProviderFactory};
 use crate::reconcile::queue::WorkQueue;
+use crate::secret::KnownSecrets;
 use crate::store::DynStateStore;
 use crate::tool::{DynToolExecutor, EffectClass};
 
@@ -47,6 +49,11 @@ pub struct EngineConfig {
     /// How long a claimed job stays hidden from other engines' claims, in ms, unless a
     /// write gives it a new wake-up time (default 10,000).
     pub claim_visibility_ms: u64,
+    /// Caps on manifests (file size, steps, parameters) and on every template render
+    /// (fuel, output bytes); see [`ManifestLimits`] for the defaults.
+    pub manifest_limits: ManifestLimits,
+    /// Caps on every agent attempt (iterations, tool calls per turn, transcript bytes).
+    pub agent_limits: super::AgentLimits,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +66,8 @@ impl Default for EngineConfig {
             poll_interval: Duration::from_secs(10),
             claim_interval: Duration::from_secs(1),
             claim_visibility_ms: 10_000,
+            manifest_limits: ManifestLimits::default(),
+            agent_limits: super::AgentLimits::default(),
         }
     }
 }
@@ -74,6 +83,7 @@ pub struct EngineBuilder {
     executors: Vec<DynToolExecutor>,
     human: Arc<dyn HumanChannel>,
     clock: Arc<dyn Clock>,
+    secrets: KnownSecrets,
     effects: HashMap<String, EffectClass>,
     id_set: bool,
 }
@@ -142,6 +152,13 @@ impl EngineBuilder {
         }
         self
     }
+    /// Sets the secret values redacted from transcripts, tool results and event
+    /// messages before they are stored (default: [`KnownSecrets::global`], which
+    /// George's own adapters add what they read to).
+    pub fn known_secrets(mut self, secrets: KnownSecrets) -> Self {
+        self.secrets = secrets;
+        self
+    }
     /// Sets the engine id.
     pub fn id(mut self, id: impl Into<String>) -> Self {
         self.config.id = id.into();
@@ -151,6 +168,17 @@ impl EngineBuilder {
     /// Sets the Git reference to follow.
     pub fn reference(mut self, reference: impl Into<String>) -> Self {
         self.config.reference = reference.into();
+        self
+    }
+    /// Sets the caps on manifests and template renders (see
+    /// [`EngineConfig::manifest_limits`]).
+    pub fn manifest_limits(mut self, limits: ManifestLimits) -> Self {
+        self.config.manifest_limits = limits;
+        self
+    }
+    /// Sets the caps on every agent attempt (see [`EngineConfig::agent_limits`]).
+    pub fn agent_limits(mut self, limits: super::AgentLimits) -> Self {
+        self.config.agent_limits = limits;
         self
     }
     /// Sets the Git poll interval.
@@ -220,10 +248,12 @@ impl EngineBuilder {
                 tools,
                 human: self.human,
                 clock: self.clock,
+                secrets: self.secrets,
                 desired: RwLock::new(Desired {
                     commit: None,
                     set: ManifestSet::default(),
                     retained: HashMap::new(),
+                    recorded: false,
                 }),
                 cache: Mutex::new(HashMap::new()),
                 queue: Mutex::new(WorkQueue::new()),
@@ -250,6 +280,7 @@ impl Engine {
             executors: Vec::new(),
             human: Arc::new(LogHuman),
             clock: Arc::new(SystemClock),
+            secrets: KnownSecrets::global().clone(),
             effects: HashMap::new(),
             id_set: false,
         }

@@ -45,9 +45,15 @@ impl AttemptCtx<'_> {
         };
         let mut rendered = Vec::with_capacity(args.len());
         for a in args {
-            match template::render(a, &ctx) {
+            match template::render_limited(a, &ctx, self.render) {
                 Ok(s) => rendered.push(s),
-                Err(e) => return self.report(fail(format!("rendering args: {e}"), false)),
+                Err(e) => {
+                    let why = format!(
+                        "rendering the command arguments of step `{}` (template `{}`): {e}",
+                        self.spec.id, self.record.template
+                    );
+                    return self.report(fail(why, false));
+                }
             }
         }
         let mut r = self.report(fail("", false));

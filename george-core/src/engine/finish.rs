@@ -29,9 +29,10 @@ pub(super) async fn finish(
     job: &str,
     step: &str,
     attempt: u32,
-    report: AttemptReport,
+    mut report: AttemptReport,
 ) -> Result<bool> {
     let shared = &engine.shared;
+    super::redact::redact_report(&shared.secrets, &mut report);
     let spec = d.template.spec.steps.iter().find(|s| s.id == step);
     let agent = spec.and_then(|s| s.agent.clone()).unwrap_or_default();
     // The rule a plan's request carries: the step's, or any approver when the agent's

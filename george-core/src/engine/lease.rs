@@ -73,6 +73,9 @@ pub(super) fn spawn_attempt(
             holder: &e.shared.config.id,
             approval: approval.as_ref(),
             effects: Some(&log),
+            render: e.shared.config.manifest_limits.template,
+            limits: e.shared.config.agent_limits,
+            secrets: &e.shared.secrets,
         };
         // Boxed: the attempt's and the outcome's state machines are large, and a task's
         // future is copied when it is spawned and moved.

@@ -25,12 +25,15 @@ mod execute;
 mod finish;
 mod io;
 mod lease;
+mod limits;
 pub mod prompt;
 mod recovery;
+mod redact;
 mod run_loop;
 mod sync;
 
 pub use builder::{EngineBuilder, EngineConfig};
+pub use limits::AgentLimits;
 pub use run_loop::RunHandle;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -79,6 +82,9 @@ pub(crate) struct Desired {
     /// Last definitions of jobs removed from Git with `on_removal: keep`, so they can
     /// run to the end (kept in memory: after a restart such a job stays as it is).
     pub(crate) retained: HashMap<String, crate::manifest::DesiredJob>,
+    /// Whether `commit` is recorded in the store as the last reconciled commit (a
+    /// failed write is retried by the next sync).
+    pub(crate) recorded: bool,
 }
 
 /// A job's cached record: shared read-only with the attempts that run from it
@@ -138,6 +144,7 @@ pub(crate) struct Shared {
     pub(crate) slots: Mutex<Slots>,
     pub(crate) attempts: Mutex<InFlight>,
     pub(crate) updates: broadcast::Sender<JobUpdate>,
+    pub(crate) secrets: crate::secret::KnownSecrets,
     pub(crate) reconciles: AtomicU64,
     pub(crate) started: AtomicU64,
 }

@@ -13,14 +13,20 @@ pub(super) async fn sync(shared: &Shared, engine: &Engine) -> Result<Option<Comm
     let head = shared.git.resolve(&shared.config.reference).await?;
     let prev = shared.desired.read().ok().and_then(|d| d.commit.clone());
     if prev.as_ref() == Some(&head) {
+        let recorded = shared.desired.read().map(|d| d.recorded).unwrap_or(true);
+        if !recorded {
+            record(shared, &head).await?;
+        }
         return Ok(None);
     }
     let keys: Vec<String> = match prev {
         None => {
             let files = shared.git.read_manifests(&head).await?;
-            let set = tokio::task::spawn_blocking(move || ManifestSet::load(files))
-                .await
-                .map_err(|e| Error::backend("manifest loading panicked").with_source(e))?;
+            let limits = shared.config.manifest_limits;
+            let set =
+                tokio::task::spawn_blocking(move || ManifestSet::load_with_limits(files, limits))
+                    .await
+                    .map_err(|e| Error::backend("manifest loading panicked").with_source(e))?;
             for e in &set.errors {
                 tracing::warn!(error = %e, "invalid manifest");
             }
@@ -47,6 +53,13 @@ pub(super) async fn sync(shared: &Shared, engine: &Engine) -> Result<Option<Comm
                 .filter(|p| !files.iter().any(|f| &f.path == *p))
                 .cloned()
                 .collect();
+            // Parsing and validating each file is the costly part: it runs on a blocking
+            // thread, outside the desired-state lock; applying it under the lock costs
+            // what changed.
+            let limits = shared.config.manifest_limits;
+            let parsed = tokio::task::spawn_blocking(move || ManifestSet::parse(files, &limits))
+                .await
+                .map_err(|e| Error::backend("manifest parsing panicked").with_source(e))?;
             let mut d = shared
                 .desired
                 .write()
@@ -61,7 +74,7 @@ pub(super) async fn sync(shared: &Shared, engine: &Engine) -> Result<Option<Comm
                 })
                 .map(|(n, j)| (n.clone(), j.clone()))
                 .collect();
-            let keys = d.set.update(files, &removed);
+            let keys = d.set.update_parsed(parsed, &removed);
             for (name, job) in before {
                 if !d.set.jobs.contains_key(&name) {
                     d.retained.insert(name, job);
@@ -83,7 +96,24 @@ pub(super) async fn sync(shared: &Shared, engine: &Engine) -> Result<Option<Comm
             keys.into_iter().collect()
         }
     };
-    shared.store.put_meta(META_COMMIT, head.as_str()).await?;
+    // The desired state now is `head`'s: its jobs are queued before anything else can
+    // fail, so a failed write below never loses this commit's reconcile (the next sync
+    // sees `head` as done).
     engine.enqueue(keys);
+    record(shared, &head).await?;
     Ok(Some(head))
+}
+
+/// Records `head` as the last reconciled commit (unless the desired state moved on).
+async fn record(shared: &Shared, head: &CommitId) -> Result<()> {
+    if let Ok(mut d) = shared.desired.write() {
+        d.recorded = false;
+    }
+    shared.store.put_meta(META_COMMIT, head.as_str()).await?;
+    if let Ok(mut d) = shared.desired.write()
+        && d.commit.as_ref() == Some(head)
+    {
+        d.recorded = true;
+    }
+    Ok(())
 }

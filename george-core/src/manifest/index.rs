@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use super::ManifestLimits;
 use super::parse::{FileEntry, Object, parse_file};
 use super::resolve::{resolve_agent, resolve_job, resolve_template};
 use super::{ManifestError, ManifestSet};
@@ -102,9 +103,19 @@ pub(super) fn agent_names(t: &TaskTemplate) -> impl Iterator<Item = &String> {
     t.spec.steps.iter().filter_map(|s| s.agent.as_ref())
 }
 
+/// Parses and locally validates the manifest files among `changed` (others are
+/// ignored): the costly, per-file part of an update, which needs no access to the set.
+pub(super) fn parse(changed: Vec<SourceFile>, limits: &ManifestLimits) -> Vec<(String, FileEntry)> {
+    let files: Vec<SourceFile> = changed
+        .into_iter()
+        .filter(|f| is_manifest_path(&f.path))
+        .collect();
+    parse_all(files, limits)
+}
+
 pub(super) fn apply(
     set: &mut ManifestSet,
-    changed: Vec<SourceFile>,
+    parsed: Vec<(String, FileEntry)>,
     removed: &[String],
 ) -> BTreeSet<String> {
     let mut dirty = Dirty::default();
@@ -112,11 +123,7 @@ pub(super) fn apply(
     for path in removed {
         errors_changed |= remove_file(set, path, &mut dirty);
     }
-    let files: Vec<SourceFile> = changed
-        .into_iter()
-        .filter(|f| is_manifest_path(&f.path))
-        .collect();
-    for (path, entry) in parse_all(files) {
+    for (path, entry) in parsed {
         errors_changed |= remove_file(set, &path, &mut dirty);
         errors_changed |= add_file(set, path, entry, &mut dirty);
     }
@@ -145,12 +152,12 @@ const PARALLEL_THRESHOLD: usize = 256;
 
 /// Parses files (on a few scoped threads for a cold load: parsing dominates), keeping
 /// their order.
-fn parse_all(files: Vec<SourceFile>) -> Vec<(String, FileEntry)> {
+fn parse_all(files: Vec<SourceFile>, limits: &ManifestLimits) -> Vec<(String, FileEntry)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(8);
     if files.len() < PARALLEL_THRESHOLD || threads < 2 {
-        return parse_seq(files);
+        return parse_seq(files, limits);
     }
     let per_chunk = files.len().div_ceil(threads);
     let mut chunks: Vec<Vec<SourceFile>> = Vec::with_capacity(threads);
@@ -165,7 +172,7 @@ fn parse_all(files: Vec<SourceFile>) -> Vec<(String, FileEntry)> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
-            .map(|chunk| scope.spawn(move || parse_seq(chunk)))
+            .map(|chunk| scope.spawn(move || parse_seq(chunk, limits)))
             .collect();
         handles
             .into_iter()
@@ -177,11 +184,11 @@ fn parse_all(files: Vec<SourceFile>) -> Vec<(String, FileEntry)> {
     })
 }
 
-fn parse_seq(files: Vec<SourceFile>) -> Vec<(String, FileEntry)> {
+fn parse_seq(files: Vec<SourceFile>, limits: &ManifestLimits) -> Vec<(String, FileEntry)> {
     files
         .into_iter()
         .map(|f| {
-            let entry = parse_file(&f.path, f.bytes);
+            let entry = parse_file(&f.path, f.bytes, limits);
             (f.path, entry)
         })
         .collect()

@@ -40,6 +40,7 @@ use std::sync::Arc;
 use crate::git::SourceFile;
 use crate::model::{AgentSpec, Job, Kind, TaskTemplate};
 
+mod graph;
 mod index;
 mod locate;
 mod params;
@@ -111,6 +112,40 @@ pub struct ManifestSet {
     pub invalid_job_names: HashSet<String>,
     /// Bookkeeping for [`update`](Self::update): the parsed files and who uses whom.
     pub index: ManifestIndex,
+    /// The caps every file is checked against.
+    pub limits: ManifestLimits,
+}
+
+/// Files parsed and validated on their own ([`ManifestSet::parse`]), ready to apply.
+#[derive(Debug)]
+pub struct ParsedFiles(Vec<(String, parse::FileEntry)>);
+
+/// Caps on what a commit may ask of the engine, each an error naming the cap when
+/// exceeded (the file is invalid; the others load). The operator sets them
+/// (`EngineBuilder::manifest_limits`); manifests cannot raise them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManifestLimits {
+    /// The largest manifest file, in bytes (default 1 MiB).
+    pub max_file_bytes: usize,
+    /// The most steps a template may have (default 10,000).
+    pub max_steps: usize,
+    /// The most parameters a template may declare or a job may set (default 1,000).
+    pub max_params: usize,
+    /// The fuel and output cap of every render of a template's text
+    /// ([`crate::template::Limits`]); validation refuses templates that exceed them
+    /// with no parameters at all ([`crate::template::check_bounded`]).
+    pub template: crate::template::Limits,
+}
+
+impl Default for ManifestLimits {
+    fn default() -> Self {
+        ManifestLimits {
+            max_file_bytes: 1024 * 1024,
+            max_steps: 10_000,
+            max_params: 1_000,
+            template: crate::template::Limits::default(),
+        }
+    }
 }
 
 impl ManifestSet {
@@ -118,7 +153,15 @@ impl ManifestSet {
     /// ([`crate::git::is_manifest_path`]) are ignored. Never fails: problems are in
     /// [`errors`](Self::errors).
     pub fn load(files: Vec<SourceFile>) -> ManifestSet {
-        let mut set = ManifestSet::default();
+        Self::load_with_limits(files, ManifestLimits::default())
+    }
+
+    /// [`load`](Self::load) under `limits` (kept for later [`update`](Self::update)s).
+    pub fn load_with_limits(files: Vec<SourceFile>, limits: ManifestLimits) -> ManifestSet {
+        let mut set = ManifestSet {
+            limits,
+            ..ManifestSet::default()
+        };
         set.update(files, &[]);
         set
     }
@@ -131,7 +174,23 @@ impl ManifestSet {
     ///
     /// The cost follows what changed, not how many jobs exist.
     pub fn update(&mut self, changed: Vec<SourceFile>, removed: &[String]) -> BTreeSet<String> {
-        index::apply(self, changed, removed)
+        let parsed = Self::parse(changed, &self.limits);
+        self.update_parsed(parsed, removed)
+    }
+
+    /// The first half of [`update`](Self::update): parses and validates each file on
+    /// its own, without the set — so a caller can do it outside the lock that guards
+    /// the set (on a blocking thread), and then apply the result with
+    /// [`update_parsed`](Self::update_parsed).
+    pub fn parse(changed: Vec<SourceFile>, limits: &ManifestLimits) -> ParsedFiles {
+        ParsedFiles(index::parse(changed, limits))
+    }
+
+    /// The second half of [`update`](Self::update): applies files parsed by
+    /// [`parse`](Self::parse) (with this set's limits) and removed paths; the cross-file
+    /// checks cost what changed.
+    pub fn update_parsed(&mut self, parsed: ParsedFiles, removed: &[String]) -> BTreeSet<String> {
+        index::apply(self, parsed.0, removed)
     }
 
     /// The errors of one file (empty when it is valid or unknown).

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use super::ManifestLimits;
 use super::locate::{KindScan, Locator, Pos, scan_kind};
 use super::validate::{CompiledTemplate, validate_agent, validate_job, validate_template};
 use super::{ManifestError, fnv1a64};
@@ -187,8 +188,28 @@ fn error(path: &str, at: Pos, field: &str, message: impl Into<String>) -> Manife
 }
 
 /// Parses and locally validates one manifest file.
-pub(crate) fn parse_file(path: &str, bytes: Vec<u8>) -> FileEntry {
+pub(crate) fn parse_file(path: &str, bytes: Vec<u8>, limits: &ManifestLimits) -> FileEntry {
     let hash = fnv1a64(&bytes);
+    if bytes.len() > limits.max_file_bytes {
+        // Not parsed at all: the cap bounds the parser's work too.
+        return FileEntry {
+            text: Arc::from(""),
+            hash,
+            kind: kind_of_dir(path),
+            name: None,
+            object: Object::None,
+            local_errors: vec![error(
+                path,
+                (1, 1),
+                "",
+                format!(
+                    "the file is {} bytes, over the cap of {} bytes (ManifestLimits::max_file_bytes)",
+                    bytes.len(),
+                    limits.max_file_bytes
+                ),
+            )],
+        };
+    }
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -267,7 +288,7 @@ pub(crate) fn parse_file(path: &str, bytes: Vec<u8>) -> FileEntry {
         }),
         Kind::TaskTemplate => typed::<TaskTemplate>(path, &mut entry, |t| {
             let mut issues = common(&t.api_version, &t.metadata.name);
-            let (more, compiled) = validate_template(&t);
+            let (more, compiled) = validate_template(&t, limits);
             issues.extend(more);
             let compiled = compiled.filter(|_| issues.is_empty()).map(Arc::new);
             (
@@ -277,7 +298,11 @@ pub(crate) fn parse_file(path: &str, bytes: Vec<u8>) -> FileEntry {
             )
         }),
         Kind::Job => typed::<Job>(path, &mut entry, |j| {
-            let issues = [common(&j.api_version, &j.metadata.name), validate_job(&j)].concat();
+            let issues = [
+                common(&j.api_version, &j.metadata.name),
+                validate_job(&j, limits),
+            ]
+            .concat();
             (j.metadata.name.clone(), Object::Job(Arc::new(j)), issues)
         }),
     }
@@ -356,7 +381,11 @@ mod tests {
 
     #[test]
     fn utf8_error_position() {
-        let e = parse_file("jobs/x.yaml", b"a: 1\nb: \xff\n".to_vec());
+        let e = parse_file(
+            "jobs/x.yaml",
+            b"a: 1\nb: \xff\n".to_vec(),
+            &ManifestLimits::default(),
+        );
         assert_eq!(e.local_errors[0].line, 2);
         assert_eq!(e.local_errors[0].column, 4);
         assert_eq!(e.kind, Some(Kind::Job));

@@ -2,10 +2,12 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use super::ManifestLimits;
+use super::graph::{Reach, find_cycle};
 use super::params::{CompiledParams, compile_regex};
 use super::parse::Issue;
 use crate::model::{AgentSpec, Job, StepSpec, TaskTemplate};
-use crate::template::referenced_variables;
+use crate::template::{check_bounded, referenced_variables};
 
 /// What the index needs of a locally valid template.
 #[derive(Debug, Clone, Default)]
@@ -33,7 +35,7 @@ pub(crate) fn validate_agent(a: &AgentSpec) -> Vec<Issue> {
     if a.spec.model.trim().is_empty() {
         issues.push(Issue::new("spec.model", "`model` is empty"));
     }
-    if a.spec.max_iterations == 0 {
+    if a.spec.max_iterations == Some(0) {
         issues.push(Issue::new(
             "spec.max_iterations",
             "`max_iterations` must be at least 1",
@@ -49,8 +51,18 @@ pub(crate) fn validate_agent(a: &AgentSpec) -> Vec<Issue> {
 }
 
 /// Local rules of a job (its parameters are checked against its template later).
-pub(crate) fn validate_job(j: &Job) -> Vec<Issue> {
+pub(crate) fn validate_job(j: &Job, limits: &ManifestLimits) -> Vec<Issue> {
     let mut issues = Vec::new();
+    if j.spec.params.len() > limits.max_params {
+        issues.push(Issue::new(
+            "spec.params",
+            format!(
+                "the job sets {} parameters, over the cap of {} (ManifestLimits::max_params)",
+                j.spec.params.len(),
+                limits.max_params
+            ),
+        ));
+    }
     if j.spec.template.is_empty() {
         issues.push(Issue::new("spec.template", "`template` is empty"));
     }
@@ -69,6 +81,10 @@ struct Scope<'a> {
     params: &'a HashSet<&'a str>,
     steps: &'a [StepSpec],
     ids: &'a HashMap<&'a str, usize>,
+    /// Which step depends on which.
+    reach: &'a Reach<'a>,
+    /// The render limits a template must fit with no parameters.
+    limits: &'a crate::template::Limits,
     /// The step whose templates are checked.
     step: usize,
 }
@@ -80,6 +96,9 @@ fn check_template(field: String, source: &str, scope: &Scope<'_>) -> Option<Issu
         Ok(vars) => vars,
         Err(e) => return Some(Issue::new(field, format!("template error: {e}"))),
     };
+    if let Err(e) = check_bounded(source, *scope.limits) {
+        return Some(Issue::new(field, format!("template error: {e}")));
+    }
     for var in &vars {
         let mut parts = var.split('.');
         match (parts.next(), parts.next()) {
@@ -94,7 +113,7 @@ fn check_template(field: String, source: &str, scope: &Scope<'_>) -> Option<Issu
             (Some("steps"), Some(id)) => {
                 let message = match scope.ids.get(id) {
                     None => format!("template uses the outputs of unknown step `{id}`"),
-                    Some(&d) if !depends_transitively(scope.step, d, scope.steps, scope.ids) => {
+                    Some(&d) if !scope.reach.depends(scope.step, d) => {
                         format!(
                             "template uses the outputs of step `{id}`, which is not in this step's (transitive) `depends_on`"
                         )
@@ -112,9 +131,29 @@ fn check_template(field: String, source: &str, scope: &Scope<'_>) -> Option<Issu
 /// Local rules of a template: parameters, step ids, modes, dependencies (unknown,
 /// cycles), `execute_approved`, regular expressions, retry policy and template syntax.
 /// Returns the compiled template when there is no issue.
-pub(crate) fn validate_template(t: &TaskTemplate) -> (Vec<Issue>, Option<CompiledTemplate>) {
-    let (params, mut issues) = CompiledParams::compile(&t.spec.parameters);
+pub(crate) fn validate_template(
+    t: &TaskTemplate,
+    limits: &ManifestLimits,
+) -> (Vec<Issue>, Option<CompiledTemplate>) {
     let steps = &t.spec.steps;
+    // Over a cap, nothing else is checked: the caps bound validation's work too.
+    if steps.len() > limits.max_steps {
+        let message = format!(
+            "the template has {} steps, over the cap of {} (ManifestLimits::max_steps)",
+            steps.len(),
+            limits.max_steps
+        );
+        return (vec![Issue::new("spec.steps", message)], None);
+    }
+    if t.spec.parameters.len() > limits.max_params {
+        let message = format!(
+            "the template declares {} parameters, over the cap of {} (ManifestLimits::max_params)",
+            t.spec.parameters.len(),
+            limits.max_params
+        );
+        return (vec![Issue::new("spec.parameters", message)], None);
+    }
+    let (params, mut issues) = CompiledParams::compile(&t.spec.parameters);
     if steps.is_empty() {
         issues.push(Issue::new(
             "spec.steps",
@@ -143,11 +182,14 @@ pub(crate) fn validate_template(t: &TaskTemplate) -> (Vec<Issue>, Option<Compile
         approval_rule_issues(i, &s.approval, &mut issues);
     }
     let names: HashSet<&str> = t.spec.parameters.iter().map(|p| p.name.as_str()).collect();
+    let reach = Reach::new(steps, &ids);
     for (i, s) in steps.iter().enumerate() {
         let scope = Scope {
             params: &names,
             steps,
             ids: &ids,
+            reach: &reach,
+            limits: &limits.template,
             step: i,
         };
         step_rules(i, s, &scope, &mut issues);
@@ -227,7 +269,7 @@ fn step_rules(i: usize, s: &StepSpec, scope: &Scope<'_>, issues: &mut Vec<Issue>
                 format!("`execute_approved` names unknown step `{target}`"),
             )),
             Some(&t) => {
-                if !depends_transitively(i, t, steps, ids) {
+                if !scope.reach.depends(i, t) {
                     issues.push(Issue::new(
                         field,
                         format!(
@@ -263,79 +305,6 @@ fn step_rules(i: usize, s: &StepSpec, scope: &Scope<'_>, issues: &mut Vec<Issue>
             "`timeout_ms` must be above 0",
         ));
     }
-}
-
-/// Whether step `from` depends (directly or not) on step `to`.
-fn depends_transitively(
-    from: usize,
-    to: usize,
-    steps: &[StepSpec],
-    ids: &HashMap<&str, usize>,
-) -> bool {
-    let mut seen = vec![false; steps.len()];
-    let mut stack = vec![from];
-    while let Some(n) = stack.pop() {
-        for dep in &steps[n].depends_on {
-            let Some(&d) = ids.get(dep.as_str()) else {
-                continue;
-            };
-            if d == to {
-                return true;
-            }
-            if !seen[d] {
-                seen[d] = true;
-                stack.push(d);
-            }
-        }
-    }
-    false
-}
-
-/// The first dependency cycle, as an issue on the `depends_on` of one of its steps.
-fn find_cycle(steps: &[StepSpec], ids: &HashMap<&str, usize>) -> Option<Issue> {
-    // 0 = unvisited, 1 = on the current path, 2 = done. Iterative DFS.
-    let mut color = vec![0u8; steps.len()];
-    for root in 0..steps.len() {
-        if color[root] != 0 {
-            continue;
-        }
-        // (node, index of the next dependency to visit)
-        let mut path: Vec<(usize, usize)> = vec![(root, 0)];
-        color[root] = 1;
-        while let Some(&mut (node, ref mut next)) = path.last_mut() {
-            let deps = &steps[node].depends_on;
-            if *next >= deps.len() {
-                color[node] = 2;
-                path.pop();
-                continue;
-            }
-            let dep = &deps[*next];
-            *next += 1;
-            let Some(&d) = ids.get(dep.as_str()) else {
-                continue;
-            };
-            match color[d] {
-                0 => {
-                    color[d] = 1;
-                    path.push((d, 0));
-                }
-                1 => {
-                    let start = path.iter().position(|(n, _)| *n == d).unwrap_or(0);
-                    let mut names: Vec<&str> = path[start..]
-                        .iter()
-                        .map(|(n, _)| steps[*n].id.as_str())
-                        .collect();
-                    names.push(&steps[d].id);
-                    return Some(Issue::new(
-                        format!("spec.steps[{d}].depends_on"),
-                        format!("dependency cycle: {}", names.join(" -> ")),
-                    ));
-                }
-                _ => {}
-            }
-        }
-    }
-    None
 }
 
 /// The fields of an approval rule: `approvers` entries are `user:<id>` or
