@@ -48,8 +48,8 @@
 //! - PostgreSQL (feature `postgres`): a commit is one statement that checks the
 //!   revision and writes everything (events, approvals and transcripts as arrays), so a
 //!   lost race stores nothing; queued commits share a transaction (group commit);
-//!   claims use `FOR UPDATE SKIP LOCKED`; migrations run under an advisory lock. TLS is
-//!   not wired yet.
+//!   claims use `FOR UPDATE SKIP LOCKED`; migrations run under an advisory lock; TLS
+//!   (rustls) follows libpq's `sslmode` and `sslrootcert`.
 //! - The schema is versioned and migrated when a store opens; a database written by a
 //!   newer version is refused rather than misread.
 //! - Errors are `george_core::Error`s: `Conflict` for lost races, `Backend` for the
@@ -62,5 +62,5 @@ pub mod postgres;
 pub mod sqlite;
 
 #[cfg(feature = "postgres")]
-pub use postgres::{PgConfig, PgStateStore};
+pub use postgres::{PgConfig, PgSslMode, PgStateStore};
 pub use sqlite::{SqliteConfig, SqliteStateStore, Synchronous};

@@ -1,12 +1,14 @@
 //! [`PgConfig`]: which database, which schema, how many connections.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use deadpool_postgres::{HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::Pool;
 use serde::{Deserialize, Serialize};
-use tokio_postgres::NoTls;
 
+use super::PgSslMode;
+use super::connstr::redact;
 use crate::error::StoreError;
 
 /// How to connect a [`PgStateStore`](super::PgStateStore).
@@ -25,18 +27,51 @@ use crate::error::StoreError;
 /// # let _ = config;
 /// ```
 ///
-/// Its `Debug` output hides the password of the URL.
+/// Its `Debug` output hides the password of the URL; the password is also registered
+/// with [`KnownSecrets::global`](george_core::secret::KnownSecrets::global) when a
+/// store connects, so the engine redacts it from what it stores.
 ///
-/// TLS is not wired yet: connections are plain TCP or Unix sockets (`NoTls`), so keep
-/// the database on a trusted network (or a Unix socket) until it is.
+/// # TLS
+///
+/// Connections use TLS (rustls) as libpq's `sslmode` and `sslrootcert` say, read from
+/// the connection string (`?sslmode=verify-full&sslrootcert=/etc/george/db-ca.pem`, or
+/// `sslmode=verify-full sslrootcert=...`) or set with [`with_ssl_mode`] and
+/// [`with_ssl_root_cert`], which win over the string. The default is libpq's
+/// `prefer`: encrypted when the server offers TLS, but the server is not
+/// authenticated; across an untrusted network use `verify-full` (see [`PgSslMode`]):
+///
+/// ```
+/// # use george_store::{PgConfig, PgSslMode};
+/// let config = PgConfig::new("postgres://george@db.internal/george")
+///     .with_ssl_mode(PgSslMode::VerifyFull)
+///     .with_ssl_root_cert("/etc/george/db-ca.pem");
+/// # let _ = config;
+/// ```
+///
+/// Unlike libpq, no `PGSSLMODE` / `PGSSLROOTCERT` variable and no default
+/// `~/.postgresql/root.crt` are read: the certificates are the ones named.
+/// `sslrootcert=system` uses the operating system's trusted CAs and requires
+/// `verify-full` (as in libpq, where it is also the default mode then). Client
+/// certificates (`sslcert`, `sslkey`) and revocation lists are not supported yet.
+///
+/// [`with_ssl_mode`]: PgConfig::with_ssl_mode
+/// [`with_ssl_root_cert`]: PgConfig::with_ssl_root_cert
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct PgConfig {
     /// The connection string: a URL (`postgres://user:password@host:port/database`) or
     /// `key=value` pairs (`host=localhost user=george dbname=george`), as libpq and
-    /// tokio-postgres read them. `sslmode=require` is refused while TLS is not wired.
+    /// tokio-postgres read them, with libpq's `sslmode` and `sslrootcert` (see
+    /// [TLS](PgConfig#tls)).
     pub url: String,
+    /// The TLS mode; `None` (the default): the connection string's `sslmode`, else
+    /// `prefer` (`verify-full` with `sslrootcert=system`).
+    pub ssl_mode: Option<PgSslMode>,
+    /// The PEM file of the CA certificates the server's certificate is checked
+    /// against (`system`: the operating system's); `None` (the default): the
+    /// connection string's `sslrootcert`, if any.
+    pub ssl_root_cert: Option<PathBuf>,
     /// The schema holding George's tables (default: `george`); created when missing.
     /// Every connection sets `search_path` to it, so several deployments can share a
     /// database, one schema each. Lower-case ASCII letters, digits and `_`, not
@@ -67,6 +102,8 @@ impl Default for PgConfig {
     fn default() -> Self {
         PgConfig {
             url: "postgres://localhost/george".into(),
+            ssl_mode: None,
+            ssl_root_cert: None,
             schema: "george".into(),
             pool_size: 16,
             connect_timeout_ms: 5000,
@@ -81,6 +118,8 @@ impl fmt::Debug for PgConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgConfig")
             .field("url", &redact(&self.url))
+            .field("ssl_mode", &self.ssl_mode)
+            .field("ssl_root_cert", &self.ssl_root_cert)
             .field("schema", &self.schema)
             .field("pool_size", &self.pool_size)
             .field("connect_timeout_ms", &self.connect_timeout_ms)
@@ -98,6 +137,20 @@ impl PgConfig {
             url: url.into(),
             ..PgConfig::default()
         }
+    }
+
+    /// Sets the TLS mode (over the connection string's `sslmode`).
+    pub fn with_ssl_mode(mut self, mode: PgSslMode) -> Self {
+        self.ssl_mode = Some(mode);
+        self
+    }
+
+    /// Sets the PEM file of CA certificates the server's certificate is checked
+    /// against (over the connection string's `sslrootcert`; `system` means the
+    /// operating system's trusted CAs).
+    pub fn with_ssl_root_cert(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ssl_root_cert = Some(path.into());
+        self
     }
 
     /// Sets the schema holding the tables.
@@ -156,52 +209,7 @@ impl PgConfig {
 
     /// Builds the connection pool. Opens no connection yet.
     pub(crate) fn pool(&self) -> Result<Pool, StoreError> {
-        let mut pg: tokio_postgres::Config = self
-            .url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| StoreError::PgConfig(e.to_string()))?;
-        if pg.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            return Err(StoreError::PgConfig(
-                "sslmode=require: TLS is not supported by george-store yet".into(),
-            ));
-        }
-        let connect_timeout = Duration::from_millis(self.connect_timeout_ms);
-        pg.connect_timeout(connect_timeout);
-        if pg.get_application_name().is_none() {
-            pg.application_name(&self.application_name);
-        }
-        let schema = self.quoted_schema()?;
-        // One round trip per new connection: the schema, and durability even if the
-        // role's or database's default turned `synchronous_commit` off (`local` and the
-        // stronger settings for synchronous replicas are kept).
-        let setup = format!(
-            "SET search_path TO {schema}; \
-             SELECT CASE WHEN current_setting('synchronous_commit') = 'off' \
-                    THEN set_config('synchronous_commit', 'on', false) END"
-        );
-        let manager = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        Pool::builder(manager)
-            .max_size(self.pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .create_timeout(Some(connect_timeout))
-            .wait_timeout(Some(Duration::from_millis(self.acquire_timeout_ms)))
-            .post_create(deadpool_postgres::Hook::async_fn(move |client, _| {
-                let setup = setup.clone();
-                Box::pin(async move {
-                    client
-                        .batch_execute(&setup)
-                        .await
-                        .map_err(HookError::Backend)
-                })
-            }))
-            .build()
-            .map_err(|e| StoreError::PgConfig(e.to_string()))
+        super::connect::pool(self)
     }
 }
 
@@ -209,43 +217,21 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// `url` with its password replaced by `***` (URL and `key=value` forms).
-pub(crate) fn redact(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-        if let Some((userinfo, host)) = authority.rsplit_once('@') {
-            if let Some((user, _)) = userinfo.split_once(':') {
-                return format!("{scheme}://{user}:***@{host}{tail}");
-            }
-        }
-        return url.to_string();
-    }
-    url.split(' ')
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-            _ => kv.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db?x=1"),
-            "postgres://u:***@h:5432/db?x=1"
-        );
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(
-            redact("host=h password=secret user=u"),
-            "host=h password=*** user=u"
-        );
-        let shown = format!("{:?}", PgConfig::new("postgres://u:secret@h/db"));
-        assert!(!shown.contains("secret"), "{shown}");
+    fn debug_hides_passwords() {
+        for url in [
+            "postgres://u:secret@h/db",
+            "postgres://u@h/db?password=secret",
+            "host=h password='secret words' user=u",
+        ] {
+            let shown = format!("{:?}", PgConfig::new(url).with_ssl_mode(PgSslMode::Require));
+            assert!(!shown.contains("secret"), "{shown}");
+            assert!(shown.contains("Require"), "{shown}");
+        }
     }
 
     #[test]
@@ -264,9 +250,37 @@ mod tests {
     }
 
     #[test]
-    fn tls_is_refused_and_urls_parse() {
+    fn passwords_are_known_secrets_once_a_pool_is_built() {
+        use george_core::secret::{KnownSecrets, REDACTED};
+        let config = PgConfig::new("postgres://u:george-pw%21x@h/db");
+        config.pool().unwrap();
+        let secrets = KnownSecrets::global();
+        assert_eq!(secrets.redact("pw=george-pw!x"), format!("pw={REDACTED}"));
+        assert_eq!(secrets.redact("george-pw%21x"), REDACTED);
+        PgConfig::new("host=h password='kv secret 1'")
+            .pool()
+            .unwrap();
+        assert_eq!(secrets.redact("kv secret 1"), REDACTED);
+    }
+
+    #[test]
+    fn tls_settings_and_urls_are_checked() {
+        let verify = PgConfig::new("postgres://u@h/db?sslmode=verify-full");
+        let err = verify.pool().unwrap_err().to_string();
+        assert!(
+            err.contains("sslmode=verify-full") && err.contains("sslrootcert"),
+            "{err}"
+        );
+        let missing = verify.with_ssl_root_cert("/nonexistent/george-ca.pem");
+        let err = missing.pool().unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/george-ca.pem"), "{err}");
         assert!(
             PgConfig::new("postgres://u@h/db?sslmode=require")
+                .pool()
+                .is_ok()
+        );
+        assert!(
+            PgConfig::new("postgres://u@h/db?sslmode=bogus")
                 .pool()
                 .is_err()
         );

@@ -35,15 +35,20 @@ pub(crate) fn describe_pool(e: &deadpool_postgres::PoolError) -> String {
 ///
 /// Transient (a retry may succeed): serialization failures and deadlocks (class 40),
 /// lost or refused connections (class 08, `57P01`-`57P03`, no SQLSTATE but a closed
-/// connection or an I/O error), exhausted resources (class 53), lock and statement
-/// timeouts (`55P03`, `57014`), system I/O errors (class 58), and a read-only server
-/// (`25006`, a standby during a failover). Terminal: constraint violations (class 23),
-/// bad data (class 22, e.g. a NUL character in text, reported as `InvalidInput`),
-/// refused credentials (class 28, `Unauthenticated`), missing privileges (`42501`,
-/// `PermissionDenied`), and everything else.
+/// connection, an I/O error or a TLS handshake cut short), exhausted resources
+/// (class 53), lock and statement timeouts (`55P03`, `57014`), system I/O errors
+/// (class 58), and a read-only server (`25006`, a standby during a failover).
+/// Terminal: constraint violations (class 23), bad data (class 22, e.g. a NUL
+/// character in text, reported as `InvalidInput`), refused credentials (class 28,
+/// `Unauthenticated`), missing privileges (`42501`, `PermissionDenied`), TLS refused by
+/// the server or a certificate refused by the client, and everything else.
 pub(crate) fn classify(e: &tokio_postgres::Error) -> (ErrorKind, RetryStatus) {
     let Some(code) = e.code() else {
-        let io = std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+        let io = std::error::Error::source(e).is_some_and(|s| {
+            s.is::<std::io::Error>()
+                || s.downcast_ref::<super::tls::TlsError>()
+                    .is_some_and(super::tls::TlsError::is_transient)
+        });
         // tokio-postgres's connect timeout has no cause and no public kind.
         let timeout = e.to_string().starts_with("timeout");
         return if e.is_closed() || io || timeout {

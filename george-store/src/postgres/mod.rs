@@ -42,10 +42,15 @@
 mod batch;
 mod claim;
 mod config;
+mod connect;
+mod connstr;
 mod errors;
 mod read;
 mod refusal;
 mod schema;
+mod sslmode;
+mod tls;
+mod tls_config;
 mod write;
 
 use std::fmt;
@@ -60,6 +65,7 @@ use george_core::store::{Claim, Compaction, JobWrite, StateStore, TranscriptKey}
 
 pub use config::PgConfig;
 pub(crate) use errors::{classify, classify_pool, describe, describe_pool};
+pub use sslmode::PgSslMode;
 
 use crate::error::StoreError;
 use write::Prepared;
@@ -98,9 +104,10 @@ use write::Prepared;
 ///   so engines starting together do not race; a schema written by a newer version is
 ///   refused.
 ///
-/// TLS is not wired yet (connections use `NoTls`): keep the database on a trusted
-/// network or a Unix socket. A Tokio runtime (with I/O and time drivers) is required.
-/// Clones share the pool.
+/// - **TLS** with rustls, as libpq's `sslmode` says (default `prefer`; `verify-full`
+///   with `sslrootcert` authenticates the server; see [`PgConfig#tls`](PgConfig#tls)).
+///
+/// A Tokio runtime (with I/O and time drivers) is required. Clones share the pool.
 #[derive(Clone)]
 pub struct PgStateStore {
     pool: Pool,
@@ -125,9 +132,14 @@ impl PgStateStore {
     /// [`PgConfig`] (schema `george`), creating and migrating the schema if needed.
     ///
     /// # Errors
-    /// `InvalidInput` for a malformed URL; `Backend` (transient) when the server cannot
-    /// be reached; `Unauthenticated` when it refuses the credentials; `Backend`
-    /// (terminal) when the schema was written by a newer version of this crate.
+    /// `InvalidInput` for a malformed URL or TLS setting (an unknown `sslmode`, a
+    /// `verify-*` mode without `sslrootcert`, an unreadable root certificate file);
+    /// `Backend` (transient) when the server cannot be reached; `Backend` (terminal)
+    /// when TLS fails as the mode demands it (the server refuses TLS, its certificate
+    /// is not signed by a CA of `sslrootcert` or does not name the host: the message
+    /// names the mode and the cause); `Unauthenticated` when it refuses the
+    /// credentials; `Backend` (terminal) when the schema was written by a newer version
+    /// of this crate.
     pub async fn connect(url: &str) -> Result<Self> {
         Self::connect_with(PgConfig::new(url)).await
     }
