@@ -1,6 +1,6 @@
 //! What the PostgreSQL tests share: the test database's URL and a fresh schema per
 //! test (see `postgres_conformance.rs`).
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 use std::io::Write as _;
 
@@ -25,6 +25,29 @@ pub fn test_url(test: &str) -> Option<String> {
     }
 }
 
+/// The CA certificate of the test server's TLS certificate
+/// (`GEORGE_TEST_POSTGRES_TLS_CA`, exported by `.ci/run`), or `None` (after saying so
+/// loudly) when the TLS tests must be skipped. Under CI (`CI` set) a missing value
+/// fails: the TLS tests must run there.
+pub fn tls_ca(test: &str) -> Option<std::path::PathBuf> {
+    match std::env::var("GEORGE_TEST_POSTGRES_TLS_CA") {
+        Ok(path) if !path.is_empty() => Some(path.into()),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "CI is set but GEORGE_TEST_POSTGRES_TLS_CA is not: the PostgreSQL TLS tests \
+             must run (.ci/run exports it with the server's CA certificate)"
+        ),
+        _ => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! PostgreSQL TLS test `{test}` DID NOT RUN: set \
+                 GEORGE_TEST_POSTGRES_TLS_CA to the PEM file of the CA that signed the test \
+                 server's certificate (for 127.0.0.1 and localhost), as .ci/run does !!!\n"
+            );
+            None
+        }
+    }
+}
+
 /// A fresh schema, dropped (with everything in it) when this value is, even when the
 /// test panics.
 pub struct TestSchema {
@@ -36,6 +59,11 @@ impl TestSchema {
     pub fn new(url: String) -> TestSchema {
         let name = format!("george_test_{:016x}", fastrand::u64(..));
         TestSchema { url, name }
+    }
+
+    /// The test database's connection string.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     pub fn config(&self) -> PgConfig {
@@ -97,6 +125,18 @@ macro_rules! schema_or_skip {
     ($test:literal) => {
         match $crate::pg_support::test_url($test) {
             Some(url) => $crate::pg_support::TestSchema::new(url),
+            None => return,
+        }
+    };
+}
+
+macro_rules! tls_or_skip {
+    ($test:literal) => {
+        match $crate::pg_support::test_url($test) {
+            Some(url) => match $crate::pg_support::tls_ca($test) {
+                Some(ca) => ($crate::pg_support::TestSchema::new(url), ca),
+                None => return,
+            },
             None => return,
         }
     };
