@@ -16,15 +16,23 @@
 //!   exponentially while the remote is unreachable (reads keep serving the cache).
 //!   Credentials come from a credential helper or environment variables whose names
 //!   are configured; URLs in errors and logs have them redacted ([`redact_url`]).
+//!   Fetches go through [`Remote`].
 //! - [`GitWriteTool`]: a [`ToolExecutor`](george_core::tool::ToolExecutor) with which
 //!   agents read files (`git_read_file`) and commit changes (`git_commit`), so that a
 //!   GitOps change is a real commit by a configured [`GitAuthor`]. Calls are
-//!   idempotent through a `George-Idempotency-Key` commit trailer. Over a remote
-//!   ([`GitWriteTool::remote`], [`RemoteTarget`]) it commits in a bare work clone and
-//!   pushes (same transports as [`RemoteGitSource`]), rebases and retries when the
-//!   remote moved meanwhile, fails cleanly on a conflict, and can put each step's
-//!   change on its own branch for review ([`BranchMode::PerStep`]). Reads are capped
-//!   in size and can name a commit, branch or tag.
+//!   idempotent through a `George-Idempotency-Key` commit trailer. The operator
+//!   scopes the paths an agent may change (allowed and denied globs; George's
+//!   manifests, CI configuration and `.gitmodules` are denied by default:
+//!   [`DEFAULT_DENIED_PATHS`]). Over a remote ([`GitWriteTool::remote`],
+//!   [`RemoteTarget`]) it commits in a bare work clone and pushes, rebases and
+//!   retries when the remote moved meanwhile, fails cleanly on a conflict, and can put
+//!   each step's change on its own branch for review ([`BranchMode::PerStep`]). Reads
+//!   are capped in size and can name a commit, branch or tag.
+//! - [`Remote`]: the one transport layer both remote types use — URL (credentials
+//!   split off, never written to disk or shown by `Debug`), credentials from named
+//!   environment variables or the user's helpers, libgit2 or the `git` program
+//!   ([`Transport`]), connect / idle / overall timeouts, and no token over plain
+//!   `http://` unless the operator allows it.
 //! - `webhook` (feature `webhook`): GitHub- and GitLab-style push events as an
 //!   `axum::Router` to mount in your own server. It checks the shared secret
 //!   (`X-Hub-Signature-256` HMAC-SHA256, `X-Gitlab-Token`, both in constant time) and,
@@ -84,26 +92,29 @@
 //! let mut heads = source.subscribe();
 //! assert_eq!(*heads.borrow(), None); // no commit yet
 //!
-//! // An agent commits a job through the write tool...
+//! // An agent commits an application's values through the write tool...
 //! let tool = GitWriteTool::new(dir.path(), "main", GitAuthor::new("George", "george@example.com"))?;
-//! let out = tool
-//!     .call(ToolInvocation::new(
-//!         "git_commit",
-//!         json!({
-//!             "message": "Order the nightly report",
-//!             "changes": [{"path": "jobs/nightly.yaml", "content": "kind: Job\n"}]
-//!         }),
-//!         "job-1/step-1/1/0",
-//!     ))
-//!     .await?;
+//! let change = |path: &str| ToolInvocation::new(
+//!     "git_commit",
+//!     json!({
+//!         "message": "Scale the web app to 2 replicas",
+//!         "changes": [{"path": path, "content": "replicaCount: 2\n"}]
+//!     }),
+//!     "job-1/step-1/1/0",
+//! );
+//! let out = tool.call(change("apps/web/values.yaml")).await?;
 //! assert!(!out.is_error, "{}", out.content);
 //!
 //! // ...and the source notices it on refresh (a poller would, too).
 //! let head = source.refresh().await?.expect("the branch moved");
 //! assert!(heads.has_changed()?);
 //! assert_eq!(out.data.unwrap()["commit"], head.as_str());
-//! let manifests = source.read_manifests(&head).await?;
-//! assert_eq!(manifests[0].path, "jobs/nightly.yaml");
+//! let files = source.read_files(&head, &["apps/web/values.yaml".into()]).await?;
+//! assert_eq!(files[0].bytes, b"replicaCount: 2\n");
+//!
+//! // George's own manifests (and CI configuration) are off limits by default.
+//! let refused = tool.call(change("jobs/nightly.yaml")).await?;
+//! assert!(refused.is_error && refused.content.contains("`deny jobs/`"), "{}", refused.content);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # })
 //! # }
@@ -113,16 +124,8 @@
 mod error;
 mod local;
 mod remote;
+mod transport;
 mod write;
-mod write_apply;
-mod write_args;
-mod write_local;
-mod write_read;
-mod write_remote;
-mod write_target;
-mod write_trailers;
-mod write_transport;
-mod write_worktree;
 
 // GitHub- and GitLab-style push webhooks as an axum service (feature `webhook`).
 #[cfg(feature = "webhook")]
@@ -130,14 +133,13 @@ pub mod webhook;
 
 pub use error::from_git2;
 pub use local::{LocalGitSource, PollerHandle};
-pub use remote::{
-    FetchStats, Follow, RemoteConfig, RemoteGitSource, RemotePollerHandle, redact_url,
+pub use remote::{FetchStats, Follow, RemoteConfig, RemoteGitSource, RemotePollerHandle};
+pub use transport::{Remote, Transport, redact_url};
+pub use write::{
+    BranchMode, DEFAULT_DENIED_PATHS, DEFAULT_MAX_READ_BYTES, DEFAULT_PUSH_RETRIES,
+    DEFAULT_REPLAY_WINDOW, GitAuthor, GitWriteTool, IDEMPOTENCY_TRAILER, JOB_TRAILER, RemoteTarget,
+    STEP_TRAILER,
 };
-pub use write::{DEFAULT_REPLAY_WINDOW, GitAuthor, GitWriteTool};
-pub use write_read::DEFAULT_MAX_READ_BYTES;
-pub use write_target::{BranchMode, DEFAULT_PUSH_RETRIES, RemoteTarget};
-pub use write_trailers::{IDEMPOTENCY_TRAILER, JOB_TRAILER, STEP_TRAILER};
-pub use write_transport::WriteTransport;
 
 /// The `git2` crate this one is built on, re-exported for callers that need its types.
 pub use git2;

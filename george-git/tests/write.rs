@@ -66,7 +66,7 @@ async fn commit_lands_on_branch_with_author_and_clean_status() {
     let t = TestRepo::new();
     let base = t.commit(
         &[
-            ("jobs/nightly.yaml", Some("kind: Job\nschedule: daily\n")),
+            ("apps/nightly.yaml", Some("kind: Job\nschedule: daily\n")),
             ("README.md", Some("hello\n")),
             ("old.txt", Some("remove me\n")),
         ],
@@ -78,8 +78,8 @@ async fn commit_lands_on_branch_with_author_and_clean_status() {
         json!({
             "message": "Tune the nightly job",
             "changes": [
-                {"path": "jobs/nightly.yaml", "find": "schedule: daily", "replace": "schedule: hourly"},
-                {"path": "jobs/new/extra.yaml", "content": "kind: Job\n"},
+                {"path": "apps/nightly.yaml", "find": "schedule: daily", "replace": "schedule: hourly"},
+                {"path": "apps/new/extra.yaml", "content": "kind: Job\n"},
                 {"path": "old.txt", "delete": true}
             ]
         }),
@@ -90,7 +90,7 @@ async fn commit_lands_on_branch_with_author_and_clean_status() {
     let data = out.data.clone().unwrap();
     assert_eq!(
         data["paths"],
-        json!(["jobs/new/extra.yaml", "jobs/nightly.yaml", "old.txt"])
+        json!(["apps/new/extra.yaml", "apps/nightly.yaml", "old.txt"])
     );
     assert_eq!(data["replayed"], false);
 
@@ -107,12 +107,12 @@ async fn commit_lands_on_branch_with_author_and_clean_status() {
 
     // The content is right, in Git and in the working tree, and `git status` is clean.
     assert_eq!(
-        t.git(&["show", "main:jobs/nightly.yaml"]),
+        t.git(&["show", "main:apps/nightly.yaml"]),
         "kind: Job\nschedule: hourly\n"
     );
-    assert_eq!(t.git(&["show", "main:jobs/new/extra.yaml"]), "kind: Job\n");
+    assert_eq!(t.git(&["show", "main:apps/new/extra.yaml"]), "kind: Job\n");
     assert_eq!(
-        t.worktree("jobs/nightly.yaml").as_deref(),
+        t.worktree("apps/nightly.yaml").as_deref(),
         Some("kind: Job\nschedule: hourly\n")
     );
     assert_eq!(t.worktree("old.txt"), None);
@@ -128,7 +128,7 @@ async fn commit_lands_on_branch_with_author_and_clean_status() {
     );
 
     // The read tool sees the committed content.
-    let r = read(&tool, "jobs/nightly.yaml").await;
+    let r = read(&tool, "apps/nightly.yaml").await;
     assert!(!r.is_error);
     assert_eq!(r.content, "kind: Job\nschedule: hourly\n");
 }
@@ -469,7 +469,7 @@ async fn missing_branch_and_empty_repository() {
     let tool = tool(&t);
     let out = commit(
         &tool,
-        json!({"message": "first", "changes": [{"path": "jobs/a.yaml", "content": "kind: Job\n"}]}),
+        json!({"message": "first", "changes": [{"path": "apps/a.yaml", "content": "kind: Job\n"}]}),
         "k",
     )
     .await;

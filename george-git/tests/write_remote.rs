@@ -6,7 +6,7 @@
 mod write_remote_support;
 
 use george_core::tool::ToolExecutor;
-use george_git::{BranchMode, WriteTransport};
+use george_git::{BranchMode, Transport};
 use serde_json::json;
 use write_remote_support::{Remote, Server, commit, data_str, read, remote};
 
@@ -16,20 +16,20 @@ fn seeded(server: Server, test: &str) -> Option<Remote> {
     remote(
         server,
         test,
-        &[("jobs/nightly.yaml", JOB), ("README.md", "ops\n")],
+        &[("apps/nightly.yaml", JOB), ("README.md", "ops\n")],
     )
 }
 
 fn raise_retries() -> serde_json::Value {
     json!({
         "message": "Raise the nightly job's retries",
-        "changes": [{"path": "jobs/nightly.yaml", "find": "retries: 1", "replace": "retries: 3"}]
+        "changes": [{"path": "apps/nightly.yaml", "find": "retries: 1", "replace": "retries: 3"}]
     })
 }
 
 /// A plain push, its commit (author, job and step trailers), and a retried call with
 /// the same key through a fresh work clone that finds the pushed commit.
-async fn plain_push(server: Server, transport: WriteTransport, test: &str) {
+async fn plain_push(server: Server, transport: Transport, test: &str) {
     let Some(r) = seeded(server, test) else {
         return;
     };
@@ -45,7 +45,7 @@ async fn plain_push(server: Server, transport: WriteTransport, test: &str) {
         "the remote branch moved to the commit"
     );
     assert_eq!(r.rev("main~1"), before);
-    assert!(r.show("main", "jobs/nightly.yaml").contains("retries: 3"));
+    assert!(r.show("main", "apps/nightly.yaml").contains("retries: 3"));
     let meta = write_remote_support::git(&r.bare, &["log", "-1", "--format=%an <%ae>%n%B", "main"]);
     assert!(
         meta.starts_with("George Bot <george@example.com>\nRaise the nightly job's retries"),
@@ -77,53 +77,43 @@ async fn plain_push(server: Server, transport: WriteTransport, test: &str) {
 
 #[tokio::test]
 async fn pushes_over_git_daemon() {
-    plain_push(Server::Daemon, WriteTransport::Auto, "push_daemon").await;
+    plain_push(Server::Daemon, Transport::Auto, "push_daemon").await;
 }
 
 #[tokio::test]
 async fn pushes_over_smart_http() {
-    plain_push(Server::Http, WriteTransport::Auto, "push_http").await;
+    plain_push(Server::Http, Transport::Auto, "push_http").await;
 }
 
 #[tokio::test]
 async fn pushes_over_https() {
-    plain_push(Server::Https, WriteTransport::Auto, "push_https").await;
+    plain_push(Server::Https, Transport::Auto, "push_https").await;
 }
 
 #[tokio::test]
 async fn pushes_over_ssh() {
-    plain_push(Server::Ssh, WriteTransport::Auto, "push_ssh").await;
+    plain_push(Server::Ssh, Transport::Auto, "push_ssh").await;
 }
 
 #[tokio::test]
 async fn pushes_over_file_urls_with_libgit2_and_the_git_program() {
-    plain_push(Server::File, WriteTransport::Auto, "push_file").await;
-    plain_push(
-        Server::File,
-        WriteTransport::GitProgram,
-        "push_file_program",
-    )
-    .await;
+    plain_push(Server::File, Transport::Auto, "push_file").await;
+    plain_push(Server::File, Transport::GitProgram, "push_file_program").await;
 }
 
 #[tokio::test]
 async fn pushes_over_smart_http_with_the_git_program() {
-    plain_push(
-        Server::Http,
-        WriteTransport::GitProgram,
-        "push_http_program",
-    )
-    .await;
+    plain_push(Server::Http, Transport::GitProgram, "push_http_program").await;
 }
 
 /// Another clone pushes an unrelated change while the tool pushes: the tool fetches,
 /// rebases its commit on the new head and pushes again.
-async fn rebase_and_retry(server: Server, transport: WriteTransport, test: &str) {
+async fn rebase_and_retry(server: Server, transport: Transport, test: &str) {
     let Some(r) = seeded(server, test) else {
         return;
     };
     let tool = r.tool("work", |t| t.with_transport(transport));
-    let other = r.race_once(&[("jobs/weekly.yaml", "kind: Job\nname: weekly\n")]);
+    let other = r.race_once(&[("apps/weekly.yaml", "kind: Job\nname: weekly\n")]);
     let theirs = write_remote_support::git(&other, &["rev-parse", "HEAD"]);
     let key = "nightly/tune/1/0";
     let out = commit(&tool, raise_retries(), key).await;
@@ -136,55 +126,50 @@ async fn rebase_and_retry(server: Server, transport: WriteTransport, test: &str)
         theirs,
         "rebased onto the other clone's commit"
     );
-    assert!(r.show("main", "jobs/nightly.yaml").contains("retries: 3"));
+    assert!(r.show("main", "apps/nightly.yaml").contains("retries: 3"));
     assert_eq!(
-        r.show("main", "jobs/weekly.yaml"),
+        r.show("main", "apps/weekly.yaml"),
         "kind: Job\nname: weekly"
     );
     assert_eq!(r.commits_with("main", key), 1, "one commit by the agent");
     let paths = &out.data.as_ref().unwrap()["paths"];
-    assert_eq!(*paths, json!(["jobs/nightly.yaml"]));
+    assert_eq!(*paths, json!(["apps/nightly.yaml"]));
 }
 
 #[tokio::test]
 async fn remote_moved_meanwhile_over_git_daemon() {
-    rebase_and_retry(Server::Daemon, WriteTransport::Auto, "race_daemon").await;
+    rebase_and_retry(Server::Daemon, Transport::Auto, "race_daemon").await;
 }
 
 #[tokio::test]
 async fn remote_moved_meanwhile_over_smart_http() {
-    rebase_and_retry(Server::Http, WriteTransport::Auto, "race_http").await;
+    rebase_and_retry(Server::Http, Transport::Auto, "race_http").await;
 }
 
 #[tokio::test]
 async fn remote_moved_meanwhile_over_https() {
-    rebase_and_retry(Server::Https, WriteTransport::Auto, "race_https").await;
+    rebase_and_retry(Server::Https, Transport::Auto, "race_https").await;
 }
 
 #[tokio::test]
 async fn remote_moved_meanwhile_over_ssh() {
-    rebase_and_retry(Server::Ssh, WriteTransport::Auto, "race_ssh").await;
+    rebase_and_retry(Server::Ssh, Transport::Auto, "race_ssh").await;
 }
 
 #[tokio::test]
 async fn remote_moved_meanwhile_with_the_git_program() {
-    rebase_and_retry(
-        Server::File,
-        WriteTransport::GitProgram,
-        "race_file_program",
-    )
-    .await;
+    rebase_and_retry(Server::File, Transport::GitProgram, "race_file_program").await;
 }
 
 /// The other clone changed the same line: a clear failure naming the file, and the
 /// remote keeps exactly the other clone's commit.
-async fn conflict(server: Server, transport: WriteTransport, test: &str) {
+async fn conflict(server: Server, transport: Transport, test: &str) {
     let Some(r) = seeded(server, test) else {
         return;
     };
     let tool = r.tool("work", |t| t.with_transport(transport));
     let other = r.race_once(&[(
-        "jobs/nightly.yaml",
+        "apps/nightly.yaml",
         &JOB.replace("retries: 1", "retries: 5"),
     )]);
     let theirs = write_remote_support::git(&other, &["rev-parse", "HEAD"]);
@@ -192,7 +177,7 @@ async fn conflict(server: Server, transport: WriteTransport, test: &str) {
     let out = commit(&tool, raise_retries(), key).await;
     assert!(out.is_error, "{}", out.content);
     assert!(
-        out.content.contains("`jobs/nightly.yaml`"),
+        out.content.contains("`apps/nightly.yaml`"),
         "{}",
         out.content
     );
@@ -202,7 +187,7 @@ async fn conflict(server: Server, transport: WriteTransport, test: &str) {
         out.content
     );
     let data = out.data.as_ref().expect("data");
-    assert_eq!(data["conflicts"], json!(["jobs/nightly.yaml"]));
+    assert_eq!(data["conflicts"], json!(["apps/nightly.yaml"]));
     assert_eq!(data["pushed"], false);
     assert_eq!(r.rev("main"), theirs, "the remote is unchanged by the tool");
     assert_eq!(
@@ -216,22 +201,17 @@ async fn conflict(server: Server, transport: WriteTransport, test: &str) {
 
 #[tokio::test]
 async fn conflict_fails_cleanly_over_git_daemon() {
-    conflict(Server::Daemon, WriteTransport::Auto, "conflict_daemon").await;
+    conflict(Server::Daemon, Transport::Auto, "conflict_daemon").await;
 }
 
 #[tokio::test]
 async fn conflict_fails_cleanly_over_smart_http() {
-    conflict(Server::Http, WriteTransport::Auto, "conflict_http").await;
+    conflict(Server::Http, Transport::Auto, "conflict_http").await;
 }
 
 #[tokio::test]
 async fn conflict_fails_cleanly_with_the_git_program() {
-    conflict(
-        Server::File,
-        WriteTransport::GitProgram,
-        "conflict_file_program",
-    )
-    .await;
+    conflict(Server::File, Transport::GitProgram, "conflict_file_program").await;
 }
 
 #[tokio::test]
@@ -302,7 +282,7 @@ async fn reads_with_a_size_limit_and_at_a_commit() {
     let Some(r) = remote(
         Server::Daemon,
         "reads",
-        &[("jobs/nightly.yaml", JOB), ("big.txt", &big)],
+        &[("apps/nightly.yaml", JOB), ("big.txt", &big)],
     ) else {
         return;
     };
@@ -310,7 +290,7 @@ async fn reads_with_a_size_limit_and_at_a_commit() {
     let seed = r.clone_to("human");
     write_remote_support::write_file(
         &seed,
-        "jobs/nightly.yaml",
+        "apps/nightly.yaml",
         "kind: Job\nname: nightly\nretries: 9\n",
     );
     write_remote_support::git(&seed, &["add", "-A"]);
@@ -333,7 +313,7 @@ async fn reads_with_a_size_limit_and_at_a_commit() {
         big.len()
     );
 
-    let head = read(&tool, json!({"path": "jobs/nightly.yaml"})).await;
+    let head = read(&tool, json!({"path": "apps/nightly.yaml"})).await;
     assert!(head.content.contains("retries: 9"), "{}", head.content);
     for at in [
         first.clone(),
@@ -341,7 +321,7 @@ async fn reads_with_a_size_limit_and_at_a_commit() {
         "v1".to_owned(),
         "main~1".to_owned(),
     ] {
-        let out = read(&tool, json!({"path": "jobs/nightly.yaml", "ref": at})).await;
+        let out = read(&tool, json!({"path": "apps/nightly.yaml", "ref": at})).await;
         if at == "main~1" {
             assert!(
                 out.is_error,
@@ -356,7 +336,7 @@ async fn reads_with_a_size_limit_and_at_a_commit() {
     }
     let out = read(
         &tool,
-        json!({"path": "jobs/nightly.yaml", "ref": "no-such-branch"}),
+        json!({"path": "apps/nightly.yaml", "ref": "no-such-branch"}),
     )
     .await;
     assert!(
@@ -371,7 +351,9 @@ async fn credentials_never_reach_messages() {
     let tmp = tempfile::tempdir().unwrap();
     // Nothing listens on port 9 of loopback: the fetch fails.
     let url = "http://bot:hunter2secret@127.0.0.1:9/ops.git";
-    let target = george_git::RemoteTarget::new(url, tmp.path().join("work"));
+    // A password over plain http:// needs the operator's consent (see boundaries_git.rs).
+    let remote = george_git::Remote::new(url).with_allow_insecure_http(true);
+    let target = george_git::RemoteTarget::from_remote(remote, tmp.path().join("work"));
     assert!(!target.redacted_url().contains("hunter2secret"));
     let tool = george_git::GitWriteTool::remote(
         target,

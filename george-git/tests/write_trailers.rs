@@ -39,7 +39,7 @@ async fn call(tool: &GitWriteTool, args: Value, key: &str, context: ToolContext)
 fn change(message: &str, content: &str) -> Value {
     json!({
         "message": message,
-        "changes": [{"path": "jobs/nightly.yaml", "content": content}]
+        "changes": [{"path": "apps/nightly.yaml", "content": content}]
     })
 }
 
@@ -61,7 +61,7 @@ fn forged_messages(key: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_forged_key_is_refused_and_the_approved_call_still_commits() {
     let t = TestRepo::new();
-    let base = t.commit(&[("jobs/nightly.yaml", Some("retries: 1\n"))], "init");
+    let base = t.commit(&[("apps/nightly.yaml", Some("retries: 1\n"))], "init");
     let tool = local_tool(&t);
 
     // The attack: during the step's own tool loop, the agent commits A with the
@@ -98,7 +98,7 @@ async fn a_forged_key_is_refused_and_the_approved_call_still_commits() {
     let landed = t.head();
     assert_ne!(landed, base);
     assert_eq!(data_str(&out, "commit"), landed.to_string());
-    assert_eq!(t.git(&["show", "main:jobs/nightly.yaml"]), "retries: 3\n");
+    assert_eq!(t.git(&["show", "main:apps/nightly.yaml"]), "retries: 3\n");
     let message = t.git(&["log", "-1", "--format=%B"]);
     assert!(
         message
@@ -146,7 +146,7 @@ async fn a_forged_key_pushes_nothing_and_the_approved_call_pushes() {
     let Some(r) = remote(
         Server::File,
         "forged_key",
-        &[("jobs/nightly.yaml", "retries: 1\n")],
+        &[("apps/nightly.yaml", "retries: 1\n")],
     ) else {
         return;
     };
@@ -176,7 +176,7 @@ async fn a_forged_key_pushes_nothing_and_the_approved_call_pushes() {
     assert!(!replayed(&out), "{}", out.content);
     let pushed = data_str(&out, "commit");
     assert_eq!(r.rev("main"), pushed);
-    assert_eq!(r.show("main", "jobs/nightly.yaml"), "retries: 3");
+    assert_eq!(r.show("main", "apps/nightly.yaml"), "retries: 3");
 
     // Again, through another work folder: the pushed commit is found, not redone.
     let other = r.tool("work2", |t| t);
@@ -198,7 +198,7 @@ async fn an_approved_action_lands_once_on_its_step_branch_with_its_trailers() {
     let Some(r) = remote(
         Server::File,
         "approved_branch",
-        &[("jobs/nightly.yaml", "retries: 1\n")],
+        &[("apps/nightly.yaml", "retries: 1\n")],
     ) else {
         return;
     };

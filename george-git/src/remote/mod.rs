@@ -1,11 +1,11 @@
 //! [`RemoteGitSource`]: a [`GitSource`] over a remote repository, fetched into a local
 //! bare cache.
 
+mod cache;
+mod config;
 mod fetch;
 mod poll;
-mod url;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,150 +17,10 @@ use tokio::sync::watch;
 
 use crate::error::{GitResultExt, blocking};
 use crate::local::LocalGitSource;
+use crate::transport::redact_url;
 
+pub use config::{Follow, RemoteConfig};
 pub use poll::RemotePollerHandle;
-pub use url::redact_url;
-
-/// What a [`RemoteGitSource`] follows on the remote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Follow {
-    /// A branch (`main`): fetched into the cache's `refs/heads/<name>`.
-    Branch(String),
-    /// A tag (`v1.2`, possibly moved by force): fetched into `refs/tags/<name>`.
-    Tag(String),
-    /// A commit, by its full 40-hex id: fetched once (from the remote's branches and
-    /// tags), then never again.
-    Commit(String),
-}
-
-impl Follow {
-    /// The reference to resolve in the cache — what the engine should follow
-    /// ([`EngineConfig::reference`](george_core::engine::EngineConfig::reference)):
-    /// the branch name, `refs/tags/<tag>`, or the commit id.
-    pub fn reference(&self) -> String {
-        match self {
-            Follow::Branch(b) => b.clone(),
-            Follow::Tag(t) => format!("refs/tags/{t}"),
-            Follow::Commit(c) => c.clone(),
-        }
-    }
-
-    fn validate(&self) -> Result<()> {
-        let ok = match self {
-            Follow::Branch(b) => git2::Reference::is_valid_name(&format!("refs/heads/{b}")),
-            Follow::Tag(t) => git2::Reference::is_valid_name(&format!("refs/tags/{t}")),
-            Follow::Commit(c) => c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit()),
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::invalid_input(format!(
-                "{self:?} is not a valid branch, tag or full commit id"
-            )))
-        }
-    }
-}
-
-/// The configuration of a [`RemoteGitSource`]. Credentials are never part of it: only
-/// the **names** of the environment variables that hold them.
-#[derive(Clone)]
-pub struct RemoteConfig {
-    url: String,
-    follow: Follow,
-    cache_root: Option<PathBuf>,
-    depth: Option<u32>,
-    username: Option<String>,
-    username_env: Option<String>,
-    token_env: Option<String>,
-    max_backoff: Duration,
-    git_program: PathBuf,
-}
-
-impl fmt::Debug for RemoteConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RemoteConfig")
-            .field("url", &redact_url(&self.url))
-            .field("follow", &self.follow)
-            .field("cache_root", &self.cache_root)
-            .field("depth", &self.depth)
-            .field("username", &self.username)
-            .field("username_env", &self.username_env)
-            .field("token_env", &self.token_env)
-            .field("max_backoff", &self.max_backoff)
-            .finish()
-    }
-}
-
-impl RemoteConfig {
-    /// Follows `follow` on the repository at `url`: `file://`, `git://`, `http://` or a
-    /// local path (fetched by libgit2), or `https://`, `ssh://`, `user@host:path`
-    /// (fetched by the `git` program, with the user's credential helpers, ssh-agent and
-    /// `known_hosts`). Defaults: the default cache root, full (not shallow) fetches, no
-    /// token variable, a 5-minute backoff cap.
-    pub fn new(url: impl Into<String>, follow: Follow) -> Self {
-        RemoteConfig {
-            url: url.into(),
-            follow,
-            cache_root: None,
-            depth: None,
-            username: None,
-            username_env: None,
-            token_env: None,
-            max_backoff: Duration::from_secs(300),
-            git_program: PathBuf::from("git"),
-        }
-    }
-
-    /// The folder under which the bare cache is kept, one sub-folder per remote URL
-    /// (`<name>-<hash>.git`). Default: `$XDG_CACHE_HOME/george/git`, else
-    /// `$HOME/.cache/george/git`, else `<temp dir>/george-git-cache`.
-    pub fn cache_root(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.cache_root = Some(dir.into());
-        self
-    }
-
-    /// Fetches only the last `depth` commits (at least 1) the first time (an empty cache),
-    /// for a branch or a tag: a faster first clone of a long history. Later fetches
-    /// bring only what is new. Diffs between any two fetched commits keep working.
-    pub fn depth(mut self, depth: u32) -> Self {
-        self.depth = Some(depth.max(1));
-        self
-    }
-
-    /// The user name sent with a token (default `git`; a user name in the URL wins).
-    pub fn username(mut self, name: impl Into<String>) -> Self {
-        self.username = Some(name.into());
-        self
-    }
-
-    /// The NAME of an environment variable holding the user name (wins over
-    /// [`username`](Self::username)).
-    pub fn username_env(mut self, variable: impl Into<String>) -> Self {
-        self.username_env = Some(variable.into());
-        self
-    }
-
-    /// The NAME of an environment variable holding a password or access token, read at
-    /// each fetch. Without it (or when the remote refuses it) libgit2 asks the
-    /// configured Git credential helper, and the `git` program its own helpers.
-    pub fn token_env(mut self, variable: impl Into<String>) -> Self {
-        self.token_env = Some(variable.into());
-        self
-    }
-
-    /// The longest wait of the poller between two failed fetches (default 5 minutes;
-    /// never less than the polling interval).
-    pub fn max_backoff(mut self, cap: Duration) -> Self {
-        self.max_backoff = cap;
-        self
-    }
-
-    /// The `git` program used for `https://` and `ssh://` (default `git` on the `PATH`).
-    pub fn git_program(mut self, program: impl Into<PathBuf>) -> Self {
-        self.git_program = program.into();
-        self
-    }
-}
 
 /// Counters of a [`RemoteGitSource`]'s fetches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -189,14 +49,17 @@ pub struct FetchStats {
 ///   remote's URL is never written into the cache (an anonymous remote), and errors and
 ///   logs show it with credentials redacted.
 ///
-/// # Transports and credentials
-/// `file://`, `git://`, `http://` and local paths are fetched in process by libgit2;
-/// `https://`, `ssh://` and `user@host:path` by running `git fetch` (so credential
-/// helpers, ssh-agent, `known_hosts`, proxies and CA bundles work as for `git`; no
-/// terminal prompt is ever shown). Credentials come from the configured Git credential
-/// helper, from the URL, or from environment variables whose **names** are configured
-/// ([`RemoteConfig::token_env`]); a token is handed to `git` through its environment,
-/// never its command line.
+/// # Transports, credentials and timeouts
+/// Fetches go through the crate's one transport layer, described by a
+/// [`Remote`](crate::Remote): `file://`, `git://`, `http://` and local paths in
+/// process by libgit2; `https://`, `ssh://` and `user@host:path` by running `git fetch`
+/// (so ssh-agent, `known_hosts`, proxies and CA bundles work as for `git`; no terminal
+/// prompt is ever shown). Credentials come from the user's Git credential helpers, or
+/// from the URL or environment variables whose **names** are configured
+/// ([`RemoteConfig::token_env`]); George's token is handed to `git` through its
+/// environment (never its command line, never to the user's helpers), is refused over
+/// plain `http://` unless allowed, and never reaches the cache's `config`. Every fetch
+/// has a connect, an idle and an overall timeout ([`Remote::with_io_timeout`](crate::Remote::with_io_timeout)).
 ///
 /// Clones share their state; the source is `Send + Sync`. One process should own a
 /// given cache folder at a time.
@@ -221,16 +84,18 @@ impl RemoteGitSource {
     /// (or start a poller) to fetch.
     ///
     /// # Errors
-    /// `InvalidInput` for a bad URL scheme, branch, tag or commit id; `Backend` when the
-    /// cache folder cannot be created or opened.
+    /// `InvalidInput` for a bad URL scheme, branch, tag or commit id, a credential
+    /// variable name that is not one, or a token over plain `http://` without
+    /// [`Remote::with_allow_insecure_http`](crate::Remote::with_allow_insecure_http);
+    /// `Backend` when the cache folder cannot be created or opened.
     pub fn new(config: RemoteConfig) -> Result<Self> {
-        url::Transport::of(&config.url)?;
+        config.remote.validate()?;
         config.follow.validate()?;
         let root = config
             .cache_root
             .clone()
-            .unwrap_or_else(url::default_cache_root);
-        let cache = url::cache_folder(&root, &config.url);
+            .unwrap_or_else(cache::default_cache_root);
+        let cache = cache::cache_folder(&root, config.remote.url());
         if git2::Repository::open_bare(&cache).is_err() {
             std::fs::create_dir_all(&cache).map_err(|e| {
                 Error::backend(format!("creating the cache {}: {e}", cache.display()))
@@ -277,7 +142,7 @@ impl RemoteGitSource {
 
     /// The remote URL, credentials redacted.
     pub fn url(&self) -> String {
-        redact_url(&self.inner.config.url)
+        redact_url(self.inner.config.remote.url())
     }
 
     /// What is followed.
@@ -315,13 +180,31 @@ impl RemoteGitSource {
             .unwrap_or_default()
     }
 
+    /// Starts a background task that calls [`refresh`](Self::refresh) at once, then
+    /// every `interval` plus a random `0..=jitter` (so that many engines do not hit the
+    /// server in step). After a failure it waits
+    /// `min(interval × 2^failures, max_backoff)` plus jitter instead, logging each
+    /// failure; the first success resets the delay. Dropping the handle stops it.
+    ///
+    /// # Panics
+    /// When called outside a Tokio runtime.
+    pub fn spawn_poller(&self, interval: Duration, jitter: Duration) -> RemotePollerHandle {
+        let source = self.clone();
+        let cap = self.inner.config.max_backoff;
+        poll::spawn(self.url(), interval, jitter, cap, move || {
+            let source = source.clone();
+            async move { source.refresh().await.map(drop).map_err(|e| e.to_string()) }
+        })
+    }
+
     /// Fetches the followed reference now and, if its head moved, notifies the
     /// subscribers; returns the new head when it moved, `None` otherwise. What a webhook
     /// handler calls on a push. A pinned commit already cached is not fetched again.
     ///
     /// # Errors
     /// `Backend` (transient) when the remote is unreachable or the fetch fails — the
-    /// cache, and every read from it, stays as it was; `Unauthenticated` when the
+    /// cache, and every read from it, stays as it was; `Timeout` (transient) past the
+    /// remote's connect, idle or overall timeout; `Unauthenticated` when the
     /// credentials are refused; `NotFound` when the followed reference does not exist
     /// (on the remote, or a pinned commit in none of its branches and tags).
     pub async fn refresh(&self) -> Result<Option<CommitId>> {
@@ -372,19 +255,5 @@ impl GitSource for RemoteGitSource {
 
     async fn commit_author(&self, commit: &CommitId) -> Result<Option<String>> {
         self.inner.local.commit_author(commit).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn follows_are_validated() {
-        assert!(Follow::Branch("main".into()).validate().is_ok());
-        assert!(Follow::Branch("a..b".into()).validate().is_err());
-        assert!(Follow::Tag("v1.0".into()).validate().is_ok());
-        assert!(Follow::Commit("abc".into()).validate().is_err());
-        assert_eq!(Follow::Tag("v1".into()).reference(), "refs/tags/v1");
     }
 }

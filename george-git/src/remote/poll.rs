@@ -1,50 +1,57 @@
-//! The background poller of a [`RemoteGitSource`]: jitter, and a capped exponential
-//! backoff while fetching fails.
+//! The background poller of a [`RemoteGitSource`](crate::RemoteGitSource): jitter, and
+//! a capped exponential backoff while fetching fails.
 
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use super::RemoteGitSource;
-
-impl RemoteGitSource {
-    /// Starts a background task that calls [`refresh`](Self::refresh) at once, then
-    /// every `interval` plus a random `0..=jitter` (so that many engines do not hit the
-    /// server in step). After a failure it waits
-    /// `min(interval × 2^failures, max_backoff)` plus jitter instead, logging each
-    /// failure; the first success resets the delay. Dropping the handle stops it.
-    ///
-    /// # Panics
-    /// When called outside a Tokio runtime.
-    pub fn spawn_poller(&self, interval: Duration, jitter: Duration) -> RemotePollerHandle {
-        let source = self.clone();
-        let interval = interval.max(Duration::from_millis(1));
-        let cap = self.inner.config.max_backoff.max(interval);
-        let task = tokio::spawn(async move {
-            let mut failures = 0u32;
-            loop {
-                match source.refresh().await {
-                    Ok(_) => {
-                        if failures > 0 {
-                            tracing::info!(url = %source.url(), failures, "fetching works again");
-                        }
-                        failures = 0;
+/// Starts a task that calls `fetch` at once, then every `interval` plus a random
+/// `0..=jitter`; after a failure it waits `min(interval × 2^failures, cap)` plus
+/// jitter instead, logging the failure (`fetch`'s error text) against `label`.
+///
+/// # Panics
+/// When called outside a Tokio runtime.
+pub(super) fn spawn<F, Fut>(
+    label: String,
+    interval: Duration,
+    jitter: Duration,
+    cap: Duration,
+    mut fetch: F,
+) -> RemotePollerHandle
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    let interval = interval.max(Duration::from_millis(1));
+    let cap = cap.max(interval);
+    let task = tokio::spawn(async move {
+        let mut failures = 0u32;
+        loop {
+            let error = match fetch().await {
+                Ok(()) => {
+                    if failures > 0 {
+                        tracing::info!(url = %label, failures, "fetching works again");
                     }
-                    Err(_) => failures = failures.saturating_add(1),
+                    failures = 0;
+                    None
                 }
-                let delay = poll_delay(interval, cap, failures) + random_up_to(jitter);
-                if failures > 0 {
-                    tracing::warn!(
-                        url = %source.url(), failures, retry_in_ms = delay.as_millis() as u64,
-                        error = source.fetch_stats().last_error.unwrap_or_default(),
-                        "fetching the git remote failed; retrying with backoff"
-                    );
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    Some(e)
                 }
-                tokio::time::sleep(delay).await;
+            };
+            let delay = poll_delay(interval, cap, failures) + random_up_to(jitter);
+            if let Some(error) = error {
+                tracing::warn!(
+                    url = %label, failures, retry_in_ms = delay.as_millis() as u64, error,
+                    "fetching the git remote failed; retrying with backoff"
+                );
             }
-        });
-        RemotePollerHandle { task }
-    }
+            tokio::time::sleep(delay).await;
+        }
+    });
+    RemotePollerHandle { task }
 }
 
 /// The wait before the next poll: `interval` after a success, else
@@ -63,7 +70,8 @@ fn random_up_to(jitter: Duration) -> Duration {
     Duration::from_millis(if ms == 0 { 0 } else { fastrand::u64(0..=ms) })
 }
 
-/// The background poller of a [`RemoteGitSource`]: dropping it stops the polling.
+/// The background poller of a [`RemoteGitSource`](crate::RemoteGitSource): dropping
+/// it stops the polling.
 #[derive(Debug)]
 #[must_use = "the poller stops when its handle is dropped"]
 pub struct RemotePollerHandle {

@@ -7,9 +7,9 @@ use std::path::Path;
 use george_core::Result;
 use git2::{FileMode, ObjectType, Oid, Repository};
 
+use super::args::Change;
 use crate::error::GitResultExt;
 use crate::local::is_regular_file;
-use crate::write_args::Change;
 
 /// The new state of a changed path: its content and mode, or `None` (deleted).
 pub(crate) type NewFile = Option<(Vec<u8>, FileMode)>;

@@ -8,9 +8,9 @@ use george_core::tool::ToolOutput;
 use git2::{ObjectType, Repository};
 use serde_json::json;
 
+use super::branch::{branch_head, short_id};
 use crate::error::GitResultExt;
 use crate::local::open_repo;
-use crate::write::{Config, branch_head};
 
 /// The read tool's default size limit: 256 KiB.
 pub const DEFAULT_MAX_READ_BYTES: u64 = 256 * 1024;
@@ -26,7 +26,7 @@ pub(crate) fn read_at(
     max_bytes: u64,
 ) -> Result<ToolOutput> {
     let tree = commit.tree().git_ctx("reading a commit tree")?;
-    let short = crate::write::short_id(commit.id());
+    let short = short_id(commit.id());
     let entry = match tree.get_path(Path::new(path)) {
         Ok(e) => e,
         Err(_) => {
@@ -105,21 +105,22 @@ pub(crate) fn validate_ref(reference: &str) -> std::result::Result<(), String> {
     }
 }
 
-/// Reads `path` at the head of the configured branch, or at `reference`, of a local
-/// repository.
+/// Reads `path` at the head of `branch`, or at `reference`, of the local repository
+/// at `repo_path`, refusing files over `max_bytes`.
 pub(crate) fn read_file(
-    config: &Config,
+    repo_path: &Path,
+    branch: &str,
     path: &str,
     reference: Option<&str>,
+    max_bytes: u64,
 ) -> Result<ToolOutput> {
-    let repo = open_repo(&config.path)?;
+    let repo = open_repo(repo_path)?;
     let (commit, label) = match reference {
-        None => match branch_head(&repo, config)? {
-            Some(head) => (head, format!("`{}`", config.branch)),
+        None => match branch_head(&repo, branch)? {
+            Some(head) => (head, format!("`{branch}`")),
             None => {
                 return Ok(ToolOutput::error(format!(
-                    "branch `{}` has no commits yet",
-                    config.branch
+                    "branch `{branch}` has no commits yet"
                 )));
             }
         },
@@ -132,5 +133,5 @@ pub(crate) fn read_file(
             }
         },
     };
-    read_at(&repo, &commit, path, &label, config.max_read_bytes)
+    read_at(&repo, &commit, path, &label, max_bytes)
 }

@@ -1,15 +1,14 @@
-//! [`RemoteTarget`]: where the remote write tool pushes (URL, work clone, retries,
-//! branch mode, transport, credentials), and the names of its change branches.
+//! [`RemoteTarget`]: where the remote write tool pushes (a [`Remote`], the work clone,
+//! retries, branch mode), and the names of its change branches.
 
 use std::path::PathBuf;
 
 use george_core::{Error, Result};
 use git2::Repository;
 
+use super::trailers::CallOrigin;
 use crate::error::GitResultExt;
-use crate::write::Config;
-use crate::write_trailers::CallOrigin;
-use crate::write_transport::{self as transport, CredentialVars, WriteTransport};
+use crate::transport::{self, FetchSpec, Remote, Transport, split_userinfo};
 
 /// How many times a rejected push is retried (after a fetch and a rebase) by default.
 pub const DEFAULT_PUSH_RETRIES: usize = 3;
@@ -39,30 +38,35 @@ impl BranchMode {
     }
 }
 
-/// A remote repository for [`GitWriteTool::remote`](crate::GitWriteTool::remote): its
-/// URL, the work folder holding the tool's clone, and how to push.
+/// A remote repository for [`GitWriteTool::remote`](crate::GitWriteTool::remote): the
+/// [`Remote`] (URL, credentials, transport, timeouts), the work folder holding the
+/// tool's bare clone, and how to push. `Debug` shows no credentials.
 #[derive(Debug, Clone)]
 pub struct RemoteTarget {
-    pub(crate) url: String,
+    pub(crate) remote: Remote,
     pub(crate) work_dir: PathBuf,
     pub(crate) push_retries: usize,
     pub(crate) branch_mode: BranchMode,
-    pub(crate) transport: WriteTransport,
-    pub(crate) credentials: Option<CredentialVars>,
 }
 
 impl RemoteTarget {
     /// The repository at `url` (`file://`, `git://`, `http://`, `https://`, `ssh://`,
     /// `user@host:path` or a local path), cloned (bare) into `work_dir`, which is
-    /// created if missing and must not be shared with another tool.
+    /// created if missing and must not be shared with another tool. A
+    /// `user:password@` in the URL is split off ([`Remote::new`]): the work clone's
+    /// `config` never holds it.
     pub fn new(url: impl Into<String>, work_dir: impl Into<PathBuf>) -> Self {
+        Self::from_remote(Remote::new(url), work_dir)
+    }
+
+    /// [`new`](Self::new) for a [`Remote`] (for its timeouts, transport, credentials
+    /// or plain-HTTP policy).
+    pub fn from_remote(remote: Remote, work_dir: impl Into<PathBuf>) -> Self {
         RemoteTarget {
-            url: url.into(),
+            remote,
             work_dir: work_dir.into(),
             push_retries: DEFAULT_PUSH_RETRIES,
             branch_mode: BranchMode::Direct,
-            transport: WriteTransport::Auto,
-            credentials: None,
         }
     }
 
@@ -79,46 +83,46 @@ impl RemoteTarget {
         self
     }
 
-    /// How to reach the remote (default [`WriteTransport::Auto`]).
-    pub fn with_transport(mut self, transport: WriteTransport) -> Self {
-        self.transport = transport;
+    /// Which program talks to the remote: [`Remote::with_transport`].
+    pub fn with_transport(mut self, transport: Transport) -> Self {
+        self.remote = self.remote.with_transport(transport);
         self
     }
 
-    /// HTTP(S) credentials from the environment variables with these **names** (read
-    /// at each fetch or push; the values are never stored or logged).
+    /// HTTP(S) credentials from the environment variables with these **names**, read at
+    /// each fetch or push: [`Remote::with_username_env`] and [`Remote::with_token_env`].
     pub fn with_credentials_env(
         mut self,
         username_var: impl Into<String>,
         password_var: impl Into<String>,
     ) -> Self {
-        self.credentials = Some(CredentialVars {
-            username: username_var.into(),
-            password: password_var.into(),
-        });
+        self.remote = self
+            .remote
+            .with_username_env(username_var)
+            .with_token_env(password_var);
         self
     }
 
-    /// The URL with any `user:password@` replaced by `***@`, fit for messages.
-    pub fn redacted_url(&self) -> String {
-        transport::redact_url(&self.url)
+    /// The remote.
+    pub fn remote(&self) -> &Remote {
+        &self.remote
     }
 
-    /// Opens the work clone, creating it (bare, with `origin` at the URL) if missing.
+    /// The URL with anything userinfo-like replaced by `***@`, fit for messages.
+    pub fn redacted_url(&self) -> String {
+        self.remote.redacted_url()
+    }
+
+    /// Opens the work clone, creating it (bare, with `origin` at the URL, which has no
+    /// credentials) if missing. A clone made by an older version with credentials in
+    /// `origin`'s URL has them removed.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an invalid [`Remote`] or a work folder holding a clone of
+    /// another URL; `Backend` when the folder cannot be created.
     pub(crate) fn open_or_init(&self) -> Result<Repository> {
-        for var in self
-            .credentials
-            .iter()
-            .flat_map(|c| [&c.username, &c.password])
-        {
-            let valid = var.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
-                return Err(Error::invalid_input(format!(
-                    "{var:?} is not an environment variable name"
-                )));
-            }
-        }
+        self.remote.validate()?;
+        let url = self.remote.url();
         let place = || format!("the work clone at {}", self.work_dir.display());
         let repo = match Repository::open_bare(&self.work_dir) {
             Ok(r) => r,
@@ -128,57 +132,58 @@ impl RemoteTarget {
                 })?;
                 let repo = Repository::init_bare(&self.work_dir)
                     .git_ctx(&format!("creating {}", place()))?;
-                repo.remote_with_fetch("origin", &self.url, "+refs/heads/*:refs/remotes/origin/*")
+                repo.remote_with_fetch("origin", url, "+refs/heads/*:refs/remotes/origin/*")
                     .git_ctx("configuring the remote")?;
                 return Ok(repo);
             }
         };
-        let same = repo
+        let origin = repo
             .find_remote("origin")
             .ok()
-            .is_some_and(|r| r.url() == Ok(self.url.as_str()));
-        if !same {
-            return Err(Error::invalid_input(format!(
-                "{} is not a clone of {}: give each remote its own work folder",
-                place(),
-                self.redacted_url()
-            )));
+            .and_then(|r| r.url().ok().map(str::to_owned));
+        match origin {
+            Some(o) if o == url => {}
+            Some(o) if split_userinfo(&o).0 == url => {
+                repo.remote_set_url("origin", url)
+                    .git_ctx("removing credentials from the work clone's remote")?;
+            }
+            _ => {
+                return Err(Error::invalid_input(format!(
+                    "{} is not a clone of {}: give each remote its own work folder",
+                    place(),
+                    self.redacted_url()
+                )));
+            }
         }
         Ok(repo)
     }
 
-    pub(crate) fn program(&self) -> bool {
-        transport::uses_git_program(self.transport, &self.url)
-    }
-
-    /// Fetches the given remote branches into `refs/remotes/origin/`.
-    pub(crate) fn fetch(&self, repo: &Repository, branches: &[String]) -> Result<()> {
-        let specs: Vec<String> = branches
+    /// Fetches the remote branches `names` (a name may end in `/*`) into
+    /// `refs/remotes/origin/`, pruning deleted ones.
+    pub(crate) fn fetch(&self, repo: &Repository, names: &[&str]) -> Result<()> {
+        let refspecs = names
             .iter()
             .map(|b| format!("+refs/heads/{b}:refs/remotes/origin/{b}"))
             .collect();
-        transport::fetch(
-            repo,
-            &self.url,
-            self.program(),
-            self.credentials.as_ref(),
-            &specs,
-        )
+        let spec = FetchSpec {
+            refspecs,
+            prune: true,
+            ..FetchSpec::default()
+        };
+        transport::fetch(&self.remote, repo, &spec)
     }
 
     /// Fetches every branch and tag (to resolve a `ref` not seen yet).
     pub(crate) fn fetch_all(&self, repo: &Repository) -> Result<()> {
-        let specs = [
-            "+refs/heads/*:refs/remotes/origin/*".to_owned(),
-            "+refs/tags/*:refs/tags/*".to_owned(),
-        ];
-        transport::fetch(
-            repo,
-            &self.url,
-            self.program(),
-            self.credentials.as_ref(),
-            &specs,
-        )
+        let spec = FetchSpec {
+            refspecs: vec![
+                "+refs/heads/*:refs/remotes/origin/*".to_owned(),
+                "+refs/tags/*:refs/tags/*".to_owned(),
+            ],
+            prune: true,
+            ..FetchSpec::default()
+        };
+        transport::fetch(&self.remote, repo, &spec)
     }
 }
 
@@ -203,14 +208,14 @@ fn ref_component(s: &str) -> String {
     out.replace("..", "._")
 }
 
-/// The branch commits are pushed to, for a call from `origin`.
+/// The branch commits are pushed to, for a call from `origin` to a tool on `branch`.
 pub(crate) fn push_branch(
-    config: &Config,
+    branch: &str,
     mode: &BranchMode,
     origin: &CallOrigin,
 ) -> std::result::Result<String, String> {
     match mode {
-        BranchMode::Direct => Ok(config.branch.clone()),
+        BranchMode::Direct => Ok(branch.to_owned()),
         BranchMode::PerStep { prefix } => {
             let Some((job, step)) = origin.job_step() else {
                 return Err(format!(

@@ -6,19 +6,19 @@ use std::path::{Path, PathBuf};
 use george_core::{Error, Result};
 use git2::{ErrorCode, FileMode, Repository};
 
+use super::apply::NewFile;
+use super::branch::branch_ref;
 use crate::error::GitResultExt;
-use crate::write::{Config, branch_ref};
-use crate::write_apply::NewFile;
 
 /// The working directory to keep in sync: set when the repository is not bare and its
-/// `HEAD` is the branch.
-pub(crate) fn synced_workdir(repo: &Repository, config: &Config) -> Result<Option<PathBuf>> {
+/// `HEAD` is `branch`.
+pub(crate) fn synced_workdir(repo: &Repository, branch: &str) -> Result<Option<PathBuf>> {
     if repo.is_bare() {
         return Ok(None);
     }
     let head = repo.find_reference("HEAD").git_ctx("reading HEAD")?;
     let target = head.symbolic_target().git_ctx("reading HEAD")?;
-    if target != Some(branch_ref(config).as_str()) {
+    if target != Some(branch_ref(branch).as_str()) {
         return Ok(None);
     }
     Ok(repo.workdir().map(Path::to_path_buf))

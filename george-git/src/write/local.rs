@@ -1,24 +1,26 @@
 //! The write tool's commit over a repository on the local disk: build the tree from
 //! the branch head, move the branch with a compare-and-swap, sync the working tree.
 
+use std::path::Path;
+
 use george_core::tool::ToolOutput;
 use george_core::{Error, Result};
-use git2::{ErrorCode, Repository, Signature};
+use git2::{ErrorCode, Repository};
 
+use super::apply::{apply_changes, build_tree, file_in_tree};
+use super::args::CommitRequest;
+use super::author::Committer;
+use super::branch::{branch_head, branch_ref, committed, unchanged};
+use super::trailers::{compose_message, find_replay};
+use super::worktree::{sync_worktree, synced_workdir, worktree_content};
 use crate::error::GitResultExt;
-use crate::local::open_repo;
-use crate::write::{
-    CommitRequest, Config, branch_head, branch_ref, changed_paths_in, output, short_id,
-};
-use crate::write_apply::{apply_changes, build_tree, file_in_tree};
-use crate::write_trailers::{compose_message, find_replay};
-use crate::write_worktree::{sync_worktree, synced_workdir, worktree_content};
+use crate::local::{changed_paths_in, open_repo};
 
 /// Replays an earlier commit of the same call: reports it, and finishes syncing the
 /// working tree if the crash came between moving the branch and writing the files.
 fn replay(
     repo: &Repository,
-    config: &Config,
+    branch: &str,
     commit: &git2::Commit<'_>,
     is_head: bool,
 ) -> Result<ToolOutput> {
@@ -36,7 +38,7 @@ fn replay(
     };
     let paths = changed_paths_in(repo, parent_tree.as_ref(), Some(&tree))?;
     if is_head {
-        if let Some(workdir) = synced_workdir(repo, config)? {
+        if let Some(workdir) = synced_workdir(repo, branch)? {
             let mut states = Vec::with_capacity(paths.len());
             for path in &paths {
                 let old = file_in_tree(repo, parent_tree.as_ref(), path)?
@@ -49,7 +51,7 @@ fn replay(
             sync_worktree(repo, &workdir, &states)?;
         }
     }
-    Ok(output(config, commit.id(), paths, true))
+    Ok(committed(branch, commit.id(), paths, true))
 }
 
 const ATTEMPTS: usize = 3;
@@ -62,21 +64,29 @@ fn has_branches(repo: &Repository) -> Result<bool> {
     Ok(branches.next().is_some())
 }
 
-pub(crate) fn commit(config: &Config, request: &CommitRequest, key: &str) -> Result<ToolOutput> {
-    let repo = open_repo(&config.path)?;
-    let refname = branch_ref(config);
+/// Commits `request` on `who.branch` of the repository at `repo_path` (moving the
+/// branch with a compare-and-swap, retried when another writer moved it), or replays
+/// the earlier commit of the call with `key`.
+pub(crate) fn commit(
+    repo_path: &Path,
+    who: Committer<'_>,
+    request: &CommitRequest,
+    key: &str,
+) -> Result<ToolOutput> {
+    let branch = who.branch;
+    let repo = open_repo(repo_path)?;
+    let refname = branch_ref(branch);
     for _ in 0..ATTEMPTS {
-        let head = branch_head(&repo, config)?;
+        let head = branch_head(&repo, branch)?;
         if head.is_none() && has_branches(&repo)? {
             return Ok(ToolOutput::error(format!(
-                "branch `{}` does not exist",
-                config.branch
+                "branch `{branch}` does not exist"
             )));
         }
         if let (Some(head), false) = (&head, key.is_empty()) {
-            if let Some(done) = find_replay(head, key, config.replay_window)? {
+            if let Some(done) = find_replay(head, key, who.replay_window)? {
                 let is_head = done.id() == head.id();
-                return replay(&repo, config, &done, is_head);
+                return replay(&repo, branch, &done, is_head);
             }
         }
         let base = match &head {
@@ -102,20 +112,14 @@ pub(crate) fn commit(config: &Config, request: &CommitRequest, key: &str) -> Res
         let tree_id = build_tree(&repo, &baseline, &pending)?;
         if let (Some(h), Some(b)) = (&head, &base) {
             if b.id() == tree_id {
-                let mut out = output(config, h.id(), Vec::new(), false);
-                out.content = format!(
-                    "nothing to commit: `{}` already has this content at {}",
-                    config.branch,
-                    short_id(h.id())
-                );
-                return Ok(out);
+                return Ok(unchanged(branch, branch, h.id()));
             }
         }
         let tree = repo.find_tree(tree_id).git_ctx("reading the new tree")?;
         let paths = changed_paths_in(&repo, Some(&baseline), Some(&tree))?;
 
         // Refuse to clobber uncommitted edits in a synced working tree.
-        let workdir = synced_workdir(&repo, config)?;
+        let workdir = synced_workdir(&repo, branch)?;
         let mut states = Vec::with_capacity(pending.len());
         for (path, new) in pending {
             let old = file_in_tree(&repo, base.as_ref(), &path)?
@@ -137,8 +141,7 @@ pub(crate) fn commit(config: &Config, request: &CommitRequest, key: &str) -> Res
             states.push((path, old, new));
         }
 
-        let sig = Signature::now(&config.author.name, &config.author.email)
-            .git_ctx("making the commit signature")?;
+        let sig = who.author.signature()?;
         let message = compose_message(&request.message, key, None);
         let parents: Vec<&git2::Commit<'_>> = head.iter().collect();
         let oid = repo
@@ -153,7 +156,7 @@ pub(crate) fn commit(config: &Config, request: &CommitRequest, key: &str) -> Res
         match moved {
             Ok(_) => {}
             Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists) => {
-                tracing::debug!(branch = %config.branch, "branch moved during commit; retrying");
+                tracing::debug!(branch = %branch, "branch moved during commit; retrying");
                 continue;
             }
             Err(e) => return Err(crate::error::from_git2("moving the branch", e)),
@@ -161,12 +164,11 @@ pub(crate) fn commit(config: &Config, request: &CommitRequest, key: &str) -> Res
         if let Some(workdir) = &workdir {
             sync_worktree(&repo, workdir, &states)?;
         }
-        tracing::info!(branch = %config.branch, commit = %oid, files = paths.len(), "committed");
-        return Ok(output(config, oid, paths, false));
+        tracing::info!(branch = %branch, commit = %oid, files = paths.len(), "committed");
+        return Ok(committed(branch, oid, paths, false));
     }
     Err(Error::conflict(format!(
-        "branch `{}` kept moving while committing; try again",
-        config.branch
+        "branch `{branch}` kept moving while committing; try again"
     ))
     .transient())
 }
