@@ -29,9 +29,10 @@ pub async fn within<T>(
 }
 
 /// Adds the configuration's extra headers to `req`, sends it, and returns the response
-/// when its status is 2xx. Otherwise reads the body (at most 64 KiB), lets
-/// `parse_error` read the provider's error envelope, and returns the mapped error
-/// ([`from_status`]).
+/// when its status is 2xx. A 3xx is an error naming its `Location` (never followed:
+/// a redirect would carry the key and the conversation to a host no profile names).
+/// Otherwise reads the body (at most 64 KiB), lets `parse_error` read the provider's
+/// error envelope, and returns the mapped error ([`from_status`]).
 pub async fn send(
     config: &ProviderConfig,
     provider: &str,
@@ -46,6 +47,9 @@ pub async fn send(
         return Ok(resp);
     }
     let status = resp.status;
+    if (300..400).contains(&status) {
+        return Err(redirect_refused(provider, status, resp.header("location")));
+    }
     let headers = resp.headers.clone();
     let body = resp.bytes(64 << 10).await.unwrap_or_default();
     let mut parsed = parse_error(&body);
@@ -54,4 +58,22 @@ pub async fn send(
         parsed.message = Some(text.chars().take(300).collect());
     }
     Err(from_status(provider, status, &headers, &parsed))
+}
+
+/// The error for a redirect: terminal, naming where it pointed.
+fn redirect_refused(provider: &str, status: u16, location: Option<&str>) -> Error {
+    let to: String = location
+        .unwrap_or("(no Location header)")
+        .chars()
+        .take(300)
+        .collect();
+    Error::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "{provider}: HTTP {status} redirect to {to}, not followed: provider calls never \
+             follow redirects (they would carry the API key and the conversation to another \
+             host); set the provider profile's base_url to where the provider answers"
+        ),
+    )
+    .terminal()
 }

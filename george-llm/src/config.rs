@@ -69,9 +69,25 @@ pub struct ProviderConfig {
     pub capture_content: bool,
     /// Extra headers sent with every request (e.g. an organization id, a proxy's key).
     pub extra_headers: Vec<(String, String)>,
-    /// Largest response body read, in bytes (default 32 MiB).
+    /// Largest non-streamed response body read, in bytes (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`], 32 MiB); past it the call fails with an error
+    /// naming the cap, without reading the rest.
     pub max_response_bytes: usize,
+    /// Largest streamed response read, in bytes of the event stream as sent (framing
+    /// included; default [`DEFAULT_MAX_STREAM_BYTES`], 64 MiB); past it the call fails
+    /// with an error naming the cap. It bounds memory against an endless stream; the
+    /// call's `timeout` bounds time.
+    pub max_stream_bytes: usize,
 }
+
+/// The default [`ProviderConfig::max_response_bytes`]: 32 MiB, far above any real
+/// answer (a 128k-token answer is under 1 MiB of JSON).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 << 20;
+
+/// The default [`ProviderConfig::max_stream_bytes`]: 64 MiB. Streams carry a JSON
+/// envelope per token (about 200–300 bytes per chunk in OpenAI's format), so a long
+/// streamed answer is much larger than the same answer in one body.
+pub const DEFAULT_MAX_STREAM_BYTES: usize = 64 << 20;
 
 impl ProviderConfig {
     /// A configuration for `base_url` over `transport`, with the defaults above.
@@ -85,7 +101,8 @@ impl ProviderConfig {
             prices: Arc::new(PriceTable::default()),
             capture_content: false,
             extra_headers: Vec::new(),
-            max_response_bytes: 32 << 20,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_stream_bytes: DEFAULT_MAX_STREAM_BYTES,
         }
     }
 
@@ -121,6 +138,18 @@ impl ProviderConfig {
     /// Sets the price table.
     pub fn prices(mut self, prices: Arc<PriceTable>) -> Self {
         self.prices = prices;
+        self
+    }
+
+    /// Sets the cap on a non-streamed response body, in bytes.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Sets the cap on a streamed response, in bytes.
+    pub fn max_stream_bytes(mut self, bytes: usize) -> Self {
+        self.max_stream_bytes = bytes;
         self
     }
 }

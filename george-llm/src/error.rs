@@ -50,8 +50,10 @@ pub struct ErrorBody {
 /// | other 5xx | `Backend` | yes |
 ///
 /// The body's code refines this: `overloaded_error` is `Overloaded`, codes and
-/// messages about the context length are `ContextTooLong`, `insufficient_quota` is
-/// not retried.
+/// messages about the context length, window or size are `ContextTooLong` (llama.cpp:
+/// `exceed_context_size_error`, "exceeds the available context size"),
+/// `insufficient_quota` is not retried. A code that only repeats the status (`400`)
+/// is left out of the message.
 pub fn from_status(
     provider: &str,
     status: u16,
@@ -64,6 +66,7 @@ pub fn from_status(
     let context = lower.contains("context_length")
         || lower.contains("context length")
         || lower.contains("context window")
+        || lower.contains("context size")
         || lower.contains("prompt is too long")
         || lower.contains("too many tokens")
         || lower.contains("maximum context");
@@ -80,7 +83,7 @@ pub fn from_status(
         _ => ErrorKind::InvalidInput,
     };
     let mut message = format!("{provider}: HTTP {status}");
-    if !code.is_empty() {
+    if !code.is_empty() && code != status.to_string() {
         message.push_str(&format!(" {code}"));
     }
     if !text.is_empty() {

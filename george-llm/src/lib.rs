@@ -45,6 +45,7 @@
 pub mod call;
 pub mod config;
 pub mod error;
+pub mod guard;
 pub mod instrument;
 pub mod pricing;
 pub mod registry;

@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 
 use futures::StreamExt;
+use george_core::Result;
 use george_core::provider::{ChatResponse, ToolCall};
-use george_core::{Error, Result};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -261,22 +261,11 @@ pub(super) async fn read(
     model: &str,
     config: &crate::ProviderConfig,
 ) -> Result<ChatResponse> {
-    let events = sse::events(NAME, resp.body);
+    let events = sse::events(NAME, resp.body, config.max_stream_bytes);
     futures::pin_mut!(events);
     let mut assembly = Assembly::default();
-    let mut received = 0usize;
     while let Some(event) = events.next().await {
         let event = event?;
-        received += event.data.len();
-        if received > config.max_response_bytes {
-            return Err(Error::new(
-                george_core::ErrorKind::MalformedResponse,
-                format!(
-                    "{NAME}: response larger than {} bytes",
-                    config.max_response_bytes
-                ),
-            ));
-        }
         if event.data.trim().is_empty() {
             continue;
         }

@@ -140,11 +140,10 @@ impl GeminiProvider {
             .await
             .map_err(refine)?;
         let mut assembly = Assembly::new(&request);
-        let limit = self.config.max_response_bytes;
         if self.config.stream {
-            stream::read(resp, &mut assembly, limit).await?;
+            stream::read(resp, &mut assembly, self.config.max_stream_bytes).await?;
         } else {
-            let body = resp.bytes(limit).await?;
+            let body = resp.bytes(self.config.max_response_bytes).await?;
             let parsed: GenerateContentResponse =
                 serde_json::from_slice(&body).map_err(|e| malformed(format!("body: {e}")))?;
             assembly.add(parsed)?;

@@ -15,24 +15,19 @@ use crate::transport::HttpResponse;
 
 /// Feeds the chunks of `resp` (a `streamGenerateContent?alt=sse` response,
 /// <https://ai.google.dev/api/generate-content#method:-models.streamgeneratecontent>)
-/// to `assembly`, reading at most `limit` bytes of data.
+/// to `assembly`, reading at most `limit` bytes of the stream.
 ///
 /// # Errors
 /// A broken connection (`Backend`, transient), a chunk that is not JSON or a stream
 /// that ends before its final chunk (`MalformedResponse`), an error reported in the
 /// stream (mapped by its code).
 pub async fn read(resp: HttpResponse, assembly: &mut Assembly, limit: usize) -> Result<()> {
-    let mut events = std::pin::pin!(sse::events(NAME, resp.body));
-    let mut read = 0usize;
+    let mut events = std::pin::pin!(sse::events(NAME, resp.body, limit));
     while let Some(event) = events.next().await {
         let event = event?;
         let data = event.data.trim();
         if data.is_empty() {
             continue;
-        }
-        read += data.len();
-        if read > limit {
-            return Err(malformed(format!("event stream larger than {limit} bytes")));
         }
         let chunk: GenerateContentResponse =
             serde_json::from_str(data).map_err(|e| malformed(format!("stream chunk: {e}")))?;

@@ -202,9 +202,14 @@ impl OpenAiProvider {
             .is_some_and(|v| v.to_ascii_lowercase().contains("text/event-stream"));
         let mut answer = if cfg.stream && is_sse {
             let mut state = stream::StreamState::default();
-            let mut events = std::pin::pin!(sse::events(NAME, resp.body));
+            let mut events = std::pin::pin!(sse::events(NAME, resp.body, cfg.max_stream_bytes));
             while let Some(event) = events.next().await {
-                state.feed(NAME, &event?.data)?;
+                let event = event?;
+                if event.event == "error" {
+                    // llama.cpp's `error: {json}` line (see `sse`).
+                    return Err(stream::error_event(NAME, &event.data));
+                }
+                state.feed(NAME, &event.data)?;
                 if state.done {
                     break;
                 }

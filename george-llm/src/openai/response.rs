@@ -179,8 +179,10 @@ pub(crate) fn tool_call(id: Option<String>, name: String, arguments: Option<Valu
 }
 
 /// Reads the error envelope `{"error": {"message", "type", "code"}}`: code = `code`
-/// (a string or a number), else `type`. Also accepted: `{"error": "text"}` (Ollama)
-/// and a top-level `message` or `detail` (other compatible servers).
+/// when it is a string, else `type`, else a numeric `code` (llama.cpp sends the HTTP
+/// status as `code` and the useful name as `type`, e.g. `exceed_context_size_error`).
+/// Also accepted: `{"error": "text"}` (Ollama) and a top-level `message` or `detail`
+/// (other compatible servers).
 pub fn parse_error_envelope(body: &[u8]) -> ErrorBody {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
         return ErrorBody::default();
@@ -199,7 +201,12 @@ pub(crate) fn error_body(v: &Value) -> ErrorBody {
     };
     match v.get("error") {
         Some(Value::Object(e)) => ErrorBody {
-            code: text(e.get("code")).or_else(|| text(e.get("type"))),
+            code: e
+                .get("code")
+                .filter(|c| c.is_string())
+                .and_then(|c| text(Some(c)))
+                .or_else(|| text(e.get("type")))
+                .or_else(|| text(e.get("code"))),
             message: text(e.get("message")),
         },
         Some(Value::String(s)) => ErrorBody {

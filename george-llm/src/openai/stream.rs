@@ -229,8 +229,22 @@ impl StreamState {
     }
 }
 
+/// The error for an event named `error` (llama.cpp's server sends
+/// `error: {"code":400,"message":..,"type":"exceed_context_size_error",..}` when a
+/// streamed request fails): its data, an error object or an envelope around one,
+/// mapped as [`stream_error`] maps one.
+pub(crate) fn error_event(provider: &str, data: &str) -> Error {
+    match serde_json::from_str::<Value>(data) {
+        Ok(v) => stream_error(provider, v.get("error").unwrap_or(&v)),
+        Err(_) => {
+            let text: String = data.chars().take(300).collect();
+            stream_error(provider, &serde_json::json!({ "message": text }))
+        }
+    }
+}
+
 /// The error for an `error` object inside a stream: its `code` when that is an HTTP
-/// status (vLLM), else 500, mapped like a status.
+/// status (vLLM, llama.cpp), else 500, mapped like a status.
 fn stream_error(provider: &str, err: &Value) -> Error {
     let wrapped = serde_json::json!({ "error": err });
     let body = response::error_body(&wrapped);

@@ -1,14 +1,24 @@
 //! The HTTP transport under every adapter: a trait, so users can add proxies, custom
 //! TLS or their own client, and tests can use a local server.
+//!
+//! Provider calls never follow redirects: [`ReqwestTransport`] is built with
+//! `redirect::Policy::none()`, and a 3xx answer is an error naming its `Location`
+//! ([`crate::call::send`]) — a redirect would carry the API key and the conversation to
+//! a host no profile names. Link-local and metadata addresses are refused as
+//! [`crate::guard`] describes.
 
 use std::fmt::Debug;
-#[cfg(feature = "reqwest")]
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use george_core::{Error, ErrorKind, Result};
+
+#[cfg(feature = "reqwest")]
+mod reqwest;
+#[cfg(feature = "reqwest")]
+pub use self::reqwest::ReqwestTransport;
 
 /// An HTTP request, as an adapter builds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,24 +79,57 @@ impl HttpResponse {
     /// Reads the whole body, at most `limit` bytes.
     ///
     /// # Errors
-    /// `Backend` (transient) when the connection breaks, `MalformedResponse` when the
-    /// body is larger than `limit`.
+    /// `Backend` (transient) when the connection breaks; `MalformedResponse`
+    /// (terminal) naming the cap as soon as the body grows past `limit`, without
+    /// reading the rest.
     pub async fn bytes(self, limit: usize) -> Result<Bytes> {
-        use futures::StreamExt;
         let mut body = self.body;
         let mut out = Vec::new();
         while let Some(chunk) = body.next().await {
             let chunk = chunk?;
             if out.len() + chunk.len() > limit {
-                return Err(Error::new(
-                    ErrorKind::MalformedResponse,
-                    format!("response body larger than {limit} bytes"),
-                ));
+                return Err(over_cap("response body", limit));
             }
             out.extend_from_slice(&chunk);
         }
         Ok(Bytes::from(out))
     }
+}
+
+/// `body`, ending with an error naming the cap once more than `limit` bytes came:
+/// what reads it (an event-stream parser) never buffers more than that.
+pub fn capped(
+    body: BoxStream<'static, Result<Bytes>>,
+    what: String,
+    limit: usize,
+) -> BoxStream<'static, Result<Bytes>> {
+    // `None` once the cap was passed: the stream ends after that error.
+    body.scan(Some(0usize), move |seen, chunk| {
+        let item = match (seen.as_mut(), chunk) {
+            (None, _) => None,
+            (Some(_), Err(e)) => Some(Err(e)),
+            (Some(n), Ok(c)) => {
+                *n = n.saturating_add(c.len());
+                if *n > limit {
+                    *seen = None;
+                    Some(Err(over_cap(&what, limit)))
+                } else {
+                    Some(Ok(c))
+                }
+            }
+        };
+        futures::future::ready(item)
+    })
+    .boxed()
+}
+
+/// The error for a body past its cap (terminal: the same request would get the same).
+fn over_cap(what: &str, limit: usize) -> Error {
+    Error::new(
+        ErrorKind::MalformedResponse,
+        format!("{what} exceeded the cap of {limit} bytes; the rest was not read"),
+    )
+    .terminal()
 }
 
 /// The first value of header `name` in `headers` (case-insensitive).
@@ -106,89 +149,4 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
 pub trait HttpTransport: Send + Sync + Debug + 'static {
     /// Sends `request` and returns the response head, with the body still streaming.
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse>;
-}
-
-/// The default transport: a [`reqwest::Client`] with rustls, HTTP/1.1 and HTTP/2, a
-/// connect timeout and the system proxy settings.
-#[cfg(feature = "reqwest")]
-#[derive(Debug, Clone)]
-pub struct ReqwestTransport {
-    client: reqwest::Client,
-}
-
-#[cfg(feature = "reqwest")]
-impl ReqwestTransport {
-    /// A client with the given connect timeout.
-    ///
-    /// # Errors
-    /// `Backend` when the TLS backend cannot be set up.
-    pub fn new(connect_timeout: Duration) -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
-            .build()
-            .map_err(|e| Error::backend("building the HTTP client").with_source(e))?;
-        Ok(ReqwestTransport { client })
-    }
-
-    /// Wraps a client you configured (proxies, certificates, …).
-    pub fn from_client(client: reqwest::Client) -> Self {
-        ReqwestTransport { client }
-    }
-}
-
-#[cfg(feature = "reqwest")]
-#[async_trait]
-impl HttpTransport for ReqwestTransport {
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse> {
-        use futures::StreamExt;
-        let method = reqwest::Method::from_bytes(request.method.as_bytes())
-            .map_err(|e| Error::invalid_input("HTTP method").with_source(e))?;
-        let mut builder = self.client.request(method, &request.url);
-        for (name, value) in &request.headers {
-            builder = builder.header(name, value);
-        }
-        let response = builder
-            .body(request.body)
-            .send()
-            .await
-            .map_err(reqwest_error)?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = response
-            .bytes_stream()
-            .map(|chunk| chunk.map_err(reqwest_error))
-            .boxed();
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-        })
-    }
-}
-
-#[cfg(feature = "reqwest")]
-fn reqwest_error(e: reqwest::Error) -> Error {
-    let kind = if e.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        ErrorKind::Backend
-    };
-    let what = if e.is_connect() {
-        "cannot connect to the provider"
-    } else if e.is_timeout() {
-        "the provider did not answer in time"
-    } else {
-        "HTTP transport error"
-    };
-    // reqwest's Display names the URL, never the headers: no credential leaks here.
-    Error::new(kind, format!("{what}: {e}")).with_source(e)
 }
