@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use george::llm::registry::{ProviderKind, ProviderProfile};
 use george::llm::replay::{ReplayServer, Reply};
 use george::llm::{ApiKey, Registry};
 use george::prelude::*;
@@ -140,8 +141,13 @@ async fn run(case: Case) {
         ],
         "c1",
     );
+    // The loopback server is the operator's endpoint: a profile by the provider's
+    // name, which the committed spec (restating its base_url and key variable) chooses.
+    let kind = ProviderKind::parse(case.provider).expect("a wire protocol");
+    let url = format!("{}{}", server.base_url(), case.base_path);
     let registry = Registry::new()
         .expect("HTTP client")
+        .profile(ProviderProfile::new(case.provider, kind, url).key_env(KEY_VAR))
         .stream(false)
         .key(KEY_VAR, ApiKey::new(KEY));
     let e = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git))

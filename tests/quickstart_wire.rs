@@ -11,6 +11,7 @@ mod support;
 
 use std::time::Duration;
 
+use george::llm::registry::{ProviderKind, ProviderProfile};
 use george::llm::replay::{ReplayServer, Reply};
 use george::llm::{ApiKey, Registry};
 use george::prelude::*;
@@ -84,8 +85,12 @@ async fn quickstart_over(
     let base_url = format!("{}{base_path}", server.base_url());
     support::point_agents_at(&s, provider, model, Some(&base_url), Some(KEY_VAR)).unwrap();
 
+    // The loopback server is the operator's endpoint: a profile by the provider's
+    // name, which the committed specs (restating its base_url and key variable) choose.
+    let kind = ProviderKind::parse(provider).expect("a wire protocol");
     let registry = Registry::new()
         .unwrap()
+        .profile(ProviderProfile::new(provider, kind, &base_url).key_env(KEY_VAR))
         .stream(false)
         .key(KEY_VAR, ApiKey::new("k"));
     let (human, approvals) = ChannelHuman::new();

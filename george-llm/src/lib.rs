@@ -10,7 +10,17 @@
 //! never retries a terminal error), [`Instrumented`] (a tracing span per call), a
 //! [`PriceTable`] for the cost of each call in US dollars, and [`Registry`], the
 //! engine's [`ProviderFactory`](george_core::provider::ProviderFactory): it builds the
-//! adapter an agent spec names (`provider`, `base_url`, `api_key_env`).
+//! adapter an agent spec chooses among the operator's [`ProviderProfile`]s.
+//!
+//! # Security model
+//! The operator's configuration decides what is reachable; a committed agent spec only
+//! chooses among it ([`registry`] has the rules): a spec names a profile and a model,
+//! and may restate the profile's `base_url` and `api_key_env` but not change them; only
+//! profiles' key variables are read, and every key read is registered with
+//! [`KnownSecrets::global`](george_core::secret::KnownSecrets::global) for redaction.
+//! Provider calls never follow redirects; link-local and cloud metadata addresses are
+//! refused unless a profile allows them ([`guard`]). Responses are read under caps
+//! ([`ProviderConfig::max_response_bytes`], [`ProviderConfig::max_stream_bytes`]).
 //!
 //! HTTP goes through an injectable [`HttpTransport`] (default: reqwest with rustls), so
 //! proxies, custom TLS and test servers plug in. The `replay` feature adds a loopback
@@ -65,7 +75,7 @@ pub mod replay;
 pub use config::{ApiKey, ProviderConfig};
 pub use instrument::Instrumented;
 pub use pricing::{Price, PriceTable};
-pub use registry::Registry;
+pub use registry::{KeySource, ProviderKind, ProviderProfile, Registry};
 pub use retry::{RetryPolicy, Retrying};
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;
