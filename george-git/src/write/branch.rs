@@ -12,16 +12,24 @@ pub(crate) fn branch_ref(branch: &str) -> String {
     format!("refs/heads/{branch}")
 }
 
+/// The commit `refname` points at, `None` when there is no such reference.
+pub(crate) fn commit_at<'r>(
+    repo: &'r Repository,
+    refname: &str,
+) -> Result<Option<git2::Commit<'r>>> {
+    match repo.find_reference(refname) {
+        Ok(r) => Ok(Some(r.peel_to_commit().git_ctx("peeling a reference")?)),
+        Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(crate::error::from_git2("reading a reference", e)),
+    }
+}
+
 /// The branch's head commit, `None` when the branch does not exist.
 pub(crate) fn branch_head<'r>(
     repo: &'r Repository,
     branch: &str,
 ) -> Result<Option<git2::Commit<'r>>> {
-    match repo.find_reference(&branch_ref(branch)) {
-        Ok(r) => Ok(Some(r.peel_to_commit().git_ctx("peeling the branch")?)),
-        Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
-        Err(e) => Err(crate::error::from_git2("reading the branch", e)),
-    }
+    commit_at(repo, &branch_ref(branch))
 }
 
 /// The first 8 hex digits of a commit id.

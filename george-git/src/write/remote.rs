@@ -9,7 +9,7 @@ use serde_json::json;
 use super::apply::{apply_changes, build_tree};
 use super::args::CommitRequest;
 use super::author::Committer;
-use super::branch::{short_id, unchanged};
+use super::branch::{commit_at, short_id, unchanged};
 use super::read::{read_at, resolve_ref};
 use super::rebase::{Rebased, rebase};
 use super::target::{BranchMode, RemoteTarget, push_branch};
@@ -20,11 +20,7 @@ use crate::transport::{self, PushOutcome};
 
 /// The commit `refs/remotes/origin/<branch>` points at, if any.
 fn tracking<'r>(repo: &'r Repository, branch: &str) -> Result<Option<git2::Commit<'r>>> {
-    match repo.find_reference(&format!("refs/remotes/origin/{branch}")) {
-        Ok(r) => Ok(Some(r.peel_to_commit().git_ctx("peeling a remote branch")?)),
-        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-        Err(e) => Err(crate::error::from_git2("reading a remote branch", e)),
-    }
+    commit_at(repo, &format!("refs/remotes/origin/{branch}"))
 }
 
 /// Reads `path` of `branch` (or at `reference`) over a remote: fetches the branch (or,
