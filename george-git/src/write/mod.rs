@@ -1,22 +1,25 @@
 //! [`GitWriteTool`]: a [`ToolExecutor`] with which agents read files of a repository
 //! and commit changes to it, so that a GitOps change is a real commit.
 //!
-//! Modules, each taking only what it needs (a branch name, a [`Committer`]) and none
+//! Modules, each taking only what it needs (a branch name, a `Committer`) and none
 //! using this one: `args` (the calls' arguments), `scope` (allowed and denied paths),
 //! `trailers` (George's commit trailers), `author` and `branch` (who commits, a
 //! branch's head, the result), `apply` (changes to a tree), `worktree` (a checkout kept
 //! in step), `read` (the read tool), `local` (a commit on disk), `target`, `rebase`
-//! and `remote` (a commit pushed to a remote).
+//! and `remote` (a commit pushed to a remote), `settings` and `calls` (the tools'
+//! settings and calls).
 
 mod apply;
 mod args;
 mod author;
 mod branch;
+mod calls;
 mod local;
 mod read;
 mod rebase;
 mod remote;
 mod scope;
+mod settings;
 mod target;
 mod trailers;
 mod worktree;
@@ -27,15 +30,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use george_core::tool::{EffectClass, ToolDefinition, ToolExecutor, ToolInvocation, ToolOutput};
 use george_core::{Error, Result};
-use serde_json::Value;
 
-use crate::error::blocking;
 use crate::local::open_repo;
-use args::{Change, commit_schema, parse_commit, read_schema, validate_path};
-use author::Committer;
-use read::{read_file, validate_ref};
+use args::{commit_schema, read_schema};
 use scope::PathScope;
-use trailers::{CallOrigin, check_message};
+use settings::Settings;
 
 pub use author::GitAuthor;
 pub use read::DEFAULT_MAX_READ_BYTES;
@@ -165,21 +164,6 @@ pub const DEFAULT_REPLAY_WINDOW: usize = 20;
 pub struct GitWriteTool {
     settings: Arc<Settings>,
     commit_lock: Arc<Mutex<()>>,
-}
-
-/// The tool's settings. `Debug` shows no credentials ([`RemoteTarget`] redacts them).
-#[derive(Debug, Clone)]
-struct Settings {
-    /// The repository, or the remote target's work clone.
-    path: PathBuf,
-    branch: String,
-    author: GitAuthor,
-    alias: Option<String>,
-    replay_window: usize,
-    max_read_bytes: u64,
-    scope: PathScope,
-    /// Set for a remote target.
-    remote: Option<RemoteTarget>,
 }
 
 impl GitWriteTool {
@@ -330,87 +314,6 @@ impl GitWriteTool {
             Some(_) => format!("on branch `{branch}` and pushes it"),
         }
     }
-
-    /// Runs `f` on the blocking pool, serialised with the tool's other calls.
-    async fn serialised<F>(&self, f: F) -> Result<ToolOutput>
-    where
-        F: FnOnce(&Settings) -> Result<ToolOutput> + Send + 'static,
-    {
-        let (settings, lock) = (self.settings.clone(), self.commit_lock.clone());
-        blocking(move || {
-            let _serial = lock.lock().unwrap_or_else(|e| e.into_inner());
-            f(&settings)
-        })
-        .await
-    }
-
-    async fn read_call(&self, arguments: &Value) -> Result<ToolOutput> {
-        let path = match arguments.get("path").and_then(Value::as_str) {
-            Some(p) => p.to_owned(),
-            None => return Ok(ToolOutput::error("`path` (a string) is required")),
-        };
-        let reference = match arguments.get("ref") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(r)) => match validate_ref(r) {
-                Ok(()) => Some(r.clone()),
-                Err(msg) => return Ok(ToolOutput::error(msg)),
-            },
-            Some(_) => return Ok(ToolOutput::error("`ref` must be a string")),
-        };
-        let path = match validate_path(&path) {
-            Ok(p) => p,
-            Err(e) => return Ok(ToolOutput::error(e)),
-        };
-        // Remote reads share the work clone (and its fetches) with commits.
-        self.serialised(move |s| match &s.remote {
-            Some(t) => remote::read(t, &s.branch, &path, reference.as_deref(), s.max_read_bytes),
-            None => read_file(
-                &s.path,
-                &s.branch,
-                &path,
-                reference.as_deref(),
-                s.max_read_bytes,
-            ),
-        })
-        .await
-    }
-
-    async fn commit_call(&self, invocation: &ToolInvocation) -> Result<ToolOutput> {
-        if invocation.idempotency_key.contains(['\n', '\r']) {
-            return Err(Error::invalid_input(
-                "an idempotency key cannot contain line breaks",
-            ));
-        }
-        let origin = CallOrigin::of(invocation);
-        let request = match parse_commit(&invocation.arguments) {
-            Ok(r) => r,
-            Err(msg) => return Ok(ToolOutput::error(msg)),
-        };
-        if let Err(msg) = check_message(&request.message) {
-            tracing::warn!(key = %origin.key, "commit refused: the message sets a George trailer");
-            return Ok(ToolOutput::error(msg));
-        }
-        if let Err(refusal) = self
-            .settings
-            .scope
-            .check(request.changes.iter().map(Change::path))
-        {
-            tracing::warn!(key = %origin.key, refusal = %refusal.content, "commit refused by the path scope");
-            return Ok(refusal);
-        }
-        self.serialised(move |s| {
-            let who = Committer {
-                author: &s.author,
-                branch: &s.branch,
-                replay_window: s.replay_window,
-            };
-            match &s.remote {
-                Some(target) => remote::commit(target, who, &request, &origin),
-                None => local::commit(&s.path, who, &request, &origin.key),
-            }
-        })
-        .await
-    }
 }
 
 fn check_branch(branch: &str) -> Result<()> {
@@ -466,9 +369,9 @@ impl ToolExecutor for GitWriteTool {
 
     async fn call(&self, invocation: ToolInvocation) -> Result<ToolOutput> {
         if invocation.name == self.read_tool_name() {
-            self.read_call(&invocation.arguments).await
+            calls::read(&self.settings, &self.commit_lock, &invocation.arguments).await
         } else if invocation.name == self.commit_tool_name() {
-            self.commit_call(&invocation).await
+            calls::commit(&self.settings, &self.commit_lock, &invocation).await
         } else {
             Err(Error::not_found(format!(
                 "no tool named {:?} (this executor has {} and {})",
