@@ -26,6 +26,7 @@ mod finish;
 mod io;
 mod lease;
 mod limits;
+pub mod operator;
 pub mod prompt;
 mod recovery;
 mod redact;

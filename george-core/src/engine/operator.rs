@@ -1,0 +1,647 @@
+//! The operator's view of an engine: reads an HTTP API or a dashboard needs (every job,
+//! a page of events, a transcript, approvals, the catalogue of agents, templates and
+//! tools, the head of the followed reference), and two operator actions, cancelling and
+//! retrying a job.
+//!
+//! Both actions take the authenticated identity (an [`Approver`]) of whoever asked and
+//! record it as the actor (`human:<id>`) of their events. Neither checks any role: the
+//! caller (e.g. `george-http`, which requires its `admin` role) decides who may.
+//!
+//! - [`Engine::cancel_job`] applies the state machine's `Cancel` event to every step
+//!   that is not `Succeeded` or `Cancelled`, cancels the job's open approval requests
+//!   and sets the job `Cancelled`, in one write. The reconciler then leaves the job
+//!   alone until a new generation (a changed manifest) starts its cancelled steps over.
+//!   A running attempt loses its lease and stops at its next renewal (a third of
+//!   `lease_ms`); its outcome is discarded.
+//! - [`Engine::retry_job`] starts a `Failed`, `Cancelled` or `Blocked` job over, as a new
+//!   generation would, without changing the generation: its terminally failed, cancelled
+//!   and blocked steps become `Pending` again (their message cleared, their attempt count
+//!   kept, so transcript keys and approval ids stay unique); succeeded steps keep their
+//!   outputs, and an approved plan not yet executed still runs (it was approved for
+//!   this generation). Each retried step gets one more attempt than its retry policy
+//!   had left, not a fresh set.
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use george_core::{approval::Approver, engine::Engine, state::JobStatus};
+//! # use george_core::{command::CommandToolExecutor, memory::{InMemoryGitSource, InMemoryStateStore}};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> george_core::Result<()> {
+//! let git = InMemoryGitSource::new();
+//! git.commit_files("main", [
+//!     ("task-templates/t.yaml", "apiVersion: george.dev/v1alpha1\nkind: TaskTemplate\nmetadata: {name: t}\nspec:\n  steps:\n    - {id: s, command: {program: 'false'}, retry: {attempts: 1}}\n"),
+//!     ("jobs/j.yaml", "apiVersion: george.dev/v1alpha1\nkind: Job\nmetadata: {name: j}\nspec: {template: t}\n"),
+//! ], "c1");
+//! let engine = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git))
+//!     .commands(CommandToolExecutor::new(["false"]))
+//!     .build()?;
+//! engine.start().await?;
+//! let run = engine.spawn();
+//! let limit = std::time::Duration::from_secs(10);
+//! assert_eq!(engine.wait_finished("j", limit).await?, JobStatus::Failed);
+//! let alice = Approver::user("alice");
+//! engine.retry_job("j", &alice, "the disk is free again").await?;  // one more attempt
+//! engine.wait_for("j", limit, |s| s == JobStatus::Failed).await?;
+//! assert_eq!(engine.job("j").await?.unwrap().steps[0].attempt, 2);
+//! run.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+
+use super::Engine;
+use super::io::{ROUNDS, commit, desired_of, slot};
+use crate::approval::Approver;
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::EventAction;
+use crate::git::CommitId;
+use crate::manifest::Loaded;
+use crate::model::{AgentSpec, TaskTemplate};
+use crate::provider::Message;
+use crate::reconcile::{self, Action, derive_status};
+use crate::state::{
+    ApprovalRequest, ApprovalStatus, Event, JobRecord, JobStatus, NewEvent, StepEvent, StepState,
+};
+use crate::store::{JobWrite, TranscriptKey};
+use crate::tool::ToolDefinition;
+
+/// What is available at the current commit: valid agent specs and templates (each
+/// sorted by name), and the tools registered with the engine (sorted by name).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Catalogue {
+    /// Valid agent specs, with their paths.
+    pub agents: Vec<Loaded<AgentSpec>>,
+    /// Valid task templates, with their paths.
+    pub templates: Vec<Loaded<TaskTemplate>>,
+    /// Registered tools.
+    pub tools: Vec<CatalogueTool>,
+}
+
+/// One registered tool.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CatalogueTool {
+    /// Its definition; `definition.effect` is the operator's class when one was set
+    /// (`EngineBuilder::effect_class`), else the executor's declared default.
+    pub definition: ToolDefinition,
+    /// Whether the operator fixed the effect class (then it is final); when not, the
+    /// executor may classify each call itself (`ToolExecutor::effect_of`).
+    pub effect_fixed: bool,
+}
+
+impl Engine {
+    /// Every job record in the store (any order).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn jobs(&self) -> Result<Vec<JobRecord>> {
+        self.shared.store.list_jobs().await
+    }
+
+    /// At most `limit` events of `job` with a sequence number above `after_seq`, in order.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn events_after(
+        &self,
+        job: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
+        self.shared.store.events(job, after_seq, limit).await
+    }
+
+    /// The transcript of `attempt` (1-based) of `job`/`step`; `None` when there is none
+    /// (never written, or deleted by [`Engine::compact`]).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn transcript(
+        &self,
+        job: &str,
+        step: &str,
+        attempt: u32,
+    ) -> Result<Option<Vec<Message>>> {
+        let key = TranscriptKey {
+            job: job.to_string(),
+            step: step.to_string(),
+            attempt,
+        };
+        self.shared.store.transcript(&key).await
+    }
+
+    /// The approval request `id`, open or decided.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn approval(&self, id: &str) -> Result<Option<ApprovalRequest>> {
+        self.shared.store.approval(id).await
+    }
+
+    /// Approval requests: the open ones, or all of them (decided and cancelled too).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn approvals(&self, open_only: bool) -> Result<Vec<ApprovalRequest>> {
+        self.shared.store.approvals(open_only).await
+    }
+
+    /// The agents and templates valid at the current commit and the registered tools.
+    pub fn catalogue(&self) -> Catalogue {
+        let mut out = Catalogue::default();
+        if let Ok(d) = self.shared.desired.read() {
+            out.agents = d.set.agents.values().cloned().collect();
+            out.templates = d.set.templates.values().cloned().collect();
+        }
+        out.agents
+            .sort_by(|a, b| a.value.metadata.name.cmp(&b.value.metadata.name));
+        out.templates
+            .sort_by(|a, b| a.value.metadata.name.cmp(&b.value.metadata.name));
+        out.tools = self
+            .shared
+            .tools
+            .values()
+            .map(|t| CatalogueTool {
+                definition: t.definition.clone(),
+                effect_fixed: t.effect_fixed,
+            })
+            .collect();
+        out.tools
+            .sort_by(|a, b| a.definition.name.cmp(&b.definition.name));
+        out
+    }
+
+    /// The Git reference this engine follows (`main`).
+    pub fn reference(&self) -> &str {
+        &self.shared.config.reference
+    }
+
+    /// The commit the followed reference points to now in the Git source (for a remote
+    /// source: as of its last fetch). Compare with [`Engine::commit`] to see whether the
+    /// engine is behind.
+    ///
+    /// # Errors
+    /// Git errors.
+    pub async fn source_head(&self) -> Result<CommitId> {
+        self.shared.git.resolve(&self.shared.config.reference).await
+    }
+
+    /// Cancels `job` on behalf of `by` (see the [module docs](self)); `reason` (may be
+    /// empty) goes to the event log. Cancelling a cancelled job changes nothing.
+    /// Returns the job's record after the write.
+    ///
+    /// # Errors
+    /// `NotFound` (no such job); `Conflict` (the job `Succeeded` or `Failed`, or kept
+    /// changing); store errors.
+    pub async fn cancel_job(&self, job: &str, by: &Approver, reason: &str) -> Result<JobRecord> {
+        let why = because(by, "cancelled", reason);
+        let record = self
+            .change_job(
+                job,
+                |rec| {
+                    match rec.status {
+                        JobStatus::Cancelled => return Ok(None),
+                        JobStatus::Succeeded | JobStatus::Failed => {
+                            return Err(Error::conflict(format!(
+                                "job {job} is {}: only an unfinished job can be cancelled",
+                                rec.status
+                            )));
+                        }
+                        _ => {}
+                    }
+                    let mut actions: Vec<Action> = rec
+                        .steps
+                        .iter()
+                        .filter(|s| !matches!(s.state, StepState::Succeeded | StepState::Cancelled))
+                        .map(|s| Action::Transition {
+                            step: s.id.clone(),
+                            event: StepEvent::Cancel,
+                            reason: why.clone(),
+                        })
+                        .collect();
+                    actions.push(Action::SetStatus(JobStatus::Cancelled));
+                    let mut next = rec.clone();
+                    let applied = reconcile::apply(&mut next, &actions, &rec.commit);
+                    Ok(Some((next, applied.changes, applied.cancel_approvals)))
+                },
+                by,
+            )
+            .await?;
+        Ok(record)
+    }
+
+    /// Starts the `Failed`, `Cancelled` or `Blocked` job `job` over on behalf of `by`
+    /// (see the [module docs](self)); `reason` (may be empty) goes to the event log.
+    /// Returns the job's record after the write.
+    ///
+    /// # Errors
+    /// `NotFound` (no such job); `Conflict` (the job is in another status, its manifest
+    /// was removed from Git or does not validate at the current commit, or it kept
+    /// changing); store errors.
+    pub async fn retry_job(&self, job: &str, by: &Approver, reason: &str) -> Result<JobRecord> {
+        let why = because(by, "retried", reason);
+        let (desired, _, _) = desired_of(&self.shared, job);
+        let record = self
+            .change_job(job, |rec| {
+                if !matches!(
+                    rec.status,
+                    JobStatus::Failed | JobStatus::Cancelled | JobStatus::Blocked
+                ) {
+                    return Err(Error::conflict(format!(
+                        "job {job} is {}: only a Failed, Cancelled or Blocked job can be retried",
+                        rec.status
+                    )));
+                }
+                if rec.removed || desired.is_none() {
+                    return Err(Error::conflict(format!(
+                        "job {job} has no valid manifest at the current commit: nothing to run"
+                    )));
+                }
+                let mut next = rec.clone();
+                let mut changes = Vec::new();
+                for s in &mut next.steps {
+                    if matches!(
+                        s.state,
+                        StepState::Failed { retry_at_ms: None } | StepState::Cancelled | StepState::Blocked
+                    ) {
+                        changes.push((
+                            Some(s.id.clone()),
+                            EventAction::StepTransition,
+                            format!("{} → pending: {why}", s.state.name()),
+                        ));
+                        s.state = StepState::Pending;
+                        s.message = None;
+                    }
+                }
+                let status = derive_status(next.steps.iter().map(|s| &s.state), next.removed);
+                let applied = reconcile::apply(&mut next, &[Action::SetStatus(status)], &rec.commit);
+                changes.extend(applied.changes);
+                Ok(Some((next, changes, Vec::new())))
+            }, by)
+            .await?;
+        Ok(record)
+    }
+
+    /// Read, change, commit under the job's lock, retried on `Conflict`: `change` returns
+    /// the new record, the changes for the event log (logged as `by`) and the approval
+    /// requests to cancel, or `None` when there is nothing to do. Notifies the human
+    /// channel of cancelled requests and requeues the job.
+    async fn change_job(
+        &self,
+        job: &str,
+        mut change: impl FnMut(&JobRecord) -> Result<Option<Changed>>,
+        by: &Approver,
+    ) -> Result<JobRecord> {
+        let shared = &self.shared;
+        let actor = by.actor();
+        // Checked first, so that asking about a name that is no job leaves no cache slot.
+        if self.job(job).await?.is_none() {
+            return Err(Error::not_found(format!("no job {job}")));
+        }
+        let slot = slot(shared, job);
+        for round in 1..=ROUNDS {
+            let mut guard = slot.lock().await;
+            if guard.is_none() {
+                *guard = shared.store.get_job(job).await?.map(Arc::new);
+            }
+            let Some(rec) = guard.as_deref().cloned() else {
+                return Err(Error::not_found(format!("no job {job}")));
+            };
+            let Some((mut next, changes, to_cancel)) = change(&rec)? else {
+                return Ok(rec);
+            };
+            let now = shared.clock.now_ms();
+            next.updated_at_ms = now;
+            let mut events: Vec<NewEvent> = changes
+                .into_iter()
+                .map(|(step, action, detail)| {
+                    NewEvent::new(now, &actor, action, step.as_deref(), detail)
+                })
+                .collect();
+            let mut cancelled = Vec::new();
+            for (id, why) in to_cancel {
+                let Some(mut req) = shared.store.approval(&id).await? else {
+                    continue;
+                };
+                if req.status != ApprovalStatus::Open {
+                    continue;
+                }
+                req.status = ApprovalStatus::Cancelled {
+                    at_ms: now,
+                    reason: why.clone(),
+                };
+                events.push(NewEvent::new(
+                    now,
+                    &actor,
+                    EventAction::ApprovalCancelled,
+                    Some(&req.step),
+                    format!("cancelled {id}: {why}"),
+                ));
+                cancelled.push(req);
+            }
+            let mut write = JobWrite::update(next).events(events);
+            for req in &cancelled {
+                write = write.update_approval(req.clone());
+            }
+            match commit(shared, &mut guard, write).await {
+                Ok(()) => {
+                    let stored = guard.as_deref().cloned();
+                    drop(guard);
+                    for req in &cancelled {
+                        if let Err(e) = shared.human.approval_cancelled(req).await {
+                            tracing::warn!(id = %req.id, error = %e, "notifying the human channel failed");
+                        }
+                    }
+                    self.requeue(job);
+                    return stored.ok_or_else(|| Error::not_found(format!("no job {job}")));
+                }
+                Err(e) if e.kind() == ErrorKind::Conflict && round < ROUNDS => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::conflict(format!(
+            "job {job} kept changing; try again"
+        )))
+    }
+}
+
+/// A changed record, its event-log changes, and the approval requests to cancel.
+type Changed = (
+    JobRecord,
+    Vec<(Option<String>, EventAction, String)>,
+    Vec<(String, String)>,
+);
+
+fn because(by: &Approver, what: &str, reason: &str) -> String {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        format!("{what} by {}", by.actor())
+    } else {
+        format!("{what} by {}: {reason}", by.actor())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::approval::Decision;
+    use crate::command::CommandToolExecutor;
+    use crate::human::ChannelHuman;
+    use crate::memory::{InMemoryGitSource, InMemoryStateStore};
+    use crate::scripted::{ScriptedProvider, tool_call};
+    use crate::tool::EffectClass;
+
+    const LIMIT: Duration = Duration::from_secs(10);
+    const AGENT: &str = "apiVersion: george.dev/v1alpha1\nkind: AgentSpec\nmetadata: {name: planner}\nspec: {model: m, system_prompt: You plan.}\n";
+    const TEMPLATE: &str = "apiVersion: george.dev/v1alpha1\nkind: TaskTemplate\nmetadata: {name: t}\nspec:\n  steps:\n    - {id: plan, agent: planner, instructions: Plan., approval: required}\n    - {id: after, depends_on: [plan], command: {program: 'true'}}\n";
+    const FAILING: &str = "apiVersion: george.dev/v1alpha1\nkind: TaskTemplate\nmetadata: {name: f}\nspec:\n  steps:\n    - {id: s, command: {program: 'false'}, retry: {attempts: 1}}\n    - {id: next, depends_on: [s], command: {program: 'true'}}\n";
+
+    fn job(name: &str, template: &str) -> String {
+        format!(
+            "apiVersion: george.dev/v1alpha1\nkind: Job\nmetadata: {{name: {name}}}\nspec: {{template: {template}}}\n"
+        )
+    }
+
+    fn plan(id: &str) -> crate::provider::ChatResponse {
+        tool_call(
+            id,
+            "submit_plan",
+            json!({"summary": "nothing", "actions": []}),
+        )
+    }
+
+    struct Setup {
+        engine: Engine,
+        provider: ScriptedProvider,
+        requests: tokio::sync::mpsc::UnboundedReceiver<ApprovalRequest>,
+        run: super::super::RunHandle,
+    }
+
+    async fn setup() -> Setup {
+        let git = InMemoryGitSource::new();
+        let files = vec![
+            ("agent-specs/planner.yaml", AGENT.to_string()),
+            ("task-templates/t.yaml", TEMPLATE.to_string()),
+            ("task-templates/f.yaml", FAILING.to_string()),
+            ("jobs/gated.yaml", job("gated", "t")),
+            ("jobs/failing.yaml", job("failing", "f")),
+        ];
+        git.commit_files("main", files, "c1");
+        let provider = ScriptedProvider::new();
+        provider.expect_call("plan 1", plan("c1"));
+        let (human, requests) = ChannelHuman::new();
+        let engine = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git))
+            .provider("default", Arc::new(provider.clone()))
+            .commands(CommandToolExecutor::new(["true", "false"]))
+            .effect_class("run_command", EffectClass::DryRun)
+            .human(Arc::new(human))
+            .build()
+            .expect("engine");
+        engine.start().await.expect("start");
+        let run = engine.spawn();
+        Setup {
+            engine,
+            provider,
+            requests,
+            run,
+        }
+    }
+
+    async fn next_open(
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<ApprovalRequest>,
+    ) -> ApprovalRequest {
+        loop {
+            let req = tokio::time::timeout(LIMIT, rx.recv())
+                .await
+                .expect("in time")
+                .expect("open");
+            if req.status == ApprovalStatus::Open {
+                return req;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn cancel_stops_a_waiting_job_for_good_and_voids_its_request() {
+        let mut s = setup().await;
+        let req = next_open(&mut s.requests).await;
+        let alice = Approver::user("alice");
+        let rec = s
+            .engine
+            .cancel_job("gated", &alice, "not today")
+            .await
+            .expect("cancel");
+        assert_eq!(rec.status, JobStatus::Cancelled);
+        assert!(rec.steps.iter().all(|st| st.state == StepState::Cancelled));
+        let stored = s.engine.approval(&req.id).await.unwrap().unwrap();
+        assert_eq!(stored.status.name(), "cancelled");
+        let err = s
+            .engine
+            .decide(&req.id, &alice, &Decision::approve(None))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict);
+        // The reconciler leaves it alone; cancelling again changes nothing.
+        s.engine.requeue("gated");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let again = s
+            .engine
+            .cancel_job("gated", &alice, "")
+            .await
+            .expect("idempotent");
+        assert_eq!(again.revision, rec.revision);
+        let events = s.engine.events("gated").await.unwrap();
+        let by_alice: Vec<_> = events.iter().filter(|e| e.actor == "human:alice").collect();
+        assert!(by_alice.iter().any(|e| e.action == "approval.cancelled"));
+        assert!(
+            by_alice
+                .iter()
+                .any(|e| e.action == "job.status" && e.detail.ends_with("→ Cancelled"))
+        );
+        assert!(
+            by_alice
+                .iter()
+                .any(|e| e.detail.contains("cancelled by human:alice: not today"))
+        );
+        s.run.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn retry_after_cancel_plans_again_under_a_new_request_id() {
+        let mut s = setup().await;
+        let first = next_open(&mut s.requests).await;
+        let alice = Approver::user("alice");
+        s.engine
+            .cancel_job("gated", &alice, "")
+            .await
+            .expect("cancel");
+        s.provider.expect_call("plan 2", plan("c2"));
+        let rec = s
+            .engine
+            .retry_job("gated", &alice, "go")
+            .await
+            .expect("retry");
+        assert!(!rec.status.is_finished());
+        let second = next_open(&mut s.requests).await;
+        assert_ne!(first.id, second.id);
+        s.engine
+            .approve(&second.id, &alice, None)
+            .await
+            .expect("approve");
+        let status = s.engine.wait_finished("gated", LIMIT).await.unwrap();
+        assert_eq!(status, JobStatus::Succeeded);
+        s.run.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn retry_gives_a_failed_job_one_more_attempt_and_refuses_other_states() {
+        let s = setup().await;
+        let alice = Approver::user("alice");
+        assert_eq!(
+            s.engine.wait_finished("failing", LIMIT).await.unwrap(),
+            JobStatus::Failed
+        );
+        let failed = s.engine.job("failing").await.unwrap().unwrap();
+        assert_eq!(failed.step("next").unwrap().state, StepState::Cancelled);
+        let err = s
+            .engine
+            .cancel_job("failing", &alice, "")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict);
+        let rec = s
+            .engine
+            .retry_job("failing", &alice, "")
+            .await
+            .expect("retry");
+        assert!(rec.steps.iter().all(|st| st.state == StepState::Pending));
+        assert_eq!(rec.status, JobStatus::Pending);
+        s.engine
+            .wait_for("failing", LIMIT, |st| st == JobStatus::Failed)
+            .await
+            .unwrap();
+        let after = s.engine.job("failing").await.unwrap().unwrap();
+        assert_eq!(after.step("s").unwrap().attempt, 2);
+        let events = s.engine.events("failing").await.unwrap();
+        assert!(
+            events.iter().any(|e| e.actor == "human:alice"
+                && e.detail == "failed → pending: retried by human:alice")
+        );
+        // A job waiting for a human is neither failed nor cancelled.
+        s.engine
+            .wait_for("gated", LIMIT, |st| st == JobStatus::AwaitingApproval)
+            .await
+            .unwrap();
+        let err = s.engine.retry_job("gated", &alice, "").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict);
+        let err = s.engine.retry_job("nope", &alice, "").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert!(!s.engine.known_jobs().contains("nope"));
+        s.run.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn the_catalogue_and_reads_show_what_the_engine_has() {
+        let mut s = setup().await;
+        let req = next_open(&mut s.requests).await;
+        let c = s.engine.catalogue();
+        let names: Vec<_> = c
+            .agents
+            .iter()
+            .map(|a| a.value.metadata.name.as_str())
+            .collect();
+        assert_eq!(names, ["planner"]);
+        let names: Vec<_> = c
+            .templates
+            .iter()
+            .map(|t| t.value.metadata.name.as_str())
+            .collect();
+        assert_eq!(names, ["f", "t"]);
+        let tools: Vec<_> = c
+            .tools
+            .iter()
+            .map(|t| {
+                (
+                    t.definition.name.as_str(),
+                    t.definition.effect,
+                    t.effect_fixed,
+                )
+            })
+            .collect();
+        assert_eq!(tools, [("run_command", EffectClass::DryRun, true)]);
+        assert_eq!(
+            s.engine.source_head().await.unwrap(),
+            s.engine.commit().unwrap()
+        );
+        assert_eq!(s.engine.reference(), "main");
+        assert_eq!(s.engine.approvals(true).await.unwrap().len(), 1);
+        assert_eq!(
+            s.engine.approval(&req.id).await.unwrap().unwrap().digest,
+            req.digest
+        );
+        let all = s.engine.events("gated").await.unwrap();
+        let page = s.engine.events_after("gated", 1, 2).await.unwrap();
+        assert_eq!(page, all[1..3]);
+        let transcript = s
+            .engine
+            .transcript("gated", "plan", 1)
+            .await
+            .unwrap()
+            .expect("kept");
+        assert!(!transcript.is_empty());
+        assert!(
+            s.engine
+                .transcript("gated", "plan", 9)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(s.engine.jobs().await.unwrap().len(), 2);
+        s.run.shutdown().await;
+    }
+}
