@@ -15,9 +15,16 @@ type HmacSha256 = Hmac<Sha256>;
 pub struct WebhookSecret(Vec<u8>);
 
 impl WebhookSecret {
-    /// Wraps the secret's bytes (used as they are: no trimming, no decoding).
+    /// Wraps the secret's bytes (used as they are: no trimming, no decoding). A UTF-8
+    /// secret is added to
+    /// [`KnownSecrets::global`](george_core::secret::KnownSecrets::global), so that the
+    /// engine redacts it from what it stores.
     pub fn new(secret: impl Into<Vec<u8>>) -> Self {
-        WebhookSecret(secret.into())
+        let bytes = secret.into();
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            george_core::secret::KnownSecrets::global().add(text);
+        }
+        WebhookSecret(bytes)
     }
 
     /// Whether the secret is empty (an empty secret is refused by
@@ -143,6 +150,14 @@ pub(crate) fn form_payload(body: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_registered_for_redaction() {
+        let _ = WebhookSecret::from("whsec-registered-0123");
+        let redacted =
+            george_core::secret::KnownSecrets::global().redact("x whsec-registered-0123");
+        assert_eq!(redacted, format!("x {}", george_core::secret::REDACTED));
+    }
 
     #[test]
     fn github_signature_matches_githubs_documented_example() {
