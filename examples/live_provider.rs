@@ -13,6 +13,11 @@
 //! - optionally `GEORGE_BASE_URL` (required for `openai-compatible`; e.g.
 //!   `http://localhost:11434/v1` for a local Ollama, which needs no key).
 //!
+//! This program plays the operator: with `GEORGE_BASE_URL` or `GEORGE_API_KEY_ENV` it
+//! registers a provider profile `live` with that endpoint and key variable, and the
+//! agent specs choose `provider: live` — a committed spec cannot name endpoints or key
+//! variables of its own (see the README's "Security model").
+//!
 //! Run: `cargo run --example live_provider --features llm`
 
 #[path = "support/mod.rs"]
@@ -21,7 +26,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use george::llm::Registry;
+use george::llm::{KeySource, ProviderKind, ProviderProfile, Registry};
 use george::prelude::*;
 
 fn usage_and_exit(missing: &str) -> ! {
@@ -62,13 +67,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let dir = tempfile::tempdir()?;
     let s = support::setup(dir.path());
-    support::point_agents_at(
-        &s,
-        &provider,
-        &model,
-        env("GEORGE_BASE_URL").as_deref(),
-        env("GEORGE_API_KEY_ENV").as_deref(),
-    )?;
+    // The operator's side: a custom endpoint or key variable becomes a profile.
+    let mut registry = Registry::new()?;
+    let (base_url, key_env) = (env("GEORGE_BASE_URL"), env("GEORGE_API_KEY_ENV"));
+    let chosen = if base_url.is_some() || key_env.is_some() {
+        let kind = match provider.as_str() {
+            "anthropic" => ProviderKind::Anthropic,
+            "gemini" => ProviderKind::Gemini,
+            _ => ProviderKind::OpenAi,
+        };
+        let builtin = registry.profiles().find(|p| p.name == provider).cloned();
+        let url = base_url
+            .or_else(|| builtin.as_ref().map(|p| p.base_url.clone()))
+            .ok_or("GEORGE_BASE_URL is required for this provider")?;
+        let mut profile = ProviderProfile::new("live", kind, url);
+        let builtin_key = builtin.and_then(|p| match p.key {
+            KeySource::Env(var) => Some(var),
+            _ => None,
+        });
+        if let Some(var) = key_env.or(builtin_key) {
+            profile = profile.key_env(var);
+        }
+        registry = registry.profile(profile);
+        "live".to_string()
+    } else {
+        provider.clone()
+    };
+    support::point_agents_at(&s, &chosen, &model, None, None)?;
     println!("George live provider run — provider {provider}, model {model}");
     println!(
         "ops repo: {}\napp repo: {}\nstore:    {}\n",
@@ -79,7 +104,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let (human, approvals) = ChannelHuman::new();
     let engine = support::engine_with(&s, human, "engine-live", |b| {
-        b.provider_factory(Arc::new(Registry::new().expect("HTTP client")))
+        b.provider_factory(Arc::new(registry))
     })
     .await?;
     let _human = support::spawn_human(engine.clone(), approvals);

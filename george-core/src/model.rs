@@ -48,18 +48,22 @@ pub struct AgentSpec {
 pub struct AgentConfig {
     /// The provider: the name of one registered with the engine
     /// (`EngineBuilder::provider`), or, with a provider factory such as
-    /// `george_llm::Registry`, a wire protocol it knows (`openai`, `anthropic`,
-    /// `gemini`, …). `"default"` when omitted.
+    /// `george_llm::Registry`, the name of a provider profile the operator allows
+    /// (`openai`, `anthropic`, `ollama`, … or the operator's own). `"default"` when
+    /// omitted.
     #[serde(default = "default_provider")]
     pub provider: String,
     /// Model identifier passed to the provider (e.g. `gpt-4.1`, `claude-sonnet-4-5`).
     pub model: String,
-    /// The provider's base URL, for a provider factory (e.g. `http://localhost:11434/v1`
-    /// for Ollama); the protocol's public endpoint when omitted.
+    /// The provider's base URL. It never chooses an endpoint: with
+    /// `george_llm::Registry` it may only restate the chosen profile's URL (anything
+    /// else blocks the step); the operator's profile decides where calls go.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
     /// The *name* of the environment variable that holds the API key (e.g.
-    /// `ANTHROPIC_API_KEY`) — never the key itself, which must not be in Git.
+    /// `ANTHROPIC_API_KEY`) — never the key itself, which must not be in Git. Like
+    /// `base_url`, it may only restate the chosen profile's variable: a spec cannot make
+    /// the engine read any other variable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
     /// The static system prompt (cacheable: it never contains per-step data).

@@ -353,8 +353,14 @@ impl<T: Provider + ?Sized> Provider for Box<T> {
 /// `Arc<dyn Provider>`.
 pub type DynProvider = Arc<dyn Provider>;
 
-/// Builds the provider an agent spec asks for: its `provider` (a wire protocol such as
-/// `openai`), `base_url` and `api_key_env` (the name of the variable holding the key).
+/// Builds the provider an agent spec asks for: its `provider` (the name of an endpoint
+/// the operator allows, such as `openai`), with `base_url` and `api_key_env` (the name of
+/// the variable holding the key) as the spec states them.
+///
+/// The operator decides what is reachable, a spec only chooses among it: a factory must
+/// refuse a spec whose `base_url` or `api_key_env` reaches beyond the operator's
+/// configuration (`george_llm::Registry` checks them against its provider profiles)
+/// and must never read a variable only a spec names.
 ///
 /// The engine asks its factory for every agent whose `provider` is not registered by
 /// name ([`EngineBuilder::provider`](crate::engine::EngineBuilder::provider)), once per
@@ -363,9 +369,9 @@ pub type DynProvider = Arc<dyn Provider>;
 /// implementation for the providers George ships.
 ///
 /// # Errors
-/// `InvalidInput` for a provider the factory does not know, `Unauthenticated` when the
-/// key variable is unset; the engine reports either as the step being `Blocked`, with
-/// the message.
+/// `InvalidInput` for a provider the factory does not know, `PermissionDenied` for a
+/// spec reaching beyond its profile, `Unauthenticated` when the key variable is unset;
+/// the engine reports each as the step being `Blocked`, with the message.
 pub trait ProviderFactory: Send + Sync + std::fmt::Debug + 'static {
     /// Builds the provider for `agent`.
     fn build(&self, agent: &crate::model::AgentConfig) -> Result<DynProvider>;
