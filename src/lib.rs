@@ -13,6 +13,7 @@
 //! | `sqlite` (default) | [`stores::SqliteStateStore`] |
 //! | `postgres` | `stores::PgStateStore`, for several engines sharing one PostgreSQL database |
 //! | `git` (default) | [`sources::LocalGitSource`], [`sources::GitWriteTool`] |
+//! | `http` | `http::router`: the operator's HTTP API (JSON, OpenAPI, live updates, auth) |
 //! | `mocks` | mockall mocks of the plug-in traits |
 //! | `conformance` | the conformance suites for adapter authors |
 //!
@@ -69,6 +70,12 @@ pub use george_core::conformance;
 /// provider factory (feature `llm`).
 #[cfg(feature = "llm")]
 pub use george_llm as llm;
+
+/// The operator's HTTP API: [`http::router`] makes an axum `Router` of an engine, with
+/// the JSON API, its OpenAPI document, live updates and authentication (feature `http`).
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use george_http as http;
 
 /// State stores: the in-memory one and, with `sqlite`, [`SqliteStateStore`] (with
 /// `postgres`, also `PgStateStore`).

@@ -1,0 +1,327 @@
+//! Live updates: `GET /api/v1/stream`, Server-Sent Events of job status changes
+//! ([`Engine::subscribe`]), resumable with `Last-Event-ID`.
+//!
+//! # Events
+//!
+//! | `event:` | `id:` | `data:` | when |
+//! |---|---|---|---|
+//! | `job` | `<epoch>-<n>` | [`JobChange`] | a job's status changed; `n` grows by one per change, over all jobs |
+//! | `job` | none | [`JobChange`] with `snapshot: true` | the current state of one job, in a snapshot |
+//! | `ready` | `<epoch>-<n>` | [`StreamReady`] | after the replay or snapshot that starts a stream; `n`: the position it is current to |
+//!
+//! # Resuming
+//!
+//! The router keeps the last changes (`ApiConfig::replay_buffer`, default 4,096) under
+//! ids `<epoch>-<n>`, where the epoch is random per router. A client that reconnects
+//! with `Last-Event-ID` (browsers' `EventSource` does so by itself) gets:
+//!
+//! - **a replay**, when the id is this router's and every change after it is still kept:
+//!   exactly the changes after it, in order, then `ready`;
+//! - otherwise (another epoch — the server restarted —, changes lost, an id it never
+//!   gave) **a snapshot**: one `job` event per job with its current status (no id), then
+//!   `ready` with the position the snapshot is current to. Changes made while the
+//!   snapshot was read follow it, so a job's last event is always its current state,
+//!   though a transition the snapshot already shows may come again.
+//!
+//! Without `Last-Event-ID`, a stream starts with `ready` (and, with `?snapshot=true`, a
+//! snapshot before it). Snapshot events carry no id, so a client cut off in the middle of
+//! a snapshot resumes from its previous id and gets the whole snapshot again. A client
+//! too slow to keep up, or a router that fell behind the engine, gets a snapshot in the
+//! stream, in the same way.
+//!
+//! Per job, changes come in the order the engine committed them.
+//!
+//! [`Engine::subscribe`]: george_core::engine::Engine::subscribe
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use george_core::engine::{Engine, JobUpdate};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::job_types::ApiJobStatus;
+use crate::auth::{Caller, Role};
+use crate::body::ApiQuery;
+use crate::problem::{ApiResult, Problem};
+use crate::state::AppState;
+
+/// One job's status, as of a change or a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JobChange {
+    /// The job.
+    pub job: String,
+    /// Its status.
+    pub status: ApiJobStatus,
+    /// Its generation.
+    pub generation: u64,
+    /// Whether this is part of a snapshot (the current state, not a change).
+    #[serde(default)]
+    pub snapshot: bool,
+}
+
+/// The `ready` event: the stream is current.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StreamReady {
+    /// Whether the changes since `Last-Event-ID` were replayed.
+    pub resumed: bool,
+    /// How many jobs a snapshot before this event listed (0 without a snapshot).
+    pub snapshot_jobs: usize,
+}
+
+/// Options of `GET /stream`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// Without `Last-Event-ID`: start with a snapshot of every job.
+    pub snapshot: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+enum Item {
+    Change(u64, Arc<JobChange>),
+    /// The hub missed changes: every stream sends a snapshot.
+    Resync,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// The id the next change gets (ids start at 1).
+    next: u64,
+    ring: VecDeque<(u64, Arc<JobChange>)>,
+    /// Changes after this id and before the ring's first were lost (the hub lagged).
+    gap_after: u64,
+    engine_rx: Option<broadcast::Receiver<JobUpdate>>,
+}
+
+/// The router's record of recent changes, fed by one task from [`Engine::subscribe`].
+#[derive(Debug)]
+pub(crate) struct Hub {
+    epoch: String,
+    capacity: usize,
+    inner: Mutex<Inner>,
+    tx: broadcast::Sender<Item>,
+}
+
+impl Hub {
+    /// Subscribes to `engine` now; the feeding task starts with [`Hub::start`].
+    pub(crate) fn new(engine: &Engine, capacity: usize) -> Arc<Self> {
+        let (tx, _) = broadcast::channel(capacity.max(16));
+        Arc::new(Hub {
+            epoch: format!("{:08x}", fastrand::u32(..)),
+            capacity: capacity.max(1),
+            inner: Mutex::new(Inner {
+                next: 1,
+                engine_rx: Some(engine.subscribe()),
+                ..Inner::default()
+            }),
+            tx,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the feeding task once (needs a Tokio runtime); it ends with the hub.
+    pub(crate) fn start(self: &Arc<Self>) {
+        let Some(mut rx) = self.lock().engine_rx.take() else {
+            return;
+        };
+        let weak: Weak<Hub> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let got = rx.recv().await;
+                let Some(hub) = weak.upgrade() else { return };
+                match got {
+                    Ok(u) => hub.push(JobChange {
+                        job: u.job,
+                        status: u.status.into(),
+                        generation: u.generation,
+                        snapshot: false,
+                    }),
+                    Err(broadcast::error::RecvError::Lagged(_)) => hub.lagged(),
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    fn push(&self, change: JobChange) {
+        let mut inner = self.lock();
+        let id = inner.next;
+        inner.next += 1;
+        let change = Arc::new(change);
+        inner.ring.push_back((id, change.clone()));
+        while inner.ring.len() > self.capacity {
+            inner.ring.pop_front();
+        }
+        let _ = self.tx.send(Item::Change(id, change));
+    }
+
+    fn lagged(&self) {
+        let mut inner = self.lock();
+        inner.gap_after = inner.next - 1;
+        inner.ring.clear();
+        let _ = self.tx.send(Item::Resync);
+    }
+
+    /// A new stream's receiver, its position, and the changes to replay after
+    /// `last_id` (`None`: it cannot be resumed, send a snapshot).
+    fn subscribe(
+        &self,
+        last_id: Option<&str>,
+    ) -> (broadcast::Receiver<Item>, u64, Option<Vec<Item>>) {
+        let inner = self.lock();
+        let rx = self.tx.subscribe();
+        let position = inner.next - 1;
+        let replay = last_id.and_then(|id| {
+            let (epoch, n) = id.trim().split_once('-')?;
+            let n: u64 = n.parse().ok()?;
+            let first = inner.ring.front().map_or(inner.next, |(id, _)| *id);
+            (epoch == self.epoch && n <= position && n >= inner.gap_after && n + 1 >= first).then(
+                || {
+                    inner
+                        .ring
+                        .iter()
+                        .filter(|(id, _)| *id > n)
+                        .map(|(id, c)| Item::Change(*id, c.clone()))
+                        .collect()
+                },
+            )
+        });
+        (rx, position, replay)
+    }
+
+    fn id(&self, n: u64) -> String {
+        format!("{}-{n}", self.epoch)
+    }
+}
+
+/// Job status changes as Server-Sent Events (see the module docs for resuming).
+#[utoipa::path(
+    get, path = "/stream", tag = "live", operation_id = "stream",
+    params(
+        StreamQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received, to resume"),
+    ),
+    responses(
+        (status = 200, description = "`text/event-stream`: `job` events (data: JobChange) and `ready` events (data: StreamReady)", content_type = "text/event-stream", body = JobChange),
+        (status = 401, description = "No identity", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn stream(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<StreamQuery>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    who.require(Role::Read)?;
+    state.hub.start();
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.trim().is_empty());
+    let (rx, position, replay) = state.hub.subscribe(last);
+    let mut client = Client {
+        state,
+        rx,
+        queue: VecDeque::new(),
+        last: position,
+    };
+    match replay {
+        Some(items) => {
+            for item in items {
+                client.emit(item);
+            }
+            client.ready(true, 0);
+        }
+        None if last.is_some() || q.snapshot == Some(true) => client.snapshot().await?,
+        None => client.ready(false, 0),
+    }
+    let events = futures::stream::unfold(client, |mut c| async move {
+        let event = c.next().await?;
+        Some((Ok(event), c))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+struct Client {
+    state: AppState,
+    rx: broadcast::Receiver<Item>,
+    queue: VecDeque<Event>,
+    /// The last change id sent (or covered by a snapshot).
+    last: u64,
+}
+
+impl Client {
+    fn emit(&mut self, item: Item) {
+        if let Item::Change(id, change) = item
+            && id > self.last
+        {
+            self.last = id;
+            let ev = Event::default().event("job").id(self.state.hub.id(id));
+            self.queue
+                .push_back(ev.json_data(&*change).unwrap_or_default());
+        }
+    }
+
+    fn ready(&mut self, resumed: bool, snapshot_jobs: usize) {
+        let ready = StreamReady {
+            resumed,
+            snapshot_jobs,
+        };
+        let ev = Event::default()
+            .event("ready")
+            .id(self.state.hub.id(self.last));
+        self.queue
+            .push_back(ev.json_data(&ready).unwrap_or_default());
+    }
+
+    /// Queues the current state of every job, then `ready`. The position is taken
+    /// before the jobs are read, so the snapshot is at least as new as it.
+    async fn snapshot(&mut self) -> Result<(), Problem> {
+        let position = self.state.hub.lock().next - 1;
+        let mut jobs = self.state.engine.jobs().await?;
+        jobs.sort_by(|a, b| a.name.cmp(&b.name));
+        for j in &jobs {
+            let change = JobChange {
+                job: j.name.clone(),
+                status: j.status.into(),
+                generation: j.generation,
+                snapshot: true,
+            };
+            let ev = Event::default().event("job").json_data(&change);
+            self.queue.push_back(ev.unwrap_or_default());
+        }
+        self.last = self.last.max(position);
+        self.ready(false, jobs.len());
+        Ok(())
+    }
+
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(ev) = self.queue.pop_front() {
+                return Some(ev);
+            }
+            match self.rx.recv().await {
+                Ok(Item::Change(id, c)) => self.emit(Item::Change(id, c)),
+                Ok(Item::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if let Err(e) = self.snapshot().await {
+                        tracing::warn!(error = %e, "live updates: a snapshot failed; closing the stream");
+                        return None;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
