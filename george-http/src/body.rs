@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::problem::Problem;
 
-/// A JSON request body. An empty body reads as `{}`; a body over the router's limit is
+/// A JSON request body. An empty body (or `null`) reads as `{}`; a body over the router's limit is
 /// 413, one that is not `application/json` is 415, one that does not parse or names an
 /// unknown field is 400 naming the field.
 #[derive(Debug)]
@@ -42,7 +42,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             };
             Problem::new(status, slug, e.body_text())
         })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        let trimmed = bytes.trim_ascii();
+        if trimmed.is_empty() || trimmed == b"null" {
             return serde_json::from_slice(b"{}")
                 .map(JsonBody)
                 .map_err(|e| Problem::invalid(format!("body: {e}")));

@@ -239,9 +239,12 @@ pub(crate) async fn stream(
     };
     match replay {
         Some(items) => {
+            // The replayed ids are above the client's and at most the position.
+            client.last = 0;
             for item in items {
                 client.emit(item);
             }
+            client.last = position;
             client.ready(true, 0);
         }
         None if last.is_some() || q.snapshot == Some(true) => client.snapshot().await?,

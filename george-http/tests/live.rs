@@ -1,0 +1,150 @@
+//! Live updates over real HTTP: a job's transitions arrive in order, a reconnect with
+//! `Last-Event-ID` replays what was missed, and an id the server cannot resume from
+//! gets a snapshot of the current state.
+
+mod support;
+
+use eventsource_stream::{Event, Eventsource};
+use futures::{Stream, StreamExt};
+use serde_json::{Value, json};
+use support::{ALICE, LIMIT, READER, Server, plan};
+
+type Events = std::pin::Pin<Box<dyn Stream<Item = Event> + Send>>;
+
+async fn connect(s: &Server, query: &str, last_id: Option<&str>) -> Events {
+    let mut req = s
+        .http
+        .get(s.url(&format!("/api/v1/stream{query}")))
+        .bearer_auth(READER);
+    if let Some(id) = last_id {
+        req = req.header("last-event-id", id);
+    }
+    let res = req.send().await.expect("sent");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    Box::pin(
+        res.bytes_stream()
+            .eventsource()
+            .map(|e| e.expect("an event")),
+    )
+}
+
+async fn next(events: &mut Events) -> Event {
+    tokio::time::timeout(LIMIT, events.next())
+        .await
+        .expect("an event in time")
+        .expect("the stream goes on")
+}
+
+fn data(e: &Event) -> Value {
+    serde_json::from_str(&e.data).expect("JSON data")
+}
+
+/// Events until one of `job` has `status`: (the job's statuses in order, the last id).
+async fn statuses_until(events: &mut Events, job: &str, status: &str) -> (Vec<String>, String) {
+    let mut seen = Vec::new();
+    loop {
+        let e = next(events).await;
+        if e.event == "job" && data(&e)["job"] == job {
+            let s = data(&e)["status"].as_str().unwrap_or_default().to_string();
+            seen.push(s.clone());
+            if s == status {
+                return (seen, e.id);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transitions_arrive_in_order_and_a_reconnect_resumes_where_it_left() {
+    let mut s = Server::start().await;
+    let first = s.next_open().await;
+    let mut events = connect(&s, "", None).await;
+    let ready = next(&mut events).await;
+    assert_eq!(ready.event, "ready");
+    assert_eq!(data(&ready), json!({"resumed": false, "snapshot_jobs": 0}));
+    let epoch = ready.id.split('-').next().expect("epoch").to_string();
+
+    // Reject: the step plans again and waits again.
+    s.provider.expect_call("plan 2", plan("c2", "second"));
+    let path = format!("/api/v1/approvals/{}/reject", first.id);
+    let (st, _) = s
+        .post(&path, Some(ALICE), json!({"reason": "smaller"}))
+        .await;
+    assert_eq!(st, 200);
+    let (seen, last_id) = statuses_until(&mut events, "gated", "awaiting_approval").await;
+    assert_eq!(seen, ["running", "awaiting_approval"]);
+    assert!(last_id.starts_with(&format!("{epoch}-")), "{last_id}");
+
+    // Disconnect; the job moves on meanwhile.
+    drop(events);
+    let second = s.next_open().await;
+    let path = format!("/api/v1/approvals/{}/approve", second.id);
+    let (st, _) = s.post(&path, Some(ALICE), json!({})).await;
+    assert_eq!(st, 200);
+    s.engine
+        .wait_finished("gated", LIMIT)
+        .await
+        .expect("finished");
+
+    // Reconnect with the last id: exactly the missed transitions, in order.
+    let mut events = connect(&s, "", Some(&last_id)).await;
+    let (seen, _) = statuses_until(&mut events, "gated", "succeeded").await;
+    assert_eq!(seen, ["running", "succeeded"]);
+
+    // An id from another server (or too old): a snapshot of the current state, then ready.
+    let mut events = connect(&s, "", Some("0badcafe-3")).await;
+    let mut snapshot = Vec::new();
+    let ready = loop {
+        let e = next(&mut events).await;
+        if e.event == "ready" {
+            break e;
+        }
+        assert_eq!(data(&e)["snapshot"], true);
+        snapshot.push((data(&e)["job"].clone(), data(&e)["status"].clone()));
+    };
+    assert_eq!(
+        snapshot,
+        [
+            (json!("failing"), json!("failed")),
+            (json!("gated"), json!("succeeded"))
+        ]
+    );
+    assert_eq!(data(&ready), json!({"resumed": false, "snapshot_jobs": 2}));
+    assert!(ready.id.starts_with(&format!("{epoch}-")));
+
+    // A fresh stream may ask for a snapshot too.
+    let mut events = connect(&s, "?snapshot=true", None).await;
+    let e = next(&mut events).await;
+    assert_eq!(
+        (e.event.as_str(), data(&e)["job"].clone()),
+        ("job", json!("failing"))
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_stream_carries_on_live() {
+    let mut s = Server::start().await;
+    let req = s.next_open().await;
+    let mut events = connect(&s, "", None).await;
+    let ready = next(&mut events).await;
+    drop(events);
+    // Nothing happened since: the resume replays nothing and says so.
+    let mut events = connect(&s, "", Some(&ready.id)).await;
+    let again = next(&mut events).await;
+    assert_eq!(again.event, "ready");
+    assert_eq!(data(&again), json!({"resumed": true, "snapshot_jobs": 0}));
+    assert_eq!(again.id, ready.id);
+    let path = format!("/api/v1/approvals/{}/approve", req.id);
+    let (st, _) = s.post(&path, Some(ALICE), json!({})).await;
+    assert_eq!(st, 200);
+    let (seen, _) = statuses_until(&mut events, "gated", "succeeded").await;
+    assert_eq!(seen, ["running", "succeeded"]);
+    let (st, p) = s.get("/api/v1/stream?since=1", Some(READER)).await;
+    assert_eq!(
+        (st, p["type"].as_str()),
+        (400, Some("https://george.dev/problems/invalid-input"))
+    );
+    s.shutdown().await;
+}
