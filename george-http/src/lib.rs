@@ -18,6 +18,7 @@
 //! | `GET /health` | read | commit against the source's head, counters, leases, jobs by status |
 //! | `GET /stream` | read | Server-Sent Events of job changes, resumable with `Last-Event-ID` ([`live`]) |
 //! | `GET /openapi.json` | none | the OpenAPI 3.1 document, generated from the code ([`openapi`]) |
+//! | `GET /metrics` (no prefix) | read | Prometheus text format ([`metrics`]) |
 //!
 //! Errors are RFC 9457 problem details ([`Problem`]); bodies are capped
 //! ([`ApiConfig::max_body_bytes`]) and unknown fields in bodies and queries are refused.
@@ -61,6 +62,7 @@ mod api;
 pub mod auth;
 mod body;
 pub mod live;
+pub mod metrics;
 pub mod problem;
 mod state;
 
@@ -129,7 +131,8 @@ impl ApiConfig {
 }
 
 /// The operator API of `engine` with the default [`ApiConfig`]: mount it where you like
-/// (`Router::nest("/ops", …)`, or `merge`); its routes start with [`PREFIX`].
+/// (`Router::nest("/ops", …)`, or `merge`); its routes start with [`PREFIX`], but for
+/// `/metrics`.
 ///
 /// Call it within a Tokio runtime, so live updates count every change from now on
 /// (outside one, they start with the first `GET /stream`).

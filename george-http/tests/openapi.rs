@@ -29,6 +29,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/manifest-errors"),
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/stream"),
+    ("GET", "/metrics"),
 ];
 
 fn documented() -> BTreeSet<(String, String)> {

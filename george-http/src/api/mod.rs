@@ -32,7 +32,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "jobs", description = "Jobs, their event logs and transcripts; cancel and retry (admin)"),
         (name = "approvals", description = "Plans waiting for humans, and decisions (decide)"),
         (name = "live", description = "Server-Sent Events of job status changes"),
-        (name = "system", description = "Catalogue, manifest errors, health, this document"),
+        (name = "system", description = "Catalogue, manifest errors, health, metrics, this document"),
     )
 )]
 struct ApiDoc;
@@ -56,7 +56,8 @@ impl Modify for BearerScheme {
     }
 }
 
-/// Every route of version 1, under [`PREFIX`], with its OpenAPI document.
+/// Every route of version 1, under [`PREFIX`], and `/metrics`, with their OpenAPI
+/// document.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     let v1 = OpenApiRouter::new()
         .routes(routes!(jobs::list_jobs))
@@ -74,5 +75,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(system::health))
         .routes(routes!(system::openapi))
         .routes(routes!(live::stream));
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(PREFIX, v1)
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(crate::metrics::metrics))
+        .nest(PREFIX, v1)
 }

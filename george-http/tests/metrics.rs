@@ -1,0 +1,175 @@
+//! `/metrics` after a job was rejected twice and approved once, parsed by a Prometheus
+//! text parser.
+
+mod support;
+
+use std::collections::HashMap;
+
+use george_core::provider::Usage;
+use prometheus_parse::{Scrape, Value};
+use serde_json::json;
+use support::{ALICE, LIMIT, READER, Server};
+
+fn costly_plan(id: &str) -> george_core::provider::ChatResponse {
+    let mut r = support::plan(id, id);
+    r.usage = Usage {
+        input_tokens: 100,
+        output_tokens: 10,
+        cost_usd: 0.25,
+        ..Usage::default()
+    };
+    r
+}
+
+async fn scrape(s: &Server) -> Scrape {
+    let res = s
+        .http
+        .get(s.url("/metrics"))
+        .bearer_auth(READER)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|c| c.starts_with("application/openmetrics-text"))
+    );
+    let text = res.text().await.expect("text");
+    Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parsed")
+}
+
+fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    let found: Vec<_> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "{metric} {labels:?}: {:?}",
+        scrape.samples.iter().map(|s| &s.metric).collect::<Vec<_>>()
+    );
+    match &found[0].value {
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+        Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
+        other => panic!("{metric}: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_jobs_approvals_tokens_and_cost_without_job_labels() {
+    let mut s = Server::start().await;
+    // The first plan (no usage) is rejected, then two costly ones: rejected, approved.
+    s.provider.expect_call("plan 2", costly_plan("c2"));
+    s.provider.expect_call("plan 3", costly_plan("c3"));
+    for verdict in ["reject", "reject", "approve"] {
+        let req = s.next_open().await;
+        let body = if verdict == "reject" {
+            json!({"reason": "smaller"})
+        } else {
+            json!({})
+        };
+        let (st, _) = s
+            .post(
+                &format!("/api/v1/approvals/{}/{verdict}", req.id),
+                Some(ALICE),
+                body,
+            )
+            .await;
+        assert_eq!(st, 200);
+    }
+    s.engine
+        .wait_finished("gated", LIMIT)
+        .await
+        .expect("gated ends");
+    s.engine
+        .wait_finished("failing", LIMIT)
+        .await
+        .expect("failing ends");
+    let m = scrape(&s).await;
+
+    assert_eq!(value(&m, "george_jobs", &[("status", "succeeded")]), 1.0);
+    assert_eq!(value(&m, "george_jobs", &[("status", "failed")]), 1.0);
+    assert_eq!(value(&m, "george_jobs", &[("status", "running")]), 0.0);
+    assert_eq!(value(&m, "george_approval_requests_total", &[]), 3.0);
+    assert_eq!(
+        value(
+            &m,
+            "george_approval_decisions_total",
+            &[("decision", "rejected")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "george_approval_decisions_total",
+            &[("decision", "approved")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "george_approval_decisions_total",
+            &[("decision", "cancelled")]
+        ),
+        0.0
+    );
+    assert_eq!(value(&m, "george_approvals_open", &[]), 0.0);
+    assert_eq!(
+        value(
+            &m,
+            "george_approval_latency_seconds",
+            &[("decision", "rejected")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "george_approval_latency_seconds",
+            &[("decision", "approved")]
+        ),
+        1.0
+    );
+    let planner = [
+        ("agent", "planner"),
+        ("provider", "default"),
+        ("model", "m"),
+    ];
+    let with = |kind: &'static str| {
+        let mut l = planner.to_vec();
+        l.push(("type", kind));
+        l
+    };
+    assert_eq!(value(&m, "george_tokens_total", &with("input")), 200.0);
+    assert_eq!(value(&m, "george_tokens_total", &with("output")), 20.0);
+    assert_eq!(value(&m, "george_cost_usd_total", &planner), 0.5);
+    assert_eq!(value(&m, "george_step_attempts_total", &[]), 5.0);
+    assert_eq!(value(&m, "george_manifest_errors", &[]), 1.0);
+    assert_eq!(value(&m, "george_git_in_sync", &[]), 1.0);
+    assert!(value(&m, "george_engine_reconciles_total", &[]) >= 1.0);
+    assert_eq!(value(&m, "george_engine_leases_held", &[]), 0.0);
+
+    // No job names as labels: label values come from fixed sets and the manifests.
+    let mut values: HashMap<String, Vec<String>> = HashMap::new();
+    for sample in &m.samples {
+        for (k, v) in sample.labels.iter() {
+            values.entry(k.clone()).or_default().push(v.clone());
+        }
+    }
+    for (k, vs) in &values {
+        assert!(
+            ["status", "decision", "agent", "provider", "model", "type"].contains(&k.as_str()),
+            "label {k}"
+        );
+        assert!(
+            !vs.iter().any(|v| v == "gated" || v == "failing"),
+            "{k}: {vs:?}"
+        );
+    }
+    s.shutdown().await;
+}
