@@ -7,7 +7,8 @@
 //! |---|---|---|
 //! | `GET /jobs` | read | jobs, filtered (`status`, `template`, `agent`, `text`), sorted (`sort`), paged (`limit` with `cursor` or `page`) |
 //! | `GET /jobs/{name}` | read | one job: steps, statuses, outputs, usage and cost, generation, commit |
-//! | `GET /jobs/{name}/events` | read | its event log, paged by `after` (follow it by polling with `next_after`) |
+//! | `GET /jobs/{name}/events` | read | its event log, paged by `after` |
+//! | `GET /jobs/{name}/events/stream` | read | the same log followed live as Server-Sent Events, resumable exactly ([`follow`]) |
 //! | `GET /jobs/{name}/steps/{step}/attempts/{attempt}/transcript` | read | a step attempt's conversation |
 //! | `POST /jobs/{name}/cancel`, `POST /jobs/{name}/retry` | admin | cancel or retry a job (see `Engine::cancel_job`, `Engine::retry_job`) |
 //! | `GET /approvals` | read | open (or `?status=all`) approval requests |
@@ -61,6 +62,7 @@
 mod api;
 pub mod auth;
 mod body;
+pub mod follow;
 pub mod live;
 pub mod metrics;
 pub mod problem;
@@ -90,6 +92,7 @@ pub mod types {
         ApiAgent, ApiManifestError, ApiTemplate, ApiTemplateStep, ApiTool, Catalogue, Health,
         ManifestErrors,
     };
+    pub use crate::follow::FollowQuery;
     pub use crate::live::{JobChange, StreamQuery, StreamReady};
 }
 

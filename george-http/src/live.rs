@@ -86,7 +86,7 @@ pub struct StreamQuery {
 }
 
 #[derive(Debug, Clone)]
-enum Item {
+pub(crate) enum Item {
     Change(u64, Arc<JobChange>),
     /// The hub missed changes: every stream sends a snapshot.
     Resync,
@@ -199,6 +199,11 @@ impl Hub {
             )
         });
         (rx, position, replay)
+    }
+
+    /// Every change from now on (and `Resync` when the hub missed some).
+    pub(crate) fn changes(&self) -> broadcast::Receiver<Item> {
+        self.tx.subscribe()
     }
 
     fn id(&self, n: u64) -> String {

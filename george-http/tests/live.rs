@@ -148,3 +148,82 @@ async fn a_resumed_stream_carries_on_live() {
     );
     s.shutdown().await;
 }
+
+async fn follow(s: &Server, job: &str, last_id: Option<&str>) -> Events {
+    let mut req = s
+        .http
+        .get(s.url(&format!("/api/v1/jobs/{job}/events/stream")))
+        .bearer_auth(READER);
+    if let Some(id) = last_id {
+        req = req.header("last-event-id", id);
+    }
+    let res = req.send().await.expect("sent");
+    assert_eq!(res.status(), 200);
+    Box::pin(
+        res.bytes_stream()
+            .eventsource()
+            .map(|e| e.expect("an event")),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_log_is_followed_live_resumed_exactly_and_ends_with_the_job() {
+    let mut s = Server::start().await;
+    let req = s.next_open().await;
+    let mut log = follow(&s, "gated", None).await;
+    let mut seqs = Vec::new();
+    let mut actions = Vec::new();
+    // Everything so far, up to the request.
+    while !actions.iter().any(|a| a == "approval.requested") {
+        let e = next(&mut log).await;
+        assert_eq!(e.event, "event");
+        assert_eq!(e.id, data(&e)["seq"].to_string());
+        seqs.push(data(&e)["seq"].as_u64().expect("seq"));
+        actions.push(data(&e)["action"].as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    assert_eq!(actions[0], "job.created");
+    let resume_at = seqs[seqs.len() - 2].to_string();
+    drop(log);
+
+    // Resumed from the next-to-last entry: the last one again, then the decision live.
+    let mut log = follow(&s, "gated", Some(&resume_at)).await;
+    let e = next(&mut log).await;
+    assert_eq!(data(&e)["seq"].as_u64(), seqs.last().copied());
+    let path = format!("/api/v1/approvals/{}/approve", req.id);
+    let (st, _) = s.post(&path, Some(ALICE), json!({"note": "go"})).await;
+    assert_eq!(st, 200);
+    let mut last = seqs.last().copied().unwrap_or_default();
+    let mut approved_by = None;
+    let end = loop {
+        let e = next(&mut log).await;
+        if e.event == "end" {
+            break data(&e);
+        }
+        let d = data(&e);
+        assert_eq!(d["seq"].as_u64(), Some(last + 1), "{d}");
+        last += 1;
+        if d["action"] == "approval.approved" {
+            approved_by = d["actor"].as_str().map(str::to_string);
+        }
+    };
+    assert_eq!(end, json!({"status": "succeeded"}));
+    assert_eq!(approved_by.as_deref(), Some("human:alice"));
+    assert!(
+        tokio::time::timeout(LIMIT, log.next())
+            .await
+            .expect("closed")
+            .is_none()
+    );
+
+    let (st, _) = s.get("/api/v1/jobs/nope/events/stream", Some(READER)).await;
+    assert_eq!(st, 404);
+    let bad = s
+        .http
+        .get(s.url("/api/v1/jobs/gated/events/stream"))
+        .bearer_auth(READER)
+        .header("last-event-id", "e-1");
+    let (st, _) = support::answer(bad.send().await.expect("sent")).await;
+    assert_eq!(st, 400);
+    s.shutdown().await;
+}

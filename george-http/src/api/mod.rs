@@ -31,7 +31,7 @@ pub const PREFIX: &str = "/api/v1";
     tags(
         (name = "jobs", description = "Jobs, their event logs and transcripts; cancel and retry (admin)"),
         (name = "approvals", description = "Plans waiting for humans, and decisions (decide)"),
-        (name = "live", description = "Server-Sent Events of job status changes"),
+        (name = "live", description = "Server-Sent Events: job status changes, a job's event log"),
         (name = "system", description = "Catalogue, manifest errors, health, metrics, this document"),
     )
 )]
@@ -74,7 +74,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(system::manifest_errors))
         .routes(routes!(system::health))
         .routes(routes!(system::openapi))
-        .routes(routes!(live::stream));
+        .routes(routes!(live::stream))
+        .routes(routes!(crate::follow::follow_events));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(crate::metrics::metrics))
         .nest(PREFIX, v1)
