@@ -97,7 +97,8 @@ struct Inner {
     /// The id the next change gets (ids start at 1).
     next: u64,
     ring: VecDeque<(u64, Arc<JobChange>)>,
-    /// Changes after this id and before the ring's first were lost (the hub lagged).
+    /// The id burnt when the hub lagged: changes before it were lost to streams that had
+    /// not seen it.
     gap_after: u64,
     engine_rx: Option<broadcast::Receiver<JobUpdate>>,
 }
@@ -167,9 +168,12 @@ impl Hub {
         let _ = self.tx.send(Item::Change(id, change));
     }
 
+    /// The engine's channel dropped changes, which got no id. An id is burnt to mark the
+    /// gap: a stream can resume only from it or later (it got a snapshot after the gap).
     fn lagged(&self) {
         let mut inner = self.lock();
-        inner.gap_after = inner.next - 1;
+        inner.gap_after = inner.next;
+        inner.next += 1;
         inner.ring.clear();
         let _ = self.tx.send(Item::Resync);
     }
@@ -331,5 +335,63 @@ impl Client {
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use george_core::memory::{InMemoryGitSource, InMemoryStateStore};
+    use george_core::state::JobStatus;
+
+    fn change(job: &str) -> JobChange {
+        JobChange {
+            job: job.into(),
+            status: JobStatus::Running.into(),
+            generation: 1,
+            snapshot: false,
+        }
+    }
+
+    fn replayed(hub: &Hub, id: &str) -> Option<Vec<u64>> {
+        let (_, _, replay) = hub.subscribe(Some(id));
+        replay.map(|items| {
+            items
+                .into_iter()
+                .filter_map(|i| match i {
+                    Item::Change(n, _) => Some(n),
+                    Item::Resync => None,
+                })
+                .collect()
+        })
+    }
+
+    #[tokio::test]
+    async fn resuming_needs_this_epoch_every_change_since_and_no_gap() {
+        let engine = Engine::builder(
+            std::sync::Arc::new(InMemoryStateStore::new()),
+            std::sync::Arc::new(InMemoryGitSource::new()),
+        )
+        .build()
+        .expect("engine");
+        let hub = Hub::new(&engine, 3);
+        let id = |n: u64| hub.id(n);
+        for j in ["a", "b", "c", "d"] {
+            hub.push(change(j));
+        }
+        // Ids 1..=4, the last 3 kept: resuming from 1 (2 is next) works, from 0 does not.
+        assert_eq!(replayed(&hub, &id(1)), Some(vec![2, 3, 4]));
+        assert_eq!(replayed(&hub, &id(4)), Some(vec![]));
+        assert_eq!(replayed(&hub, &id(0)), None);
+        assert_eq!(replayed(&hub, &id(5)), None, "an id it never gave");
+        assert_eq!(replayed(&hub, "0badcafe-4"), None, "another epoch");
+        assert_eq!(replayed(&hub, "garbage"), None);
+        // A lag burns id 5: streams from before it get a snapshot, even from the last id.
+        hub.lagged();
+        hub.push(change("e"));
+        assert_eq!(replayed(&hub, &id(4)), None);
+        assert_eq!(replayed(&hub, &id(5)), Some(vec![6]));
+        let (_, position, _) = hub.subscribe(None);
+        assert_eq!(position, 6);
     }
 }

@@ -1,26 +1,4 @@
-//! The operator's token file: TOML mapping each token's SHA-256 to who holds it, and
-//! optionally the trusted proxy.
-//!
-//! ```toml
-//! # printf %s "$TOKEN" | sha256sum   gives the key of each token
-//! [tokens.2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae]
-//! user = "alice"
-//! groups = ["sre"]
-//! roles = ["decide"]          # read | decide | admin; the highest one counts
-//! email = "alice@example.org" # optional: for forbid_self_approval
-//!
-//! [proxy]                      # optional: believe a reverse proxy's headers
-//! secret_header = "X-George-Proxy-Secret"
-//! secret_sha256 = "…"          # SHA-256 of the shared secret the proxy sends
-//! user_header = "X-Forwarded-User"      # the defaults
-//! groups_header = "X-Forwarded-Groups"  # comma-separated
-//! email_header = "X-Forwarded-Email"
-//! default_role = "read"        # optional
-//! group_roles = { sre = "decide", platform = "admin" }
-//! ```
-//!
-//! Unknown fields are refused; every error names the file, the line and column (for
-//! syntax and type errors) or the entry.
+//! The operator's token file: see the format in the [`auth`](crate::auth) module docs.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -80,7 +58,7 @@ struct ProxyEntry {
 }
 
 impl AuthConfig {
-    /// Reads the token file at `path` (see the [format](self)).
+    /// Reads the token file at `path` (see the [format](crate::auth#the-token-file)).
     ///
     /// # Errors
     /// An [`AuthFileError`] naming the file and where: unreadable, not TOML, an unknown

@@ -18,6 +18,32 @@
 //! passes the approval rule of the step (who may decide which plan), checked by the
 //! engine against the authenticated identity as an [`Approver`] — never a name the client
 //! typed.
+//!
+//! # The token file
+//!
+//! TOML mapping each token's SHA-256 to who holds it, and optionally the trusted proxy
+//! ([`AuthConfig::from_token_file`]):
+//!
+//! ```toml
+//! # printf %s "$TOKEN" | sha256sum   gives the key of each token
+//! [tokens.2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae]
+//! user = "alice"
+//! groups = ["sre"]
+//! roles = ["decide"]          # read | decide | admin; the highest one counts
+//! email = "alice@example.org" # optional: for forbid_self_approval
+//!
+//! [proxy]                      # optional: believe a reverse proxy's headers
+//! secret_header = "X-George-Proxy-Secret"
+//! secret_sha256 = "…"          # SHA-256 of the shared secret the proxy sends
+//! user_header = "X-Forwarded-User"      # the defaults
+//! groups_header = "X-Forwarded-Groups"  # comma-separated
+//! email_header = "X-Forwarded-Email"
+//! default_role = "read"        # optional
+//! group_roles = { sre = "decide", platform = "admin" }
+//! ```
+//!
+//! Unknown fields are refused; every error names the file, the line and column (for
+//! syntax and type errors) or the entry.
 
 mod file;
 mod proxy;
