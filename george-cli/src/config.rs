@@ -1,0 +1,235 @@
+//! The operator's configuration of `george serve` (TOML). Everything an engine may reach
+//! is here — the ops repository, the store, provider profiles, command programs, Git
+//! write targets, the listener and who may use it — and nothing in a manifest widens it.
+//!
+//! ```toml
+//! engine_id = "engine-1"            # optional; unique among engines sharing a store
+//!
+//! [source]                          # the ops repository the engine follows
+//! path = "ops"                      # a local repository, or:
+//! # url = "https://git.example.com/platform/ops.git"
+//! # token_env = "OPS_REPO_TOKEN"    # the NAME of the variable holding the token
+//! # cache_dir = "/var/cache/george" # bare clones of remote repositories
+//! reference = "main"
+//! poll_interval_ms = 10000
+//!
+//! [store]
+//! sqlite = "george.db"              # or: postgres = "postgres://…?sslmode=verify-full&sslrootcert=…"
+//!
+//! [providers]
+//! profiles = "providers.yaml"       # optional: the operator's provider profiles
+//! stream = true                     # optional: stream responses (default true)
+//!
+//! [commands]                        # optional: programs `run_command` may run
+//! programs = ["grep"]
+//! read = ["grep"]                   # programs that only read (planning steps may run them)
+//! cwd = "."
+//! timeout_ms = 30000
+//! pass_env = []                     # engine variables the children get, besides PATH, HOME, LANG, TZ
+//!
+//! [[git_write]]                     # optional: repositories agents may commit to
+//! alias = "app"                     # tools app_read_file and app_commit
+//! path = "app"                      # a local repository, or url (+ token_env, work_dir)
+//! branch = "main"
+//! author_name = "George"
+//! author_email = "george@example.invalid"
+//! allowed_paths = ["charts/**"]
+//! denied_paths = []
+//!
+//! [http]
+//! listen = "127.0.0.1:8080"
+//! tokens = "tokens.toml"            # hashed bearer tokens → identities (george_http::AuthConfig)
+//! ```
+//!
+//! Relative paths are relative to the configuration file's folder.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// `george.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServeConfig {
+    /// This engine's id (default: `george-<host>`-like random).
+    pub(crate) engine_id: Option<String>,
+    /// The ops repository.
+    pub(crate) source: Source,
+    /// The state store.
+    pub(crate) store: Store,
+    /// Provider profiles.
+    #[serde(default)]
+    pub(crate) providers: Providers,
+    /// Command programs.
+    pub(crate) commands: Option<Commands>,
+    /// Git write targets.
+    #[serde(default)]
+    pub(crate) git_write: Vec<GitWrite>,
+    /// The HTTP listener and its authentication.
+    pub(crate) http: Http,
+}
+
+/// `[source]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Source {
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) url: Option<String>,
+    pub(crate) token_env: Option<String>,
+    pub(crate) cache_dir: Option<PathBuf>,
+    #[serde(default = "main")]
+    pub(crate) reference: String,
+    #[serde(default = "poll")]
+    pub(crate) poll_interval_ms: u64,
+}
+
+/// `[store]`: exactly one of `sqlite` and `postgres`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Store {
+    pub(crate) sqlite: Option<PathBuf>,
+    pub(crate) postgres: Option<String>,
+}
+
+/// `[providers]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Providers {
+    pub(crate) profiles: Option<PathBuf>,
+    /// Whether responses are streamed (default true).
+    pub(crate) stream: Option<bool>,
+}
+
+/// `[commands]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Commands {
+    pub(crate) programs: Vec<String>,
+    #[serde(default)]
+    pub(crate) read: Vec<String>,
+    pub(crate) cwd: Option<PathBuf>,
+    pub(crate) timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub(crate) pass_env: Vec<String>,
+}
+
+/// `[[git_write]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GitWrite {
+    pub(crate) alias: String,
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) url: Option<String>,
+    pub(crate) token_env: Option<String>,
+    pub(crate) work_dir: Option<PathBuf>,
+    #[serde(default = "main")]
+    pub(crate) branch: String,
+    #[serde(default = "author_name")]
+    pub(crate) author_name: String,
+    #[serde(default = "author_email")]
+    pub(crate) author_email: String,
+    #[serde(default)]
+    pub(crate) allowed_paths: Vec<String>,
+    #[serde(default)]
+    pub(crate) denied_paths: Vec<String>,
+}
+
+/// `[http]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Http {
+    pub(crate) listen: String,
+    pub(crate) tokens: PathBuf,
+}
+
+fn main() -> String {
+    "main".into()
+}
+fn poll() -> u64 {
+    10_000
+}
+fn author_name() -> String {
+    "George".into()
+}
+fn author_email() -> String {
+    "george@example.invalid".into()
+}
+
+impl ServeConfig {
+    /// Reads and checks `path`; relative paths in it become relative to its folder.
+    ///
+    /// # Errors
+    /// A message naming the file, and the line, column and field when TOML says.
+    pub(crate) fn load(path: &Path) -> Result<ServeConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut config: ServeConfig =
+            toml::from_str(&text).map_err(|e| located(path, &text, &e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve(base);
+        config
+            .check()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(config)
+    }
+
+    fn resolve(&mut self, base: &Path) {
+        let fix = |p: &mut Option<PathBuf>| {
+            if let Some(x) = p.as_mut()
+                && x.is_relative()
+            {
+                *x = base.join(&*x);
+            }
+        };
+        fix(&mut self.source.path);
+        fix(&mut self.source.cache_dir);
+        fix(&mut self.store.sqlite);
+        fix(&mut self.providers.profiles);
+        if let Some(c) = self.commands.as_mut() {
+            fix(&mut c.cwd);
+        }
+        for w in &mut self.git_write {
+            fix(&mut w.path);
+            fix(&mut w.work_dir);
+        }
+        if self.http.tokens.is_relative() {
+            self.http.tokens = base.join(&self.http.tokens);
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        match (&self.source.path, &self.source.url) {
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => return Err("source: set exactly one of `path` and `url`".into()),
+        }
+        match (&self.store.sqlite, &self.store.postgres) {
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => return Err("store: set exactly one of `sqlite` and `postgres`".into()),
+        }
+        for (i, w) in self.git_write.iter().enumerate() {
+            match (&w.path, &w.url) {
+                (Some(_), None) | (None, Some(_)) => {}
+                _ => {
+                    return Err(format!(
+                        "git_write[{i}] ({}): set exactly one of `path` and `url`",
+                        w.alias
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `file:line:column: message` for a TOML error.
+fn located(path: &Path, text: &str, e: &toml::de::Error) -> String {
+    let (line, column) = e
+        .span()
+        .map(|s| {
+            let before = &text[..s.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            (line, column)
+        })
+        .unwrap_or((1, 1));
+    format!("{}:{line}:{column}: {}", path.display(), e.message())
+}

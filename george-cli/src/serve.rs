@@ -1,0 +1,181 @@
+//! `george serve --config george.toml`: an engine and its HTTP API, from the operator's
+//! configuration ([`ServeConfig`]). Prints `listening on http://ADDR` once it accepts
+//! requests; stops cleanly (in-flight attempts handed back, durably) on SIGTERM or
+//! Ctrl-C.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use george::command::CommandToolExecutor;
+use george::engine::Engine;
+use george::git::GitSource;
+use george::http::AuthConfig;
+use george::llm::Registry;
+use george::sources::{
+    Follow, GitAuthor, GitWriteTool, LocalGitSource, Remote, RemoteConfig, RemoteGitSource,
+    RemoteTarget,
+};
+use george::store::StateStore;
+use george::stores::SqliteStateStore;
+use george::tool::EffectClass;
+
+use crate::config::{Commands, GitWrite, ServeConfig};
+
+fn err(what: &str) -> impl Fn(george::Error) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+async fn store(c: &ServeConfig) -> Result<Arc<dyn StateStore>, String> {
+    if let Some(path) = &c.store.sqlite {
+        let s = SqliteStateStore::open(path)
+            .await
+            .map_err(err("store.sqlite"))?;
+        return Ok(Arc::new(s));
+    }
+    let url = c.store.postgres.as_deref().unwrap_or_default();
+    let config = george::stores::PgConfig::new(url);
+    let s = george::stores::PgStateStore::connect_with(config)
+        .await
+        .map_err(err("store.postgres"))?;
+    Ok(Arc::new(s))
+}
+
+async fn source(c: &ServeConfig) -> Result<Arc<dyn GitSource>, String> {
+    if let Some(path) = &c.source.path {
+        let s = LocalGitSource::open(path, &c.source.reference).map_err(err("source.path"))?;
+        return Ok(Arc::new(s));
+    }
+    let url = c.source.url.clone().unwrap_or_default();
+    let mut config = RemoteConfig::new(url, Follow::Branch(c.source.reference.clone()));
+    if let Some(var) = &c.source.token_env {
+        config = config.token_env(var);
+    }
+    if let Some(dir) = &c.source.cache_dir {
+        config = config.cache_root(dir);
+    }
+    let s = RemoteGitSource::open(config)
+        .await
+        .map_err(err("source.url"))?;
+    let interval = Duration::from_millis(c.source.poll_interval_ms.max(100));
+    // The handle stops the poller when dropped: it lives as long as the process.
+    std::mem::forget(s.spawn_poller(interval, interval / 10));
+    Ok(Arc::new(s))
+}
+
+fn commands(c: &Commands) -> CommandToolExecutor {
+    let mut ex = CommandToolExecutor::new(c.programs.iter().cloned());
+    for p in &c.read {
+        ex = ex.with_effect(p, EffectClass::Read);
+    }
+    if let Some(cwd) = &c.cwd {
+        ex = ex.with_cwd(cwd);
+    }
+    if let Some(ms) = c.timeout_ms {
+        ex = ex.with_timeout(Duration::from_millis(ms));
+    }
+    for var in &c.pass_env {
+        ex = ex.pass_env(var);
+    }
+    ex
+}
+
+fn git_write(w: &GitWrite) -> Result<GitWriteTool, String> {
+    let field = format!("git_write ({})", w.alias);
+    let author = GitAuthor::new(&w.author_name, &w.author_email);
+    let tool = match (&w.path, &w.url) {
+        (Some(path), _) => GitWriteTool::new(path, &w.branch, author).map_err(err(&field))?,
+        (None, Some(url)) => {
+            let mut remote = Remote::new(url);
+            if let Some(var) = &w.token_env {
+                remote = remote.with_token_env(var);
+            }
+            let work = w
+                .work_dir
+                .clone()
+                .unwrap_or_else(|| std::env::temp_dir().join(format!("george-{}", w.alias)));
+            let target = RemoteTarget::from_remote(remote, work);
+            GitWriteTool::remote(target, &w.branch, author).map_err(err(&field))?
+        }
+        (None, None) => return Err(format!("{field}: set `path` or `url`")),
+    };
+    tool.with_alias(&w.alias)
+        .with_allowed_paths(&w.allowed_paths)
+        .and_then(|t| t.with_denied_paths(&w.denied_paths))
+        .map_err(err(&field))
+}
+
+/// Builds the engine of `c` (not started).
+async fn engine(c: &ServeConfig) -> Result<Engine, String> {
+    let mut registry = Registry::new().map_err(err("providers"))?;
+    if let Some(path) = &c.providers.profiles {
+        registry = registry
+            .load_profiles(path)
+            .map_err(err("providers.profiles"))?;
+    }
+    if let Some(stream) = c.providers.stream {
+        registry = registry.stream(stream);
+    }
+    let mut b = Engine::builder(store(c).await?, source(c).await?)
+        .reference(&c.source.reference)
+        .poll_interval(Duration::from_millis(c.source.poll_interval_ms.max(100)))
+        .provider_factory(Arc::new(registry));
+    if let Some(id) = &c.engine_id {
+        b = b.id(id);
+    }
+    if let Some(cmd) = &c.commands {
+        b = b.commands(commands(cmd));
+    }
+    for w in &c.git_write {
+        b = b.tools(Arc::new(git_write(w)?));
+    }
+    b.build().map_err(err("engine"))
+}
+
+/// Resolves when SIGTERM or Ctrl-C arrives.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs `george serve`.
+pub(crate) async fn run(config_path: &Path) -> Result<u8, String> {
+    let c = ServeConfig::load(config_path)?;
+    let auth = AuthConfig::from_token_file(&c.http.tokens).map_err(|e| e.to_string())?;
+    let engine = engine(&c).await?;
+    engine.start().await.map_err(err("starting the engine"))?;
+    for e in engine.manifest_errors() {
+        eprintln!("invalid manifest: {e}");
+    }
+    let run = engine.spawn();
+    let app = george::http::router(engine.clone(), auth);
+    let listener = tokio::net::TcpListener::bind(&c.http.listen)
+        .await
+        .map_err(|e| format!("http.listen {}: {e}", c.http.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("listening on http://{addr}");
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(stop_signal())
+        .await;
+    run.shutdown().await;
+    served.map_err(|e| format!("serving: {e}"))?;
+    eprintln!("george: stopped");
+    Ok(0)
+}
