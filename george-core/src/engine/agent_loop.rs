@@ -3,6 +3,7 @@
 //! refuses what is not allowed, and ends the attempt when an outcome tool is called.
 
 use serde_json::{Value, json};
+use tracing::Instrument as _;
 
 use super::attempt::{AttemptCtx, AttemptReport, Outcome, clip, fail};
 use super::prompt::{self, DEFER, REPORT_BLOCKED, REPORT_FAILURE, REPORT_SUCCESS, SUBMIT_PLAN};
@@ -245,7 +246,12 @@ impl AttemptCtx<'_> {
                         });
                         continue;
                     }
-                    match tool.executor.call(inv).await {
+                    let span = tracing::info_span!(
+                        "tool.call",
+                        tool = %call.name,
+                        effect = effect.as_str()
+                    );
+                    match tool.executor.call(inv).instrument(span).await {
                         Ok(out) => {
                             r.events.push(self.event(
                                 &actor,

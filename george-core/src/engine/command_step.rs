@@ -2,6 +2,7 @@
 //! code and `done_when`.
 
 use serde_json::json;
+use tracing::Instrument as _;
 
 use super::attempt::{AttemptCtx, AttemptReport, Outcome, clip, fail};
 use super::prompt;
@@ -67,7 +68,9 @@ impl AttemptCtx<'_> {
             key,
         )
         .with_context(self.tool_context());
-        let out = match tool.executor.call(inv).await {
+        let effect = tool.effect_of(&inv);
+        let span = tracing::info_span!("tool.call", tool = RUN_COMMAND, effect = effect.as_str());
+        let out = match tool.executor.call(inv).instrument(span).await {
             Ok(o) => match CommandResult::from_output(&o) {
                 Some(c) => c,
                 // A refusal (a program off the allowlist) or a sandbox's own "no".

@@ -3,6 +3,7 @@
 //! next action runs.
 
 use serde_json::json;
+use tracing::Instrument as _;
 
 use super::attempt::{AttemptCtx, AttemptReport, Outcome, clip, fail};
 use crate::events::EventAction;
@@ -103,7 +104,10 @@ impl AttemptCtx<'_> {
             let key = format!("{}/{index}", req.id);
             let inv = ToolInvocation::new(&action.tool, action.arguments.clone(), key.clone())
                 .with_context(self.tool_context().approved(&req.id, index));
-            match tool.executor.call(inv).await {
+            let effect = tool.effect_of(&inv);
+            let span =
+                tracing::info_span!("tool.call", tool = %action.tool, effect = effect.as_str());
+            match tool.executor.call(inv).instrument(span).await {
                 Ok(out) => {
                     r.events.push(self.event(
                         "engine",

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument as _;
+
 use super::attempt::AttemptReport;
 use super::dispatch::{d_agents, release_all, start_ready};
 use super::io::{ROUNDS, commit, desired_of, events_of, retained_of, slot};
@@ -205,7 +207,8 @@ async fn finish_once(
     if let Some(req) = &approval {
         w = w.insert_approval(req.clone());
     }
-    if let Err(e) = commit(shared, guard, w).await {
+    let span = tracing::info_span!("store.commit", write = "outcome");
+    if let Err(e) = commit(shared, guard, w).instrument(span).await {
         release_all(engine, job, d_agents(&desired_now, &to_start));
         return Err(e);
     }

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use tracing::Instrument as _;
+
 use super::attempt::{AttemptCtx, AttemptReport, EffectLog, Outcome};
 use super::dispatch::{holds, release};
 use super::io::{agent_of, commit, slot};
@@ -24,13 +26,30 @@ pub(super) fn spawn_attempt(
 ) {
     let e = engine.clone();
     let key = (rec.name.clone(), step.clone());
-    let handle = tokio::spawn(async move {
+    // One trace per attempt: a root span (never a child of whatever dispatched it), with
+    // the model calls, tool calls and store writes of the attempt as its children.
+    let span = tracing::info_span!(
+        parent: None,
+        "step.attempt",
+        job = %rec.name,
+        step = %step,
+        attempt,
+        agent = tracing::field::Empty,
+        mode = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
+    let attempt_task = async move {
         let job = rec.name.clone();
         // The template is shared (`Arc`) and lives as long as this task: no copy.
         let template = d.template.clone();
         let Some(spec) = template.spec.steps.iter().find(|s| s.id == step) else {
             return;
         };
+        let current = tracing::Span::current();
+        current.record("mode", mode_of(spec));
+        if let Some(a) = spec.agent.as_deref() {
+            current.record("agent", a);
+        }
         let mut agents = HashMap::new();
         if let Some(a) = spec.agent.as_deref().and_then(|a| agent_of(&e.shared, a)) {
             agents.insert(a.metadata.name.clone(), a);
@@ -119,6 +138,7 @@ pub(super) fn spawn_attempt(
             }
         };
         drop(renewing);
+        tracing::Span::current().record("outcome", outcome_of(&report.outcome));
         lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
         release(&e, &job, spec.agent.as_deref());
         match Box::pin(super::finish::finish(&e, &d, &job, &step, attempt, report)).await {
@@ -129,8 +149,31 @@ pub(super) fn spawn_attempt(
                 e.requeue(&job);
             }
         }
-    });
+    };
+    let handle = tokio::spawn(attempt_task.instrument(span));
     lock(&engine.shared.attempts).insert(key, (attempt, handle));
+}
+
+/// The `mode` of a `step.attempt` span.
+fn mode_of(spec: &crate::model::StepSpec) -> &'static str {
+    if spec.command.is_some() {
+        "command"
+    } else if spec.execute_approved.is_some() {
+        "approved"
+    } else {
+        "agent"
+    }
+}
+
+/// The `outcome` of a `step.attempt` span.
+fn outcome_of(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Succeeded(_) => "succeeded",
+        Outcome::Failed { .. } => "failed",
+        Outcome::Blocked(_) => "blocked",
+        Outcome::NeedsApproval(_) => "needs_approval",
+        Outcome::Deferred { .. } => "deferred",
+    }
 }
 
 async fn renew(engine: &Engine, job: &str, step: &str, attempt: u32) -> bool {
@@ -157,7 +200,11 @@ async fn renew(engine: &Engine, job: &str, step: &str, attempt: u32) -> bool {
             s.state = next;
         }
         rec.updated_at_ms = now;
-        match commit(shared, &mut guard, JobWrite::update(rec)).await {
+        let span = tracing::info_span!("store.commit", write = "lease");
+        match commit(shared, &mut guard, JobWrite::update(rec))
+            .instrument(span)
+            .await
+        {
             Ok(()) => return true,
             // Another write to the job (another step, a human): reloaded; try again.
             Err(e) if e.kind() == ErrorKind::Conflict => continue,
@@ -213,6 +260,7 @@ impl EffectLog for StepEffects {
             );
             Ok(Some((JobWrite::update(rec).event(ev), ())))
         })
+        .instrument(tracing::info_span!("store.commit", write = "effect"))
         .await?;
         let _ = recorded;
         Ok(())
