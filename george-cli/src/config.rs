@@ -39,7 +39,14 @@
 //! [http]
 //! listen = "127.0.0.1:8080"
 //! tokens = "tokens.toml"            # hashed bearer tokens → identities (george_http::AuthConfig)
+//!
+//! [telemetry]                       # optional (a `george` built with `--features otel`)
+//! endpoint = "http://127.0.0.1:4318" # OTLP/HTTP base URL; `/v1/traces` is appended
+//! service_name = "george"           # the `service.name` resource attribute
 //! ```
+//!
+//! Without `[telemetry]`, a `george` built with the `otel` feature exports traces when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set.
 //!
 //! Relative paths are relative to the configuration file's folder.
 
@@ -67,6 +74,8 @@ pub(crate) struct ServeConfig {
     pub(crate) git_write: Vec<GitWrite>,
     /// The HTTP listener and its authentication.
     pub(crate) http: Http,
+    /// OpenTelemetry traces.
+    pub(crate) telemetry: Option<Telemetry>,
 }
 
 /// `[source]`.
@@ -140,6 +149,19 @@ pub(crate) struct GitWrite {
 pub(crate) struct Http {
     pub(crate) listen: String,
     pub(crate) tokens: PathBuf,
+}
+
+/// `[telemetry]`: where OpenTelemetry traces go (OTLP over HTTP, protobuf).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "otel"), allow(dead_code))]
+pub(crate) struct Telemetry {
+    /// The collector's OTLP/HTTP base URL (`/v1/traces` is appended); default:
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT`, else
+    /// `http://localhost:4318`.
+    pub(crate) endpoint: Option<String>,
+    /// The `service.name` resource attribute (default `george`).
+    pub(crate) service_name: Option<String>,
 }
 
 fn main() -> String {

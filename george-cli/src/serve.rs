@@ -22,6 +22,11 @@ use george::tool::EffectClass;
 
 use crate::config::{Commands, GitWrite, ServeConfig};
 
+// Declared here rather than in `main.rs`: only `george serve` exports traces.
+#[cfg(feature = "otel")]
+#[path = "otel.rs"]
+mod otel;
+
 fn err(what: &str) -> impl Fn(george::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
@@ -158,6 +163,16 @@ async fn stop_signal() {
 /// Runs `george serve`.
 pub(crate) async fn run(config_path: &Path) -> Result<u8, String> {
     let c = ServeConfig::load(config_path)?;
+    #[cfg(feature = "otel")]
+    let traces = otel::Traces::install(c.telemetry.as_ref())?;
+    #[cfg(not(feature = "otel"))]
+    if c.telemetry.is_some() {
+        return Err(
+            "telemetry: this george was built without the `otel` feature \
+                    (cargo install george-cli --features otel)"
+                .into(),
+        );
+    }
     let auth = AuthConfig::from_token_file(&c.http.tokens).map_err(|e| e.to_string())?;
     let engine = engine(&c).await?;
     engine.start().await.map_err(err("starting the engine"))?;
@@ -175,6 +190,10 @@ pub(crate) async fn run(config_path: &Path) -> Result<u8, String> {
         .with_graceful_shutdown(stop_signal())
         .await;
     run.shutdown().await;
+    #[cfg(feature = "otel")]
+    if let Some(t) = traces {
+        let _ = tokio::task::spawn_blocking(move || t.shutdown()).await;
+    }
     served.map_err(|e| format!("serving: {e}"))?;
     eprintln!("george: stopped");
     Ok(0)
