@@ -40,6 +40,14 @@
 //! listen = "127.0.0.1:8080"
 //! tokens = "tokens.toml"            # hashed bearer tokens → identities (george_http::AuthConfig)
 //!
+//! [notify]                          # optional: post approval requests to a webhook
+//! webhook_url_env = "GEORGE_WEBHOOK_URL" # the NAME of the variable holding the URL, or:
+//! # webhook_url = "https://hooks.example.com/george"
+//! format = "slack"                  # "slack" ({"text": ...}) or "json" (signed event)
+//! secret_env = "GEORGE_WEBHOOK_SECRET" # optional: HMAC-SHA256 key (X-George-Signature)
+//! base_url = "https://george.example.com/api/v1" # optional: links are <base_url>/approvals/<id>
+//! max_attempts = 8                  # posts per notification before giving up
+//!
 //! [telemetry]                       # optional (a `george` built with `--features otel`)
 //! endpoint = "http://127.0.0.1:4318" # OTLP/HTTP base URL; `/v1/traces` is appended
 //! service_name = "george"           # the `service.name` resource attribute
@@ -74,6 +82,8 @@ pub(crate) struct ServeConfig {
     pub(crate) git_write: Vec<GitWrite>,
     /// The HTTP listener and its authentication.
     pub(crate) http: Http,
+    /// Webhook notifications of approval requests.
+    pub(crate) notify: Option<Notify>,
     /// OpenTelemetry traces.
     pub(crate) telemetry: Option<Telemetry>,
 }
@@ -151,6 +161,37 @@ pub(crate) struct Http {
     pub(crate) tokens: PathBuf,
 }
 
+/// `[notify]`: a webhook told of each approval request and cancellation
+/// (`george_http::notify::WebhookHuman`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Notify {
+    /// The webhook's URL (a Slack hook's URL is a secret: prefer `webhook_url_env`).
+    pub(crate) webhook_url: Option<String>,
+    /// The name of the variable holding the URL.
+    pub(crate) webhook_url_env: Option<String>,
+    /// The body: `slack` (default) or `json`.
+    #[serde(default)]
+    pub(crate) format: NotifyFormat,
+    /// The name of the variable holding the HMAC-SHA256 signing key.
+    pub(crate) secret_env: Option<String>,
+    /// Links to an approval are `<base_url>/approvals/<id>`.
+    pub(crate) base_url: Option<String>,
+    /// Posts of one notification before giving up (default 8).
+    pub(crate) max_attempts: Option<u32>,
+}
+
+/// `[notify] format`.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum NotifyFormat {
+    /// `{"text": ...}`.
+    #[default]
+    Slack,
+    /// `{"event", "id", "url", "request"}`.
+    Json,
+}
+
 /// `[telemetry]`: where OpenTelemetry traces go (OTLP over HTTP, protobuf).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -226,6 +267,11 @@ impl ServeConfig {
         match (&self.store.sqlite, &self.store.postgres) {
             (Some(_), None) | (None, Some(_)) => {}
             _ => return Err("store: set exactly one of `sqlite` and `postgres`".into()),
+        }
+        if let Some(n) = &self.notify
+            && n.webhook_url.is_some() == n.webhook_url_env.is_some()
+        {
+            return Err("notify: set exactly one of `webhook_url` and `webhook_url_env`".into());
         }
         for (i, w) in self.git_write.iter().enumerate() {
             match (&w.path, &w.url) {

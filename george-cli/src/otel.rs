@@ -25,7 +25,6 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::layer::SubscriberExt as _;
 
 use crate::config::Telemetry;
 
@@ -84,21 +83,25 @@ where
 }
 
 impl Traces {
-    /// Installs the trace pipeline as the process's `tracing` subscriber when traces are
-    /// wanted (see the module doc); `None` when they are not.
+    /// The trace pipeline when traces are wanted (see the module doc), else `None`.
     ///
     /// # Errors
-    /// The exporter could not be built, or a subscriber was already installed.
-    pub(crate) fn install(config: Option<&Telemetry>) -> Result<Option<Traces>, String> {
+    /// The exporter could not be built.
+    pub(crate) fn from_config(config: Option<&Telemetry>) -> Result<Option<Traces>, String> {
         if !wanted(config) {
             return Ok(None);
         }
         let default = Telemetry::default();
         let provider = provider(config.unwrap_or(&default))?;
-        let subscriber = tracing_subscriber::registry().with(layer(&provider));
-        tracing::subscriber::set_global_default(subscriber)
-            .map_err(|e| format!("telemetry: {e}"))?;
         Ok(Some(Traces { provider }))
+    }
+
+    /// The `tracing` layer exporting to this pipeline.
+    pub(crate) fn layer<S>(&self) -> impl tracing_subscriber::Layer<S>
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        layer(&self.provider)
     }
 
     /// Exports the spans still buffered and stops the exporter (blocking: up to the

@@ -20,7 +20,11 @@ use george::store::StateStore;
 use george::stores::SqliteStateStore;
 use george::tool::EffectClass;
 
-use crate::config::{Commands, GitWrite, ServeConfig};
+use crate::config::{Commands, GitWrite, Notify, NotifyFormat, ServeConfig};
+use george_http::notify::{WebhookConfig, WebhookFormat, WebhookHuman};
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 // Declared here rather than in `main.rs`: only `george serve` exports traces.
 #[cfg(feature = "otel")]
@@ -110,8 +114,73 @@ fn git_write(w: &GitWrite) -> Result<GitWriteTool, String> {
         .map_err(err(&field))
 }
 
+/// The webhook channel of `[notify]`.
+fn webhook(n: &Notify) -> Result<WebhookHuman, String> {
+    let var = |field: &str, name: &str| {
+        std::env::var(name).map_err(|_| format!("notify.{field}: variable {name} is not set"))
+    };
+    let url = match (&n.webhook_url, &n.webhook_url_env) {
+        (Some(url), _) => url.clone(),
+        (None, Some(name)) => var("webhook_url_env", name)?,
+        (None, None) => return Err("notify: set `webhook_url` or `webhook_url_env`".into()),
+    };
+    let mut config = WebhookConfig::new(url).with_format(match n.format {
+        NotifyFormat::Slack => WebhookFormat::Slack,
+        NotifyFormat::Json => WebhookFormat::Json,
+    });
+    if let Some(name) = &n.secret_env {
+        config = config.with_secret(var("secret_env", name)?);
+    }
+    if let Some(base) = &n.base_url {
+        config = config.with_base_url(base);
+    }
+    if let Some(max) = n.max_attempts {
+        let (initial, longest) = (config.initial_delay, config.max_delay);
+        config = config.with_retry(max, initial, longest);
+    }
+    // The error names neither the URL nor the secret.
+    WebhookHuman::new(config).map_err(err("notify.webhook_url"))
+}
+
+#[cfg(feature = "otel")]
+type Traces = Option<otel::Traces>;
+#[cfg(not(feature = "otel"))]
+type Traces = ();
+
+/// Installs the process's `tracing` subscriber: warnings and errors (or what `RUST_LOG`
+/// asks for) to stderr and, with the `otel` feature, spans over OTLP.
+fn install_tracing(c: &ServeConfig) -> Result<Traces, String> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(filter);
+    let registry = tracing_subscriber::registry().with(stderr);
+    #[cfg(feature = "otel")]
+    {
+        let traces = otel::Traces::from_config(c.telemetry.as_ref())?;
+        let layer = traces.as_ref().map(|t| t.layer());
+        registry
+            .with(layer)
+            .try_init()
+            .map_err(|e| format!("tracing: {e}"))?;
+        Ok(traces)
+    }
+    #[cfg(not(feature = "otel"))]
+    {
+        if c.telemetry.is_some() {
+            return Err(
+                "telemetry: this george was built without the `otel` feature \
+                        (cargo install george-cli --features otel)"
+                    .into(),
+            );
+        }
+        registry.try_init().map_err(|e| format!("tracing: {e}"))
+    }
+}
+
 /// Builds the engine of `c` (not started).
-async fn engine(c: &ServeConfig) -> Result<Engine, String> {
+async fn engine(c: &ServeConfig, human: Option<&WebhookHuman>) -> Result<Engine, String> {
     let mut registry = Registry::new().map_err(err("providers"))?;
     if let Some(path) = &c.providers.profiles {
         registry = registry
@@ -127,6 +196,9 @@ async fn engine(c: &ServeConfig) -> Result<Engine, String> {
         .provider_factory(Arc::new(registry));
     if let Some(id) = &c.engine_id {
         b = b.id(id);
+    }
+    if let Some(h) = human {
+        b = b.human(Arc::new(h.clone()));
     }
     if let Some(cmd) = &c.commands {
         b = b.commands(commands(cmd));
@@ -163,18 +235,11 @@ async fn stop_signal() {
 /// Runs `george serve`.
 pub(crate) async fn run(config_path: &Path) -> Result<u8, String> {
     let c = ServeConfig::load(config_path)?;
-    #[cfg(feature = "otel")]
-    let traces = otel::Traces::install(c.telemetry.as_ref())?;
-    #[cfg(not(feature = "otel"))]
-    if c.telemetry.is_some() {
-        return Err(
-            "telemetry: this george was built without the `otel` feature \
-                    (cargo install george-cli --features otel)"
-                .into(),
-        );
-    }
+    #[cfg_attr(not(feature = "otel"), allow(clippy::let_unit_value, unused_variables))]
+    let traces = install_tracing(&c)?;
+    let human = c.notify.as_ref().map(webhook).transpose()?;
     let auth = AuthConfig::from_token_file(&c.http.tokens).map_err(|e| e.to_string())?;
-    let engine = engine(&c).await?;
+    let engine = engine(&c, human.as_ref()).await?;
     engine.start().await.map_err(err("starting the engine"))?;
     for e in engine.manifest_errors() {
         eprintln!("invalid manifest: {e}");
@@ -190,6 +255,10 @@ pub(crate) async fn run(config_path: &Path) -> Result<u8, String> {
         .with_graceful_shutdown(stop_signal())
         .await;
     run.shutdown().await;
+    if let Some(h) = &human {
+        // Notifications under way get a few seconds; the requests are stored anyway.
+        let _ = tokio::time::timeout(Duration::from_secs(5), h.idle()).await;
+    }
     #[cfg(feature = "otel")]
     if let Some(t) = traces {
         let _ = tokio::task::spawn_blocking(move || t.shutdown()).await;

@@ -65,6 +65,9 @@ mod body;
 pub mod follow;
 pub mod live;
 pub mod metrics;
+#[cfg(feature = "notify")]
+#[cfg_attr(docsrs, doc(cfg(feature = "notify")))]
+pub mod notify;
 pub mod problem;
 mod state;
 
