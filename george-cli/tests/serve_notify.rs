@@ -243,3 +243,45 @@ async fn the_webhook_gets_the_signed_request_and_traces_reach_the_collector() {
         assert!(otlp.lock().unwrap().is_empty());
     }
 }
+
+/// A configuration error names its section: both `webhook_url` and `webhook_url_env`, a
+/// missing variable, and (without the `otel` feature) a `[telemetry]` section.
+#[test]
+fn notify_and_telemetry_misconfigurations_are_refused() {
+    let base = "[source]\npath = \"ops\"\n\n[store]\nsqlite = \"george.db\"\n\n\
+                [http]\nlisten = \"127.0.0.1:0\"\ntokens = \"tokens.toml\"\n";
+    let mut cases = vec![
+        (
+            "[notify]\nwebhook_url = \"http://127.0.0.1:9/x\"\nwebhook_url_env = \"U\"\n",
+            "exactly one of `webhook_url` and `webhook_url_env`",
+        ),
+        (
+            "[notify]\nwebhook_url_env = \"GEORGE_TEST_UNSET_HOOK_URL\"\n",
+            "variable GEORGE_TEST_UNSET_HOOK_URL is not set",
+        ),
+        (
+            "[notify]\nwebhook_url = \"ftp://x/y\"\n",
+            "notify.webhook_url",
+        ),
+        (
+            "[notify]\nwebhook_url = \"http://x/y\"\nformat = \"xml\"\n",
+            "george.toml:13:10: unknown variant `xml`",
+        ),
+    ];
+    if cfg!(not(feature = "otel")) {
+        cases.push(("[telemetry]\n", "built without the `otel` feature"));
+    }
+    for (section, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "george.toml", &format!("{base}\n{section}"));
+        let out = Command::new(env!("CARGO_BIN_EXE_george"))
+            .args(["serve", "--config"])
+            .arg(dir.path().join("george.toml"))
+            .env_remove("GEORGE_TEST_UNSET_HOOK_URL")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{section}");
+        assert!(err.contains(want), "{section}: {err}");
+    }
+}

@@ -216,9 +216,12 @@ impl WebhookHuman {
             c.secret.as_deref(),
         )
         .map_err(|e| Error::backend(format!("webhook body of {}: {e}", req.id)))?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::backend("WebhookHuman posts from a Tokio runtime; none is running")
+        })?;
         let inner = self.inner.clone();
         inner.pending.send_modify(|n| *n += 1);
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             inner.deliver(&delivery).await;
             inner.pending.send_modify(|n| *n -= 1);
         });
@@ -298,8 +301,11 @@ impl Inner {
 
 #[async_trait]
 impl HumanChannel for WebhookHuman {
-    /// Starts posting the request in the background and returns; errors only when the
-    /// body cannot be built.
+    /// Starts posting the request in the background and returns.
+    ///
+    /// # Errors
+    /// `Backend` when the body cannot be built or no Tokio runtime is running; the
+    /// delivery's own failures are logged, never returned.
     async fn approval_requested(&self, request: &ApprovalRequest) -> Result<()> {
         self.spawn(Event::Requested, request)
     }
