@@ -55,6 +55,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 "the body must be JSON, sent with Content-Type: application/json",
             ));
         }
+        // serde would read a struct from a JSON array too (`[]`): bodies are objects.
+        if !trimmed.starts_with(b"{") {
+            return Err(Problem::invalid("body: must be a JSON object"));
+        }
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| Problem::invalid(format!("body: {e}")))

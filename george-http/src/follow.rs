@@ -47,10 +47,10 @@ pub struct FollowQuery {
     params(
         ("name" = String, Path, description = "The job's name"),
         FollowQuery,
-        ("Last-Event-ID" = Option<String>, Header, description = "The sequence number of the last entry received"),
+        ("Last-Event-ID" = Option<u64>, Header, nullable = false, description = "The sequence number of the last entry received"),
     ),
     responses(
-        (status = 200, description = "`text/event-stream`: `event` events (id: the sequence number; data: ApiEvent), then `end` once the job is finished", content_type = "text/event-stream", body = ApiEvent),
+        (status = 200, description = "`text/event-stream`: `event` events (id: the sequence number; data: ApiEvent), then `end` once the job is finished", content_type = "text/event-stream", body = crate::live::SseEvent),
         (status = 400, description = "A bad `after` or `Last-Event-ID`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No identity", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
@@ -64,12 +64,15 @@ pub(crate) async fn follow_events(
     ApiQuery(q): ApiQuery<FollowQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     who.require(Role::Read)?;
+    // `after` is checked even when `Last-Event-ID` overrides it.
+    let asked = crate::api::jobs::seq("after", q.after.unwrap_or(0))?;
     let after = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
         Some(id) if !id.trim().is_empty() => id.trim().parse::<u64>().map_err(|_| {
             Problem::invalid("Last-Event-ID: a job's log is resumed by a sequence number")
         })?,
-        _ => q.after.unwrap_or(0),
+        _ => asked,
     };
+    let after = crate::api::jobs::seq("Last-Event-ID", after)?;
     if state.engine.job(&name).await?.is_none() {
         return Err(Problem::not_found(format!("no job {name}")));
     }

@@ -96,7 +96,7 @@ pub mod types {
         ManifestErrors,
     };
     pub use crate::follow::FollowQuery;
-    pub use crate::live::{JobChange, StreamQuery, StreamReady};
+    pub use crate::live::{JobChange, SseEvent, StreamQuery, StreamReady};
 }
 
 /// The default cap on request bodies: 64 KiB (decisions and operator actions are small).

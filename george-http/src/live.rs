@@ -76,6 +76,25 @@ pub struct StreamReady {
     pub snapshot_jobs: usize,
 }
 
+/// One Server-Sent Event as a stream carries it (the WHATWG `text/event-stream`
+/// format, <https://html.spec.whatwg.org/multipage/server-sent-events.html>): its
+/// `event` name, its `id` when it has one, and its `data`, a JSON document whose shape
+/// each route names per event. The schema of the SSE routes' responses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SseEvent {
+    /// The event's name (`job`, `ready`, `event`, `end`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// The event's id, to resume from with `Last-Event-ID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The payload: a JSON document.
+    pub data: String,
+    /// The reconnection time the server suggests, in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<u64>,
+}
+
 /// Options of `GET /stream`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -223,7 +242,8 @@ impl Hub {
         ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received, to resume"),
     ),
     responses(
-        (status = 200, description = "`text/event-stream`: `job` events (data: JobChange) and `ready` events (data: StreamReady)", content_type = "text/event-stream", body = JobChange),
+        (status = 200, description = "`text/event-stream`: `job` events (data: JobChange) and `ready` events (data: StreamReady)", content_type = "text/event-stream", body = SseEvent),
+        (status = 400, description = "A bad query (`snapshot` is `true` or `false`) or unknown parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No identity", body = Problem, content_type = "application/problem+json"),
     )
 )]

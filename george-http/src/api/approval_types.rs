@@ -188,6 +188,7 @@ pub struct ApprovalList {
 pub struct ApproveBody {
     /// A note for the event log (at most 4,096 characters).
     #[serde(default)]
+    #[schema(max_length = 4096)]
     pub note: Option<String>,
     /// The digest of the plan the human saw; the decision is refused (409) when it is
     /// not the request's.
@@ -201,6 +202,7 @@ pub struct ApproveBody {
 #[serde(deny_unknown_fields)]
 pub struct RejectBody {
     /// Why (1 to 4,096 characters, not blank).
+    #[schema(min_length = 1, max_length = 4096, pattern = "\\S")]
     pub reason: String,
     /// The digest of the plan the human saw.
     #[serde(default)]

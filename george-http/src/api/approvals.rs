@@ -32,6 +32,7 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct ApprovalQuery {
     /// `open` (the default) or `all` (decided and cancelled too).
+    #[param(pattern = "^(open|all)$")]
     pub status: Option<String>,
     /// Only the requests of this job.
     pub job: Option<String>,

@@ -322,5 +322,6 @@ pub struct Transcript {
 pub struct JobActionBody {
     /// Why (at most 4,096 characters).
     #[serde(default)]
+    #[schema(max_length = 4096)]
     pub reason: Option<String>,
 }

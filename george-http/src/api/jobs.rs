@@ -18,6 +18,21 @@ use crate::state::AppState;
 /// The largest page of events.
 pub const MAX_EVENTS: usize = 1000;
 
+/// `value` as an event sequence number: at most `i64::MAX` (what every store keeps, and
+/// what the OpenAPI document's `int64` allows).
+///
+/// # Errors
+/// 400 naming `what` above that.
+pub(crate) fn seq(what: &str, value: u64) -> Result<u64, Problem> {
+    if i64::try_from(value).is_err() {
+        return Err(Problem::invalid(format!(
+            "{what}: a sequence number is at most {}",
+            i64::MAX
+        )));
+    }
+    Ok(value)
+}
+
 /// A page of the event log.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +41,7 @@ pub struct EventQuery {
     /// Only events with a sequence number above this (default 0: from the start).
     pub after: Option<u64>,
     /// Events per page: 1 to 1,000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -116,7 +132,7 @@ pub(crate) async fn list_events(
     if state.engine.job(&name).await?.is_none() {
         return Err(Problem::not_found(format!("no job {name}")));
     }
-    let after = q.after.unwrap_or(0);
+    let after = seq("after", q.after.unwrap_or(0))?;
     let events = state.engine.events_after(&name, after, limit).await?;
     let more = events.len() == limit;
     let next_after = events.last().map_or(after, |e| e.seq);
@@ -139,6 +155,7 @@ pub(crate) async fn list_events(
     ),
     responses(
         (status = 200, description = "The transcript", body = Transcript),
+        (status = 400, description = "A path parameter that does not parse (`attempt` is a non-negative integer)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No identity", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job or transcript (never written, or compacted)", body = Problem, content_type = "application/problem+json"),
     )
@@ -174,6 +191,7 @@ pub(crate) async fn get_transcript(
     request_body(content = Option<JobActionBody>, description = "Why (optional)"),
     responses(
         (status = 200, description = "The job after the cancellation", body = JobDetail),
+        (status = 400, description = "A body that is not a `JobActionBody` (unknown fields, a reason over 4,096 characters)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No identity", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller is not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
@@ -204,6 +222,7 @@ pub(crate) async fn cancel_job(
     request_body(content = Option<JobActionBody>, description = "Why (optional)"),
     responses(
         (status = 200, description = "The job after the retry", body = JobDetail),
+        (status = 400, description = "A body that is not a `JobActionBody` (unknown fields, a reason over 4,096 characters)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No identity", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller is not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),

@@ -23,7 +23,11 @@ pub const MAX_LIMIT: usize = 500;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct JobQuery {
-    /// Only jobs in these statuses, comma-separated (`running,awaiting_approval`).
+    /// Only jobs in these statuses, comma-separated (`running,awaiting_approval`); empty:
+    /// any status.
+    #[param(
+        pattern = "^((pending|running|awaiting_approval|blocked|succeeded|failed|cancelled)(,(pending|running|awaiting_approval|blocked|succeeded|failed|cancelled))*)?$"
+    )]
     pub status: Option<String>,
     /// Only jobs of this template.
     pub template: Option<String>,
@@ -33,12 +37,15 @@ pub struct JobQuery {
     /// (case-insensitive).
     pub text: Option<String>,
     /// `name` (the default), `created`, `updated` or `status`; a leading `-` reverses.
+    #[param(pattern = "^-?(name|created|updated|status)$")]
     pub sort: Option<String>,
     /// Jobs per page: 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     /// The previous page's `next_cursor`.
     pub cursor: Option<String>,
-    /// A 1-based page number, instead of a cursor.
+    /// A 1-based page number, instead of a cursor (ignored when `cursor` is given).
+    #[param(minimum = 1)]
     pub page: Option<usize>,
 }
 
@@ -117,10 +124,12 @@ pub(crate) fn page(
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(Problem::invalid(format!("limit: must be 1 to {MAX_LIMIT}")));
     }
-    if q.cursor.is_some() && q.page.is_some() {
-        return Err(Problem::invalid("give either cursor or page, not both"));
-    }
-    let statuses = q.status.as_deref().map(parse_statuses).transpose()?;
+    let statuses = q
+        .status
+        .as_deref()
+        .map(parse_statuses)
+        .transpose()?
+        .filter(|s| !s.is_empty());
     let text = q.text.as_deref().map(str::to_lowercase);
     let no_agents = Vec::new();
     let agents_of = |r: &JobRecord| agents.get(&r.template).unwrap_or(&no_agents);
@@ -142,7 +151,8 @@ pub(crate) fn page(
     };
     rows.sort_by(|a, b| order((&a.0, &a.1.name), (&b.0, &b.1.name)));
     let total = rows.len();
-    let start = match (&q.cursor, q.page) {
+    let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
+    let start = match (cursor, q.page) {
         (Some(c), _) => {
             let c = decode(c)?;
             if c.s != sort {
