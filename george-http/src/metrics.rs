@@ -20,6 +20,9 @@
 //! | `george_engine_attempts_started_total` | counter | | step attempts started by this engine |
 //! | `george_engine_leases_held` | gauge | | step attempts this engine holds a lease on |
 //!
+//! Step attempts by mode, finished steps by outcome and the autonomy ratio per template:
+//! [`crate::metrics_steps`].
+//!
 //! Labels never name a job: their values come from the manifests (agents and their
 //! providers and models, a handful each) and from fixed sets. Tokens and cost are
 //! attributed to the agent of each step in the template at the current commit, and to
@@ -223,6 +226,7 @@ async fn scrape(state: &AppState) -> ApiResult<String> {
         "Step attempts this engine holds a lease on",
         leases,
     );
+    crate::metrics_steps::register(&mut registry, e, &jobs);
 
     let mut out = String::new();
     encode(&mut out, &registry).map_err(|e| {

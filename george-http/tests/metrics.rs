@@ -153,6 +153,25 @@ async fn metrics_count_jobs_approvals_tokens_and_cost_without_job_labels() {
     assert_eq!(value(&m, "george_git_in_sync", &[]), 1.0);
     assert!(value(&m, "george_engine_reconciles_total", &[]) >= 1.0);
     assert_eq!(value(&m, "george_engine_leases_held", &[]), 0.0);
+    // Attempts by mode: the plan 3 (agent), `check` and the failing step (command).
+    let mode = |m: &str| [("mode", m.to_string())];
+    let by_mode = |x: &str| {
+        let l = mode(x);
+        let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        value(&m, "george_step_attempts_by_mode_total", &l)
+    };
+    assert_eq!(by_mode("agent"), 3.0);
+    assert_eq!(by_mode("command"), 2.0);
+    assert_eq!(by_mode("approved"), 0.0);
+    let finished = [("template", "gated"), ("outcome", "succeeded")];
+    assert_eq!(value(&m, "george_steps_finished_total", &finished), 2.0);
+    let failed = [("template", "failing"), ("outcome", "failed")];
+    assert_eq!(value(&m, "george_steps_finished_total", &failed), 1.0);
+    // Of `gated`'s two succeeded steps, the plan needed a human; `check` did not.
+    assert_eq!(
+        value(&m, "george_autonomy_ratio", &[("template", "gated")]),
+        0.5
+    );
 
     // No job names as labels: label values come from fixed sets and the manifests.
     let mut values: HashMap<String, Vec<String>> = HashMap::new();
@@ -163,11 +182,17 @@ async fn metrics_count_jobs_approvals_tokens_and_cost_without_job_labels() {
     }
     for (k, vs) in &values {
         assert!(
-            ["status", "decision", "agent", "provider", "model", "type"].contains(&k.as_str()),
+            [
+                "status", "decision", "agent", "provider", "model", "type", "template", "outcome",
+                "mode"
+            ]
+            .contains(&k.as_str()),
             "label {k}"
         );
+        // The fixture's jobs are named like their templates: a `template` label carries
+        // a template's name, never a job's.
         assert!(
-            !vs.iter().any(|v| v == "gated" || v == "failing"),
+            k == "template" || !vs.iter().any(|v| v == "gated" || v == "failing"),
             "{k}: {vs:?}"
         );
     }
