@@ -6,7 +6,6 @@
 //! happened.
 
 #[path = "../../examples/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::io::{BufRead, BufReader};
