@@ -290,6 +290,104 @@ pub trait ToolExecutor: Send + Sync + Debug + 'static {
 
     /// Calls one tool.
     async fn call(&self, invocation: ToolInvocation) -> Result<ToolOutput>;
+
+    /// What `invocation` would change if it were called now, for a human reviewing a
+    /// plan before approving it; `None` (the default): this executor cannot tell.
+    ///
+    /// # Contract
+    /// - **No side effects**: a preview changes nothing a later [`call`](Self::call)
+    ///   could see or that anyone else could (no commit, no write, no push, no fetch or
+    ///   other network access that moves state; no idempotency key is recorded). It may
+    ///   read. It is what a human reviews, and it may be asked for any number of times,
+    ///   for plans that are never approved.
+    /// - It is cheap: the engine bounds it in time and caps the diff it shows (see
+    ///   [`Engine::preview_approval`](crate::engine::Engine::preview_approval)).
+    /// - A call that would be refused or fail as it stands (a denied path, a `find`
+    ///   text that is absent) is an `Ok(Some(..))` with
+    ///   [`is_error`](ToolPreview::is_error) set and the reason in the summary, not an
+    ///   `Err`: it is what the human should see.
+    /// - The invocation is built as the approved action would be: its key
+    ///   `<approval id>/<index>` and its context naming the approval and the action.
+    ///
+    /// # Errors
+    /// The executor failed to compute a preview (`Backend`, `Timeout`…); the engine
+    /// shows the error in place of the preview.
+    async fn preview(&self, invocation: &ToolInvocation) -> Result<Option<ToolPreview>> {
+        let _ = invocation;
+        Ok(None)
+    }
+}
+
+/// What a tool call would change, computed without making it
+/// ([`ToolExecutor::preview`]).
+///
+/// Serialised as `{"summary": "...", "diff": "..."?, "is_error": false, "truncated": false}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ToolPreview {
+    /// One or a few lines for a human: what the call would do and against what (e.g.
+    /// `2 file(s) on branch main at 1a2b3c4d`), or why it would be refused.
+    pub summary: String,
+    /// The file changes as a unified diff, `git diff` style: for each file a
+    /// `diff --git a/<path> b/<path>` header, `--- a/<path>` / `+++ b/<path>` lines
+    /// (`/dev/null` for a created or deleted file) and `@@` hunks with 3 lines of
+    /// context. `None` when the call changes no files (or the executor cannot show
+    /// them). Binary files are named but not shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// The call would be refused or fail as it stands; the summary says why.
+    #[serde(default)]
+    pub is_error: bool,
+    /// The diff was cut (at a line boundary) to a size cap; the summary says so.
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+impl ToolPreview {
+    /// A preview with `summary` and no diff.
+    pub fn new(summary: impl Into<String>) -> Self {
+        ToolPreview {
+            summary: summary.into(),
+            ..ToolPreview::default()
+        }
+    }
+
+    /// A preview of a call that would be refused or fail: `summary` says why.
+    pub fn error(summary: impl Into<String>) -> Self {
+        ToolPreview {
+            is_error: true,
+            ..ToolPreview::new(summary)
+        }
+    }
+
+    /// Sets the unified diff (`None` for an empty one).
+    pub fn with_diff(mut self, diff: impl Into<String>) -> Self {
+        let diff = diff.into();
+        self.diff = (!diff.is_empty()).then_some(diff);
+        self
+    }
+
+    /// Cuts the diff to at most `max_bytes` bytes, at the end of a line, and marks the
+    /// preview [`truncated`](Self::truncated) (with a note in the summary). Nothing
+    /// happens when the diff is no longer than that.
+    pub fn truncate_diff(&mut self, max_bytes: usize) {
+        let Some(diff) = self.diff.as_mut() else {
+            return;
+        };
+        if diff.len() <= max_bytes {
+            return;
+        }
+        let mut cut = max_bytes;
+        while !diff.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let cut = diff[..cut].rfind('\n').map_or(0, |i| i + 1);
+        let total = diff.len();
+        diff.truncate(cut);
+        self.truncated = true;
+        self.summary
+            .push_str(&format!(" (diff cut to {cut} of {total} bytes)"));
+    }
 }
 
 #[async_trait]
@@ -302,6 +400,9 @@ impl<T: ToolExecutor + ?Sized> ToolExecutor for Arc<T> {
     }
     async fn call(&self, invocation: ToolInvocation) -> Result<ToolOutput> {
         (**self).call(invocation).await
+    }
+    async fn preview(&self, invocation: &ToolInvocation) -> Result<Option<ToolPreview>> {
+        (**self).preview(invocation).await
     }
 }
 

@@ -27,6 +27,7 @@ mod io;
 mod lease;
 mod limits;
 pub mod operator;
+pub mod preview;
 pub mod prompt;
 mod recovery;
 mod redact;
