@@ -7,14 +7,17 @@
 //! branch's head, the result), `apply` (changes to a tree), `worktree` (a checkout kept
 //! in step), `read` (the read tool), `local` (a commit on disk), `target`, `rebase`
 //! and `remote` (a commit pushed to a remote), `settings` and `calls` (the tools'
-//! settings and calls).
+//! settings and calls), `preview` and `diff` (what a commit call would change, as a
+//! unified diff, computed without writing anything).
 
 mod apply;
 mod args;
 mod author;
 mod branch;
 mod calls;
+mod diff;
 mod local;
+mod preview;
 mod read;
 mod rebase;
 mod remote;
@@ -28,7 +31,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use george_core::tool::{EffectClass, ToolDefinition, ToolExecutor, ToolInvocation, ToolOutput};
+use george_core::tool::{
+    EffectClass, ToolDefinition, ToolExecutor, ToolInvocation, ToolOutput, ToolPreview,
+};
 use george_core::{Error, Result};
 
 use crate::local::open_repo;
@@ -113,6 +118,17 @@ pub const DEFAULT_REPLAY_WINDOW: usize = 20;
 /// - The branch is moved with a compare-and-swap: if another writer moved it
 ///   meanwhile, the changes are re-applied on the new head (up to three times).
 /// - Calls through one `GitWriteTool` are serialised.
+///
+/// # Previews
+/// [`preview`](ToolExecutor::preview) of a commit call shows what it would commit: a
+/// unified diff, `git diff` style, of each file it would change, against the branch
+/// head — computed in memory, with the call's own checks (arguments, trailers, path
+/// scope, `find` texts, uncommitted edits), so a call that would be refused previews
+/// with `is_error` and the reason (a refused path is named, its diff still shown).
+/// Nothing is written: no object, no reference, no working-tree file. Over a remote the
+/// preview does **not** fetch: it is against the work clone's last fetched head of the
+/// branch the commit would go to, and its summary says so. A call whose idempotency
+/// key is already on the branch previews as "already committed".
 ///
 /// # Remote repositories
 /// [`remote`](Self::remote) targets a repository on a Git server, described by a
@@ -300,6 +316,14 @@ impl GitWriteTool {
         &self.settings.branch
     }
 
+    fn unknown_tool(&self, name: &str) -> Error {
+        Error::not_found(format!(
+            "no tool named {name:?} (this executor has {} and {})",
+            self.read_tool_name(),
+            self.commit_tool_name()
+        ))
+    }
+
     fn prefix(&self) -> &str {
         self.settings.alias.as_deref().unwrap_or("git")
     }
@@ -373,12 +397,19 @@ impl ToolExecutor for GitWriteTool {
         } else if invocation.name == self.commit_tool_name() {
             calls::commit(&self.settings, &self.commit_lock, &invocation).await
         } else {
-            Err(Error::not_found(format!(
-                "no tool named {:?} (this executor has {} and {})",
-                invocation.name,
-                self.read_tool_name(),
-                self.commit_tool_name()
-            )))
+            Err(self.unknown_tool(&invocation.name))
+        }
+    }
+
+    /// A commit call's preview: its diff against the branch head, computed in memory
+    /// (see [Previews](Self#previews)); a read changes nothing.
+    async fn preview(&self, invocation: &ToolInvocation) -> Result<Option<ToolPreview>> {
+        if invocation.name == self.read_tool_name() {
+            Ok(Some(preview::read(&invocation.arguments)))
+        } else if invocation.name == self.commit_tool_name() {
+            preview::commit(&self.settings, invocation).await.map(Some)
+        } else {
+            Err(self.unknown_tool(&invocation.name))
         }
     }
 }
