@@ -45,6 +45,9 @@ impl fmt::Display for CommitId {
     }
 }
 
+/// The most commits [`GitSource::commits_between`] counts: past it, it answers this.
+pub const COMMITS_BETWEEN_LIMIT: u64 = 10_000;
+
 /// A file read at a commit: a repository-relative path and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
@@ -89,6 +92,18 @@ pub trait GitSource: Send + Sync + Debug + 'static {
         let _ = commit;
         Ok(None)
     }
+
+    /// How many commits `to` has that `from` has not (`git rev-list --count from..to`):
+    /// 0 when `to` is `from` or one of its ancestors. Counting stops at
+    /// [`COMMITS_BETWEEN_LIMIT`], which then means "at least that many". `None` when the
+    /// source cannot tell (the default).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown commit; `Backend` for I/O and Git errors.
+    async fn commits_between(&self, from: &CommitId, to: &CommitId) -> Result<Option<u64>> {
+        let _ = (from, to);
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -107,6 +122,9 @@ impl<T: GitSource + ?Sized> GitSource for Arc<T> {
     }
     async fn commit_author(&self, commit: &CommitId) -> Result<Option<String>> {
         (**self).commit_author(commit).await
+    }
+    async fn commits_between(&self, from: &CommitId, to: &CommitId) -> Result<Option<u64>> {
+        (**self).commits_between(from, to).await
     }
 }
 

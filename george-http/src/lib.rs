@@ -97,7 +97,7 @@ pub mod types {
         ManifestErrors,
     };
     pub use crate::follow::FollowQuery;
-    pub use crate::live::{JobChange, SseEvent, StreamQuery, StreamReady};
+    pub use crate::live::{ApprovalChange, JobChange, SseEvent, StreamQuery, StreamReady};
 }
 
 /// The default cap on request bodies: 64 KiB (decisions and operator actions are small).

@@ -1,5 +1,6 @@
-//! Live updates: `GET /api/v1/stream`, Server-Sent Events of job status changes
-//! ([`Engine::subscribe`]), resumable with `Last-Event-ID`.
+//! Live updates: `GET /api/v1/stream`, Server-Sent Events of job status changes and of
+//! approval requests opened or decided ([`Engine::subscribe`]), resumable with
+//! `Last-Event-ID`.
 //!
 //! # Events
 //!
@@ -7,6 +8,8 @@
 //! |---|---|---|---|
 //! | `job` | `<epoch>-<n>` | [`JobChange`] | a job's status changed; `n` grows by one per change, over all jobs |
 //! | `job` | none | [`JobChange`] with `snapshot: true` | the current state of one job, in a snapshot |
+//! | `approval` | `<epoch>-<n>` | [`ApprovalChange`] | an approval request was opened, approved, rejected or cancelled; same sequence as `job` |
+//! | `approval` | none | [`ApprovalChange`] with `snapshot: true` | an open request, in a snapshot (after the jobs) |
 //! | `ready` | `<epoch>-<n>` | [`StreamReady`] | after the replay or snapshot that starts a stream; `n`: the position it is current to |
 //!
 //! # Resuming
@@ -18,8 +21,9 @@
 //! - **a replay**, when the id is this router's and every change after it is still kept:
 //!   exactly the changes after it, in order, then `ready`;
 //! - otherwise (another epoch — the server restarted —, changes lost, an id it never
-//!   gave) **a snapshot**: one `job` event per job with its current status (no id), then
-//!   `ready` with the position the snapshot is current to. Changes made while the
+//!   gave) **a snapshot**: one `job` event per job with its current status and one
+//!   `approval` event per open request (no id), then `ready` with the position the
+//!   snapshot is current to. Changes made while the
 //!   snapshot was read follow it, so a job's last event is always its current state,
 //!   though a transition the snapshot already shows may come again.
 //!
@@ -29,7 +33,8 @@
 //! too slow to keep up, or a router that fell behind the engine, gets a snapshot in the
 //! stream, in the same way.
 //!
-//! Per job, changes come in the order the engine committed them.
+//! Per job, changes come in the order the engine committed them: a write that changes
+//! the job's status and opens or closes a request gives the `job` event first.
 //!
 //! [`Engine::subscribe`]: george_core::engine::Engine::subscribe
 
@@ -43,10 +48,12 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use george_core::engine::{Engine, JobUpdate};
+use george_core::state::ApprovalStatus;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::approval_types::ApiApprovalStatus;
 use crate::api::job_types::ApiJobStatus;
 use crate::auth::{Caller, Role};
 use crate::body::ApiQuery;
@@ -67,6 +74,40 @@ pub struct JobChange {
     pub snapshot: bool,
 }
 
+/// An approval request opened or decided, or (in a snapshot) an open one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalChange {
+    /// The request's id (as in `/approvals/{id}`).
+    pub id: String,
+    /// The job.
+    pub job: String,
+    /// The step that asked.
+    pub step: String,
+    /// Its new state.
+    pub status: ApiApprovalStatus,
+    /// Whether this is part of a snapshot (an open request, not a change).
+    #[serde(default)]
+    pub snapshot: bool,
+}
+
+impl ApprovalChange {
+    fn of(id: String, job: String, step: String, status: &ApprovalStatus, snapshot: bool) -> Self {
+        let status = match status {
+            ApprovalStatus::Open => ApiApprovalStatus::Open,
+            ApprovalStatus::Approved { .. } => ApiApprovalStatus::Approved,
+            ApprovalStatus::Rejected { .. } => ApiApprovalStatus::Rejected,
+            ApprovalStatus::Cancelled { .. } => ApiApprovalStatus::Cancelled,
+        };
+        ApprovalChange {
+            id,
+            job,
+            step,
+            status,
+            snapshot,
+        }
+    }
+}
+
 /// The `ready` event: the stream is current.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StreamReady {
@@ -82,7 +123,7 @@ pub struct StreamReady {
 /// each route names per event. The schema of the SSE routes' responses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SseEvent {
-    /// The event's name (`job`, `ready`, `event`, `end`).
+    /// The event's name (`job`, `approval`, `ready`, `event`, `end`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
     /// The event's id, to resume from with `Last-Event-ID`.
@@ -107,15 +148,33 @@ pub struct StreamQuery {
 #[derive(Debug, Clone)]
 pub(crate) enum Item {
     Change(u64, Arc<JobChange>),
+    Approval(u64, Arc<ApprovalChange>),
     /// The hub missed changes: every stream sends a snapshot.
     Resync,
+}
+
+impl Item {
+    /// The id of a change (`None` for `Resync`).
+    fn id(&self) -> Option<u64> {
+        match self {
+            Item::Change(id, _) | Item::Approval(id, _) => Some(*id),
+            Item::Resync => None,
+        }
+    }
+}
+
+/// A change as the engine reported it, before it has an id.
+enum Change {
+    Job(JobChange),
+    Approval(ApprovalChange),
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     /// The id the next change gets (ids start at 1).
     next: u64,
-    ring: VecDeque<(u64, Arc<JobChange>)>,
+    /// The last changes (`Change` and `Approval` items only), oldest first.
+    ring: VecDeque<Item>,
     /// The id burnt when the hub lagged: changes before it were lost to streams that had
     /// not seen it.
     gap_after: u64,
@@ -162,11 +221,16 @@ impl Hub {
                 let got = rx.recv().await;
                 let Some(hub) = weak.upgrade() else { return };
                 match got {
-                    Ok(u) => hub.push(JobChange {
-                        job: u.job,
-                        status: u.status.into(),
-                        generation: u.generation,
-                        snapshot: false,
+                    Ok(u) => hub.push(match u.approval {
+                        Some(a) => Change::Approval(ApprovalChange::of(
+                            a.id, u.job, a.step, &a.status, false,
+                        )),
+                        None => Change::Job(JobChange {
+                            job: u.job,
+                            status: u.status.into(),
+                            generation: u.generation,
+                            snapshot: false,
+                        }),
                     }),
                     Err(broadcast::error::RecvError::Lagged(_)) => hub.lagged(),
                     Err(broadcast::error::RecvError::Closed) => return,
@@ -175,16 +239,19 @@ impl Hub {
         });
     }
 
-    fn push(&self, change: JobChange) {
+    fn push(&self, change: Change) {
         let mut inner = self.lock();
         let id = inner.next;
         inner.next += 1;
-        let change = Arc::new(change);
-        inner.ring.push_back((id, change.clone()));
+        let item = match change {
+            Change::Job(c) => Item::Change(id, Arc::new(c)),
+            Change::Approval(a) => Item::Approval(id, Arc::new(a)),
+        };
+        inner.ring.push_back(item.clone());
         while inner.ring.len() > self.capacity {
             inner.ring.pop_front();
         }
-        let _ = self.tx.send(Item::Change(id, change));
+        let _ = self.tx.send(item);
     }
 
     /// The engine's channel dropped changes, which got no id. An id is burnt to mark the
@@ -209,14 +276,14 @@ impl Hub {
         let replay = last_id.and_then(|id| {
             let (epoch, n) = id.trim().split_once('-')?;
             let n: u64 = n.parse().ok()?;
-            let first = inner.ring.front().map_or(inner.next, |(id, _)| *id);
+            let first = inner.ring.front().and_then(Item::id).unwrap_or(inner.next);
             (epoch == self.epoch && n <= position && n >= inner.gap_after && n + 1 >= first).then(
                 || {
                     inner
                         .ring
                         .iter()
-                        .filter(|(id, _)| *id > n)
-                        .map(|(id, c)| Item::Change(*id, c.clone()))
+                        .filter(|i| i.id().is_some_and(|id| id > n))
+                        .cloned()
                         .collect()
                 },
             )
@@ -234,7 +301,7 @@ impl Hub {
     }
 }
 
-/// Job status changes as Server-Sent Events (see the module docs for resuming).
+/// Job and approval request changes as Server-Sent Events (see the module docs for resuming).
 #[utoipa::path(
     get, path = "/stream", tag = "live", operation_id = "stream",
     params(
@@ -242,7 +309,7 @@ impl Hub {
         ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received, to resume"),
     ),
     responses(
-        (status = 200, description = "`text/event-stream`: `job` events (data: JobChange) and `ready` events (data: StreamReady)", content_type = "text/event-stream", body = SseEvent),
+        (status = 200, description = "`text/event-stream`: `job` events (data: JobChange), `approval` events (data: ApprovalChange) and `ready` events (data: StreamReady)", content_type = "text/event-stream", body = SseEvent),
         (status = 400, description = "A bad query (`snapshot` is `true` or `false`) or unknown parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No identity", body = Problem, content_type = "application/problem+json"),
     )
@@ -296,14 +363,17 @@ struct Client {
 
 impl Client {
     fn emit(&mut self, item: Item) {
-        if let Item::Change(id, change) = item
-            && id > self.last
-        {
-            self.last = id;
-            let ev = Event::default().event("job").id(self.state.hub.id(id));
-            self.queue
-                .push_back(ev.json_data(&*change).unwrap_or_default());
-        }
+        let Some(id) = item.id().filter(|id| *id > self.last) else {
+            return;
+        };
+        self.last = id;
+        let ev = Event::default().id(self.state.hub.id(id));
+        let ev = match &item {
+            Item::Change(_, c) => ev.event("job").json_data(&**c),
+            Item::Approval(_, a) => ev.event("approval").json_data(&**a),
+            Item::Resync => return,
+        };
+        self.queue.push_back(ev.unwrap_or_default());
     }
 
     fn ready(&mut self, resumed: bool, snapshot_jobs: usize) {
@@ -318,8 +388,9 @@ impl Client {
             .push_back(ev.json_data(&ready).unwrap_or_default());
     }
 
-    /// Queues the current state of every job, then `ready`. The position is taken
-    /// before the jobs are read, so the snapshot is at least as new as it.
+    /// Queues the current state of every job and the open approval requests, then
+    /// `ready`. The position is taken before they are read, so the snapshot is at least
+    /// as new as it.
     async fn snapshot(&mut self) -> Result<(), Problem> {
         let position = self.state.hub.lock().next - 1;
         let mut jobs = self.state.engine.jobs().await?;
@@ -334,6 +405,13 @@ impl Client {
             let ev = Event::default().event("job").json_data(&change);
             self.queue.push_back(ev.unwrap_or_default());
         }
+        let mut open = self.state.engine.approvals(true).await?;
+        open.sort_by(|a, b| a.id.cmp(&b.id));
+        for r in open {
+            let change = ApprovalChange::of(r.id, r.job, r.step, &r.status, true);
+            let ev = Event::default().event("approval").json_data(&change);
+            self.queue.push_back(ev.unwrap_or_default());
+        }
         self.last = self.last.max(position);
         self.ready(false, jobs.len());
         Ok(())
@@ -345,7 +423,7 @@ impl Client {
                 return Some(ev);
             }
             match self.rx.recv().await {
-                Ok(Item::Change(id, c)) => self.emit(Item::Change(id, c)),
+                Ok(item @ (Item::Change(..) | Item::Approval(..))) => self.emit(item),
                 Ok(Item::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
                     if let Err(e) = self.snapshot().await {
                         tracing::warn!(error = %e, "live updates: a snapshot failed; closing the stream");
@@ -364,26 +442,30 @@ mod tests {
     use george_core::memory::{InMemoryGitSource, InMemoryStateStore};
     use george_core::state::JobStatus;
 
-    fn change(job: &str) -> JobChange {
-        JobChange {
+    fn change(job: &str) -> Change {
+        Change::Job(JobChange {
             job: job.into(),
             status: JobStatus::Running.into(),
             generation: 1,
             snapshot: false,
-        }
+        })
+    }
+
+    fn approval(job: &str) -> Change {
+        let id = format!("{job}~plan~1~1");
+        let status = ApprovalStatus::Open;
+        Change::Approval(ApprovalChange::of(
+            id,
+            job.into(),
+            "plan".into(),
+            &status,
+            false,
+        ))
     }
 
     fn replayed(hub: &Hub, id: &str) -> Option<Vec<u64>> {
         let (_, _, replay) = hub.subscribe(Some(id));
-        replay.map(|items| {
-            items
-                .into_iter()
-                .filter_map(|i| match i {
-                    Item::Change(n, _) => Some(n),
-                    Item::Resync => None,
-                })
-                .collect()
-        })
+        replay.map(|items| items.into_iter().filter_map(|i| i.id()).collect())
     }
 
     #[tokio::test]
@@ -396,9 +478,10 @@ mod tests {
         .expect("engine");
         let hub = Hub::new(&engine, 3);
         let id = |n: u64| hub.id(n);
-        for j in ["a", "b", "c", "d"] {
+        for j in ["a", "b", "c"] {
             hub.push(change(j));
         }
+        hub.push(approval("d"));
         // Ids 1..=4, the last 3 kept: resuming from 1 (2 is next) works, from 0 does not.
         assert_eq!(replayed(&hub, &id(1)), Some(vec![2, 3, 4]));
         assert_eq!(replayed(&hub, &id(4)), Some(vec![]));

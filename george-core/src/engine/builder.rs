@@ -263,6 +263,7 @@ impl EngineBuilder {
                 updates,
                 reconciles: AtomicU64::new(0),
                 started: AtomicU64::new(0),
+                metrics: Default::default(),
             }),
         })
     }

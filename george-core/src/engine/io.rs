@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{JobUpdate, Shared, Slot, lock};
+use super::{ApprovalUpdate, JobUpdate, Shared, Slot, lock};
 use crate::error::{ErrorKind, Result};
 use crate::events::EventAction;
 use crate::manifest::DesiredJob;
@@ -63,13 +63,25 @@ pub(super) fn events_of(
     })
 }
 
-fn publish(shared: &Shared, before: Option<JobStatus>, rec: &JobRecord) {
+/// Broadcasts the job's status when it changed, then each approval request the write
+/// opened or closed.
+fn publish(
+    shared: &Shared,
+    before: Option<JobStatus>,
+    rec: &JobRecord,
+    approvals: Vec<ApprovalUpdate>,
+) {
+    let update = |approval| JobUpdate {
+        job: rec.name.clone(),
+        status: rec.status,
+        generation: rec.generation,
+        approval,
+    };
     if before != Some(rec.status) {
-        let _ = shared.updates.send(JobUpdate {
-            job: rec.name.clone(),
-            status: rec.status,
-            generation: rec.generation,
-        });
+        let _ = shared.updates.send(update(None));
+    }
+    for a in approvals {
+        let _ = shared.updates.send(update(Some(a)));
     }
 }
 
@@ -81,11 +93,24 @@ pub(super) async fn commit(
     write: JobWrite,
 ) -> Result<()> {
     let mut rec = write.job.clone();
-    match shared.store.commit(write).await {
+    // Nothing is allocated unless the write carries approval requests (rare).
+    let approvals: Vec<ApprovalUpdate> = write
+        .approvals
+        .iter()
+        .map(|a| ApprovalUpdate {
+            id: a.request.id.clone(),
+            step: a.request.step.clone(),
+            status: a.request.status.clone(),
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let result = shared.store.commit(write).await;
+    shared.metrics.store_commit.observe(started.elapsed());
+    match result {
         Ok(rev) => {
             rec.revision = rev;
             let before = guard.as_ref().map(|r| r.status);
-            publish(shared, before, &rec);
+            publish(shared, before, &rec, approvals);
             *guard = Some(Arc::new(rec));
             Ok(())
         }

@@ -139,6 +139,9 @@ pub(super) fn spawn_attempt(
         };
         drop(renewing);
         tracing::Span::current().record("outcome", outcome_of(&report.outcome));
+        e.shared
+            .metrics
+            .step_finished(mode_of(spec), started.elapsed());
         lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
         release(&e, &job, spec.agent.as_deref());
         match Box::pin(super::finish::finish(&e, &d, &job, &step, attempt, report)).await {

@@ -26,6 +26,7 @@ mod finish;
 mod io;
 mod lease;
 mod limits;
+pub mod metrics;
 pub mod operator;
 pub mod preview;
 pub mod prompt;
@@ -36,6 +37,7 @@ mod sync;
 
 pub use builder::{EngineBuilder, EngineConfig};
 pub use limits::AgentLimits;
+pub use metrics::{EngineMetrics, HistogramSnapshot};
 pub use run_loop::RunHandle;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -58,7 +60,9 @@ use crate::state::{ApprovalRequest, Event, JobRecord, JobStatus};
 use crate::store::DynStateStore;
 use attempt::RegisteredTool;
 
-/// A change of a job's summary status, broadcast by [`Engine::subscribe`].
+/// A change of a job, broadcast by [`Engine::subscribe`]: of its summary status
+/// (`approval` is `None`), or of one of its approval requests (`approval` says which
+/// and how; `status` is the job's status after the same write, changed or not).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobUpdate {
     /// The job.
@@ -67,6 +71,19 @@ pub struct JobUpdate {
     pub status: JobStatus,
     /// Its generation.
     pub generation: u64,
+    /// The approval request the write opened or closed, if any.
+    pub approval: Option<ApprovalUpdate>,
+}
+
+/// An approval request opened or decided (approved, rejected, cancelled), as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalUpdate {
+    /// The request's id.
+    pub id: String,
+    /// The step that asked.
+    pub step: String,
+    /// Its new state.
+    pub status: crate::state::ApprovalStatus,
 }
 
 /// Counters, for tests and metrics.
@@ -76,6 +93,11 @@ pub struct EngineStats {
     pub reconciles: u64,
     /// Step attempts started.
     pub attempts: u64,
+    /// Keys in the work queue ready to be reconciled now (not counting delayed ones
+    /// nor those being reconciled).
+    pub queue_depth: usize,
+    /// Keys in the work queue waiting for a later time (backoff, timers).
+    pub queue_delayed: usize,
 }
 
 pub(crate) struct Desired {
@@ -149,6 +171,7 @@ pub(crate) struct Shared {
     pub(crate) secrets: crate::secret::KnownSecrets,
     pub(crate) reconciles: AtomicU64,
     pub(crate) started: AtomicU64,
+    pub(crate) metrics: metrics::Recorder,
 }
 
 /// The George engine. Cheap to clone: clones share everything.
@@ -398,12 +421,24 @@ impl Engine {
         }
     }
 
-    /// Counters.
+    /// Counters, and the work queue's length now.
     pub fn stats(&self) -> EngineStats {
+        let (queue_depth, queue_delayed) = {
+            let q = lock(&self.shared.queue);
+            (q.ready_len(), q.delayed_len())
+        };
         EngineStats {
             reconciles: self.shared.reconciles.load(Ordering::Relaxed),
             attempts: self.shared.started.load(Ordering::Relaxed),
+            queue_depth,
+            queue_delayed,
         }
+    }
+
+    /// This engine's step durations and store commit latency since it started (see
+    /// [`metrics`]).
+    pub fn metrics(&self) -> EngineMetrics {
+        self.shared.metrics.snapshot()
     }
 
     /// Names of jobs this engine knows (cache).

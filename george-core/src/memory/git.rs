@@ -361,6 +361,33 @@ impl Inner {
         Some(paths)
     }
 
+    /// Commits reachable from `b` and not from `a`, counting up to `limit`.
+    fn count_between(&self, mut a: usize, mut b: usize, limit: u64) -> u64 {
+        let mut n = 0;
+        while self.nodes[b].depth > self.nodes[a].depth && n < limit {
+            n += 1;
+            match self.nodes[b].parent {
+                Some(p) => b = p,
+                None => return n,
+            }
+        }
+        while self.nodes[a].depth > self.nodes[b].depth {
+            match self.nodes[a].parent {
+                Some(p) => a = p,
+                None => break,
+            }
+        }
+        while a != b && n < limit {
+            n += 1;
+            match (self.nodes[a].parent, self.nodes[b].parent) {
+                (Some(pa), Some(pb)) => (a, b) = (pa, pb),
+                // Unrelated histories: every commit of `b`'s is new.
+                _ => return n,
+            }
+        }
+        n
+    }
+
     fn changed_paths(&self, a: usize, b: usize) -> Vec<String> {
         if a == b {
             return Vec::new();
@@ -396,6 +423,16 @@ fn same(a: &Option<Arc<[u8]>>, b: &Option<Arc<[u8]>>) -> bool {
 impl GitSource for InMemoryGitSource {
     async fn commit_author(&self, commit: &CommitId) -> Result<Option<String>> {
         Ok(self.lock().authors.get(commit).cloned())
+    }
+
+    async fn commits_between(&self, from: &CommitId, to: &CommitId) -> Result<Option<u64>> {
+        let inner = self.lock();
+        let (a, b) = (inner.index_of(from)?, inner.index_of(to)?);
+        Ok(Some(inner.count_between(
+            a,
+            b,
+            crate::git::COMMITS_BETWEEN_LIMIT,
+        )))
     }
 
     async fn resolve(&self, reference: &str) -> Result<CommitId> {
@@ -487,6 +524,38 @@ mod tests {
             assert_eq!(git.head("main"), Some(c2.clone()));
             assert_eq!(git.head("other"), None);
             assert_eq!(git.message(&c2).as_deref(), Some("2"));
+        });
+    }
+
+    #[test]
+    fn commits_between_counts_what_to_has_and_from_has_not() {
+        block_on(async {
+            let git = InMemoryGitSource::new();
+            let c1 = git.commit_files("main", [("a", "1")], "1");
+            let c2 = git.commit_files("main", [("a", "2")], "2");
+            let c3 = git.commit_files("main", [("a", "3")], "3");
+            git.create_branch("side", &c1).unwrap();
+            let s1 = git.commit_files("side", [("b", "1")], "s1");
+            let other = git.commit_files("lone", [("c", "1")], "root");
+            let n = |a: &CommitId, b: &CommitId| {
+                let (a, b) = (a.clone(), b.clone());
+                let git = git.clone();
+                async move { git.commits_between(&a, &b).await.unwrap() }
+            };
+            assert_eq!(n(&c1, &c3).await, Some(2));
+            assert_eq!(n(&c2, &c3).await, Some(1));
+            assert_eq!(n(&c3, &c3).await, Some(0));
+            assert_eq!(n(&c3, &c1).await, Some(0), "an ancestor");
+            assert_eq!(n(&s1, &c3).await, Some(2), "diverged: c2 and c3");
+            assert_eq!(n(&c3, &s1).await, Some(1));
+            assert_eq!(
+                n(&c3, &other).await,
+                Some(1),
+                "unrelated: its whole history"
+            );
+            let unknown = CommitId("nope".into());
+            let err = git.commits_between(&unknown, &c1).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NotFound);
         });
     }
 

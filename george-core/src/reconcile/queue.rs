@@ -97,6 +97,11 @@ impl WorkQueue {
         self.ready.len()
     }
 
+    /// Keys waiting for a later time (including due ones not yet promoted).
+    pub fn delayed_len(&self) -> usize {
+        self.delayed.len()
+    }
+
     /// Keys being processed.
     pub fn processing_len(&self) -> usize {
         self.processing.len()
@@ -120,6 +125,7 @@ mod tests {
         q.add_at("b", 100);
         q.add_at("b", 50);
         q.add_at("b", 70);
+        assert_eq!((q.ready_len(), q.delayed_len()), (1, 1));
         assert_eq!(q.pop(0).as_deref(), Some("a"));
         assert_eq!(q.pop(0), None);
         assert_eq!(q.next_deadline(), Some(50));
