@@ -318,6 +318,32 @@ fn commit_author_in(repo: &Repository, id: &CommitId) -> Result<Option<String>> 
     })
 }
 
+/// Commits reachable from `to` and not from `from` (`git rev-list --count from..to`),
+/// counting up to `limit`.
+fn commits_between_in(
+    repo: &Repository,
+    from: &CommitId,
+    to: &CommitId,
+    limit: u64,
+) -> Result<u64> {
+    let (from, to) = (find_commit(repo, from)?.id(), find_commit(repo, to)?.id());
+    if from == to {
+        return Ok(0);
+    }
+    let mut walk = repo.revwalk().git_ctx("walking the history")?;
+    walk.push(to).git_ctx("walking the history")?;
+    walk.hide(from).git_ctx("walking the history")?;
+    let mut n = 0;
+    for oid in walk {
+        oid.git_ctx("walking the history")?;
+        n += 1;
+        if n >= limit {
+            break;
+        }
+    }
+    Ok(n)
+}
+
 pub(crate) fn changed_paths_in(
     repo: &Repository,
     from: Option<&git2::Tree<'_>>,
@@ -379,5 +405,13 @@ impl GitSource for LocalGitSource {
         let commit = commit.clone();
         self.with_repo(move |repo| commit_author_in(repo, &commit))
             .await
+    }
+
+    async fn commits_between(&self, from: &CommitId, to: &CommitId) -> Result<Option<u64>> {
+        let (from, to) = (from.clone(), to.clone());
+        self.with_repo(move |repo| {
+            commits_between_in(repo, &from, &to, george_core::git::COMMITS_BETWEEN_LIMIT).map(Some)
+        })
+        .await
     }
 }
