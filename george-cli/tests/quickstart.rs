@@ -8,10 +8,13 @@
 #[path = "../../examples/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Server, george, next_open, wait_status};
 
 use george::provider::ChatResponse;
 use george_llm::replay::{ReplayServer, Reply};
@@ -92,18 +95,6 @@ fn scenario(root: &Path) -> support::Scenario {
     }
 }
 
-fn sha256_hex(s: &str) -> String {
-    let out = Command::new("sh")
-        .args(["-c", &format!("printf %s '{s}' | sha256sum")])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 fn configure(s: &support::Scenario, model_url: &str) {
     let root = &s.root;
     std::fs::write(
@@ -115,7 +106,7 @@ fn configure(s: &support::Scenario, model_url: &str) {
         root.join("tokens.toml"),
         format!(
             "[tokens.{}]\nuser = \"user\"\nroles = [\"admin\"]\n",
-            sha256_hex(TOKEN)
+            common::sha256_hex(TOKEN)
         ),
     )
     .unwrap();
@@ -128,56 +119,6 @@ fn configure(s: &support::Scenario, model_url: &str) {
          [http]\nlisten = \"127.0.0.1:0\"\ntokens = \"tokens.toml\"\n",
     )
     .unwrap();
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn george(url: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_george"))
-        .args(args)
-        .env("GEORGE_URL", url)
-        .env("GEORGE_TOKEN", TOKEN)
-        .output()
-        .expect("george");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn json_of(url: &str, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    let (code, out, err) = george(url, &all);
-    assert_eq!(code, 0, "{args:?}: {err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
-}
-
-fn next_open(url: &str, seen: &[String]) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let v = json_of(url, &["approvals"]);
-        if let Some(id) = v["approvals"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|a| a["id"].as_str())
-            .find(|id| !seen.iter().any(|s| s == id))
-        {
-            return id.to_string();
-        }
-        let job = json_of(url, &["describe", "job", support::JOB]);
-        assert!(Instant::now() < deadline, "no new approval request: {job}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The value of the sample `name` (with exactly `labels`, rendered as Prometheus does).
@@ -213,47 +154,28 @@ async fn the_quickstart_job_is_driven_from_the_shell() {
     configure(&s, model.base_url());
     let _cluster = support::spawn_cluster_sync(&s, Duration::from_millis(300));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_george"))
-        .args(["serve", "--config"])
-        .arg(s.root.join("george.toml"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("george serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let server = Server(child);
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+    let (server, url) = Server::start(&s.root.join("george.toml"), &[]);
 
     let u = url.clone();
     tokio::task::spawn_blocking(move || {
         let mut seen = Vec::new();
         for reason in [support::REJECT_1, support::REJECT_2] {
-            let id = next_open(&u, &seen);
-            let (code, _, err) = george(&u, &["reject", &id, "--reason", reason]);
+            let id = next_open(&u, TOKEN, &seen);
+            let (code, _, err) = george(&u, TOKEN, &["reject", &id, "--reason", reason]);
             assert_eq!(code, 0, "{err}");
             seen.push(id);
         }
-        let id = next_open(&u, &seen);
-        let (code, out, _) = george(&u, &["show", "approval", &id]);
+        let id = next_open(&u, TOKEN, &seen);
+        let (code, out, _) = george(&u, TOKEN, &["show", "approval", &id]);
         assert_eq!(code, 0);
         assert!(out.contains("app_commit"), "{out}");
-        let (code, _, err) = george(&u, &["approve", &id, "--note", "static scaling, go ahead"]);
+        let (code, _, err) = george(
+            &u,
+            TOKEN,
+            &["approve", &id, "--note", "static scaling, go ahead"],
+        );
         assert_eq!(code, 0, "{err}");
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let v = json_of(&u, &["describe", "job", support::JOB]);
-            if v["status"] == "succeeded" {
-                break;
-            }
-            assert!(Instant::now() < deadline, "not succeeded: {v}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_status(&u, TOKEN, support::JOB, "succeeded");
     })
     .await
     .unwrap();
@@ -304,5 +226,5 @@ async fn the_quickstart_job_is_driven_from_the_shell() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert!(cost > 0.0, "priced from the price table: {cost}");
-    drop(server);
+    server.stop();
 }

@@ -3,64 +3,29 @@
 //! it; after the approval, the job succeeds; on SIGTERM the traces of its attempts reach
 //! a loopback OTLP receiver.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod common;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::routing::post;
+use common::{Server, git, plan_reply, sha256_hex, write};
 use george_http::notify::{SIGNATURE_HEADER, signature};
 use george_llm::replay::{ReplayServer, Reply};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const ALICE: &str = "alice-token-0123456789";
 const SECRET: &str = "webhook-secret-42";
 
 type Posts = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
 
-fn sha256_hex(s: &str) -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sha256sum");
-    child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace().next().unwrap().to_string()
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .expect("git")
-        .success();
-    assert!(ok, "git {args:?}");
-}
-
-fn write(root: &Path, path: &str, text: &str) {
-    let p = root.join(path);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
-
 fn plan() -> Reply {
-    let args = json!({"summary": "echo once",
-        "actions": [{"tool": "run_command", "arguments": {"program": "echo", "args": ["change"]}}]});
-    let body = json!({"id": "chatcmpl-1", "object": "chat.completion", "model": "m",
-        "choices": [{"index": 0, "finish_reason": "tool_calls",
-            "message": {"role": "assistant", "content": null, "tool_calls": [
-                {"id": "call_1", "type": "function",
-                 "function": {"name": "submit_plan", "arguments": args.to_string()}}]}}],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}});
-    Reply::json(200, body.to_string())
+    plan_reply(1, "echo once", "change")
 }
 
 /// A loopback server keeping the posts to `path`.
@@ -124,25 +89,9 @@ fn setup(root: &Path, model_url: &str, hook_url: &str, otlp_url: &str) {
     write(root, "george.toml", &config);
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn george(url: &str, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_george"))
-        .args(args)
-        .env("GEORGE_URL", url)
-        .env("GEORGE_TOKEN", ALICE)
-        .output()
-        .expect("george");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
+    let (code, out, err) = common::george(url, ALICE, args);
+    (code, out + &err)
 }
 
 async fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
@@ -163,25 +112,10 @@ async fn the_webhook_gets_the_signed_request_and_traces_reach_the_collector() {
     let (otlp, otlp_url) = receiver("/v1/traces").await;
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path(), model.base_url(), &hook_url, &otlp_url);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_george"))
-        .args(["serve", "--config"])
-        .arg(dir.path().join("george.toml"))
-        .env("TEST_HOOK_SECRET", SECRET)
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("george serve");
-    let mut line = String::new();
-    let stdout = child.stdout.take().unwrap();
-    let mut server = Server(child);
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+    let (server, url) = Server::start(
+        &dir.path().join("george.toml"),
+        &[("TEST_HOOK_SECRET", SECRET)],
+    );
 
     let (headers, body) = until("the webhook's post", || {
         hook.lock().unwrap().first().cloned()
@@ -210,13 +144,7 @@ async fn the_webhook_gets_the_signed_request_and_traces_reach_the_collector() {
         (v["status"] == "succeeded").then_some(())
     })
     .await;
-    let ok = Command::new("kill")
-        .args(["-TERM", &server.0.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    assert!(server.0.wait().unwrap().success());
+    server.stop();
     assert_eq!(hook.lock().unwrap().len(), 1, "one request, one post");
 
     if cfg!(feature = "otel") {
