@@ -1,5 +1,6 @@
 //! The API's approval shapes (version 1).
 
+use george_core::engine::preview::ActionPreview;
 use george_core::state::{ApprovalRequest, ApprovalStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -103,6 +104,64 @@ pub struct ApprovalDetail {
     /// The approval's note, the rejection's reason, or why it was cancelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_text: Option<String>,
+    /// What each action would change if it ran now, in plan order (one entry per
+    /// action): computed by the tools without changing anything, for the human who
+    /// decides. Filled by `GET /approvals/{id}`; empty in the answers to decisions.
+    /// For a decided request it shows what running the plan *again* would do (a Git
+    /// commit already made previews as "already committed").
+    #[serde(default)]
+    pub previews: Vec<ApiActionPreview>,
+}
+
+/// What one action of a plan would change (an entry of an approval's `previews`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApiActionPreview {
+    /// The action's 1-based index in the plan.
+    pub index: usize,
+    /// The tool.
+    pub tool: String,
+    /// What the tool says the call would change; absent when the tool cannot tell,
+    /// is not registered, or its preview failed (then `error` says why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<ApiToolPreview>,
+    /// Why there is no preview: the tool is not registered, its preview failed or
+    /// took too long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A tool's preview of one call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiToolPreview {
+    /// What the call would do and against what (e.g. the branch and its head), or why
+    /// it would be refused.
+    pub summary: String,
+    /// The file changes as a unified diff, `git diff` style (`diff --git` headers,
+    /// `---`/`+++` lines, `@@` hunks with 3 lines of context); at most 256 KiB, cut at a
+    /// line end (then `truncated`). Absent when no file would change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// The call would be refused or fail as it stands (a denied path, an absent text
+    /// to replace…); `summary` says why.
+    pub is_error: bool,
+    /// The diff was cut to its size cap.
+    pub truncated: bool,
+}
+
+impl ApiActionPreview {
+    pub(crate) fn of(p: &ActionPreview) -> Self {
+        ApiActionPreview {
+            index: p.index,
+            tool: p.tool.clone(),
+            preview: p.preview.as_ref().map(|t| ApiToolPreview {
+                summary: t.summary.clone(),
+                diff: t.diff.clone(),
+                is_error: t.is_error,
+                truncated: t.truncated,
+            }),
+            error: p.error.clone(),
+        }
+    }
 }
 
 impl ApprovalSummary {
@@ -171,6 +230,7 @@ impl ApprovalDetail {
             decided_by,
             decided_at_ms,
             decision_text,
+            previews: Vec::new(),
         }
     }
 }

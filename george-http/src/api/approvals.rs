@@ -19,7 +19,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::approval_types::{
-    ApprovalDetail, ApprovalList, ApprovalSummary, ApproveBody, RejectBody,
+    ApiActionPreview, ApprovalDetail, ApprovalList, ApprovalSummary, ApproveBody, RejectBody,
 };
 use crate::auth::{Caller, Role};
 use crate::body::{ApiPath, ApiQuery, JsonBody, check_text};
@@ -71,8 +71,10 @@ pub(crate) async fn list_approvals(
     }))
 }
 
-/// One approval request: the plan (the exact actions), its digest, who may decide, and
-/// the decision once made.
+/// One approval request: the plan (the exact actions), its digest, who may decide, the
+/// decision once made, and what each action would change (`previews`: for a Git
+/// commit, a unified diff of the files against the branch head), computed by the tools
+/// without changing anything.
 #[utoipa::path(
     get, path = "/approvals/{id}", tag = "approvals", operation_id = "get_approval",
     params(("id" = String, Path, description = "The request's id")),
@@ -88,9 +90,16 @@ pub(crate) async fn get_approval(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ApprovalDetail>> {
     who.require(Role::Read)?;
-    load(&state, &id)
+    let req = load(&state, &id).await?;
+    let mut detail = ApprovalDetail::of(&req);
+    detail.previews = state
+        .engine
+        .preview_request(&req)
         .await
-        .map(|r| Json(ApprovalDetail::of(&r)))
+        .iter()
+        .map(ApiActionPreview::of)
+        .collect();
+    Ok(Json(detail))
 }
 
 async fn load(state: &AppState, id: &str) -> ApiResult<ApprovalRequest> {
