@@ -65,6 +65,7 @@ mod body;
 pub mod follow;
 pub mod live;
 pub mod metrics;
+pub mod metrics_engine;
 pub mod metrics_steps;
 #[cfg(feature = "notify")]
 #[cfg_attr(docsrs, doc(cfg(feature = "notify")))]

@@ -1,7 +1,9 @@
 //! `GET /metrics`: the OpenMetrics text format that Prometheus scrapes
 //! (`prometheus-client`), read from the store
 //! at each scrape, so the figures are the store's (every engine sharing it), survive
-//! restarts, and need no instrumentation in the engine. Scraping needs the `read` role
+//! restarts, and need no instrumentation in the engine — except the rows marked
+//! *this engine's*: those the serving engine measures in memory since it started
+//! ([`crate::metrics_engine`]). Scraping needs the `read` role
 //! (Prometheus: `authorization: {credentials: <token>}` in the scrape config).
 //!
 //! | metric | type | labels | what |
@@ -19,6 +21,11 @@
 //! | `george_engine_reconciles_total` | counter | | job reconciles run by this engine |
 //! | `george_engine_attempts_started_total` | counter | | step attempts started by this engine |
 //! | `george_engine_leases_held` | gauge | | step attempts this engine holds a lease on |
+//! | `george_engine_queue_depth` | gauge | | *this engine's*: keys in its work queue ready to be reconciled now |
+//! | `george_engine_queue_delayed` | gauge | | *this engine's*: keys in its work queue waiting for a later time (backoff, timers) |
+//! | `george_step_duration_seconds` | histogram | `mode`: `agent`, `command`, `approved` | *this engine's, since start*: step attempts that ended with an outcome, from their start to their report (buckets 10 ms … 1 h) |
+//! | `george_store_commit_seconds` | histogram | | *this engine's, since start*: its job writes to the store (`StateStore::commit`, conflicts included; buckets 100 µs … 1 s) |
+//! | `george_git_lag_commits` | gauge | | commits the source's head has that the reconciled commit has not (0 in sync; counting stops at 10,000); absent when the Git source cannot tell |
 //!
 //! Step attempts by mode, finished steps by outcome and the autonomy ratio per template:
 //! [`crate::metrics_steps`].
@@ -227,6 +234,7 @@ async fn scrape(state: &AppState) -> ApiResult<String> {
         leases,
     );
     crate::metrics_steps::register(&mut registry, e, &jobs);
+    crate::metrics_engine::register(&mut registry, e, head.as_ref()).await;
 
     let mut out = String::new();
     encode(&mut out, &registry).map_err(|e| {

@@ -153,6 +153,16 @@ async fn metrics_count_jobs_approvals_tokens_and_cost_without_job_labels() {
     assert_eq!(value(&m, "george_git_in_sync", &[]), 1.0);
     assert!(value(&m, "george_engine_reconciles_total", &[]) >= 1.0);
     assert_eq!(value(&m, "george_engine_leases_held", &[]), 0.0);
+    // This engine's: the queue, step durations by mode, store commits, the lag.
+    assert!(value(&m, "george_engine_queue_depth", &[]) >= 0.0);
+    assert!(value(&m, "george_engine_queue_delayed", &[]) >= 0.0);
+    let duration = |mode: &str| value(&m, "george_step_duration_seconds", &[("mode", mode)]);
+    assert_eq!(duration("agent"), 3.0, "three planning attempts");
+    assert_eq!(duration("command"), 2.0, "check and the failing step");
+    assert_eq!(duration("approved"), 0.0);
+    let commits = value(&m, "george_store_commit_seconds", &[]);
+    assert!(commits >= 8.0, "every transition is a commit: {commits}");
+    assert_eq!(value(&m, "george_git_lag_commits", &[]), 0.0);
     // Attempts by mode: the plan 3 (agent), `check` and the failing step (command).
     let mode = |m: &str| [("mode", m.to_string())];
     let by_mode = |x: &str| {
@@ -196,5 +206,41 @@ async fn metrics_count_jobs_approvals_tokens_and_cost_without_job_labels() {
             "{k}: {vs:?}"
         );
     }
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_behind_the_source_shows_in_health_and_metrics() {
+    let s = Server::start().await;
+    let (st, h) = s.get("/api/v1/health", Some(READER)).await;
+    assert_eq!(st, 200, "{h}");
+    assert_eq!(
+        (&h["in_sync"], &h["lag_commits"]),
+        (&json!(true), &json!(0))
+    );
+    // Two commits the engine has not synced yet (it polls once an hour here).
+    s.git
+        .commit_files("main", [("notes/a.md", "a")], "one ahead");
+    let head = s
+        .git
+        .commit_files("main", [("notes/b.md", "b")], "two ahead");
+    let (st, h) = s.get("/api/v1/health", Some(READER)).await;
+    assert_eq!(st, 200, "{h}");
+    assert_eq!(h["source_head"], head.as_str());
+    assert_eq!(
+        (&h["in_sync"], &h["lag_commits"]),
+        (&json!(false), &json!(2))
+    );
+    let m = scrape(&s).await;
+    assert_eq!(value(&m, "george_git_in_sync", &[]), 0.0);
+    assert_eq!(value(&m, "george_git_lag_commits", &[]), 2.0);
+    // Synced: no lag.
+    s.engine.sync().await.expect("sync");
+    let (_, h) = s.get("/api/v1/health", Some(READER)).await;
+    assert_eq!(
+        (&h["in_sync"], &h["lag_commits"]),
+        (&json!(true), &json!(0))
+    );
+    assert_eq!(value(&scrape(&s).await, "george_git_lag_commits", &[]), 0.0);
     s.shutdown().await;
 }

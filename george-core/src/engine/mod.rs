@@ -254,6 +254,23 @@ impl Engine {
             .and_then(|d| d.commit.clone())
     }
 
+    /// How many commits `head` (the source's head, from
+    /// [`Engine::source_head`]) has that the commit desired state was last loaded from
+    /// has not: 0 when in sync, at most
+    /// [`COMMITS_BETWEEN_LIMIT`](crate::git::COMMITS_BETWEEN_LIMIT). `None` before the
+    /// first load or when the Git source cannot tell
+    /// ([`GitSource::commits_between`](crate::git::GitSource::commits_between)).
+    ///
+    /// # Errors
+    /// Git errors (`NotFound` for a commit the source does not have).
+    pub async fn commits_behind(&self, head: &CommitId) -> Result<Option<u64>> {
+        match self.commit() {
+            Some(c) if &c == head => Ok(Some(0)),
+            Some(c) => self.shared.git.commits_between(&c, head).await,
+            None => Ok(None),
+        }
+    }
+
     pub(crate) fn enqueue(&self, keys: impl IntoIterator<Item = String>) {
         {
             let mut q = lock(&self.shared.queue);

@@ -249,6 +249,11 @@ pub struct Health {
     pub source_head: Option<String>,
     /// Whether the engine has reconciled the source's head.
     pub in_sync: bool,
+    /// How many commits the source's head has that `commit` has not (0 when in sync;
+    /// counting stops at 10,000). Absent when the Git source cannot tell, or the head
+    /// or commit is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_commits: Option<u64>,
     /// Job reconciles run by this engine since it started.
     pub reconciles: u64,
     /// Step attempts started by this engine since it started.
@@ -263,8 +268,8 @@ pub struct Health {
     pub manifest_errors: usize,
 }
 
-/// The engine's health: its commit against the source's head, counters, leases held,
-/// jobs by status.
+/// The engine's health: its commit against the source's head (and how many commits it
+/// is behind), counters, leases held, jobs by status.
 #[utoipa::path(
     get, path = "/health", tag = "system", operation_id = "get_health",
     responses(
@@ -279,7 +284,15 @@ pub(crate) async fn health(
     who.require(Role::Read)?;
     let e = &state.engine;
     let commit = e.commit().map(|c| c.0);
-    let source_head = e.source_head().await.ok().map(|c| c.0);
+    let head = e.source_head().await.ok();
+    let lag_commits = match &head {
+        Some(h) => e.commits_behind(h).await.unwrap_or_else(|err| {
+            tracing::debug!(error = %err, "counting the commits behind the source failed");
+            None
+        }),
+        None => None,
+    };
+    let source_head = head.map(|c| c.0);
     let jobs_list = e.jobs().await?;
     let mut jobs = BTreeMap::new();
     for s in [
@@ -309,6 +322,7 @@ pub(crate) async fn health(
         in_sync: commit.is_some() && commit == source_head,
         commit,
         source_head,
+        lag_commits,
         reconciles: stats.reconciles,
         attempts: stats.attempts,
         leases_held,
