@@ -238,23 +238,54 @@ pub(crate) async fn show_approval(c: &Client, id: &str, out: Output) -> Result<(
     if structured(&v, out) {
         return Ok(());
     }
-    let sm = &v;
-    println!("Approval:  {}", s(&sm["id"]));
-    println!("Job/step:  {} / {}", s(&sm["job"]), s(&sm["step"]));
-    println!("Status:    {}", s(&sm["status"]));
-    println!("Digest:    {}", s(&sm["digest"]));
-    println!("Summary:   {}", s(&sm["summary"]));
-    println!("Plan:");
-    for (i, a) in v["plan"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        println!("  {}. {} {}", i + 1, s(&a["tool"]), a["arguments"]);
-    }
+    print!("{}", approval_text(&v));
     Ok(())
+}
+
+/// `show approval`'s table form: the request, then each action with what it would
+/// change — the tool's summary (`!` before it when the call would be refused or fail)
+/// and its unified diff, printed as is (not indented, so it can be copied as a patch).
+fn approval_text(v: &Value) -> String {
+    use std::fmt::Write as _;
+    let mut t = String::new();
+    let _ = writeln!(t, "Approval:  {}", s(&v["id"]));
+    let _ = writeln!(t, "Job/step:  {} / {}", s(&v["job"]), s(&v["step"]));
+    let _ = writeln!(t, "Status:    {}", s(&v["status"]));
+    let _ = writeln!(t, "Digest:    {}", s(&v["digest"]));
+    let _ = writeln!(t, "Summary:   {}", s(&v["summary"]));
+    let _ = writeln!(t, "Plan:");
+    let previews = v["previews"].as_array().cloned().unwrap_or_default();
+    let plan = v["plan"].as_array().cloned().unwrap_or_default();
+    for (i, a) in plan.iter().enumerate() {
+        let _ = writeln!(t, "  {}. {} {}", i + 1, s(&a["tool"]), a["arguments"]);
+        let Some(p) = previews.iter().find(|p| p["index"] == json!(i + 1)) else {
+            continue;
+        };
+        if let Some(err) = p["error"].as_str() {
+            let _ = writeln!(t, "     ! no preview: {err}");
+        }
+        let preview = &p["preview"];
+        if let Some(summary) = preview["summary"].as_str() {
+            let mark = if preview["is_error"] == json!(true) {
+                "! "
+            } else {
+                ""
+            };
+            let _ = writeln!(t, "     {mark}{summary}");
+        }
+        if let Some(diff) = preview["diff"].as_str() {
+            t.push('\n');
+            t.push_str(diff);
+            if !diff.ends_with('\n') {
+                t.push('\n');
+            }
+            if preview["truncated"] == json!(true) {
+                t.push_str("[diff truncated]\n");
+            }
+            t.push('\n');
+        }
+    }
+    t
 }
 
 /// `george approve ID [--note]` / `george reject ID --reason`: decides, as the token's
@@ -304,4 +335,41 @@ pub(crate) async fn job_action(
         println!("{name}: {}", s(&v["status"]));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_approval_prints_each_action_with_its_diff() {
+        let diff = "diff --git a/a b/a\n--- a/a\n+++ b/a\n@@ -1 +1 @@\n-x\n+y\n";
+        let v = json!({
+            "id": "j~plan~1~1", "job": "j", "step": "plan", "status": "open",
+            "digest": "sha256:00", "summary": "change a",
+            "plan": [
+                {"tool": "git_commit", "arguments": {"message": "m"}},
+                {"tool": "git_commit", "arguments": {"message": "n"}},
+                {"tool": "gone", "arguments": {}},
+                {"tool": "run_command", "arguments": {}}
+            ],
+            "previews": [
+                {"index": 1, "tool": "git_commit", "preview": {
+                    "summary": "would commit \"m\"", "diff": diff, "is_error": false, "truncated": false}},
+                {"index": 2, "tool": "git_commit", "preview": {
+                    "summary": "refused", "is_error": true, "truncated": false}},
+                {"index": 3, "tool": "gone", "error": "no tool named \"gone\""},
+                {"index": 4, "tool": "run_command"}
+            ]
+        });
+        let text = approval_text(&v);
+        let expected = format!(
+            "  1. git_commit {{\"message\":\"m\"}}\n     would commit \"m\"\n\n{diff}\n  \
+             2. git_commit {{\"message\":\"n\"}}\n     ! refused\n  \
+             3. gone {{}}\n     ! no preview: no tool named \"gone\"\n  \
+             4. run_command {{}}\n"
+        );
+        assert!(text.ends_with(&expected), "{text}");
+        assert!(text.starts_with("Approval:  j~plan~1~1\n"), "{text}");
+    }
 }
