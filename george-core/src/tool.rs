@@ -367,9 +367,9 @@ impl ToolPreview {
         self
     }
 
-    /// Cuts the diff to at most `max_bytes` bytes, at the end of a line, and marks the
-    /// preview [`truncated`](Self::truncated) (with a note in the summary). Nothing
-    /// happens when the diff is no longer than that.
+    /// Cuts the diff to at most `max_bytes` bytes, at the end of a line (`None` when
+    /// nothing is left), and marks the preview [`truncated`](Self::truncated) (with a
+    /// note in the summary). Nothing happens when the diff is no longer than that.
     pub fn truncate_diff(&mut self, max_bytes: usize) {
         let Some(diff) = self.diff.as_mut() else {
             return;
@@ -384,6 +384,9 @@ impl ToolPreview {
         let cut = diff[..cut].rfind('\n').map_or(0, |i| i + 1);
         let total = diff.len();
         diff.truncate(cut);
+        if diff.is_empty() {
+            self.diff = None;
+        }
         self.truncated = true;
         self.summary
             .push_str(&format!(" (diff cut to {cut} of {total} bytes)"));

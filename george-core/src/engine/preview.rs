@@ -20,6 +20,14 @@ pub const MAX_PREVIEW_DIFF_BYTES: usize = 256 * 1024;
 /// How long one action's preview may take (10 s); past it the action shows an error.
 pub const PREVIEW_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the previews of one plan may take in all (30 s); the actions not previewed
+/// by then show an error instead.
+pub const PREVIEW_BUDGET: Duration = Duration::from_secs(30);
+
+/// The most diff text the previews of one plan show in all, in bytes (2 MiB); the
+/// diffs past it are cut (to nothing) and marked truncated.
+pub const MAX_PLAN_DIFF_BYTES: usize = 2 * 1024 * 1024;
+
 /// One action of a plan and what it would change.
 ///
 /// Serialised as `{"index": 1, "tool": "...", "arguments": {...}, "preview": {...}?,
@@ -66,8 +74,9 @@ impl Engine {
     /// `execute_approved` is the planning step, when the current manifests have one;
     /// else the planning step), the request's generation, attempt 0 (no attempt runs
     /// it) and the approval. Actions are previewed one at a time, each within
-    /// [`PREVIEW_TIMEOUT`]; a diff is cut to [`MAX_PREVIEW_DIFF_BYTES`]; known secret
-    /// values are redacted from summaries and diffs. A failure of one action's preview
+    /// [`PREVIEW_TIMEOUT`] and all within [`PREVIEW_BUDGET`]; a diff is cut to
+    /// [`MAX_PREVIEW_DIFF_BYTES`], and the diffs of one plan to [`MAX_PLAN_DIFF_BYTES`]
+    /// in all; known secret values are redacted from summaries and diffs. A failure of one action's preview
     /// is reported in its [`error`](ActionPreview::error), never as an error of the
     /// whole.
     ///
@@ -77,6 +86,8 @@ impl Engine {
     /// [`ToolExecutor::preview`]: crate::tool::ToolExecutor::preview
     pub async fn preview_request(&self, req: &ApprovalRequest) -> Vec<ActionPreview> {
         let step = self.executing_step(req);
+        let deadline = tokio::time::Instant::now() + PREVIEW_BUDGET;
+        let mut diff_left = MAX_PLAN_DIFF_BYTES;
         let mut out = Vec::with_capacity(req.plan.actions.len());
         for (i, action) in req.plan.actions.iter().enumerate() {
             let index = i + 1;
@@ -103,7 +114,17 @@ impl Engine {
                 format!("{}/{index}", req.id),
             )
             .with_context(context);
-            let asked = tokio::time::timeout(PREVIEW_TIMEOUT, tool.executor.preview(&invocation));
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                item.error = Some(format!(
+                    "not previewed: the plan's previews took longer than {} s in all",
+                    PREVIEW_BUDGET.as_secs()
+                ));
+                out.push(item);
+                continue;
+            }
+            let limit = PREVIEW_TIMEOUT.min(deadline - now);
+            let asked = tokio::time::timeout(limit, tool.executor.preview(&invocation));
             match asked.await {
                 Ok(Ok(Some(mut preview))) => {
                     let secrets = &self.shared.secrets;
@@ -111,7 +132,8 @@ impl Engine {
                     if let Some(diff) = preview.diff.as_mut() {
                         secrets.redact_in_place(diff);
                     }
-                    preview.truncate_diff(MAX_PREVIEW_DIFF_BYTES);
+                    preview.truncate_diff(MAX_PREVIEW_DIFF_BYTES.min(diff_left));
+                    diff_left -= preview.diff.as_ref().map_or(0, String::len);
                     item.preview = Some(preview);
                 }
                 Ok(Ok(None)) => {}
@@ -122,8 +144,8 @@ impl Engine {
                 }
                 Err(_) => {
                     item.error = Some(format!(
-                        "the preview took longer than {} s",
-                        PREVIEW_TIMEOUT.as_secs()
+                        "the preview took longer than {} ms",
+                        limit.as_millis()
                     ));
                 }
             }
@@ -178,7 +200,7 @@ mod tests {
     #[async_trait]
     impl ToolExecutor for Fake {
         fn tools(&self) -> Vec<ToolDefinition> {
-            ["diff", "plain", "broken"]
+            ["diff", "plain", "broken", "slow"]
                 .into_iter()
                 .map(|n| ToolDefinition::new(n, n, json!({"type": "object"})))
                 .collect()
@@ -197,6 +219,10 @@ mod tests {
                     Ok(Some(ToolPreview::new("s3cret summary").with_diff(text)))
                 }
                 "broken" => Err(Error::backend("disk on fire")),
+                "slow" => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    Ok(None)
+                }
                 _ => Ok(None),
             }
         }
@@ -296,6 +322,50 @@ mod tests {
 
         let err = engine.preview_approval("nope").await.expect_err("unknown");
         assert_eq!(err.kind(), crate::ErrorKind::NotFound);
+    }
+
+    fn engine(fake: Arc<Fake>) -> Engine {
+        Engine::builder(
+            Arc::new(InMemoryStateStore::new()),
+            Arc::new(InMemoryGitSource::new()),
+        )
+        .tools(fake)
+        .build()
+        .expect("engine")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn previews_are_bounded_in_time_and_size_per_plan() {
+        let engine = engine(Arc::new(Fake::default()));
+        let slow = request(vec![("slow", json!({})); 4]);
+        let out = tokio::time::timeout(Duration::from_secs(600), engine.preview_request(&slow))
+            .await
+            .expect("bounded");
+        let errors: Vec<&str> = out.iter().filter_map(|a| a.error.as_deref()).collect();
+        assert_eq!(errors.len(), 4, "{out:?}");
+        assert!(
+            errors[0].contains("took longer than 10000 ms"),
+            "{}",
+            errors[0]
+        );
+        assert!(errors[3].starts_with("not previewed"), "{}", errors[3]);
+
+        let big = "+line\n".repeat(MAX_PREVIEW_DIFF_BYTES / 6 - 1);
+        let many = (0..MAX_PLAN_DIFF_BYTES / big.len() + 2)
+            .map(|_| ("diff", json!({ "text": big })))
+            .collect();
+        let out = engine.preview_request(&request(many)).await;
+        let shown: usize = out
+            .iter()
+            .filter_map(|a| a.preview.as_ref()?.diff.as_ref().map(String::len))
+            .sum();
+        assert!(shown <= MAX_PLAN_DIFF_BYTES, "{shown}");
+        let last = out
+            .last()
+            .and_then(|a| a.preview.as_ref())
+            .expect("preview");
+        assert!(last.truncated && last.diff.is_none(), "{last:?}");
+        assert!(!out[0].preview.as_ref().expect("preview").truncated);
     }
 
     #[test]
