@@ -553,6 +553,12 @@ mod tests {
                 Some(1),
                 "unrelated: its whole history"
             );
+            // Counting stops at the limit.
+            {
+                let inner = git.lock();
+                let (i1, i3) = (inner.index_of(&c1).unwrap(), inner.index_of(&c3).unwrap());
+                assert_eq!(inner.count_between(i1, i3, 1), 1);
+            }
             let unknown = CommitId("nope".into());
             let err = git.commits_between(&unknown, &c1).await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::NotFound);

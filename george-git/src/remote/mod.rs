@@ -256,4 +256,8 @@ impl GitSource for RemoteGitSource {
     async fn commit_author(&self, commit: &CommitId) -> Result<Option<String>> {
         self.inner.local.commit_author(commit).await
     }
+
+    async fn commits_between(&self, from: &CommitId, to: &CommitId) -> Result<Option<u64>> {
+        self.inner.local.commits_between(from, to).await
+    }
 }
