@@ -137,8 +137,9 @@ pub struct ApiToolPreview {
     /// it would be refused.
     pub summary: String,
     /// The file changes as a unified diff, `git diff` style (`diff --git` headers,
-    /// `---`/`+++` lines, `@@` hunks with 3 lines of context); at most 256 KiB, cut at a
-    /// line end (then `truncated`). Absent when no file would change.
+    /// `---`/`+++` lines, `@@` hunks with 3 lines of context); at most 256 KiB, and 2 MiB
+    /// for all the actions of a plan, cut at a line end (then `truncated`). Absent when
+    /// no file would change (or nothing was left of it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
     /// The call would be refused or fail as it stands (a denied path, an absent text
