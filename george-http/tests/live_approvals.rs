@@ -162,3 +162,31 @@ async fn requests_opened_and_decided_arrive_in_order_and_resume_after_a_reconnec
     }
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_generation_cancels_the_open_request_on_the_stream() {
+    let mut s = Server::start().await;
+    let first = s.next_open().await;
+    let mut events = connect(&s, "", None).await;
+    assert_eq!(next(&mut events).await.event, "ready");
+    // The job's manifest changes: its open request is cancelled, the step plans again.
+    s.provider.expect_call("plan 2", plan("c2", "for n=2"));
+    s.git.commit_files(
+        "main",
+        [("jobs/gated.yaml", support::job("gated", "gated", "n: 2"))],
+        "n=2",
+    );
+    s.engine.sync().await.expect("sync");
+    let second = s.next_open().await;
+    assert_ne!(second.id, first.id);
+    let (seen, ids) = approvals_until(&mut events, &second.id, "open").await;
+    assert_eq!(
+        seen,
+        [
+            (first.id.clone(), "cancelled".to_string()),
+            (second.id.clone(), "open".to_string())
+        ]
+    );
+    assert!(seq(&ids[0]) < seq(&ids[1]));
+    s.shutdown().await;
+}
