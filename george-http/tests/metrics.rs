@@ -22,6 +22,11 @@ fn costly_plan(id: &str) -> george_core::provider::ChatResponse {
 }
 
 async fn scrape(s: &Server) -> Scrape {
+    let text = text(s).await;
+    Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parsed")
+}
+
+async fn text(s: &Server) -> String {
     let res = s
         .http
         .get(s.url("/metrics"))
@@ -35,8 +40,7 @@ async fn scrape(s: &Server) -> Scrape {
             .to_str()
             .is_ok_and(|c| c.starts_with("application/openmetrics-text"))
     );
-    let text = res.text().await.expect("text");
-    Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parsed")
+    res.text().await.expect("text")
 }
 
 fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
@@ -163,6 +167,17 @@ async fn metrics_count_jobs_approvals_tokens_and_cost_without_job_labels() {
     let commits = value(&m, "george_store_commit_seconds", &[]);
     assert!(commits >= 8.0, "every transition is a commit: {commits}");
     assert_eq!(value(&m, "george_git_lag_commits", &[]), 0.0);
+    // The engine's histograms as Prometheus reads them: typed, cumulative, with +Inf.
+    let t = text(&s).await;
+    for line in [
+        "# TYPE george_step_duration_seconds histogram",
+        "george_step_duration_seconds_count{mode=\"command\"} 2",
+        "george_step_duration_seconds_bucket{le=\"+Inf\",mode=\"agent\"} 3",
+        "# TYPE george_store_commit_seconds histogram",
+        "george_store_commit_seconds_bucket{le=\"0.0001\"} ",
+    ] {
+        assert!(t.contains(line), "{line} in\n{t}");
+    }
     // Attempts by mode: the plan 3 (agent), `check` and the failing step (command).
     let mode = |m: &str| [("mode", m.to_string())];
     let by_mode = |x: &str| {
