@@ -169,6 +169,11 @@ async fn the_quickstart_job_is_driven_from_the_shell() {
         let (code, out, _) = george(&u, TOKEN, &["show", "approval", &id]);
         assert_eq!(code, 0);
         assert!(out.contains("app_commit"), "{out}");
+        // The human sees the change the plan would make, as a diff.
+        assert!(
+            out.contains("-replicaCount: 5") && out.contains("+replicaCount: 2"),
+            "{out}"
+        );
         let (code, _, err) = george(
             &u,
             TOKEN,
