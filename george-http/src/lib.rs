@@ -12,7 +12,7 @@
 //! | `GET /jobs/{name}/steps/{step}/attempts/{attempt}/transcript` | read | a step attempt's conversation |
 //! | `POST /jobs/{name}/cancel`, `POST /jobs/{name}/retry` | admin | cancel or retry a job (see `Engine::cancel_job`, `Engine::retry_job`) |
 //! | `GET /approvals` | read | open (or `?status=all`) approval requests |
-//! | `GET /approvals/{id}` | read | one request: the plan's exact actions, its digest, the rule, the decision |
+//! | `GET /approvals/{id}` | read | one request: the plan's exact actions with their previews (the diff each would make), its digest, the rule, the decision |
 //! | `POST /approvals/{id}/approve`, `POST /approvals/{id}/reject` | decide | decide, as the authenticated caller (a rejection needs a `reason`; either may carry the `digest` the human saw) |
 //! | `GET /catalogue` | read | agents, templates, tools with their effect classes |
 //! | `GET /manifest-errors` | read | manifests of the current commit that do not validate |
