@@ -1,5 +1,6 @@
-//! The engine: the shell around the pure reconciler. It follows a [`GitSource`], keeps
-//! an in-memory cache of observed state written through to the [`StateStore`], runs a
+//! The engine: the shell around the pure reconciler. It follows a
+//! [`GitSource`](crate::git::GitSource), keeps an in-memory cache of observed state
+//! written through to the [`StateStore`](crate::store::StateStore), runs a
 //! de-duplicating work queue, dispatches ready steps within concurrency limits, runs
 //! step attempts, and takes humans' decisions.
 //!
