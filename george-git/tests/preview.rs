@@ -35,8 +35,8 @@ async fn preview(tool: &GitWriteTool, inv: &ToolInvocation) -> ToolPreview {
 }
 
 /// Everything a preview must not change: refs with their targets, the number of
-/// objects, `git status` and the index file.
-fn snapshot(t: &TestRepo) -> (String, usize, String, Vec<u8>) {
+/// objects, `git status` and the index's entries.
+fn snapshot(t: &TestRepo) -> (String, usize, String, String) {
     let refs = t.git(&["for-each-ref", "--format=%(refname) %(objectname)"]);
     let mut objects = 0;
     t.repo
@@ -48,7 +48,9 @@ fn snapshot(t: &TestRepo) -> (String, usize, String, Vec<u8>) {
         })
         .expect("objects");
     let status = t.git(&["status", "--porcelain", "--untracked-files=all"]);
-    let index = std::fs::read(t.path().join(".git/index")).expect("index");
+    // The index's entries (mode, object, stage, path), not its bytes: `git status`
+    // itself may rewrite the file's cached stat data.
+    let index = t.git(&["ls-files", "--stage"]);
     (refs, objects, status, index)
 }
 
