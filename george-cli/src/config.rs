@@ -27,6 +27,12 @@
 //! timeout_ms = 30000
 //! pass_env = []                     # engine variables the children get, besides PATH, HOME, LANG, TZ
 //!
+//! [commands.policies.grep]          # optional, per program: narrow the built-in argument rules
+//! allow_args = "-[a-zA-Z]+|[^-].*"  # every argument must match (anchored)
+//! deny_options = ["-r"]
+//! deny_subcommands = []
+//! permissive = false                # true: start from no rule (e.g. to allow `env`)
+//!
 //! [[git_write]]                     # optional: repositories agents may commit to
 //! alias = "app"                     # tools app_read_file and app_commit
 //! path = "app"                      # a local repository, or url (+ token_env, work_dir)
@@ -130,6 +136,28 @@ pub(crate) struct Commands {
     pub(crate) timeout_ms: Option<u64>,
     #[serde(default)]
     pub(crate) pass_env: Vec<String>,
+    /// Argument policies by program (`[commands.policies.<program>]`); a program without
+    /// one runs under the built-in rules (`ArgPolicy::for_program`).
+    #[serde(default)]
+    pub(crate) policies: std::collections::BTreeMap<String, Policy>,
+}
+
+/// `[commands.policies.<program>]`: narrows (or, with `permissive`, lifts) the built-in
+/// argument rules of one program.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Policy {
+    /// Start from no rule at all instead of the built-in ones.
+    #[serde(default)]
+    pub(crate) permissive: bool,
+    /// Every argument must match this regular expression whole.
+    pub(crate) allow_args: Option<String>,
+    /// Options refused besides the built-in ones.
+    #[serde(default)]
+    pub(crate) deny_options: Vec<String>,
+    /// Subcommands refused besides the built-in ones.
+    #[serde(default)]
+    pub(crate) deny_subcommands: Vec<String>,
 }
 
 /// `[[git_write]]`.

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use george::command::CommandToolExecutor;
+use george::command::{ArgPolicy, CommandToolExecutor};
 use george::engine::Engine;
 use george::git::GitSource;
 use george::http::AuthConfig;
@@ -72,8 +72,26 @@ async fn source(c: &ServeConfig) -> Result<Arc<dyn GitSource>, String> {
     Ok(Arc::new(s))
 }
 
-fn commands(c: &Commands) -> CommandToolExecutor {
+fn commands(c: &Commands) -> Result<CommandToolExecutor, String> {
     let mut ex = CommandToolExecutor::new(c.programs.iter().cloned());
+    for (program, p) in &c.policies {
+        let mut policy = if p.permissive {
+            ArgPolicy::permissive()
+        } else {
+            ArgPolicy::for_program(program)
+        };
+        for o in &p.deny_options {
+            policy = policy.deny_option(o);
+        }
+        for s in &p.deny_subcommands {
+            policy = policy.deny_subcommand(s);
+        }
+        if let Some(re) = &p.allow_args {
+            let field = format!("commands.policies.{program}.allow_args");
+            policy = policy.allow_args(re).map_err(err(&field))?;
+        }
+        ex = ex.with_policy(program, policy);
+    }
     for p in &c.read {
         ex = ex.with_effect(p, EffectClass::Read);
     }
@@ -86,7 +104,7 @@ fn commands(c: &Commands) -> CommandToolExecutor {
     for var in &c.pass_env {
         ex = ex.pass_env(var);
     }
-    ex
+    Ok(ex)
 }
 
 fn git_write(w: &GitWrite) -> Result<GitWriteTool, String> {
@@ -201,7 +219,7 @@ async fn engine(c: &ServeConfig, human: Option<&WebhookHuman>) -> Result<Engine,
         b = b.human(Arc::new(h.clone()));
     }
     if let Some(cmd) = &c.commands {
-        b = b.commands(commands(cmd));
+        b = b.commands(commands(cmd)?);
     }
     for w in &c.git_write {
         b = b.tools(Arc::new(git_write(w)?));

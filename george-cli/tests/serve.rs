@@ -111,3 +111,25 @@ fn a_bad_configuration_names_its_file_and_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("george.toml:3:1"), "{err}");
 }
+
+#[test]
+fn a_bad_argument_policy_names_its_program() {
+    let dir = tempfile::tempdir().unwrap();
+    common::ops_repo(dir.path(), "required");
+    write(dir.path(), "tokens.toml", "");
+    write(
+        dir.path(),
+        "george.toml",
+        "[source]\npath = \"ops\"\n[store]\nsqlite = \"george.db\"\n\
+         [commands]\nprograms = [\"git\"]\n[commands.policies.git]\nallow_args = \"(\"\n\
+         [http]\nlisten = \"127.0.0.1:0\"\ntokens = \"tokens.toml\"\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_george"))
+        .args(["serve", "--config"])
+        .arg(dir.path().join("george.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("commands.policies.git.allow_args"), "{err}");
+}
