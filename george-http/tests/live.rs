@@ -4,41 +4,10 @@
 
 mod support;
 
-use eventsource_stream::{Event, Eventsource};
-use futures::{Stream, StreamExt};
-use serde_json::{Value, json};
+use futures::StreamExt;
+use serde_json::json;
+use support::sse::{Events, connect, data, next};
 use support::{ALICE, LIMIT, READER, Server, plan};
-
-type Events = std::pin::Pin<Box<dyn Stream<Item = Event> + Send>>;
-
-async fn connect(s: &Server, query: &str, last_id: Option<&str>) -> Events {
-    let mut req = s
-        .http
-        .get(s.url(&format!("/api/v1/stream{query}")))
-        .bearer_auth(READER);
-    if let Some(id) = last_id {
-        req = req.header("last-event-id", id);
-    }
-    let res = req.send().await.expect("sent");
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["content-type"], "text/event-stream");
-    Box::pin(
-        res.bytes_stream()
-            .eventsource()
-            .map(|e| e.expect("an event")),
-    )
-}
-
-async fn next(events: &mut Events) -> Event {
-    tokio::time::timeout(LIMIT, events.next())
-        .await
-        .expect("an event in time")
-        .expect("the stream goes on")
-}
-
-fn data(e: &Event) -> Value {
-    serde_json::from_str(&e.data).expect("JSON data")
-}
 
 /// Events until one of `job` has `status`: (the job's statuses in order, the last id).
 async fn statuses_until(events: &mut Events, job: &str, status: &str) -> (Vec<String>, String) {
@@ -150,20 +119,7 @@ async fn a_resumed_stream_carries_on_live() {
 }
 
 async fn follow(s: &Server, job: &str, last_id: Option<&str>) -> Events {
-    let mut req = s
-        .http
-        .get(s.url(&format!("/api/v1/jobs/{job}/events/stream")))
-        .bearer_auth(READER);
-    if let Some(id) = last_id {
-        req = req.header("last-event-id", id);
-    }
-    let res = req.send().await.expect("sent");
-    assert_eq!(res.status(), 200);
-    Box::pin(
-        res.bytes_stream()
-            .eventsource()
-            .map(|e| e.expect("an event")),
-    )
+    support::sse::open(s, &format!("/api/v1/jobs/{job}/events/stream"), last_id).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
