@@ -62,6 +62,9 @@
 mod api;
 pub mod auth;
 mod body;
+#[cfg(feature = "dashboard")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
+pub mod dashboard;
 pub mod follow;
 pub mod live;
 pub mod metrics;
@@ -113,6 +116,9 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// How many recent job changes are kept for resuming live updates (default 4,096).
     pub replay_buffer: usize,
+    /// Whether the router serves the dashboard under `/ui` (default: `true` when the
+    /// crate's `dashboard` feature is on; without the feature there is no dashboard).
+    pub dashboard: bool,
 }
 
 impl Default for ApiConfig {
@@ -120,6 +126,7 @@ impl Default for ApiConfig {
         ApiConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             replay_buffer: 4096,
+            dashboard: cfg!(feature = "dashboard"),
         }
     }
 }
@@ -134,6 +141,13 @@ impl ApiConfig {
     /// Sets how many recent changes are kept for resuming live updates.
     pub fn with_replay_buffer(mut self, changes: usize) -> Self {
         self.replay_buffer = changes;
+        self
+    }
+
+    /// Serves the dashboard under `/ui`, or not (no effect without the `dashboard`
+    /// feature: then there is none).
+    pub fn with_dashboard(mut self, on: bool) -> Self {
+        self.dashboard = on;
         self
     }
 }
@@ -163,6 +177,14 @@ pub fn router_with(engine: Engine, auth: AuthConfig, config: ApiConfig) -> Route
         auth: Arc::new(auth),
         hub,
         doc,
+        #[cfg(feature = "dashboard")]
+        ui: Arc::new(dashboard::Ui::new()),
+    };
+    #[cfg(feature = "dashboard")]
+    let routes = if config.dashboard {
+        routes.merge(dashboard::routes())
+    } else {
+        routes
     };
     routes
         .fallback(problem::no_such_route)

@@ -17,6 +17,9 @@ pub(crate) struct AppState {
     pub(crate) hub: Arc<Hub>,
     /// The OpenAPI document as served, set once the router is built.
     pub(crate) doc: Arc<OnceLock<String>>,
+    /// The dashboard's sessions and keys.
+    #[cfg(feature = "dashboard")]
+    pub(crate) ui: Arc<crate::dashboard::Ui>,
 }
 
 impl AppState {

@@ -21,7 +21,7 @@ use utoipa::IntoParams;
 use super::approval_types::{
     ApiActionPreview, ApprovalDetail, ApprovalList, ApprovalSummary, ApproveBody, RejectBody,
 };
-use crate::auth::{Caller, Role};
+use crate::auth::{Caller, Identity, Role};
 use crate::body::{ApiPath, ApiQuery, JsonBody, check_text};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
@@ -131,13 +131,27 @@ pub(crate) async fn approve(
     ApiPath(id): ApiPath<String>,
     JsonBody(body): JsonBody<ApproveBody>,
 ) -> ApiResult<Json<ApprovalDetail>> {
+    approve_as(&state, &who, &id, body.note, body.digest)
+        .await
+        .map(Json)
+}
+
+/// Approves request `id` as `who` (the API's and the dashboard's one way to approve):
+/// the role, the note, then the engine's rule and digest checks.
+pub(crate) async fn approve_as(
+    state: &AppState,
+    who: &Identity,
+    id: &str,
+    note: Option<String>,
+    digest: Option<String>,
+) -> ApiResult<ApprovalDetail> {
     who.require(Role::Decide)?;
-    check_text("note", body.note.as_deref())?;
-    let mut decision = Decision::approve(body.note.as_deref());
-    if let Some(d) = body.digest {
+    check_text("note", note.as_deref())?;
+    let mut decision = Decision::approve(note.as_deref());
+    if let Some(d) = digest {
         decision = decision.with_digest(d);
     }
-    decide(&state, &id, &who.approver(), decision).await
+    decide(state, id, &who.approver(), decision).await
 }
 
 /// Rejects the plan as the caller, with a reason the next planning attempt is given.
@@ -160,16 +174,30 @@ pub(crate) async fn reject(
     ApiPath(id): ApiPath<String>,
     JsonBody(body): JsonBody<RejectBody>,
 ) -> ApiResult<Json<ApprovalDetail>> {
+    reject_as(&state, &who, &id, body.reason, body.digest)
+        .await
+        .map(Json)
+}
+
+/// Rejects request `id` as `who` with `reason` (the API's and the dashboard's one way
+/// to reject).
+pub(crate) async fn reject_as(
+    state: &AppState,
+    who: &Identity,
+    id: &str,
+    reason: String,
+    digest: Option<String>,
+) -> ApiResult<ApprovalDetail> {
     who.require(Role::Decide)?;
-    if body.reason.trim().is_empty() {
+    if reason.trim().is_empty() {
         return Err(Problem::invalid("reason: a rejection needs a reason"));
     }
-    check_text("reason", Some(&body.reason))?;
-    let mut decision = Decision::reject(body.reason);
-    if let Some(d) = body.digest {
+    check_text("reason", Some(&reason))?;
+    let mut decision = Decision::reject(reason);
+    if let Some(d) = digest {
         decision = decision.with_digest(d);
     }
-    decide(&state, &id, &who.approver(), decision).await
+    decide(state, id, &who.approver(), decision).await
 }
 
 async fn decide(
@@ -177,7 +205,7 @@ async fn decide(
     id: &str,
     approver: &Approver,
     decision: Decision,
-) -> ApiResult<Json<ApprovalDetail>> {
+) -> ApiResult<ApprovalDetail> {
     load(state, id).await?;
     match state.engine.decide(id, approver, &decision).await {
         Ok(()) => {}
@@ -189,7 +217,7 @@ async fn decide(
         }
         Err(e) => return Err(e.into()),
     }
-    load(state, id).await.map(|r| Json(ApprovalDetail::of(&r)))
+    load(state, id).await.map(|r| ApprovalDetail::of(&r))
 }
 
 /// Whether `decision` by `approver` is already what `req` records.
