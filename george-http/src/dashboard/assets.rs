@@ -55,6 +55,9 @@ pub(crate) async fn asset(Path(file): Path<String>) -> Response {
             "no-cache"
         }),
     );
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     res
 }

@@ -95,11 +95,7 @@ pub fn layout<S: AsRef<str>>(steps: &[(S, Vec<S>)]) -> Layout {
     for l in 0..layers {
         let mut members: Vec<usize> = (0..n).filter(|&i| layer[i] == l).collect();
         let weight = |i: usize| -> f64 {
-            let placed: Vec<usize> = preds[i]
-                .iter()
-                .copied()
-                .filter(|&p| layer[p] < l)
-                .collect();
+            let placed: Vec<usize> = preds[i].iter().copied().filter(|&p| layer[p] < l).collect();
             if placed.is_empty() {
                 i as f64 / n.max(1) as f64 - 1.0
             } else {
@@ -153,7 +149,12 @@ mod tests {
     fn table_of_layouts() {
         // (steps, expected (id, layer, row) in input order, layers, rows)
         #[allow(clippy::type_complexity)]
-        let cases: Vec<(Vec<(&str, Vec<&str>)>, Vec<(String, usize, usize)>, usize, usize)> = vec![
+        let cases: Vec<(
+            Vec<(&str, Vec<&str>)>,
+            Vec<(String, usize, usize)>,
+            usize,
+            usize,
+        )> = vec![
             (vec![], vec![], 0, 0),
             (vec![("a", vec![])], vec![p("a", 0, 0)], 1, 1),
             // a chain
@@ -195,7 +196,12 @@ mod tests {
                     ("from-y", vec!["y"]),
                     ("from-x", vec!["x"]),
                 ],
-                vec![p("x", 0, 0), p("y", 0, 1), p("from-y", 1, 1), p("from-x", 1, 0)],
+                vec![
+                    p("x", 0, 0),
+                    p("y", 0, 1),
+                    p("from-y", 1, 1),
+                    p("from-x", 1, 0),
+                ],
                 2,
                 2,
             ),

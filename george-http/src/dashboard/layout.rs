@@ -299,7 +299,10 @@ mod tests {
 
     #[test]
     fn encoding_and_numbers() {
-        assert_eq!(urlencode("/ops/ui/jobs?a=b c"), "%2Fops%2Fui%2Fjobs%3Fa%3Db%20c");
+        assert_eq!(
+            urlencode("/ops/ui/jobs?a=b c"),
+            "%2Fops%2Fui%2Fjobs%3Fa%3Db%20c"
+        );
         assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(count(12), "12");
         assert_eq!(duration(61_000), "1 min");

@@ -37,7 +37,13 @@ struct Watch {
 impl Watch {
     async fn revision(&self) -> Option<u64> {
         let job = self.job.as_deref()?;
-        self.state.engine.job(job).await.ok().flatten().map(|r| r.revision)
+        self.state
+            .engine
+            .job(job)
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.revision)
     }
 
     /// Waits for the next change worth a re-render.

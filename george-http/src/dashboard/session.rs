@@ -312,11 +312,7 @@ pub(crate) async fn login(
             state.auth.authenticate(&headers).ok()
         });
     let Some(identity) = identity else {
-        return login_page(
-            &base,
-            Some("Unknown token."),
-            StatusCode::UNAUTHORIZED,
-        );
+        return login_page(&base, Some("Unknown token."), StatusCode::UNAUTHORIZED);
     };
     let (id, _) = state.ui.create(identity);
     let secure = is_https(&parts.headers, parts.uri.scheme_str());

@@ -33,7 +33,12 @@ pub(crate) fn spans(events: &[Event], now_ms: u64) -> Vec<Span> {
     // Open spans by (step, kind tag): index into `out`.
     let mut open: Vec<(String, u8, usize)> = Vec::new();
     let mut attempts: std::collections::HashMap<String, u32> = Default::default();
-    let close = |out: &mut Vec<Span>, open: &mut Vec<(String, u8, usize)>, step: &str, tag: u8, at: u64, ok: Option<bool>| {
+    let close = |out: &mut Vec<Span>,
+                 open: &mut Vec<(String, u8, usize)>,
+                 step: &str,
+                 tag: u8,
+                 at: u64,
+                 ok: Option<bool>| {
         if let Some(pos) = open.iter().position(|(s, t, _)| s == step && *t == tag) {
             let (_, _, i) = open.remove(pos);
             out[i].to_ms = at.max(out[i].from_ms);
@@ -120,7 +125,12 @@ fn kind_name(kind: Kind) -> &'static str {
 /// The timeline of `steps` (row order) from `spans` as an `<svg>`.
 pub(crate) fn render(steps: &[String], spans: &[Span]) -> Markup {
     let t0 = spans.iter().map(|s| s.from_ms).min().unwrap_or(0);
-    let t1 = spans.iter().map(|s| s.to_ms).max().unwrap_or(t0).max(t0 + 1);
+    let t1 = spans
+        .iter()
+        .map(|s| s.to_ms)
+        .max()
+        .unwrap_or(t0)
+        .max(t0 + 1);
     let span_ms = t1 - t0;
     let xs = |t: u64| LABEL_W + (t.saturating_sub(t0)).saturating_mul(PLOT_W) / span_ms;
     let height = 30 + ROW_H * steps.len().max(1) as u64;
@@ -192,7 +202,8 @@ mod tests {
             ev(60, "step.started", "apply"),
         ];
         let got = spans(&events, 100);
-        let kinds: Vec<(Kind, u64, u64)> = got.iter().map(|s| (s.kind, s.from_ms, s.to_ms)).collect();
+        let kinds: Vec<(Kind, u64, u64)> =
+            got.iter().map(|s| (s.kind, s.from_ms, s.to_ms)).collect();
         assert_eq!(
             kinds,
             vec![

@@ -172,7 +172,11 @@ fn decided(v: &Viewer, reqs: &[ApprovalRequest]) -> Markup {
 
 /// The live part: open requests and decided ones.
 async fn body(state: &AppState, v: &Viewer) -> Result<Markup, String> {
-    let mut all = state.engine.approvals(false).await.map_err(|e| e.to_string())?;
+    let mut all = state
+        .engine
+        .approvals(false)
+        .await
+        .map_err(|e| e.to_string())?;
     all.sort_by(|a, b| (a.requested_at_ms, &a.id).cmp(&(b.requested_at_ms, &b.id)));
     let (open, mut done): (Vec<_>, Vec<_>) = all
         .into_iter()
@@ -192,7 +196,10 @@ async fn body(state: &AppState, v: &Viewer) -> Result<Markup, String> {
         let key = (req.job.clone(), req.step.clone());
         if !rejections.contains_key(&key) {
             let list = match state.engine.job(&req.job).await {
-                Ok(Some(rec)) => rec.step(&req.step).map(|s| s.rejections.clone()).unwrap_or_default(),
+                Ok(Some(rec)) => rec
+                    .step(&req.step)
+                    .map(|s| s.rejections.clone())
+                    .unwrap_or_default(),
                 _ => Vec::new(),
             };
             rejections.insert(key.clone(), list);
@@ -238,7 +245,10 @@ pub(crate) async fn inbox(State(state): State<AppState>, v: Viewer) -> Response 
 pub(crate) async fn fragment(State(state): State<AppState>, v: Viewer) -> Response {
     match body(&state, &v).await {
         Ok(b) => layout::respond(StatusCode::OK, b),
-        Err(e) => layout::respond(StatusCode::INTERNAL_SERVER_ERROR, html! { p.notice.error { (e) } }),
+        Err(e) => layout::respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            html! { p.notice.error { (e) } },
+        ),
     }
 }
 

@@ -147,7 +147,12 @@ pub(crate) async fn catalogue(State(state): State<AppState>, v: Viewer) -> Respo
         .catalogue()
         .tools
         .iter()
-        .map(|t| (t.definition.name.clone(), t.definition.effect.as_str().to_string()))
+        .map(|t| {
+            (
+                t.definition.name.clone(),
+                t.definition.effect.as_str().to_string(),
+            )
+        })
         .collect();
     let commit = state.engine.commit().map(|c| c.0);
     let body = html! {

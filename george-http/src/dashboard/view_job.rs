@@ -36,7 +36,10 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-async fn load(state: &AppState, name: &str) -> Result<(JobRecord, Vec<Event>), (StatusCode, String)> {
+async fn load(
+    state: &AppState,
+    name: &str,
+) -> Result<(JobRecord, Vec<Event>), (StatusCode, String)> {
     let rec = state
         .engine
         .job(name)
@@ -300,7 +303,9 @@ pub(crate) async fn transcript(
             return error_page(
                 &v,
                 StatusCode::NOT_FOUND,
-                &format!("no transcript of {name}/{step} attempt {attempt} (never written, or compacted)"),
+                &format!(
+                    "no transcript of {name}/{step} attempt {attempt} (never written, or compacted)"
+                ),
             );
         }
         Err(e) => return error_page(&v, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
@@ -310,7 +315,12 @@ pub(crate) async fn transcript(
         .catalogue()
         .tools
         .iter()
-        .map(|t| (t.definition.name.clone(), t.definition.effect.as_str().to_string()))
+        .map(|t| {
+            (
+                t.definition.name.clone(),
+                t.definition.effect.as_str().to_string(),
+            )
+        })
         .collect();
     let effect = |tool: &str| effects.get(tool).map_or("not registered", String::as_str);
     let body = html! {

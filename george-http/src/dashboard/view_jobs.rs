@@ -122,9 +122,9 @@ async fn load(state: &AppState, q: &ListQuery) -> Result<JobList, String> {
         None => None,
     };
     let to = match some(&q.to) {
-        Some(t) => Some(
-            day_ms(&t).ok_or(format!("to: {t:?} is not a date (YYYY-MM-DD)"))? + 86_400_000,
-        ),
+        Some(t) => {
+            Some(day_ms(&t).ok_or(format!("to: {t:?} is not a date (YYYY-MM-DD)"))? + 86_400_000)
+        }
         None => None,
     };
     if from.is_some() || to.is_some() {
