@@ -27,6 +27,9 @@
 //                              (default: the first entry of NODE_PATH)
 //   GEORGE_E2E_CHROMIUM        the browser (default /usr/bin/chromium)
 //   GEORGE_E2E_TIMEOUT_MS      how long to wait for the engine (default 60000)
+//
+// Exits 0 when every check passed; otherwise 1, after naming the step and what failed
+// (and saving FAILURE.png / FAILURE.html of the page in the screenshot directory).
 
 import { createRequire } from 'node:module';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -57,8 +60,8 @@ const PHONE = { width: 390, height: 844 };
 const VARIANTS = [
   { tag: 'desktop-light', viewport: DESKTOP, colorScheme: 'light', axe: true },
   { tag: 'desktop-dark', viewport: DESKTOP, colorScheme: 'dark', axe: true },
-  { tag: 'phone-light', viewport: PHONE, colorScheme: 'light', axe: false },
-  { tag: 'phone-dark', viewport: PHONE, colorScheme: 'dark', axe: false },
+  { tag: 'phone-light', viewport: PHONE, colorScheme: 'light', axe: true },
+  { tag: 'phone-dark', viewport: PHONE, colorScheme: 'dark', axe: true },
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -116,6 +119,7 @@ async function api(path, token = REVIEWER_TOKEN) {
 
 const pageErrors = [];
 const violations = [];
+const layoutProblems = [];
 
 function watch(page, who) {
   page.on('pageerror', (e) => {
@@ -210,24 +214,56 @@ async function axe(page, view, tag) {
   for (const v of bad) violations.push({ view, tag, ...v });
 }
 
-/** Screenshots (and axe on desktop) of `path` in every variant, signed in with `storageState`. */
+/** Screenshots and axe of `path` in every variant, signed in with `storageState`; checks
+ * that dark differs from light and that a phone needs no sideways scrolling of the page. */
 async function capture(browser, view, path, storageState) {
+  const background = {};
   for (const v of VARIANTS) {
     const { context, page } = await newPage(browser, { viewport: v.viewport, colorScheme: v.colorScheme, storageState, who: `${view}/${v.tag}` });
     try {
       await open(page, path, { layout: view !== 'login' });
       await page.waitForLoadState('networkidle', { timeout: 3000 }).catch(() => {});
-      if (v.axe) await axe(page, view, v.tag);
       // The whole page, cut at three screens (the job page's event log runs long).
       const file = join(SHOTS, `${view}-${v.tag}.png`);
       const height = await page.evaluate(() => document.documentElement.scrollHeight);
       const clip = { x: 0, y: 0, width: v.viewport.width, height: Math.min(height, 3 * v.viewport.height) };
       await page.screenshot({ path: file, fullPage: true, clip });
+      if (v.axe) await axe(page, view, v.tag);
+      const look = await page.evaluate((width) => {
+        // The outermost elements sticking out of the window, outside scrolling boxes.
+        const inScroller = (e) => {
+          for (let p = e.parentElement; p; p = p.parentElement) {
+            if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(p).overflowX)) return true;
+          }
+          return false;
+        };
+        const describe = (e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+          (e.getAttribute('data-testid') ? `[data-testid=${e.getAttribute('data-testid')}]` : '') +
+          (e.classList.length ? '.' + [...e.classList].join('.') : '');
+        const wide = [...document.querySelectorAll('body *')]
+          .filter((e) => e.getBoundingClientRect().right > width + 1 && !inScroller(e))
+          .filter((e, _, all) => !all.includes(e.parentElement))
+          .slice(0, 5)
+          .map((e) => `${describe(e)} (right edge ${Math.round(e.getBoundingClientRect().right)} px)`);
+        return {
+          background: getComputedStyle(document.body).backgroundColor,
+          scrollWidth: document.documentElement.scrollWidth,
+          wide,
+        };
+      }, v.viewport.width);
+      background[v.tag] = look.background;
+      if (look.scrollWidth > v.viewport.width + 1) {
+        const problem = `${view} (${v.tag}): the page is ${look.scrollWidth} px wide in a ${v.viewport.width} px window (it scrolls sideways): ${look.wide.join(', ') || '?'}`;
+        info(`!! ${problem}`);
+        layoutProblems.push(problem);
+      }
     } finally {
       await context.close();
     }
   }
-  info(`screenshots: ${view}-{desktop,phone}-{light,dark}.png`);
+  check(background['desktop-light'] !== background['desktop-dark'],
+    `${view}: the same background (${background['desktop-light']}) in light and dark colour schemes`);
+  info(`screenshots: ${view}-{desktop,phone}-{light,dark}.png (background light ${background['desktop-light']}, dark ${background['desktop-dark']})`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -539,7 +575,7 @@ async function main() {
       check(none === 0, `text=no-such-job-anywhere still lists ${JOB}`);
     }
 
-    step('every view in every variant (desktop/phone × light/dark), with axe on desktop');
+    step('every view in every variant (desktop/phone × light/dark), with axe');
     const state = await reviewer.context.storageState();
     await capture(browser, 'overview', '/ui/', state);
     await capture(browser, 'jobs', '/ui/jobs', state);
@@ -548,17 +584,19 @@ async function main() {
     await capture(browser, 'approvals-decided', '/ui/approvals', state);
     await capture(browser, 'catalogue', '/ui/catalogue', state);
 
-    step('accessibility and page errors');
+    step('accessibility, layout and page errors');
     for (const v of violations) {
       console.log(`  axe ${v.impact.toUpperCase()} on ${v.view} (${v.tag}): ${v.id}: ${v.help} (${v.count} nodes) ${v.helpUrl}`);
       for (const n of v.nodes) console.log(`      ${n.target}: ${squash(n.summary).slice(0, 300)}\n        ${n.html}`);
     }
     const distinct = [...new Set(violations.map((v) => `${v.view}:${v.id}`))];
     check(violations.length === 0, `axe found ${violations.length} serious or critical violations (${distinct.join(', ')}), listed above`);
+    check(layoutProblems.length === 0, `pages wider than the window:\n  ${layoutProblems.join('\n  ')}`);
     check(pageErrors.length === 0, `uncaught JavaScript errors on the pages:\n  ${pageErrors.join('\n  ')}`);
   } catch (e) {
     failed = e;
-    try {
+    // The page where a step failed (the final checks only report what was collected).
+    if (!current.startsWith('accessibility, layout')) try {
       const file = join(SHOTS, 'FAILURE.png');
       await page.screenshot({ path: file, fullPage: true });
       writeFileSync(join(SHOTS, 'FAILURE.html'), await page.content());
