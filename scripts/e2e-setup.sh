@@ -45,7 +45,7 @@ fi
 version() { node -p "require('./e2e/package.json').dependencies['$1']"; }
 pw=$(version playwright-core)
 axe=$(version axe-core)
-cache_root=${GEORGE_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/george-ci}
+cache_root=${GEORGE_E2E_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/george-ci}
 dir="$cache_root/e2e-$pw-$axe"
 
 if [ -f "$dir/.installed" ] && [ -f "$dir/node_modules/playwright-core/package.json" ] \
