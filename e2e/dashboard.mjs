@@ -319,11 +319,17 @@ async function readApproval(page, id) {
 }
 
 /** Submits one of the request's forms (after `fill`) and checks the 303 back to the inbox. */
-async function decide(page, id, form, button, fill) {
+async function decide(page, id, form, button, fill, { keyboard = false } = {}) {
   const f = page.locator(approvalSel(id)).locator(`form[data-testid="${form}"]`);
   if (fill) await fill(f);
   const post = page.waitForResponse((r) => r.request().method() === 'POST');
-  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), f.getByRole('button', { name: button, exact: true }).click()]);
+  const submit = f.getByRole('button', { name: button, exact: true });
+  if (keyboard) {
+    await tabTo(page, submit, `the ${button} button of ${id}`);
+    await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.keyboard.press('Enter')]);
+  } else {
+    await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), submit.click()]);
+  }
   const r = await post;
   check(r.status() === 303, `${button} ${id}: POST ${new URL(r.url()).pathname} answered ${r.status()}, expected 303`);
   const to = new URL(r.headers()['location'] || '', r.url()).pathname;
@@ -331,6 +337,16 @@ async function decide(page, id, form, button, fill) {
   check(page.url().includes('/ui/approvals'), `${button} ${id}: landed on ${page.url()}`);
   check((await page.locator(approvalSel(id)).locator('form[data-testid="approve-form"]').count()) === 0,
     `${button} ${id}: the request still shows its decision forms after the decision`);
+}
+
+/** Presses Tab (at most 80 times) until `target` has the focus. */
+async function tabTo(page, target, what) {
+  const handle = await target.elementHandle();
+  for (let i = 0; i < 80; i += 1) {
+    if (await handle.evaluate((e) => e === document.activeElement)) return i;
+    await page.keyboard.press('Tab');
+  }
+  throw new Check(`${what} cannot be reached with the Tab key (80 presses)`);
 }
 
 async function approvalStatus(id) {
@@ -376,12 +392,18 @@ async function main() {
     seen.push(id1);
     info(`rejected ${id1}`);
 
-    step('plan 2 appears; its rejection history lists reason 1; reject it with the second reason');
+    step('plan 2 appears; its rejection history lists reason 1; reject it with the second reason, by keyboard');
     const id2 = await nextApproval(page, seen);
     const p2 = await readApproval(page, id2);
     check(p2.history.length === 1 && squash(p2.history[0]).includes(REASON_1),
       `plan 2: the rejection history should list reason 1 only, has ${JSON.stringify(p2.history.map(squash))}`);
-    await decide(page, id2, 'reject-form', 'Reject', (f) => f.locator('textarea[name="reason"]').fill(REASON_2));
+    // This time with the keyboard only: Tab to the reason, type it, Tab to Reject, Enter.
+    await page.evaluate(() => document.activeElement?.blur());
+    const reason2 = page.locator(approvalSel(id2)).locator('form[data-testid="reject-form"] textarea[name="reason"]');
+    const tabs = await tabTo(page, reason2, `the reason of ${id2}`);
+    await page.keyboard.type(REASON_2);
+    await decide(page, id2, 'reject-form', 'Reject', null, { keyboard: true });
+    info(`(with the keyboard: ${tabs} Tab presses to the reason)`);
     check((await approvalStatus(id2)) === 'rejected', `plan 2 (${id2}) is not rejected in the API`);
     seen.push(id2);
     info(`rejected ${id2}`);
