@@ -58,6 +58,7 @@ pub mod manifest;
 pub mod memory;
 pub mod model;
 pub mod outcome;
+mod params;
 pub mod provider;
 pub mod state;
 pub mod store;

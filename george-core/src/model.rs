@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::params::Params;
+
 /// The `apiVersion` every George manifest carries.
 pub const API_VERSION: &str = "george.dev/v1alpha1";
 
@@ -538,7 +540,7 @@ pub struct JobSpec {
     pub template: String,
     /// Parameter values by name.
     #[serde(default)]
-    pub params: BTreeMap<String, serde_json::Value>,
+    pub params: Params,
     /// What happens when the job's file is removed from Git.
     #[serde(default)]
     pub on_removal: RemovalPolicy,

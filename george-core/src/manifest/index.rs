@@ -20,9 +20,9 @@ use crate::model::{Kind, TaskTemplate};
 pub struct ManifestIndex {
     pub(super) files: HashMap<String, FileEntry>,
     /// Per kind: name → the paths claiming it (the first one owns it).
-    pub(super) agent_claims: HashMap<String, BTreeSet<String>>,
-    pub(super) template_claims: HashMap<String, BTreeSet<String>>,
-    pub(super) job_claims: HashMap<String, BTreeSet<String>>,
+    pub(super) agent_claims: HashMap<String, Claims>,
+    pub(super) template_claims: HashMap<String, Claims>,
+    pub(super) job_claims: HashMap<String, Claims>,
     /// Agent name → paths of the templates naming it.
     pub(super) agent_users: HashMap<String, HashSet<String>>,
     /// Template name → paths of the jobs using it.
@@ -37,7 +37,7 @@ impl ManifestIndex {
         self.errors.get(path).map_or(&[], Vec::as_slice)
     }
 
-    fn claims(&mut self, kind: Kind) -> &mut HashMap<String, BTreeSet<String>> {
+    fn claims(&mut self, kind: Kind) -> &mut HashMap<String, Claims> {
         match kind {
             Kind::AgentSpec => &mut self.agent_claims,
             Kind::TaskTemplate => &mut self.template_claims,
@@ -66,6 +66,43 @@ impl ManifestIndex {
             self.errors.insert(path.to_string(), errors);
             true
         }
+    }
+}
+
+/// The paths claiming one name, sorted (the first one owns it). Nearly always one path:
+/// a sorted `Vec` holds it in one small allocation where a `BTreeSet` node takes ~280
+/// bytes, which matters at 100,000 jobs.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Claims(Vec<String>);
+
+impl Claims {
+    /// Adds `path` (once).
+    pub(crate) fn insert(&mut self, path: String) {
+        if let Err(at) = self.0.binary_search(&path) {
+            self.0.insert(at, path);
+        }
+    }
+
+    /// Removes `path` if present.
+    pub(crate) fn remove(&mut self, path: &str) {
+        if let Ok(at) = self.0.binary_search_by(|p| p.as_str().cmp(path)) {
+            self.0.remove(at);
+        }
+    }
+
+    /// Whether no path claims the name.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The owner: the first path in order.
+    pub(crate) fn first(&self) -> Option<&String> {
+        self.0.first()
+    }
+
+    /// The paths in order.
+    pub(crate) fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.0.iter()
     }
 }
 

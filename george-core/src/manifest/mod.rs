@@ -34,7 +34,7 @@
 //! assert!(set.invalid_job_names.contains("b"));
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::git::SourceFile;
@@ -88,7 +88,7 @@ pub struct DesiredJob {
     /// Its template.
     pub template: Arc<TaskTemplate>,
     /// Parameter values with defaults applied.
-    pub params: Arc<BTreeMap<String, serde_json::Value>>,
+    pub params: Arc<crate::model::Params>,
     /// Hash of the job, its template and the agents its steps use: changes iff the
     /// desired definition changes.
     pub hash: u64,

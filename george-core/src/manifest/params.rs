@@ -1,13 +1,13 @@
 //! Template parameters: compiled once per template (patterns included), then used to
 //! check and complete every job's parameter values.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use regex::Regex;
 use serde_json::Value;
 
 use super::parse::Issue;
-use crate::model::{ParamType, ParameterSpec};
+use crate::model::{ParamType, ParameterSpec, Params};
 
 /// A parameter with its pattern compiled (anchored: the whole value must match).
 #[derive(Debug, Clone)]
@@ -145,13 +145,9 @@ impl CompiledParams {
 
     /// Checks a job's parameter values and applies defaults. Issues name the fields
     /// `spec.params.<name>` (a bad or unknown value) and `spec.params` (a missing one).
-    pub(crate) fn resolve(
-        &self,
-        template: &str,
-        given: &BTreeMap<String, Value>,
-    ) -> Result<BTreeMap<String, Value>, Vec<Issue>> {
+    pub(crate) fn resolve(&self, template: &str, given: &Params) -> Result<Params, Vec<Issue>> {
         let mut issues = Vec::new();
-        let mut out = BTreeMap::new();
+        let mut out = Params::new();
         for (name, value) in given {
             let field = format!("spec.params.{name}");
             match self.index.get(name).and_then(|i| self.list.get(*i)) {
@@ -187,6 +183,7 @@ impl CompiledParams {
             }
         }
         if issues.is_empty() {
+            out.shrink_to_fit();
             Ok(out)
         } else {
             Err(issues)
@@ -279,8 +276,7 @@ mod tests {
             param(json!({"name": "f", "type": "fuzzy"})),
         ]);
         assert!(issues.is_empty(), "{issues:?}");
-        let given: BTreeMap<String, Value> =
-            serde_json::from_value(json!({"s": "abc", "e": "a", "f": 3})).unwrap();
+        let given: Params = serde_json::from_value(json!({"s": "abc", "e": "a", "f": 3})).unwrap();
         let out = c.resolve("t", &given).unwrap();
         assert_eq!(out["i"], json!(2));
         for bad in [
@@ -292,7 +288,7 @@ mod tests {
             json!({"s": 3, "e": "a", "f": 1}),
             json!({"e": "a", "f": 1}),
         ] {
-            let given: BTreeMap<String, Value> = serde_json::from_value(bad.clone()).unwrap();
+            let given: Params = serde_json::from_value(bad.clone()).unwrap();
             assert!(c.resolve("t", &given).is_err(), "{bad}");
         }
     }

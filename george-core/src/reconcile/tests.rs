@@ -49,7 +49,7 @@ fn desired(hash: u64, keep: bool) -> DesiredJob {
         metadata: meta("j"),
         spec: JobSpec {
             template: "t".into(),
-            params: BTreeMap::new(),
+            params: Default::default(),
             on_removal: if keep {
                 RemovalPolicy::Keep
             } else {
@@ -63,7 +63,7 @@ fn desired(hash: u64, keep: bool) -> DesiredJob {
         path: "jobs/j.yaml".into(),
         job: Arc::new(job),
         template: Arc::new(template),
-        params: Arc::new(BTreeMap::new()),
+        params: Arc::new(Default::default()),
         hash,
     }
 }
