@@ -414,6 +414,24 @@ impl JobRecord {
         total
     }
 
+    /// Whether the job is at rest: finished, or waiting for a person (an approval, a
+    /// block) with no step ready or running. Nothing this engine does moves it until an
+    /// outside event (a decision, a commit, an operator's action) does, so the engine's
+    /// cache drops its record and reads it from the store when that event comes; this is
+    /// what keeps an idle job's memory to its desired state and a cache slot.
+    pub fn at_rest(&self) -> bool {
+        let waiting_or_done = self.status.is_finished()
+            || matches!(
+                self.status,
+                JobStatus::AwaitingApproval | JobStatus::Blocked
+            );
+        waiting_or_done
+            && !self
+                .steps
+                .iter()
+                .any(|s| matches!(s.state, StepState::Ready | StepState::Running { .. }))
+    }
+
     /// When the job next needs the reconciler (ms since the Unix epoch), or `None`
     /// when only an outside event (a human's decision, a new commit) can move it.
     ///
@@ -724,6 +742,70 @@ mod tests {
         assert_eq!(err.event, "defer");
         assert_eq!(s.apply(StepEvent::Approve), Ok(StepState::Succeeded));
         assert_eq!(s.apply(StepEvent::Reject), Ok(StepState::Ready));
+    }
+
+    #[test]
+    fn at_rest_is_finished_or_waiting_for_a_person_with_nothing_to_run() {
+        let running = StepState::Running {
+            holder: "e".into(),
+            lease_until_ms: 1,
+        };
+        let waiting = StepState::AwaitingApproval {
+            request: "r".into(),
+        };
+        let cases = [
+            (JobStatus::Pending, vec![StepState::Pending], false),
+            (
+                JobStatus::Running,
+                vec![StepState::Succeeded, running.clone()],
+                false,
+            ),
+            (JobStatus::Succeeded, vec![StepState::Succeeded], true),
+            (
+                JobStatus::Failed,
+                vec![StepState::Failed { retry_at_ms: None }],
+                true,
+            ),
+            (JobStatus::Cancelled, vec![StepState::Cancelled], true),
+            (
+                JobStatus::AwaitingApproval,
+                vec![waiting.clone(), StepState::Pending],
+                true,
+            ),
+            (
+                JobStatus::AwaitingApproval,
+                vec![waiting.clone(), StepState::Ready],
+                false,
+            ),
+            (JobStatus::AwaitingApproval, vec![waiting, running], false),
+            (JobStatus::Blocked, vec![StepState::Blocked], true),
+        ];
+        for (status, states, want) in cases {
+            let rec = JobRecord {
+                name: "j".into(),
+                generation: 1,
+                spec_hash: 0,
+                commit: String::new(),
+                path: String::new(),
+                template: String::new(),
+                status,
+                removed: false,
+                keep_on_removal: false,
+                steps: states
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        let mut r = StepRecord::new(format!("s{i}"));
+                        r.state = s.clone();
+                        r
+                    })
+                    .collect(),
+                revision: 1,
+                created_at_ms: 0,
+                updated_at_ms: 0,
+            };
+            assert_eq!(rec.at_rest(), want, "{status:?} {states:?}");
+        }
     }
 
     #[test]

@@ -2,8 +2,6 @@
 //! [`record_decision`] checks and applies the decision, and both are committed in one
 //! write (the request must still be open).
 
-use std::sync::Arc;
-
 use super::Engine;
 use super::io::{ROUNDS, commit, slot};
 use crate::approval::{Approver, Decision};
@@ -25,9 +23,7 @@ pub(super) async fn decide(
         };
         let slot = slot(shared, &req.job);
         let mut guard = slot.lock().await;
-        if guard.is_none() {
-            *guard = shared.store.get_job(&req.job).await?.map(Arc::new);
-        }
+        super::io::load(shared, &req.job, &mut guard).await?;
         let Some(mut rec) = guard.as_deref().cloned() else {
             return Err(Error::not_found(format!("no job {}", req.job)));
         };
@@ -37,7 +33,7 @@ pub(super) async fn decide(
         let job = rec.name.clone();
         let write = JobWrite::update(rec).events(events).update_approval(req);
         match commit(shared, &mut guard, write).await {
-            Ok(()) => {
+            Ok(_) => {
                 drop(guard);
                 engine.requeue(&job);
                 return Ok(());

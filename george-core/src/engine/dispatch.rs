@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::io::{agent_of, commit, desired_of, events_of, retained_of, slot};
+use super::io::{agent_of, commit, desired_of, events_of, load, retained_of, slot};
 use super::lease::spawn_attempt;
 use super::{Engine, Shared, lock};
 use crate::error::{ErrorKind, Result};
@@ -30,6 +30,7 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
     let mut guard = slot.lock().await;
     let mut synced = false;
     for _round in 0..4 {
+        load(shared, job, &mut guard).await?;
         let (mut desired, invalid, commit_id) = desired_of(shared, job);
         let now = shared.clock.now_ms();
         let kept = match (&desired, guard.as_deref()) {
@@ -62,7 +63,7 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
             let w =
                 JobWrite::create(rec).event(NewEvent::new(now, "git", "job.created", None, detail));
             match commit(shared, &mut guard, w).await {
-                Ok(()) => continue,
+                Ok(_) => continue,
                 Err(e) if e.kind() == ErrorKind::Conflict => continue,
                 Err(e) => return Err(e),
             }

@@ -7,7 +7,7 @@ use tracing::Instrument as _;
 
 use super::attempt::AttemptReport;
 use super::dispatch::{d_agents, release_all, start_ready};
-use super::io::{ROUNDS, commit, desired_of, events_of, retained_of, slot};
+use super::io::{ROUNDS, commit, desired_of, events_of, load, retained_of, slot};
 use super::lease::spawn_attempt;
 use super::{Engine, lock};
 use crate::backoff::backoff_ms;
@@ -75,6 +75,7 @@ pub(super) async fn finish(
         }) else {
             break;
         };
+        load(shared, job, &mut guard).await?;
         let Some(rec) = guard.as_deref().cloned() else {
             return Ok(false);
         };
@@ -130,7 +131,10 @@ struct Outcomes {
 /// The commit of the job's current generation.
 async fn lock_commit(engine: &Engine, job: &str) -> String {
     let slot = slot(&engine.shared, job);
-    let guard = slot.lock().await;
+    let mut guard = slot.lock().await;
+    if load(&engine.shared, job, &mut guard).await.is_err() {
+        return String::new();
+    }
     guard.as_ref().map(|r| r.commit.clone()).unwrap_or_default()
 }
 

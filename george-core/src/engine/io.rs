@@ -23,6 +23,19 @@ pub(super) fn slot(shared: &Shared, job: &str) -> Slot {
         .clone()
 }
 
+/// Fills an empty slot from the store (the cache drops records at rest, see
+/// [`JobRecord::at_rest`]); after it, `None` means the store has no such job.
+pub(super) async fn load(
+    shared: &Shared,
+    job: &str,
+    guard: &mut Option<Arc<JobRecord>>,
+) -> Result<()> {
+    if guard.is_none() {
+        *guard = shared.store.get_job(job).await?.map(Arc::new);
+    }
+    Ok(())
+}
+
 /// The job's valid desired state, whether its manifest is invalid, and the commit.
 pub(super) fn desired_of(shared: &Shared, job: &str) -> (Option<DesiredJob>, bool, String) {
     match shared.desired.read() {
@@ -86,12 +99,13 @@ fn publish(
 }
 
 /// Stores `write` and updates the cached record; on `Conflict`, reloads the record from
-/// the store so the next round works on fresh state.
+/// the store so the next round works on fresh state. Returns the stored record (the
+/// cache keeps it unless it is at rest).
 pub(super) async fn commit(
     shared: &Shared,
     guard: &mut Option<Arc<JobRecord>>,
     write: JobWrite,
-) -> Result<()> {
+) -> Result<Arc<JobRecord>> {
     let mut rec = write.job.clone();
     // Nothing is allocated unless the write carries approval requests (rare).
     let approvals: Vec<ApprovalUpdate> = write
@@ -111,8 +125,11 @@ pub(super) async fn commit(
             rec.revision = rev;
             let before = guard.as_ref().map(|r| r.status);
             publish(shared, before, &rec, approvals);
-            *guard = Some(Arc::new(rec));
-            Ok(())
+            // A record at rest leaves the cache: the store has it, and nothing here
+            // needs it until an outside event, which reloads it.
+            let rec = Arc::new(rec);
+            *guard = (!rec.at_rest()).then(|| rec.clone());
+            Ok(rec)
         }
         Err(e) if e.kind() == ErrorKind::Conflict => {
             *guard = shared.store.get_job(&rec.name).await?.map(Arc::new);
@@ -136,9 +153,7 @@ pub(super) async fn update_job<T>(
 ) -> Result<Option<T>> {
     let slot = slot(shared, job);
     let mut guard = slot.lock().await;
-    if guard.is_none() {
-        *guard = shared.store.get_job(job).await?.map(Arc::new);
-    }
+    load(shared, job, &mut guard).await?;
     for round in 1..=ROUNDS {
         let Some(rec) = guard.as_deref() else {
             return Ok(None);
@@ -147,7 +162,7 @@ pub(super) async fn update_job<T>(
             return Ok(None);
         };
         match commit(shared, &mut guard, write).await {
-            Ok(()) => return Ok(Some(value)),
+            Ok(_) => return Ok(Some(value)),
             Err(e) if e.kind() == ErrorKind::Conflict && round < ROUNDS => continue,
             Err(e) => return Err(e),
         }

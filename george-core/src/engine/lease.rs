@@ -184,6 +184,9 @@ async fn renew(engine: &Engine, job: &str, step: &str, attempt: u32) -> bool {
     let slot = slot(shared, job);
     let mut guard = slot.lock().await;
     for _round in 0..4 {
+        if super::io::load(shared, job, &mut guard).await.is_err() {
+            return false;
+        }
         let Some(mut rec) = guard.as_deref().cloned() else {
             return false;
         };
@@ -208,7 +211,7 @@ async fn renew(engine: &Engine, job: &str, step: &str, attempt: u32) -> bool {
             .instrument(span)
             .await
         {
-            Ok(()) => return true,
+            Ok(_) => return true,
             // Another write to the job (another step, a human): reloaded; try again.
             Err(e) if e.kind() == ErrorKind::Conflict => continue,
             // The store is unreachable: the lease still holds until it expires.

@@ -294,7 +294,11 @@ impl Engine {
     pub async fn job(&self, job: &str) -> Result<Option<JobRecord>> {
         let slot = lock(&self.shared.cache).get(job).cloned();
         match slot {
-            Some(s) => Ok(s.lock().await.as_deref().cloned()),
+            Some(s) => match s.lock().await.as_deref() {
+                Some(rec) => Ok(Some(rec.clone())),
+                // Dropped from the cache at rest: the store has it.
+                None => self.shared.store.get_job(job).await,
+            },
             None => self.shared.store.get_job(job).await,
         }
     }

@@ -47,8 +47,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::sync::Arc;
-
 use super::Engine;
 use super::io::{ROUNDS, commit, desired_of, slot};
 use crate::approval::Approver;
@@ -302,9 +300,7 @@ impl Engine {
         let slot = slot(shared, job);
         for round in 1..=ROUNDS {
             let mut guard = slot.lock().await;
-            if guard.is_none() {
-                *guard = shared.store.get_job(job).await?.map(Arc::new);
-            }
+            super::io::load(shared, job, &mut guard).await?;
             let Some(rec) = guard.as_deref().cloned() else {
                 return Err(Error::not_found(format!("no job {job}")));
             };
@@ -345,8 +341,8 @@ impl Engine {
                 write = write.update_approval(req.clone());
             }
             match commit(shared, &mut guard, write).await {
-                Ok(()) => {
-                    let stored = guard.as_deref().cloned();
+                Ok(stored) => {
+                    let stored = Some(JobRecord::clone(&stored));
                     drop(guard);
                     for req in &cancelled {
                         if let Err(e) = shared.human.approval_cancelled(req).await {

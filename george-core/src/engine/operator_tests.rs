@@ -1,5 +1,6 @@
 //! Tests of the operator's reads and actions (`operator.rs`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
