@@ -465,39 +465,43 @@ async function main() {
       }
     }
 
-    step('reviewer approves plan 3');
+    step(`open the job page in a second tab (AwaitingApproval), then approve plan 3 in the inbox`);
+    const jp = await reviewer.context.newPage();
+    watch(jp, 'reviewer/job');
+    await open(jp, `/ui/jobs/${JOB}`);
+    let navigations = 0;
+    const onNav = (f) => { if (f === jp.mainFrame()) navigations += 1; };
+    jp.on('framenavigated', onNav);
+    await jp.evaluate(() => { window.__georgeE2eNoReload = true; });
+    const statusEl = jp.locator('[data-testid="job-status"]');
+    check((await statusEl.count()) === 1, `/ui/jobs/${JOB}: expected one [data-testid=job-status], found ${await statusEl.count()}`);
+    const initial = squash(await statusEl.textContent());
+    check(initial === 'AwaitingApproval', `/ui/jobs/${JOB} before the approval: job-status reads ${JSON.stringify(initial)}, expected "AwaitingApproval"`);
+    info(`job page open, status ${JSON.stringify(initial)}`);
+    await page.bringToFront();
     await decide(page, id3, 'approve-form', 'Approve');
     check((await approvalStatus(id3)) === 'approved', `plan 3 (${id3}) is not approved in the API`);
     info(`approved ${id3}`);
     const decidedText = squash(await page.locator('[data-testid="decided"]').allTextContents().then((a) => a.join(' | ')));
     check(decidedText.includes(REVIEWER_USER), `the decided requests do not name ${REVIEWER_USER}: ${decidedText.slice(0, 400)}`);
 
-    step(`open the job page and watch ${JOB} reach Succeeded without reloading`);
-    await open(page, `/ui/jobs/${JOB}`);
-    let navigations = 0;
-    const onNav = (f) => { if (f === page.mainFrame()) navigations += 1; };
-    page.on('framenavigated', onNav);
-    await page.evaluate(() => { window.__georgeE2eNoReload = true; });
-    const statusEl = page.locator('[data-testid="job-status"]');
-    check((await statusEl.count()) === 1, `/ui/jobs/${JOB}: expected one [data-testid=job-status], found ${await statusEl.count()}`);
-    const initial = squash(await statusEl.textContent());
-    info(`status on load: ${JSON.stringify(initial)}`);
+    step(`on the job page opened before the approval, watch ${JOB} reach Succeeded without reloading`);
+    await jp.bringToFront();
     const seenStatuses = [initial];
     await until(async () => {
       const s = squash(await statusEl.textContent());
       if (s !== seenStatuses[seenStatuses.length - 1]) { seenStatuses.push(s); info(`status now: ${JSON.stringify(s)}`); }
       return s === 'Succeeded';
     }, `[data-testid=job-status] never read "Succeeded" (read ${JSON.stringify(seenStatuses)}; API: ${JSON.stringify((await api(`/jobs/${JOB}`)).status)})`, WAIT_MS, 250);
-    page.off('framenavigated', onNav);
-    check(navigations === 0 && (await page.evaluate(() => window.__georgeE2eNoReload === true)),
+    check(navigations === 0 && (await jp.evaluate(() => window.__georgeE2eNoReload === true)),
       `the job page navigated/reloaded ${navigations} time(s) while waiting: the status must update live`);
     const job = await api(`/jobs/${JOB}`);
     check(norm(job.status) === 'succeeded', `the API says ${JOB} is ${job.status}`);
     info(`Succeeded live (statuses seen: ${seenStatuses.join(' → ')})`);
 
-    step('the event log shows both reasons and who decided');
+    step('the event log on that page (still not reloaded) shows both reasons and who decided');
     {
-      const rows = (await page.locator('table[data-testid="event-log"] tr[data-testid="event"]').allTextContents()).map(squash);
+      const rows = (await jp.locator('table[data-testid="event-log"] tr[data-testid="event"]').allTextContents()).map(squash);
       check(rows.length > 0, `/ui/jobs/${JOB}: no table[data-testid=event-log] tr[data-testid=event] rows`);
       for (const [n, reason] of [[1, REASON_1], [2, REASON_2]]) {
         const row = rows.find((r) => r.includes(reason));
@@ -512,8 +516,8 @@ async function main() {
 
     step('the step graph: one node per step, each in its API state');
     {
-      check((await page.locator('svg[data-testid="timeline"]').count()) === 1, `/ui/jobs/${JOB}: no svg[data-testid=timeline]`);
-      const graph = async () => page.locator('svg[data-testid="step-graph"] g[data-testid="step-node"]').evaluateAll(
+      check((await jp.locator('svg[data-testid="timeline"]').count()) === 1, `/ui/jobs/${JOB}: no svg[data-testid=timeline]`);
+      const graph = async (p) => p.locator('svg[data-testid="step-graph"] g[data-testid="step-node"]').evaluateAll(
         (els) => els.map((e) => ({ step: e.getAttribute('data-step'), state: e.getAttribute('data-state') })));
       const compare = (nodes, steps) => {
         const problems = [];
@@ -525,10 +529,16 @@ async function main() {
         }
         return problems;
       };
-      const live = compare(await graph(), job.steps);
-      info(`live graph (no reload): ${live.length ? live.join('; ') : 'matches the API'}`);
+      let live = [];
+      await until(async () => (live = compare(await graph(jp), job.steps)).length === 0,
+        `the step graph on the live job page (not reloaded) does not match GET /api/v1/jobs/${JOB}: ${live.join('; ')}`, 5000, 200)
+        .catch((e) => { throw new Check(`${e.message}: ${live.join('; ')}`); });
+      info('the live graph (not reloaded) matches the API; now after a reload:');
+      check(navigations === 0, `the job page reloaded ${navigations} time(s) since the approval`);
+      jp.off('framenavigated', onNav);
+      await jp.close();
       await open(page, `/ui/jobs/${JOB}`);
-      const nodes = await graph();
+      const nodes = await graph(page);
       const problems = compare(nodes, job.steps);
       check(problems.length === 0, `the step graph does not match GET /api/v1/jobs/${JOB}: ${problems.join('; ')} (nodes ${JSON.stringify(nodes)})`);
       info(`nodes: ${nodes.map((n) => `${n.step}=${n.state}`).join(', ')}`);
