@@ -100,7 +100,7 @@ fn assert_shell(body: &str, user: &str) {
     assert!(body.contains("<main"), "no main");
     assert!(body.contains("<h1>"), "no h1");
     assert!(
-        body.contains(&format!("data-testid=\"whoami\" title=\"role: "))
+        body.contains("data-testid=\"whoami\" title=\"role: ")
             && body.contains(&format!(">{user}</span>")),
         "whoami does not show {user}"
     );

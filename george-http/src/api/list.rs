@@ -133,8 +133,9 @@ pub(crate) fn page(
     let text = q.text.as_deref().map(str::to_lowercase);
     let no_agents = Vec::new();
     let agents_of = |r: &JobRecord| agents.get(&r.template).unwrap_or(&no_agents);
-    let mut rows: Vec<(Key, JobRecord)> = jobs
-        .into_iter()
+    // Sorted by reference: moving whole records around costs more than comparing them.
+    let mut rows: Vec<(Key, &JobRecord)> = jobs
+        .iter()
         .filter(|r| {
             statuses
                 .as_ref()
@@ -143,7 +144,7 @@ pub(crate) fn page(
                 && q.agent.as_ref().is_none_or(|a| agents_of(r).contains(a))
                 && text.as_ref().is_none_or(|t| matches_text(r, t))
         })
-        .map(|r| (key(field, &r), r))
+        .map(|r| (key(field, r), r))
         .collect();
     let order = |a: (&Key, &str), b: (&Key, &str)| {
         let o = a.cmp(&b);
