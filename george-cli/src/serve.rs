@@ -198,7 +198,11 @@ fn install_tracing(c: &ServeConfig) -> Result<Traces, String> {
 }
 
 /// Builds the engine of `c` (not started).
-async fn engine(c: &ServeConfig, human: Option<&WebhookHuman>) -> Result<Engine, String> {
+async fn engine(
+    c: &ServeConfig,
+    human: Option<&WebhookHuman>,
+    source: Arc<dyn GitSource>,
+) -> Result<Engine, String> {
     let mut registry = Registry::new().map_err(err("providers"))?;
     if let Some(path) = &c.providers.profiles {
         registry = registry
@@ -208,7 +212,7 @@ async fn engine(c: &ServeConfig, human: Option<&WebhookHuman>) -> Result<Engine,
     if let Some(stream) = c.providers.stream {
         registry = registry.stream(stream);
     }
-    let mut b = Engine::builder(store(c).await?, source(c).await?)
+    let mut b = Engine::builder(store(c).await?, source)
         .reference(&c.source.reference)
         .poll_interval(Duration::from_millis(c.source.poll_interval_ms.max(100)))
         .provider_factory(Arc::new(registry));
@@ -257,13 +261,19 @@ pub(crate) async fn run(config_path: &Path) -> Result<u8, String> {
     let traces = install_tracing(&c)?;
     let human = c.notify.as_ref().map(webhook).transpose()?;
     let auth = AuthConfig::from_token_file(&c.http.tokens).map_err(|e| e.to_string())?;
-    let engine = engine(&c, human.as_ref()).await?;
+    let git = source(&c).await?;
+    let engine = engine(&c, human.as_ref(), git.clone()).await?;
     engine.start().await.map_err(err("starting the engine"))?;
     for e in engine.manifest_errors() {
         eprintln!("invalid manifest: {e}");
     }
     let run = engine.spawn();
-    let app = george::http::router(engine.clone(), auth);
+    // The API and, under /ui, the dashboard (which shows manifests from the same source).
+    let app = george::http::router_with(
+        engine.clone(),
+        auth,
+        george::http::ApiConfig::default().with_source(git),
+    );
     let listener = tokio::net::TcpListener::bind(&c.http.listen)
         .await
         .map_err(|e| format!("http.listen {}: {e}", c.http.listen))?;

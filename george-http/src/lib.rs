@@ -81,6 +81,7 @@ use std::sync::{Arc, OnceLock};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use george_core::engine::Engine;
+use george_core::git::GitSource;
 
 pub use api::PREFIX;
 pub use auth::{AuthConfig, AuthFileError, Identity, ProxyAuth, Role, sha256_hex};
@@ -119,6 +120,10 @@ pub struct ApiConfig {
     /// Whether the router serves the dashboard under `/ui` (default: `true` when the
     /// crate's `dashboard` feature is on; without the feature there is no dashboard).
     pub dashboard: bool,
+    /// The engine's Git source, when the host shares it ([`ApiConfig::with_source`]):
+    /// the dashboard then shows the manifests' text at a commit and the offending lines
+    /// of manifest errors.
+    pub source: Option<Arc<dyn GitSource>>,
 }
 
 impl Default for ApiConfig {
@@ -127,6 +132,7 @@ impl Default for ApiConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             replay_buffer: 4096,
             dashboard: cfg!(feature = "dashboard"),
+            source: None,
         }
     }
 }
@@ -148,6 +154,14 @@ impl ApiConfig {
     /// feature: then there is none).
     pub fn with_dashboard(mut self, on: bool) -> Self {
         self.dashboard = on;
+        self
+    }
+
+    /// Shares the engine's Git source (the one given to `Engine::builder`), so the
+    /// dashboard can show a job's manifest at its commit and the lines of manifest
+    /// errors. Only manifest paths are ever read from it.
+    pub fn with_source(mut self, source: Arc<dyn GitSource>) -> Self {
+        self.source = Some(source);
         self
     }
 }
@@ -179,6 +193,8 @@ pub fn router_with(engine: Engine, auth: AuthConfig, config: ApiConfig) -> Route
         doc,
         #[cfg(feature = "dashboard")]
         ui: Arc::new(dashboard::Ui::new()),
+        #[cfg(feature = "dashboard")]
+        source: config.source.clone(),
     };
     #[cfg(feature = "dashboard")]
     let routes = if config.dashboard {

@@ -20,6 +20,9 @@ pub(crate) struct AppState {
     /// The dashboard's sessions and keys.
     #[cfg(feature = "dashboard")]
     pub(crate) ui: Arc<crate::dashboard::Ui>,
+    /// The engine's Git source, when shared (manifest text for the dashboard).
+    #[cfg(feature = "dashboard")]
+    pub(crate) source: Option<Arc<dyn george_core::git::GitSource>>,
 }
 
 impl AppState {

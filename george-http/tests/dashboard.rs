@@ -666,3 +666,49 @@ async fn the_dashboard_can_be_turned_off() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_source_shared_manifests_and_error_lines_are_shown() {
+    let s = Server::start().await;
+    // A second router on the same engine, sharing its Git source.
+    let app = axum::Router::new().nest(
+        "/ops",
+        george_http::router_with(
+            s.engine.clone(),
+            support::auth(),
+            george_http::ApiConfig::default().with_source(std::sync::Arc::new(s.git.clone())),
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/ops", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut b = Browser::new(&s);
+    b.base = base;
+    b.login(READER).await;
+    let catalogue = b.get("/ui/catalogue").await.body;
+    assert!(
+        catalogue.contains("data-testid=\"manifest-snippet\""),
+        "{catalogue}"
+    );
+    assert!(catalogue.contains("<mark>   1 | kind: Job</mark>"));
+    let job = b.get("/ui/jobs/gated").await.body;
+    let commit = s.engine.commit().expect("synced").0;
+    let link = format!("/ops/ui/manifest?commit={commit}&amp;path=jobs%2Fgated.yaml");
+    assert!(job.contains(&link), "{job}");
+    let text = b
+        .get(&format!(
+            "/ui/manifest?commit={commit}&path=jobs%2Fgated.yaml"
+        ))
+        .await;
+    assert_eq!(text.status, 200);
+    assert!(text.body.contains("template: gated"));
+    assert!(text.body.contains("id=\"L1\""));
+    // Only manifests are read.
+    for path in ["README.md", "jobs%2F..%2Fsecret.yaml"] {
+        let p = b
+            .get(&format!("/ui/manifest?commit={commit}&path={path}"))
+            .await;
+        assert_eq!(p.status, 404, "{path}");
+    }
+    s.shutdown().await;
+}

@@ -5,7 +5,7 @@ use maud::{Markup, html};
 use super::graph::layout;
 use super::layout::state_class;
 
-const W: usize = 168;
+const W: usize = 200;
 const H: usize = 46;
 const GAP_X: usize = 56;
 const GAP_Y: usize = 18;
@@ -82,8 +82,8 @@ pub(crate) fn render(nodes: &[Node], label: &str, ids: Ids) -> Markup {
                 g data-testid=(ids.node) data-step=(n.id) data-state=(n.state)
                     transform={ "translate(" (x(p.layer)) " " (y(p.row)) ")" } {
                     rect class={ "node s-" (state_class(&n.state)) } width=(W) height=(H) rx="6" {}
-                    text x="8" y="18" font-weight="600" { (clip(&n.id, 22)) }
-                    text x="8" y="36" { (clip(&n.detail, 26)) }
+                    text x="8" y="18" font-weight="600" { (clip(&n.id, 26)) }
+                    text x="8" y="36" { (clip(&n.detail, 30)) }
                 }
             }
         }

@@ -280,7 +280,7 @@ pub(crate) fn state_class(word: &str) -> &'static str {
 /// Pretty JSON in a `<pre>`.
 pub(crate) fn json_block(v: &serde_json::Value) -> Markup {
     let text = serde_json::to_string_pretty(v).unwrap_or_default();
-    html! { pre.json { code { (text) } } }
+    html! { pre.json tabindex="0" { code { (text) } } }
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@
 //! | `GET /jobs/{name}/steps/{step}/attempts/{n}` | read | an attempt's transcript: messages, tool calls and results, with each tool's effect class |
 //! | `GET /approvals` | read | the inbox: open requests with plan, actions, diff, earlier rejections, rule, and (decide) the forms; decided requests |
 //! | `POST /approvals/{id}/approve`, `POST /approvals/{id}/reject` | decide | decide as the signed-in identity (form fields `csrf`, `digest`, `reason`) |
-//! | `GET /catalogue` | read | agents, templates (parameters, step graph), tools, manifest errors |
+//! | `GET /catalogue` | read | agents, templates (parameters, step graph), tools, manifest errors (with the offending lines when the source is shared) |
+//! | `GET /manifest?commit=…&path=…` | read | a manifest's text at a commit (when the host shares the engine's Git source: `ApiConfig::with_source`) |
 //! | `GET /live` | read | Server-Sent Events `change` when something a page shows changed (`?job=` for one job) |
 //! | `GET /assets/…` | none | the stylesheet and the script, embedded, cached for a year |
 //!
@@ -49,6 +50,7 @@ mod assets;
 mod graph_svg;
 mod layout;
 mod live;
+mod manifest;
 mod session;
 mod timeline;
 mod view_approvals;
@@ -85,6 +87,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/ui/approvals/{id}/approve", post(view_approvals::approve))
         .route("/ui/approvals/{id}/reject", post(view_approvals::reject))
         .route("/ui/catalogue", get(view_catalogue::catalogue))
+        .route("/ui/manifest", get(manifest::manifest))
         .route("/ui/live", get(live::live))
         .route("/ui/assets/{file}", get(assets::asset))
 }

@@ -33,7 +33,7 @@ fn now_ms() -> u64 {
 /// A unified diff, its lines marked for colour.
 fn diff_block(diff: &str) -> Markup {
     html! {
-        pre.diff data-testid="plan-diff" {
+        pre.diff data-testid="plan-diff" tabindex="0" {
             @for line in diff.lines() {
                 @let class = if line.starts_with("+++") || line.starts_with("---") || line.starts_with("diff ") {
                     "file"
@@ -106,7 +106,7 @@ fn open_request(
             }
             h3 { "Diff" }
             @if diffs.is_empty() {
-                pre.diff data-testid="plan-diff" { "(no file would change)" }
+                pre.diff data-testid="plan-diff" tabindex="0" { "(no file would change)" }
             } @else {
                 (diff_block(&diffs.join("\n")))
             }

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::graph_svg::{self, Node};
 use super::layout::{self, Nav};
+use super::manifest;
 use super::session::Viewer;
 use crate::state::AppState;
 
@@ -100,7 +101,7 @@ fn templates(state: &AppState) -> Markup {
                         else { String::new() }
                         + if s.approval.required { " · approval" } else { "" },
                 }).collect();
-                div.scroll { (graph_svg::render(&nodes, &format!("Steps of template {name}"), graph_svg::TEMPLATE)) }
+                div.scroll tabindex="0" { (graph_svg::render(&nodes, &format!("Steps of template {name}"), graph_svg::TEMPLATE)) }
             }
         }
     }
@@ -124,16 +125,32 @@ fn tools(state: &AppState) -> Markup {
     }
 }
 
-fn errors(state: &AppState) -> Markup {
+async fn errors(state: &AppState, v: &Viewer) -> Markup {
     let errs = state.engine.manifest_errors();
+    let commit = state.engine.commit().map(|c| c.0).unwrap_or_default();
+    let mut texts: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for e in &errs {
+        if !texts.contains_key(&e.path) {
+            texts.insert(
+                e.path.clone(),
+                manifest::read(state, &commit, &e.path).await,
+            );
+        }
+    }
     html! {
         @if errs.is_empty() { p data-testid="no-manifest-errors" { "Every manifest of this commit is valid." } }
         ul {
             @for e in &errs {
                 li data-testid="manifest-error" {
-                    code { (e.path) ":" (e.line) ":" (e.column) } " "
+                    @if manifest::available(state) {
+                        a href=(manifest::link(v, &commit, &e.path, Some(e.line))) { code { (e.path) ":" (e.line) ":" (e.column) } }
+                    } @else {
+                        code { (e.path) ":" (e.line) ":" (e.column) }
+                    }
+                    " "
                     @if !e.field.is_empty() { code { (e.field) } ": " }
                     (e.message)
+                    @if let Some(Some(text)) = texts.get(&e.path) { (manifest::snippet(text, e.line)) }
                 }
             }
         }
@@ -159,7 +176,7 @@ pub(crate) async fn catalogue(State(state): State<AppState>, v: Viewer) -> Respo
         p.muted { "At commit " code { (commit.as_deref().unwrap_or("(none yet)")) } }
         section aria-labelledby="h-errors" {
             h2 #h-errors { "Manifest errors" }
-            (errors(&state))
+            (errors(&state, &v).await)
         }
         section aria-labelledby="h-agents" {
             h2 #h-agents { "Agents" }

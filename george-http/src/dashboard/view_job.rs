@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use super::graph_svg::{self, Node};
 use super::layout::{self, Nav, badge, count, error_page, json_block, time_el, urlencode, usd};
+use super::manifest;
 use super::session::Viewer;
 use super::timeline;
 use crate::state::AppState;
@@ -73,8 +74,8 @@ fn step_nodes(state: &AppState, rec: &JobRecord) -> Vec<Node> {
     rec.steps
         .iter()
         .map(|s| Node {
-            id: s.id.clone(),
-            deps: deps.get(s.id.as_str()).cloned().unwrap_or_default(),
+            id: s.id.to_string(),
+            deps: deps.get(&*s.id).cloned().unwrap_or_default(),
             state: s.state.name().to_string(),
             detail: format!(
                 "{} · {} attempt{}",
@@ -90,7 +91,7 @@ fn step_nodes(state: &AppState, rec: &JobRecord) -> Vec<Node> {
 fn summary_part(state: &AppState, v: &Viewer, rec: &JobRecord, events: &[Event]) -> Markup {
     let word = rec.status.name();
     let nodes = step_nodes(state, rec);
-    let steps: Vec<String> = rec.steps.iter().map(|s| s.id.clone()).collect();
+    let steps: Vec<String> = rec.steps.iter().map(|s| s.id.to_string()).collect();
     let end = if rec.status.is_finished() {
         events.last().map_or(rec.updated_at_ms, |e| e.at_ms)
     } else {
@@ -108,7 +109,7 @@ fn summary_part(state: &AppState, v: &Viewer, rec: &JobRecord, events: &[Event])
         }
         section aria-labelledby="h-graph" {
             h2 #h-graph { "Step graph" }
-            div.scroll { (graph_svg::render(&nodes, "Step graph", graph_svg::JOB)) }
+            div.scroll tabindex="0" { (graph_svg::render(&nodes, "Step graph", graph_svg::JOB)) }
         }
         section aria-labelledby="h-timeline" {
             h2 #h-timeline { "Timeline" }
@@ -119,7 +120,7 @@ fn summary_part(state: &AppState, v: &Viewer, rec: &JobRecord, events: &[Event])
                 span.badge.s-wait { "waiting for approval" }
                 span.badge.s-deferred { "deferred" }
             }
-            div.scroll { (timeline::render(&steps, &spans)) }
+            div.scroll tabindex="0" { (timeline::render(&steps, &spans)) }
         }
         section aria-labelledby="h-steps" {
             h2 #h-steps { "Steps" }
@@ -131,7 +132,7 @@ fn summary_part(state: &AppState, v: &Viewer, rec: &JobRecord, events: &[Event])
                 } }
                 tbody {
                     @for s in &rec.steps {
-                        @let agent = agents.get(&s.id);
+                        @let agent = agents.get(&*s.id);
                         tr data-step=(s.id) {
                             th scope="row" { (s.id) }
                             td { (badge(s.state.name())) }
@@ -208,7 +209,7 @@ fn event_filters(v: &Viewer, rec: &JobRecord, events: &[Event], q: &JobQuery) ->
                 label for="e-step" { "Step" }
                 select #e-step name="step" {
                     option value="" selected[step.is_none()] { "Any" }
-                    @for s in &rec.steps { option value=(s.id) selected[step == Some(s.id.as_str())] { (s.id) } }
+                    @for s in &rec.steps { option value=(s.id) selected[step == Some(&*s.id)] { (s.id) } }
                 }
             }
             div.field {
@@ -251,7 +252,12 @@ pub(crate) async fn job(
             dt { "Template" } dd { a href={ (v.base) "/catalogue#template-" (rec.template) } { (rec.template) } }
             dt { "Generation" } dd { (rec.generation) }
             dt { "Commit" } dd { code title=(rec.commit) { (rec.commit.get(..12).unwrap_or(&rec.commit)) } }
-            dt { "Manifest" } dd { code { (rec.path) } @if rec.removed { " (removed from Git)" } }
+            dt { "Manifest" } dd {
+                @if manifest::available(&state) {
+                    a href=(manifest::link(&v, &rec.commit, &rec.path, None)) { code { (rec.path) } }
+                } @else { code { (rec.path) } }
+                @if rec.removed { " (removed from Git)" }
+            }
             dt { "Created" } dd { (time_el(rec.created_at_ms)) }
             dt { "Updated" } dd { (time_el(rec.updated_at_ms)) }
         }
@@ -331,13 +337,13 @@ pub(crate) async fn transcript(
                 Message::User { content } => {
                     section.msg.user data-testid="message" data-role="user" aria-label={ "Message " (i + 1) ": user" } {
                         h2 { "User" }
-                        pre { (content) }
+                        pre tabindex="0" { (content) }
                     }
                 }
                 Message::Assistant(a) => {
                     section.msg.assistant data-testid="message" data-role="assistant" aria-label={ "Message " (i + 1) ": assistant" } {
                         h2 { "Assistant" }
-                        @if let Some(c) = &a.content { pre { (c) } }
+                        @if let Some(c) = &a.content { pre tabindex="0" { (c) } }
                         @for c in &a.tool_calls {
                             div data-testid="tool-call" data-tool=(c.name) {
                                 h3 { "Tool call " code { (c.name) } " " span.badge.s-idle data-testid="effect" { (effect(&c.name)) } }
@@ -350,7 +356,7 @@ pub(crate) async fn transcript(
                     section class={ "msg tool" @if *is_error { " error" } } data-testid="message" data-role="tool" aria-label={ "Message " (i + 1) ": tool result" } {
                         h2 { "Result of " code { (tool) } " " span.badge.s-idle data-testid="effect" { (effect(tool)) }
                             @if *is_error { " " span.badge.s-bad { "error" } } }
-                        pre { (content) }
+                        pre tabindex="0" { (content) }
                     }
                 }
             }
