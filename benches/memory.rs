@@ -24,9 +24,11 @@ use george::sources::SourceFile;
 
 struct Counting;
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+static ALLOCS: AtomicIsize = AtomicIsize::new(0);
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
@@ -35,6 +37,7 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
         LIVE.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
         unsafe { System.realloc(p, l, n) }
     }
 }
@@ -228,6 +231,7 @@ fn main() {
                 .build()
                 .expect("engine");
             engine.start().await.expect("start");
+            let allocs_before = ALLOCS.load(Ordering::Relaxed);
             let run = engine.spawn();
             for j in 0..JOBS {
                 let s = engine
@@ -236,7 +240,13 @@ fn main() {
                     .expect("finished");
                 assert_eq!(s, JobStatus::Succeeded);
             }
+            let allocs = ALLOCS.load(Ordering::Relaxed) - allocs_before;
             run.shutdown().await;
+            println!(
+                "allocations per step (in-memory store, {JOBS} jobs × 10 agent steps, job \
+                 creation included): {:.0} (goal < 60)",
+                allocs as f64 / (JOBS * 10) as f64
+            );
             let finished = LIVE.load(Ordering::Relaxed);
             drop(engine);
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -23,8 +23,9 @@ pub enum StepState {
     Ready,
     /// An attempt is in flight, held by `holder` under a lease until `lease_until_ms`.
     Running {
-        /// The engine that holds the attempt.
-        holder: String,
+        /// The engine that holds the attempt (shared: records are copied often, and
+        /// the engine's id is the same in all of them).
+        holder: std::sync::Arc<str>,
         /// Lease expiry; past it another engine may take the attempt over.
         lease_until_ms: u64,
     },
@@ -61,7 +62,7 @@ pub enum StepEvent {
     /// An engine claims the attempt.
     Start {
         /// The engine's id.
-        holder: String,
+        holder: std::sync::Arc<str>,
         /// Lease expiry.
         lease_until_ms: u64,
     },
@@ -264,8 +265,9 @@ pub struct ActionEffect {
 /// The observed state of one step of a job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
-    /// The step id from the template.
-    pub id: String,
+    /// The step id from the template (shared by every copy of the record, and with the
+    /// compiled template).
+    pub id: std::sync::Arc<str>,
     /// Current state.
     #[serde(flatten)]
     pub state: StepState,
@@ -296,7 +298,7 @@ pub struct StepRecord {
 
 impl StepRecord {
     /// A new `Pending` step.
-    pub fn new(id: impl Into<String>) -> Self {
+    pub fn new(id: impl Into<std::sync::Arc<str>>) -> Self {
         StepRecord {
             id: id.into(),
             state: StepState::Pending,
@@ -397,12 +399,12 @@ pub struct JobRecord {
 impl JobRecord {
     /// The step with `id`.
     pub fn step(&self, id: &str) -> Option<&StepRecord> {
-        self.steps.iter().find(|s| s.id == id)
+        self.steps.iter().find(|s| *s.id == *id)
     }
 
     /// The step with `id`, mutably.
     pub fn step_mut(&mut self, id: &str) -> Option<&mut StepRecord> {
-        self.steps.iter_mut().find(|s| s.id == id)
+        self.steps.iter_mut().find(|s| *s.id == *id)
     }
 
     /// Tokens and cost of the whole job: the sum over its steps (all attempts).

@@ -129,7 +129,7 @@ async fn crash_test(backend: Backend) {
     }
     for s in &rec.steps {
         assert!(
-            starts.contains_key(&(job.to_string(), s.id.clone(), s.attempt)),
+            starts.contains_key(&(job.to_string(), s.id.to_string(), s.attempt)),
             "the succeeded attempt {} of {} is in the run log",
             s.attempt,
             s.id

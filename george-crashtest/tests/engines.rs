@@ -124,7 +124,7 @@ async fn several_engines(backend: Backend, engines: usize) {
                 j.name,
                 s.id
             );
-            final_attempt.insert((j.name.clone(), s.id.clone()), s.attempt);
+            final_attempt.insert((j.name.clone(), s.id.to_string()), s.attempt);
         }
         let events = store.events(&j.name, 0, 1_000_000).await.expect("events");
         let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();

@@ -237,6 +237,7 @@ impl EngineBuilder {
         let (updates, _) = broadcast::channel(1024);
         Ok(Engine {
             shared: Arc::new(Shared {
+                holder: Arc::from(self.config.id.as_str()),
                 config: self.config,
                 store: self.store,
                 git: self.git,

@@ -248,7 +248,7 @@ fn try_start(
     let next = s
         .state
         .apply(StepEvent::Start {
-            holder: shared.config.id.clone(),
+            holder: shared.holder.clone(),
             lease_until_ms: now + shared.config.lease_ms,
         })
         .ok()?;
@@ -298,5 +298,6 @@ pub(super) fn holds(rec: &JobRecord, step: &str, attempt: u32, holder: &str) -> 
 
 /// Whether `holder` holds attempt `attempt` of step `s`.
 pub(super) fn holds_step(s: &crate::state::StepRecord, attempt: u32, holder: &str) -> bool {
-    s.attempt == attempt && matches!(&s.state, StepState::Running { holder: h, .. } if h == holder)
+    s.attempt == attempt
+        && matches!(&s.state, StepState::Running { holder: h, .. } if **h == *holder)
 }

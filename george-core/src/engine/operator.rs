@@ -213,7 +213,7 @@ impl Engine {
                         .iter()
                         .filter(|s| !matches!(s.state, StepState::Succeeded | StepState::Cancelled))
                         .map(|s| Action::Transition {
-                            step: s.id.clone(),
+                            step: s.id.to_string(),
                             event: StepEvent::Cancel,
                             reason: why.clone(),
                         })
@@ -264,7 +264,7 @@ impl Engine {
                         StepState::Failed { retry_at_ms: None } | StepState::Cancelled | StepState::Blocked
                     ) {
                         changes.push((
-                            Some(s.id.clone()),
+                            Some(s.id.to_string()),
                             EventAction::StepTransition,
                             format!("{} → pending: {why}", s.state.name()),
                         ));

@@ -91,7 +91,7 @@ pub fn render_context(desired: &DesiredJob, record: &JobRecord) -> Value {
     let mut steps = serde_json::Map::new();
     for s in &record.steps {
         if let Some(o) = &s.outputs {
-            steps.insert(s.id.clone(), json!({ "outputs": o }));
+            steps.insert(s.id.to_string(), json!({ "outputs": o }));
         }
     }
     json!({ "params": &*desired.params, "steps": steps, "job": { "name": record.name } })
@@ -150,8 +150,8 @@ pub fn user_message(
     let deps: Vec<_> = record
         .steps
         .iter()
-        .filter(|x| spec.depends_on.contains(&x.id))
-        .filter_map(|x| x.outputs.as_ref().map(|o| (x.id.as_str(), o)))
+        .filter(|x| spec.depends_on.iter().any(|d| **d == *x.id))
+        .filter_map(|x| x.outputs.as_ref().map(|o| (&*x.id, o)))
         .collect();
     if !deps.is_empty() {
         s.push_str("# Results of earlier steps\n");

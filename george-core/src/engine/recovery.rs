@@ -54,7 +54,7 @@ pub(super) async fn recover_own_attempts(engine: &Engine, jobs: &[String]) -> Re
             let mut rec = rec.clone();
             let mut events = Vec::new();
             for s in &mut rec.steps {
-                if matches!(&s.state, StepState::Running { holder, .. } if holder == me)
+                if matches!(&s.state, StepState::Running { holder, .. } if **holder == **me)
                     && let Ok(next) = s.state.apply(StepEvent::Interrupt)
                 {
                     s.state = next;

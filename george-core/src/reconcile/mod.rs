@@ -129,7 +129,7 @@ pub fn reconcile(
             for s in &rec.steps {
                 if !matches!(s.state, StepState::Succeeded | StepState::Cancelled) {
                     actions.push(Action::Transition {
-                        step: s.id.clone(),
+                        step: s.id.to_string(),
                         event: StepEvent::Cancel,
                         reason: "job manifest removed from Git".into(),
                     });
@@ -196,7 +196,7 @@ fn step_pass(specs: &[StepSpec], rec: &JobRecord, now_ms: u64, actions: &mut Vec
         let mut timed = |at: u64, event: StepEvent, reason: &str| {
             if at <= now_ms {
                 actions.push(Action::Transition {
-                    step: step.id.clone(),
+                    step: step.id.to_string(),
                     event,
                     reason: reason.into(),
                 });
@@ -211,7 +211,7 @@ fn step_pass(specs: &[StepSpec], rec: &JobRecord, now_ms: u64, actions: &mut Vec
                 let mut all_ok = true;
                 let mut dead: Option<&str> = None;
                 for dep in deps {
-                    match rec.steps.iter().position(|s| &s.id == dep) {
+                    match rec.steps.iter().position(|s| *s.id == **dep) {
                         Some(j) => match &rec.steps[j].state {
                             StepState::Succeeded => {}
                             StepState::Cancelled | StepState::Failed { retry_at_ms: None } => {
@@ -225,14 +225,14 @@ fn step_pass(specs: &[StepSpec], rec: &JobRecord, now_ms: u64, actions: &mut Vec
                 }
                 if let Some(dep) = dead {
                     actions.push(Action::Transition {
-                        step: step.id.clone(),
+                        step: step.id.to_string(),
                         event: StepEvent::Cancel,
                         reason: format!("dependency {dep} did not succeed"),
                     });
                     states[i] = StepState::Cancelled;
                 } else if all_ok {
                     actions.push(Action::Transition {
-                        step: step.id.clone(),
+                        step: step.id.to_string(),
                         event: StepEvent::MakeReady,
                         reason: "dependencies succeeded".into(),
                     });
@@ -254,7 +254,7 @@ fn step_pass(specs: &[StepSpec], rec: &JobRecord, now_ms: u64, actions: &mut Vec
         }
         if states[i] == StepState::Ready {
             actions.push(Action::Dispatch {
-                step: step.id.clone(),
+                step: step.id.to_string(),
             });
         }
     }
@@ -352,7 +352,7 @@ pub fn apply(record: &mut JobRecord, actions: &[Action], commit: &str) -> Applie
                 let mut old = std::mem::take(&mut record.steps);
                 let mut next = Vec::with_capacity(steps.len());
                 for id in steps {
-                    match old.iter().position(|s| &s.id == id) {
+                    match old.iter().position(|s| *s.id == **id) {
                         Some(j) => {
                             let mut s = old.swap_remove(j);
                             new_generation_step(&mut s, gated.contains(id), generation, &mut out);
@@ -454,7 +454,7 @@ fn new_generation_step(s: &mut StepRecord, gated: bool, generation: u64, out: &m
                 format!("the job changed (generation {generation}): the step plans again"),
             ));
             out.changes.push((
-                Some(s.id.clone()),
+                Some(s.id.to_string()),
                 EventAction::StepTransition,
                 format!("awaiting_approval → pending: generation {generation} cancels {request}"),
             ));
@@ -475,7 +475,7 @@ fn new_generation_step(s: &mut StepRecord, gated: bool, generation: u64, out: &m
             };
             if let Some(why) = voided {
                 out.changes
-                    .push((Some(s.id.clone()), EventAction::ApprovalVoided, why));
+                    .push((Some(s.id.to_string()), EventAction::ApprovalVoided, why));
                 s.state = StepState::Pending;
                 s.outputs = None;
                 s.approved = None;

@@ -104,7 +104,7 @@ pub fn record_outcome(
         return Err(Error::not_found(format!("job {name} has no step {step}")));
     };
     let held = s.attempt == ctx.attempt
-        && matches!(&s.state, StepState::Running { holder, .. } if holder == ctx.holder);
+        && matches!(&s.state, StepState::Running { holder, .. } if **holder == *ctx.holder);
     if !held {
         return Err(Error::conflict(format!(
             "attempt {} of {name}/{step} is no longer held by {} (step is {}, attempt {})",

@@ -206,7 +206,7 @@ impl ApiStep {
                 holder,
                 lease_until_ms: until,
             } => {
-                lease_holder = Some(holder.clone());
+                lease_holder = Some(holder.to_string());
                 lease_until_ms = Some(*until);
             }
             StepState::AwaitingApproval { request } => approval_request = Some(request.clone()),
@@ -215,7 +215,7 @@ impl ApiStep {
             _ => {}
         }
         ApiStep {
-            id: s.id.clone(),
+            id: s.id.to_string(),
             state: s.state.name().to_string(),
             agent,
             attempt: s.attempt,

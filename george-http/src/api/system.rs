@@ -312,7 +312,9 @@ pub(crate) async fn health(
         leases_held += j
             .steps
             .iter()
-            .filter(|s| matches!(&s.state, StepState::Running { holder, .. } if holder == e.id()))
+            .filter(
+                |s| matches!(&s.state, StepState::Running { holder, .. } if **holder == *e.id()),
+            )
             .count();
     }
     let stats = e.stats();
