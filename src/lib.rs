@@ -14,6 +14,7 @@
 //! | `postgres` | `stores::PgStateStore`, for several engines sharing one PostgreSQL database |
 //! | `git` (default) | [`sources::LocalGitSource`], [`sources::GitWriteTool`] |
 //! | `http` | `http::router`: the operator's HTTP API (JSON, OpenAPI, live updates, auth) |
+//! | `dashboard` | `http::dashboard`: the HTML dashboard under `/ui` of the same router |
 //! | `mocks` | mockall mocks of the plug-in traits |
 //! | `conformance` | the conformance suites for adapter authors |
 //!

@@ -21,6 +21,23 @@
 //! | `GET /openapi.json` | none | the OpenAPI 3.1 document, generated from the code ([`openapi`]) |
 //! | `GET /metrics` (no prefix) | read | Prometheus text format ([`metrics`]) |
 //!
+//! With the feature `dashboard` (and [`ApiConfig::dashboard`], on by default), the same
+//! router serves the dashboard's HTML under `/ui` (`dashboard` module: why it is built
+//! this way, its sessions and CSRF protection):
+//!
+//! | route (under `/ui`) | role | what |
+//! |---|---|---|
+//! | `GET /login`, `POST /login`, `POST /logout` | none | an API token exchanged for a session cookie (`HttpOnly`, `SameSite=Strict`) |
+//! | `GET /` | read | overview: jobs by status, approvals waiting, failures and blocks, cost and tokens, autonomy ratio, engine health |
+//! | `GET /jobs` | read | the job list: filters, sort, page and grouping in the URL |
+//! | `GET /jobs/{name}` | read | a job: step graph and timeline (SVG), steps, usage and cost, event log, child jobs; live |
+//! | `GET /jobs/{name}/steps/{step}/attempts/{n}` | read | an attempt's transcript, with the tools' effect classes |
+//! | `GET /approvals` | read | the inbox: plan, actions, diff, earlier rejections, rule; forms for deciders |
+//! | `POST /approvals/{id}/approve`, `POST /approvals/{id}/reject` | decide | a decision from a form (CSRF token and digest checked) |
+//! | `GET /catalogue` | read | agents, templates, tools, manifest errors |
+//! | `GET /manifest` | read | a manifest's text at a commit ([`ApiConfig::with_source`]) |
+//! | `GET /live` | read | Server-Sent Events telling a page to refetch its live fragments |
+//!
 //! Errors are RFC 9457 problem details ([`Problem`]); bodies are capped
 //! ([`ApiConfig::max_body_bytes`]) and unknown fields in bodies and queries are refused.
 //! Who may do what is in [`auth`]: no identity is 401, never an anonymous decision, and a
