@@ -101,7 +101,7 @@ async fn scrape(state: &AppState) -> ApiResult<String> {
         by_status.get_or_create(&status_label(j.status)).inc();
         for s in &j.steps {
             attempts.inc_by(u64::from(s.attempt));
-            if matches!(&s.state, StepState::Running { holder, .. } if holder == e.id()) {
+            if matches!(&s.state, StepState::Running { holder, .. } if &**holder == e.id()) {
                 leases.inc();
             }
             if s.usage.is_zero() {
@@ -113,7 +113,7 @@ async fn scrape(state: &AppState) -> ApiResult<String> {
                 "unknown".to_string(),
             );
             let (agent, provider, model) = models
-                .get(&(j.template.clone(), s.id.clone()))
+                .get(&(j.template.clone(), s.id.to_string()))
                 .unwrap_or(&unknown)
                 .clone();
             let base: Labels = vec![("agent", agent), ("provider", provider), ("model", model)];

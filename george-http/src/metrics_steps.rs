@@ -50,7 +50,7 @@ pub(crate) fn register(registry: &mut Registry, engine: &Engine, jobs: &[JobReco
     for j in jobs {
         for s in &j.steps {
             let mode = modes
-                .get(&(j.template.clone(), s.id.clone()))
+                .get(&(j.template.clone(), s.id.to_string()))
                 .copied()
                 .unwrap_or("unknown");
             by_mode

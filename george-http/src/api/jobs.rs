@@ -99,7 +99,7 @@ pub(crate) async fn detail(state: &AppState, name: &str) -> ApiResult<JobDetail>
         steps: rec
             .steps
             .iter()
-            .map(|s| ApiStep::of(s, step_agents.get(&s.id).cloned()))
+            .map(|s| ApiStep::of(s, step_agents.get(&*s.id).cloned()))
             .collect(),
     })
 }
