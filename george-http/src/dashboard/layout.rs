@@ -30,6 +30,7 @@ fn head(base: &str, title: &str) -> Markup {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             meta name="color-scheme" content="light dark";
+            link rel="icon" href="data:,";
             title { (title) " · George" }
             link rel="stylesheet" href={ (base) "/assets/" (assets::css_name()) };
             script defer src={ (base) "/assets/" (assets::js_name()) } {}

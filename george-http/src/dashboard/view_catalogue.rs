@@ -31,7 +31,7 @@ fn agents(state: &AppState, effects: &BTreeMap<String, String>) -> Markup {
     let c = state.engine.catalogue();
     html! {
         @if c.agents.is_empty() { p.muted { "No valid agent spec at this commit." } }
-        div.scroll { table data-testid="agents" {
+        div.scroll tabindex="0" { table data-testid="agents" {
             thead { tr {
                 th scope="col" { "Agent" } th scope="col" { "Provider profile" } th scope="col" { "Model" }
                 th scope="col" { "Tools (effect class)" } th scope="col" { "Limits" }
@@ -110,7 +110,7 @@ fn templates(state: &AppState) -> Markup {
 fn tools(state: &AppState) -> Markup {
     let c = state.engine.catalogue();
     html! {
-        div.scroll { table data-testid="tools" {
+        div.scroll tabindex="0" { table data-testid="tools" {
             thead { tr { th scope="col" { "Tool" } th scope="col" { "Effect class" } th scope="col" { "Description" } } }
             tbody {
                 @for t in &c.tools {

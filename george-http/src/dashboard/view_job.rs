@@ -124,7 +124,7 @@ fn summary_part(state: &AppState, v: &Viewer, rec: &JobRecord, events: &[Event])
         }
         section aria-labelledby="h-steps" {
             h2 #h-steps { "Steps" }
-            div.scroll { table data-testid="steps" {
+            div.scroll tabindex="0" { table data-testid="steps" {
                 thead { tr {
                     th scope="col" { "Step" } th scope="col" { "State" } th scope="col" { "Agent" }
                     th scope="col" { "Attempts" } th scope="col" class="num" { "Tokens in / out" }
@@ -177,7 +177,7 @@ fn events_part(events: &[Event], q: &JobQuery) -> Markup {
         .collect();
     html! {
         p.muted { (shown.len()) " of " (events.len()) " events" }
-        div.scroll { table data-testid="event-log" {
+        div.scroll tabindex="0" { table data-testid="event-log" {
             caption.muted { "Event log, oldest first" }
             thead { tr {
                 th scope="col" class="num" { "#" } th scope="col" { "When" } th scope="col" { "Actor" }

@@ -147,7 +147,7 @@ async fn load(state: &AppState, q: &ListQuery) -> Result<JobList, String> {
 
 fn rows(v: &Viewer, jobs: &[&JobSummary]) -> Markup {
     html! {
-        div.scroll {
+        div.scroll tabindex="0" {
             table data-testid="job-table" {
                 thead { tr {
                     th scope="col" { "Job" }
