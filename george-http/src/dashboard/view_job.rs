@@ -191,7 +191,7 @@ fn events_part(events: &[Event], q: &JobQuery) -> Markup {
                         td { (e.actor) }
                         td { (e.action) }
                         td { (e.step.as_deref().unwrap_or("")) }
-                        td { (e.detail) }
+                        td.detail { (e.detail) }
                     }
                 }
             }
