@@ -89,3 +89,38 @@ pub(crate) fn render(nodes: &[Node], label: &str, ids: Ids) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: &str, deps: &[&str], state: &str) -> Node {
+        Node {
+            id: id.into(),
+            deps: deps.iter().map(|d| d.to_string()).collect(),
+            state: state.into(),
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn one_group_per_step_and_one_edge_per_dependency() {
+        let nodes = [
+            node("a", &[], "succeeded"),
+            node("b", &["a"], "running"),
+            node("c", &["a", "b"], "pending"),
+        ];
+        let svg = render(&nodes, "Step graph", JOB).into_string();
+        assert_eq!(svg.matches("data-testid=\"step-node\"").count(), 3);
+        assert!(svg.contains("data-step=\"b\" data-state=\"running\""));
+        assert_eq!(svg.matches("class=\"edge\"").count(), 3);
+        assert!(
+            svg.contains(
+                "role=\"img\" aria-label=\"Step graph: a succeeded, b running, c pending\""
+            )
+        );
+        assert!(svg.contains("<title>Step graph: a succeeded, b running, c pending</title>"));
+        let t = render(&nodes, "Steps", TEMPLATE).into_string();
+        assert!(t.contains("data-testid=\"template-graph\"") && !t.contains("step-node"));
+    }
+}

@@ -99,11 +99,13 @@ async fn body(state: &AppState, v: &Viewer) -> Result<Markup, String> {
         None => None,
     };
     let head = head_id.map(|c| c.0);
-    let leases = jobs
-        .iter()
-        .flat_map(|j| &j.steps)
-        .filter(|s| matches!(&s.state, StepState::Running { .. }))
-        .count();
+    let mut holders: std::collections::BTreeMap<String, usize> = Default::default();
+    for s in jobs.iter().flat_map(|j| &j.steps) {
+        if let StepState::Running { holder, .. } = &s.state {
+            *holders.entry(holder.to_string()).or_default() += 1;
+        }
+    }
+    let leases: usize = holders.values().sum();
     let stats = e.stats();
     let errors = e.manifest_errors().len();
     let base = &v.base;
@@ -170,7 +172,12 @@ async fn body(state: &AppState, v: &Viewer) -> Result<Markup, String> {
                     @else if let Some(n) = lag { (n) " commits behind" }
                     @else { "behind" }
                 }
-                dt { "Leases" } dd { (leases) " step attempts running" }
+                dt { "Leases" } dd {
+                    (leases) " step attempts running"
+                    @if !holders.is_empty() {
+                        " (" @for (i, (h, n)) in holders.iter().enumerate() { @if i > 0 { ", " } (h) ": " (n) } ")"
+                    }
+                }
                 dt { "Reconciles" } dd { (count(stats.reconciles)) }
                 dt { "Attempts" } dd { (count(stats.attempts)) }
                 dt { "Manifest errors" } dd { a href={ (base) "/catalogue#h-errors" } { (errors) } }
