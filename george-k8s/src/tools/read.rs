@@ -1,0 +1,446 @@
+//! The read tools: get, list, describe, events, logs, rollout status.
+
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{Api, DynamicObject, ListParams, LogParams};
+use serde_json::{Value, json};
+
+use george_core::tool::ToolOutput;
+
+use super::KubeToolExecutor;
+use super::args::{self, EventsArgs, ListArgs, LogsArgs, RolloutArgs, Target};
+use super::output::{clean, is_secret, yaml};
+use super::resolve::{Fail, Resolved, kube_fail, tool_err};
+use super::scope::Access;
+
+/// Default and largest number of listed objects or events.
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 500;
+/// Default and largest number of log lines.
+const DEFAULT_TAIL: u32 = 200;
+const MAX_TAIL: u32 = 5000;
+
+/// The resource, the namespace (`None` for a cluster-scoped kind) and its dynamic API,
+/// after the scope's checks: an explicitly named namespace before anything is asked of
+/// the server, the kind after discovery.
+pub(crate) async fn open(
+    ex: &KubeToolExecutor,
+    kind: &str,
+    api_version: Option<&str>,
+    namespace: Option<&str>,
+    access: Access,
+) -> Result<(Resolved, Option<String>, Api<DynamicObject>), Fail> {
+    let ns = ex.namespace(namespace);
+    if namespace.is_some() {
+        ex.scope.check_namespace(&ns)?;
+    }
+    let r = ex.resolver.resolve(kind, api_version).await?;
+    ex.scope
+        .check_kind(&r.ar.group, &r.ar.kind, r.namespaced(), access)?;
+    if r.namespaced() {
+        ex.scope.check_namespace(&ns)?;
+        let api = Api::namespaced_with(ex.client.clone(), &ns, &r.ar);
+        Ok((r, Some(ns), api))
+    } else {
+        let api = Api::all_with(ex.client.clone(), &r.ar);
+        Ok((r, None, api))
+    }
+}
+
+/// `what` for messages: `Deployment team-a/podinfo`.
+pub(crate) fn label(r: &Resolved, ns: Option<&str>, name: &str) -> String {
+    match ns {
+        Some(ns) => format!("{} {ns}/{name}", r.ar.kind),
+        None => format!("{} {name}", r.ar.kind),
+    }
+}
+
+/// The object as cleaned JSON (Secret values redacted).
+pub(crate) fn to_json(r: &Resolved, obj: &DynamicObject) -> Value {
+    let mut v = serde_json::to_value(obj).unwrap_or(Value::Null);
+    clean(&mut v, is_secret(&r.ar.group, &r.ar.kind));
+    v
+}
+
+fn facts(r: &Resolved, ns: Option<&str>, name: &str) -> Value {
+    json!({"apiVersion": r.ar.api_version, "kind": r.ar.kind, "namespace": ns, "name": name})
+}
+
+pub(crate) async fn get(ex: &KubeToolExecutor, a: &Value) -> Result<ToolOutput, Fail> {
+    let t: Target = args::parse(super::K8S_GET, a).map_err(tool_err)?;
+    let (r, ns, api) = open(
+        ex,
+        &t.kind,
+        t.api_version.as_deref(),
+        t.namespace.as_deref(),
+        Access::Read,
+    )
+    .await?;
+    let what = label(&r, ns.as_deref(), &t.name);
+    let obj = api
+        .get(&t.name)
+        .await
+        .map_err(|e| kube_fail(&format!("get {what}"), e))?;
+    let v = to_json(&r, &obj);
+    let mut data = facts(&r, ns.as_deref(), &t.name);
+    data["object"] = v.clone();
+    Ok(ex.ok(yaml(&v), data))
+}
+
+pub(crate) async fn list(ex: &KubeToolExecutor, a: &Value) -> Result<ToolOutput, Fail> {
+    let l: ListArgs = args::parse(super::K8S_LIST, a).map_err(tool_err)?;
+    let (r, ns, api) = open(
+        ex,
+        &l.kind,
+        l.api_version.as_deref(),
+        l.namespace.as_deref(),
+        Access::Read,
+    )
+    .await?;
+    let mut lp = ListParams::default().limit(l.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT));
+    if let Some(s) = &l.label_selector {
+        lp = lp.labels(s);
+    }
+    if let Some(s) = &l.field_selector {
+        lp = lp.fields(s);
+    }
+    let list = api.list(&lp).await.map_err(|e| {
+        kube_fail(
+            &format!(
+                "list {} in {}",
+                r.ar.plural,
+                ns.as_deref().unwrap_or("the cluster")
+            ),
+            e,
+        )
+    })?;
+    let more = list
+        .metadata
+        .continue_
+        .as_deref()
+        .is_some_and(|c| !c.is_empty());
+    let items: Vec<Value> = list.items.iter().map(|o| to_json(&r, o)).collect();
+    let names: Vec<&str> = list
+        .items
+        .iter()
+        .filter_map(|o| o.metadata.name.as_deref())
+        .collect();
+    let mut text = format!(
+        "{} {} ({} shown{}):\n",
+        items.len(),
+        r.ar.plural,
+        items.len(),
+        if more {
+            ", more exist: raise limit or narrow the selectors"
+        } else {
+            ""
+        }
+    );
+    text.push_str(&yaml(&Value::Array(items)));
+    let data = json!({"apiVersion": r.ar.api_version, "kind": r.ar.kind, "namespace": ns, "count": names.len(), "names": names, "more": more});
+    Ok(ex.ok(text, data))
+}
+
+pub(crate) async fn describe(ex: &KubeToolExecutor, a: &Value) -> Result<ToolOutput, Fail> {
+    let t: Target = args::parse(super::K8S_DESCRIBE, a).map_err(tool_err)?;
+    let (r, ns, api) = open(
+        ex,
+        &t.kind,
+        t.api_version.as_deref(),
+        t.namespace.as_deref(),
+        Access::Read,
+    )
+    .await?;
+    let what = label(&r, ns.as_deref(), &t.name);
+    let obj = api
+        .get(&t.name)
+        .await
+        .map_err(|e| kube_fail(&format!("describe {what}"), e))?;
+    let mut fields = vec![
+        format!("involvedObject.name={}", t.name),
+        format!("involvedObject.kind={}", r.ar.kind),
+    ];
+    if let Some(uid) = &obj.metadata.uid {
+        fields.push(format!("involvedObject.uid={uid}"));
+    }
+    let events = event_lines(ex, ns.as_deref(), &fields.join(","), DEFAULT_LIMIT).await?;
+    let mut text = format!("{what}\n{}\nEvents:\n", yaml(&to_json(&r, &obj)));
+    if events.is_empty() {
+        text.push_str("  <none>\n");
+    }
+    for e in &events {
+        text.push_str(&format!("  {e}\n"));
+    }
+    let mut data = facts(&r, ns.as_deref(), &t.name);
+    data["events"] = json!(events.len());
+    Ok(ex.ok(text, data))
+}
+
+/// Events matching the field selector `fields` in `ns` (all namespaces for `None`),
+/// oldest first, the last `limit`, one line each.
+async fn event_lines(
+    ex: &KubeToolExecutor,
+    ns: Option<&str>,
+    fields: &str,
+    limit: u32,
+) -> Result<Vec<String>, Fail> {
+    let api: Api<Event> = match ns {
+        Some(ns) => Api::namespaced(ex.client.clone(), ns),
+        None => Api::all(ex.client.clone()),
+    };
+    let mut lp = ListParams::default();
+    if !fields.is_empty() {
+        lp = lp.fields(fields);
+    }
+    let list = api
+        .list(&lp)
+        .await
+        .map_err(|e| kube_fail("list events", e))?;
+    let mut events: Vec<(String, String)> = list
+        .items
+        .iter()
+        .map(|e| {
+            let at = e
+                .last_timestamp
+                .as_ref()
+                .map(|t| t.0.to_string())
+                .or_else(|| e.event_time.as_ref().map(|t| t.0.to_string()))
+                .or_else(|| {
+                    e.metadata
+                        .creation_timestamp
+                        .as_ref()
+                        .map(|t| t.0.to_string())
+                })
+                .unwrap_or_default();
+            let o = &e.involved_object;
+            let count = e
+                .count
+                .filter(|c| *c > 1)
+                .map(|c| format!(" (x{c})"))
+                .unwrap_or_default();
+            let line = format!(
+                "{at} {} {} {}/{}: {}{count}",
+                e.type_.as_deref().unwrap_or("Normal"),
+                e.reason.as_deref().unwrap_or("-"),
+                o.kind.as_deref().unwrap_or("?"),
+                o.name.as_deref().unwrap_or("?"),
+                e.message.as_deref().unwrap_or("").trim()
+            );
+            (at, line)
+        })
+        .collect();
+    events.sort();
+    let skip = events.len().saturating_sub(limit as usize);
+    Ok(events.into_iter().skip(skip).map(|(_, l)| l).collect())
+}
+
+pub(crate) async fn events(ex: &KubeToolExecutor, a: &Value) -> Result<ToolOutput, Fail> {
+    let e: EventsArgs = args::parse(super::K8S_EVENTS, a).map_err(tool_err)?;
+    let ns = ex.namespace(e.namespace.as_deref());
+    ex.scope.check_namespace(&ns)?;
+    ex.scope.check_kind("", "Event", true, Access::Read)?;
+    let mut fields = Vec::new();
+    if let Some(kind) = &e.kind {
+        let r = ex.resolver.resolve(kind, None).await?;
+        ex.scope
+            .check_kind(&r.ar.group, &r.ar.kind, r.namespaced(), Access::Read)?;
+        fields.push(format!("involvedObject.kind={}", r.ar.kind));
+    }
+    if let Some(name) = &e.name {
+        fields.push(format!("involvedObject.name={name}"));
+    }
+    let limit = e.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let lines = event_lines(ex, Some(&ns), &fields.join(","), limit).await?;
+    let text = if lines.is_empty() {
+        format!("no events in {ns} matching the request\n")
+    } else {
+        lines.join("\n") + "\n"
+    };
+    Ok(ex.ok(text, json!({"namespace": ns, "count": lines.len()})))
+}
+
+pub(crate) async fn logs(ex: &KubeToolExecutor, a: &Value) -> Result<ToolOutput, Fail> {
+    let l: LogsArgs = args::parse(super::K8S_LOGS, a).map_err(tool_err)?;
+    let ns = ex.namespace(l.namespace.as_deref());
+    ex.scope.check_namespace(&ns)?;
+    ex.scope.check_kind("", "Pod", true, Access::Read)?;
+    let api: Api<Pod> = Api::namespaced(ex.client.clone(), &ns);
+    let lp = LogParams {
+        container: l.container.clone(),
+        tail_lines: Some(i64::from(
+            l.tail_lines.unwrap_or(DEFAULT_TAIL).clamp(1, MAX_TAIL),
+        )),
+        since_seconds: l.since_seconds.map(i64::from),
+        previous: l.previous,
+        limit_bytes: i64::try_from(ex.max_output_bytes).ok(),
+        ..LogParams::default()
+    };
+    let text = api
+        .logs(&l.name, &lp)
+        .await
+        .map_err(|e| kube_fail(&format!("logs of pod {ns}/{}", l.name), e))?;
+    let lines = text.lines().count();
+    let data = json!({"namespace": ns, "pod": l.name, "container": l.container, "lines": lines});
+    Ok(ex.ok(
+        if text.is_empty() {
+            "<no log lines>\n".into()
+        } else {
+            text
+        },
+        data,
+    ))
+}
+
+pub(crate) async fn rollout_status(ex: &KubeToolExecutor, a: &Value) -> Result<ToolOutput, Fail> {
+    let ra: RolloutArgs = args::parse(super::K8S_ROLLOUT_STATUS, a).map_err(tool_err)?;
+    let kind = ra.kind.as_deref().unwrap_or("Deployment");
+    let (r, ns, api) = open(
+        ex,
+        kind,
+        ra.api_version.as_deref(),
+        ra.namespace.as_deref(),
+        Access::Read,
+    )
+    .await?;
+    let what = label(&r, ns.as_deref(), &ra.name);
+    let obj = api
+        .get(&ra.name)
+        .await
+        .map_err(|e| kube_fail(&format!("rollout status of {what}"), e))?;
+    let v = serde_json::to_value(&obj).unwrap_or(Value::Null);
+    let status = rollout(&r.ar.kind, &v).ok_or_else(|| {
+        tool_err(format!(
+            "{what}: rollout status is known for Deployments, StatefulSets and DaemonSets only"
+        ))
+    })?;
+    // The message, then every count as `name: value` lines (e.g. `readyReplicas: 2`).
+    let mut text = format!("{what}: {}\n", status["message"].as_str().unwrap_or(""));
+    if let Some(s) = status.as_object() {
+        for (k, v) in s.iter().filter(|(k, _)| *k != "message") {
+            text.push_str(&format!("{k}: {v}\n"));
+        }
+    }
+    let mut data = facts(&r, ns.as_deref(), &ra.name);
+    if let (Some(d), Some(s)) = (data.as_object_mut(), status.as_object()) {
+        d.extend(s.clone());
+    }
+    Ok(ex.ok(text, data))
+}
+
+/// The rollout state of a workload (`kubectl rollout status`'s rules): `{"done", the
+/// replica counts, "message"}`; `None` for other kinds.
+pub(crate) fn rollout(kind: &str, v: &Value) -> Option<Value> {
+    let n = |p: &str| v.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let generation = n("/metadata/generation");
+    let observed = n("/status/observedGeneration");
+    let synced = observed >= generation;
+    let (done, message, counts) = match kind {
+        "Deployment" => {
+            let want = v
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let (total, updated, ready, available) = (
+                n("/status/replicas"),
+                n("/status/updatedReplicas"),
+                n("/status/readyReplicas"),
+                n("/status/availableReplicas"),
+            );
+            let stalled = v
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|cs| {
+                    cs.iter().any(|c| {
+                        c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded"
+                    })
+                });
+            let (done, msg) = if !synced {
+                (
+                    false,
+                    "waiting for the deployment spec update to be observed".to_owned(),
+                )
+            } else if stalled {
+                (
+                    false,
+                    "rollout stalled: progress deadline exceeded".to_owned(),
+                )
+            } else if updated < want {
+                (
+                    false,
+                    format!(
+                        "waiting for rollout to finish: {updated} of {want} updated replicas are available"
+                    ),
+                )
+            } else if total > updated {
+                (
+                    false,
+                    format!(
+                        "waiting for rollout to finish: {} old replicas are pending termination",
+                        total - updated
+                    ),
+                )
+            } else if available < updated {
+                (
+                    false,
+                    format!(
+                        "waiting for rollout to finish: {available} of {updated} updated replicas are available"
+                    ),
+                )
+            } else {
+                (
+                    true,
+                    format!("successfully rolled out ({ready}/{want} ready)"),
+                )
+            };
+            (
+                done,
+                msg,
+                json!({"replicas": want, "statusReplicas": total, "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": available}),
+            )
+        }
+        "StatefulSet" => {
+            let want = v
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let (ready, updated) = (n("/status/readyReplicas"), n("/status/updatedReplicas"));
+            let same_rev =
+                v.pointer("/status/currentRevision") == v.pointer("/status/updateRevision");
+            let done = synced && ready >= want && updated >= want && same_rev;
+            let msg = if done {
+                format!("successfully rolled out ({ready}/{want} ready)")
+            } else {
+                format!("waiting: {ready} of {want} pods ready, {updated} updated")
+            };
+            (
+                done,
+                msg,
+                json!({"replicas": want, "readyReplicas": ready, "updatedReplicas": updated}),
+            )
+        }
+        "DaemonSet" => {
+            let (want, updated, available) = (
+                n("/status/desiredNumberScheduled"),
+                n("/status/updatedNumberScheduled"),
+                n("/status/numberAvailable"),
+            );
+            let done = synced && updated >= want && available >= want;
+            let msg = if done {
+                format!("successfully rolled out ({available}/{want} available)")
+            } else {
+                format!("waiting: {updated} of {want} updated, {available} available")
+            };
+            (
+                done,
+                msg,
+                json!({"desiredNumberScheduled": want, "updatedNumberScheduled": updated, "numberAvailable": available}),
+            )
+        }
+        _ => return None,
+    };
+    let mut out = counts;
+    out["done"] = done.into();
+    out["message"] = message.into();
+    out["generation"] = generation.into();
+    out["observedGeneration"] = observed.into();
+    Some(out)
+}
