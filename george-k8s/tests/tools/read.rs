@@ -1,0 +1,272 @@
+//! The read tools on real objects: get, list, describe, events, logs, rollout status,
+//! schemas.
+
+use george_k8s::testenv_or_skip;
+use george_k8s::tools::*;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, PostParams};
+use serde_json::{Value, json};
+
+use super::*;
+
+#[tokio::test]
+async fn get_list_and_describe_read_real_objects() {
+    let env = testenv_or_skip!("get_list_and_describe_read_real_objects");
+    let ns = env.namespace("tools-read").await.expect("namespace");
+    let ex = executor(&ns);
+    config_map(&ns, "settings", json!({"color": "blue"})).await;
+    config_map(&ns, "other", json!({"color": "red"})).await;
+
+    let out = ok(
+        &ex,
+        K8S_GET,
+        json!({"kind": "ConfigMap", "name": "settings"}),
+    )
+    .await;
+    assert!(out.content.contains("color: blue"), "{}", out.content);
+    assert!(!out.content.contains("managedFields"), "{}", out.content);
+    let data = out.data.expect("data");
+    assert_eq!(
+        (data["kind"].as_str(), data["namespace"].as_str()),
+        (Some("ConfigMap"), Some(ns.name()))
+    );
+    // Plural names, any case, and an explicit api_version resolve too.
+    ok(
+        &ex,
+        K8S_GET,
+        json!({"kind": "configmaps", "name": "settings", "api_version": "v1"}),
+    )
+    .await;
+    let missing = call(&ex, K8S_GET, json!({"kind": "ConfigMap", "name": "nope"})).await;
+    assert!(
+        missing.is_error && missing.content.contains("NotFound"),
+        "{}",
+        missing.content
+    );
+    let unknown = call(&ex, K8S_GET, json!({"kind": "Gizmo", "name": "x"})).await;
+    assert!(
+        unknown.is_error && unknown.content.contains("no kind `Gizmo`"),
+        "{}",
+        unknown.content
+    );
+
+    let out = ok(
+        &ex,
+        K8S_LIST,
+        json!({"kind": "ConfigMap", "label_selector": "app=settings"}),
+    )
+    .await;
+    assert_eq!(
+        out.data.as_ref().unwrap()["names"],
+        json!(["settings"]),
+        "{}",
+        out.content
+    );
+    let out = ok(
+        &ex,
+        K8S_LIST,
+        json!({"kind": "ConfigMap", "field_selector": "metadata.name=other"}),
+    )
+    .await;
+    assert_eq!(
+        out.data.as_ref().unwrap()["names"],
+        json!(["other"]),
+        "{}",
+        out.content
+    );
+    let out = ok(
+        &ex,
+        K8S_LIST,
+        json!({"kind": "ConfigMap", "label_selector": "app", "limit": 1}),
+    )
+    .await;
+    assert_eq!(out.data.as_ref().unwrap()["more"], true, "{}", out.content);
+
+    // The controller-manager scales the Deployment's ReplicaSet and records an event.
+    deployment(&ns, "web", 2).await;
+    let out = eventually("the ScalingReplicaSet event in describe", 60, || {
+        let ex = ex.clone();
+        async move {
+            let out = ok(
+                &ex,
+                K8S_DESCRIBE,
+                json!({"kind": "Deployment", "name": "web"}),
+            )
+            .await;
+            out.content.contains("ScalingReplicaSet").then_some(out)
+        }
+    })
+    .await;
+    assert!(
+        out.content.contains("replicas: 2") && out.content.contains("Events:"),
+        "{}",
+        out.content
+    );
+
+    let out = ok(
+        &ex,
+        K8S_EVENTS,
+        json!({"kind": "deployment", "name": "web"}),
+    )
+    .await;
+    assert!(
+        out.content.contains("ScalingReplicaSet") && out.content.contains("Deployment/web"),
+        "{}",
+        out.content
+    );
+    let out = ok(&ex, K8S_EVENTS, json!({"kind": "ConfigMap", "name": "web"})).await;
+    assert!(out.content.starts_with("no events"), "{}", out.content);
+}
+
+/// Marks the namespace's pods Ready, unless kwok does (then it waits for nothing).
+async fn pods_ready(env: &george_k8s::testenv::TestEnv, ns: &TestNamespace) {
+    if !env.has_kwok() {
+        george_k8s::testenv::mark_pods_ready(ns.client(), ns.name(), "app=web")
+            .await
+            .expect("mark pods ready");
+    }
+}
+
+#[tokio::test]
+async fn rollout_status_follows_the_controller_manager() {
+    let env = testenv_or_skip!("rollout_status_follows_the_controller_manager");
+    let ns = env.namespace("tools-rollout").await.expect("namespace");
+    let ex = executor(&ns);
+    deployment(&ns, "web", 2).await;
+    let first = ok(&ex, K8S_ROLLOUT_STATUS, json!({"name": "web"})).await;
+    // Pods exist only once the controller-manager made them; none is ready yet.
+    if !env.has_kwok() {
+        assert_eq!(
+            first.data.as_ref().unwrap()["done"],
+            false,
+            "{}",
+            first.content
+        );
+    }
+    let out = eventually("the rollout to finish", 90, || {
+        let (ex, ns) = (ex.clone(), ns.clone());
+        async move {
+            pods_ready(env, &ns).await;
+            let out = ok(
+                &ex,
+                K8S_ROLLOUT_STATUS,
+                json!({"name": "web", "kind": "Deployment"}),
+            )
+            .await;
+            (out.data.as_ref().unwrap()["done"] == true).then_some(out)
+        }
+    })
+    .await;
+    let data = out.data.as_ref().unwrap();
+    assert_eq!(data["readyReplicas"], 2, "{}", out.content);
+    assert!(
+        out.content.contains("successfully rolled out") && out.content.contains("readyReplicas: 2"),
+        "{}",
+        out.content
+    );
+    let not_workload = call(
+        &ex,
+        K8S_ROLLOUT_STATUS,
+        json!({"name": "web", "kind": "ConfigMap"}),
+    )
+    .await;
+    assert!(not_workload.is_error, "{}", not_workload.content);
+}
+
+#[tokio::test]
+async fn logs_reach_the_api_server() {
+    let env = testenv_or_skip!("logs_reach_the_api_server");
+    let ns = env.namespace("tools-logs").await.expect("namespace");
+    let ex = executor(&ns);
+    // A pod no scheduler takes: it never has a node, so there is no kubelet to read logs
+    // from, and the API server says so — the request (pod, container, tail) was served.
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "lonely"},
+        "spec": {"schedulerName": "nobody", "containers": [{"name": "app", "image": "registry.invalid/app:1"}]}
+    }))
+    .unwrap();
+    Api::<Pod>::namespaced(ns.client(), ns.name())
+        .create(&PostParams::default(), &pod)
+        .await
+        .expect("create pod");
+    let out = call(
+        &ex,
+        K8S_LOGS,
+        json!({"name": "lonely", "container": "app", "tail_lines": 10}),
+    )
+    .await;
+    assert!(
+        out.is_error && out.content.contains("lonely"),
+        "{}",
+        out.content
+    );
+    assert!(
+        out.content.contains("host") || out.content.contains("node"),
+        "{}",
+        out.content
+    );
+    let out = call(
+        &ex,
+        K8S_LOGS,
+        json!({"name": "lonely", "container": "nope"}),
+    )
+    .await;
+    assert!(out.is_error, "{}", out.content);
+    let out = call(&ex, K8S_LOGS, json!({"name": "absent"})).await;
+    assert!(
+        out.is_error && out.content.contains("NotFound"),
+        "{}",
+        out.content
+    );
+}
+
+#[tokio::test]
+async fn schemas_of_built_in_kinds_and_fields() {
+    let env = testenv_or_skip!("schemas_of_built_in_kinds_and_fields");
+    let ns = env.namespace("tools-schema").await.expect("namespace");
+    let ex = executor(&ns);
+    let out = ok(&ex, K8S_GET_SCHEMA, json!({"kind": "Deployment"})).await;
+    assert!(
+        out.content.contains("FIELD: Deployment <object>") && out.content.contains("spec <object>"),
+        "{}",
+        out.content
+    );
+    let out = ok(
+        &ex,
+        K8S_GET_SCHEMA,
+        json!({"kind": "Deployment", "field": "spec.replicas"}),
+    )
+    .await;
+    assert!(out.content.contains("<integer>"), "{}", out.content);
+    let out = ok(
+        &ex,
+        K8S_GET_SCHEMA,
+        json!({"kind": "Deployment", "field": "spec.template.spec.containers"}),
+    )
+    .await;
+    assert!(
+        out.content.contains("image <string>") && out.content.contains("name <string> -required-"),
+        "{}",
+        out.content
+    );
+    let data: &Value = &out.data.as_ref().unwrap()["schema"];
+    assert!(data["properties"]["image"].is_object(), "{data}");
+    let out = call(
+        &ex,
+        K8S_GET_SCHEMA,
+        json!({"kind": "Deployment", "field": "spec.nope"}),
+    )
+    .await;
+    assert!(
+        out.is_error && out.content.contains("no field `nope`"),
+        "{}",
+        out.content
+    );
+    // Cluster-scoped kinds may be explained even though their objects are out of scope.
+    ok(
+        &ex,
+        K8S_GET_SCHEMA,
+        json!({"kind": "Namespace", "field": "spec"}),
+    )
+    .await;
+}
