@@ -109,8 +109,9 @@ pub struct ChatRequest {
     pub system: String,
     /// The conversation so far.
     pub messages: Vec<Message>,
-    /// Tools the model may call.
-    pub tools: Vec<ToolDefinition>,
+    /// Tools the model may call. Shared: the engine builds an attempt's list once and
+    /// every request of the attempt's loop carries the same one.
+    pub tools: std::sync::Arc<[ToolDefinition]>,
     /// Maximum output tokens.
     pub max_tokens: Option<u32>,
     /// Sampling temperature.
@@ -131,7 +132,7 @@ impl ChatRequest {
             model: model.into(),
             system: system.into(),
             messages,
-            tools: Vec::new(),
+            tools: std::sync::Arc::new([]),
             max_tokens: None,
             temperature: None,
             context: None,
@@ -144,9 +145,9 @@ impl ChatRequest {
         self
     }
 
-    /// Sets the tools.
-    pub fn with_tools(mut self, tools: Vec<ToolDefinition>) -> Self {
-        self.tools = tools;
+    /// Sets the tools (a `Vec<ToolDefinition>`, or an `Arc<[ToolDefinition]>` to share).
+    pub fn with_tools(mut self, tools: impl Into<std::sync::Arc<[ToolDefinition]>>) -> Self {
+        self.tools = tools.into();
         self
     }
 

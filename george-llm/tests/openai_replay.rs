@@ -54,7 +54,7 @@ fn request_from(body: &Value) -> ChatRequest {
             other => panic!("unexpected role {other} in a first request"),
         }
     }
-    let tools = body["tools"]
+    let tools: Vec<ToolDefinition> = body["tools"]
         .as_array()
         .map(|ts| {
             ts.iter()

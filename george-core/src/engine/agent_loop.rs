@@ -102,14 +102,15 @@ impl AttemptCtx<'_> {
             prompt::append_plannable_tools(&mut user, &plannable);
         }
         // A planning attempt is offered `read` and `dry_run` tools only.
-        let mut tools: Vec<ToolDefinition> = a
-            .tools
-            .iter()
-            .filter_map(|t| self.tools.get(t).map(|r| &r.definition))
-            .filter(|d| !needs_approval || d.effect.allowed_while_planning())
-            .cloned()
-            .collect();
-        tools.extend_from_slice(prompt::outcome_tools(needs_approval));
+        let tools = self.tool_lists.get(agent, needs_approval, || {
+            a.tools
+                .iter()
+                .filter_map(|t| self.tools.get(t).map(|r| &r.definition))
+                .filter(|d| !needs_approval || d.effect.allowed_while_planning())
+                .chain(prompt::outcome_tools(needs_approval))
+                .cloned()
+                .collect()
+        });
         let actor = format!("agent:{agent_name}");
         let mut r = self.report(fail("", false));
         if let Some(why) = self.over_budget(&r.usage) {

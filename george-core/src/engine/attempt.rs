@@ -86,6 +86,46 @@ pub(crate) struct AttemptCtx<'a> {
     pub(crate) limits: super::AgentLimits,
     /// Secret values redacted from what the attempt reports (transcript, events).
     pub(crate) secrets: &'a crate::secret::KnownSecrets,
+    /// The tool lists offered to agents, built once per agent spec.
+    pub(crate) tool_lists: &'a ToolLists,
+}
+
+/// The tools offered to each agent, planning (`[1]`) or not (`[0]`): built once per
+/// agent spec (the entry keeps the spec it was built from, and a new spec at the same
+/// name replaces it), shared by every request of every attempt.
+#[derive(Default)]
+pub(crate) struct ToolLists(std::sync::Mutex<HashMap<String, [Option<ToolList>; 2]>>);
+
+/// A built tool list and the agent spec it was built from.
+type ToolList = (Arc<AgentSpec>, Arc<[ToolDefinition]>);
+
+impl ToolLists {
+    /// The list for `agent` (planning or not), built by `build` when absent or stale.
+    pub(crate) fn get(
+        &self,
+        agent: &Arc<AgentSpec>,
+        planning: bool,
+        build: impl FnOnce() -> Arc<[ToolDefinition]>,
+    ) -> Arc<[ToolDefinition]> {
+        let name = agent.metadata.name.as_str();
+        let i = usize::from(planning);
+        if let Some((spec, list)) = super::lock(&self.0).get(name).and_then(|e| e[i].as_ref())
+            && Arc::ptr_eq(spec, agent)
+        {
+            return list.clone();
+        }
+        let list = build();
+        let mut lists = super::lock(&self.0);
+        let entry = lists.entry(name.to_string()).or_default();
+        entry[i] = Some((agent.clone(), list.clone()));
+        if entry[1 - i]
+            .as_ref()
+            .is_some_and(|(spec, _)| !Arc::ptr_eq(spec, agent))
+        {
+            entry[1 - i] = None;
+        }
+        list
+    }
 }
 
 pub(super) fn fail(reason: impl Into<String>, retryable: bool) -> Outcome {
@@ -192,5 +232,37 @@ impl AttemptCtx<'_> {
             return self.run_approved(src).await;
         }
         self.run_agent().await
+    }
+}
+
+#[cfg(test)]
+mod tool_list_tests {
+    use super::*;
+
+    fn agent(model: &str) -> Arc<AgentSpec> {
+        let yaml = format!(
+            "apiVersion: george.dev/v1alpha1\nkind: AgentSpec\nmetadata: {{name: a}}\nspec: {{model: {model}, system_prompt: s}}\n"
+        );
+        Arc::new(serde_saphyr::from_str(&yaml).expect("agent"))
+    }
+
+    fn list(name: &str) -> Arc<[ToolDefinition]> {
+        vec![ToolDefinition::new(name, "d", serde_json::json!({}))].into()
+    }
+
+    #[test]
+    fn built_once_per_spec_and_mode_and_rebuilt_for_a_new_spec() {
+        let lists = ToolLists::default();
+        let (v1, v2) = (agent("m1"), agent("m2"));
+        let first = lists.get(&v1, false, || list("x"));
+        let again = lists.get(&v1, false, || list("never built"));
+        assert!(Arc::ptr_eq(&first, &again));
+        let planning = lists.get(&v1, true, || list("p"));
+        assert_eq!(planning[0].name, "p");
+        // A new spec under the same name: both modes are rebuilt.
+        let fresh = lists.get(&v2, false, || list("y"));
+        assert_eq!(fresh[0].name, "y");
+        let planning2 = lists.get(&v2, true, || list("p2"));
+        assert_eq!(planning2[0].name, "p2");
     }
 }

@@ -238,6 +238,7 @@ impl EngineBuilder {
         Ok(Engine {
             shared: Arc::new(Shared {
                 holder: Arc::from(self.config.id.as_str()),
+                tool_lists: Default::default(),
                 config: self.config,
                 store: self.store,
                 git: self.git,

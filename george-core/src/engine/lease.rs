@@ -95,6 +95,7 @@ pub(super) fn spawn_attempt(
             render: e.shared.config.manifest_limits.template,
             limits: e.shared.config.agent_limits,
             secrets: &e.shared.secrets,
+            tool_lists: &e.shared.tool_lists,
         };
         // Boxed: the attempt's and the outcome's state machines are large, and a task's
         // future is copied when it is spawned and moved.

@@ -173,6 +173,8 @@ pub(crate) struct Shared {
     pub(crate) reconciles: AtomicU64,
     pub(crate) started: AtomicU64,
     pub(crate) metrics: metrics::Recorder,
+    /// The tool lists offered to agents, built once per agent spec.
+    pub(crate) tool_lists: attempt::ToolLists,
     /// `config.id`, shared by every `Running` step state this engine writes.
     pub(crate) holder: Arc<str>,
 }

@@ -84,7 +84,7 @@ pub fn first_request(e: &Exchange) -> ChatRequest {
         .as_str()
         .expect("user text")
         .to_string();
-    let tools = b["tools"]
+    let tools: Vec<ToolDefinition> = b["tools"]
         .as_array()
         .map(|ts| {
             ts.iter()
