@@ -15,6 +15,8 @@
 //! | `git` (default) | [`sources::LocalGitSource`], [`sources::GitWriteTool`] |
 //! | `http` | `http::router`: the operator's HTTP API (JSON, OpenAPI, live updates, auth) |
 //! | `dashboard` | `http::dashboard`: the HTML dashboard under `/ui` of the same router |
+//! | `k8s` | `k8s::tools::KubeToolExecutor`: the Kubernetes API as tools for agents |
+//! | `k8s-testenv` | `k8s::testenv`: a real kube-apiserver for tests (binaries from `scripts/k8s-testenv.sh`) |
 //! | `mocks` | mockall mocks of the plug-in traits |
 //! | `conformance` | the conformance suites for adapter authors |
 //!
@@ -77,6 +79,13 @@ pub use george_llm as llm;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use george_http as http;
+
+/// Kubernetes: [`k8s::tools::KubeToolExecutor`] (the API as tools for agents), the
+/// `kube` and `k8s_openapi` crates it uses, and with `k8s-testenv` a real control plane
+/// for tests (feature `k8s`).
+#[cfg(feature = "k8s")]
+#[cfg_attr(docsrs, doc(cfg(feature = "k8s")))]
+pub use george_k8s as k8s;
 
 /// State stores: the in-memory one and, with `sqlite`, [`SqliteStateStore`] (with
 /// `postgres`, also `PgStateStore`).
