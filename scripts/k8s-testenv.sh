@@ -40,7 +40,10 @@ have_all() {
   local b
   for b in kube-apiserver kube-controller-manager kube-scheduler etcd; do [ -x "$bin/$b" ] || return 1; done
 }
-kwok_wanted() { [ "$kwok_version" != none ] && [ ! -x "$bin/kwok" ] && [ ! -e "$cache/kwok-${kwok_version}.failed" ]; }
+kwok_wanted() {
+  [ "$kwok_version" != none ] && { [ ! -x "$bin/kwok" ] || [ ! -s "$bin/kwok-stages.yaml" ]; } &&
+    [ ! -e "$cache/kwok-${kwok_version}.failed" ]
+}
 
 if have_all && ! kwok_wanted; then
   log "reusing $bin"
@@ -101,8 +104,18 @@ fi
 if kwok_wanted; then
   kstart=$(date +%s)
   log "building kwok $kwok_version"
+  # kwok needs its stages (how fake nodes and pods move through their lifecycle) in its
+  # config: the module's own "fast" node and pod stages and the node heartbeat.
   if (cd "$work" && GOBIN="$staged" go install -pgo=off -trimpath -ldflags "-s -w" \
-      "sigs.k8s.io/kwok/cmd/kwok@$kwok_version" >&2); then
+      "sigs.k8s.io/kwok/cmd/kwok@$kwok_version" >&2) &&
+    kwok_dir=$(cd "$work" && go mod download -json "sigs.k8s.io/kwok@$kwok_version" |
+      sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p') &&
+    [ -d "$kwok_dir/kustomize/stage" ]; then
+    for f in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
+      pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+      echo "---"
+      cat "$kwok_dir/kustomize/stage/$f"
+    done > "$staged/kwok-stages.yaml"
     log "kwok built in $(($(date +%s) - kstart)) s"
   else
     log "!!! kwok $kwok_version did not build (above): tests mark pods Ready through the status subresource"

@@ -17,11 +17,12 @@
 //! # }
 //! ```
 
+pub mod crd;
 #[cfg(feature = "testenv")]
 pub mod testenv;
 pub mod tools;
 
-/// The kube-rs client this crate is built on (its `Client`, `Api`, discovery).
-pub use kube;
 /// The Kubernetes API types (k8s-openapi, the `v1_36` API).
 pub use k8s_openapi;
+/// The kube-rs client this crate is built on (its `Client`, `Api`, discovery).
+pub use kube;

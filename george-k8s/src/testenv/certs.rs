@@ -23,8 +23,10 @@ pub(crate) struct Credentials {
     pub serving_cert: PathBuf,
     /// Its private key (PEM).
     pub serving_key: PathBuf,
-    /// The service-account signing key (PEM, PKCS#8); its public half verifies tokens.
+    /// The service-account signing key (PEM, PKCS#8).
     pub sa_key: PathBuf,
+    /// Its public half (PEM), which verifies the tokens.
+    pub sa_pub: PathBuf,
     /// `--token-auth-file`: one line, the admin token in `system:masters`.
     pub token_file: PathBuf,
     /// The admin token.
@@ -84,6 +86,7 @@ pub(crate) fn generate(dir: &Path) -> Result<Credentials, Error> {
         serving_cert: dir.join("apiserver.pem"),
         serving_key: dir.join("apiserver-key.pem"),
         sa_key: dir.join("sa-key.pem"),
+        sa_pub: dir.join("sa-pub.pem"),
         token_file: dir.join("tokens.csv"),
         token,
     };
@@ -91,6 +94,7 @@ pub(crate) fn generate(dir: &Path) -> Result<Credentials, Error> {
     write(&creds.serving_cert, &cert.pem())?;
     write(&creds.serving_key, &key.serialize_pem())?;
     write(&creds.sa_key, &sa.serialize_pem())?;
+    write(&creds.sa_pub, &sa.public_key_pem())?;
     write(
         &creds.token_file,
         &format!("{},george-admin,george-admin,system:masters\n", creds.token),

@@ -150,7 +150,7 @@ impl TestEnv {
                 arg("authorization-mode", "RBAC"),
                 arg("service-cluster-ip-range", "10.0.0.0/24"),
                 arg("service-account-issuer", "https://kubernetes.default.svc"),
-                arg("service-account-key-file", creds.sa_key.display()),
+                arg("service-account-key-file", creds.sa_pub.display()),
                 arg("service-account-signing-key-file", creds.sa_key.display()),
                 // Pods in a fresh namespace need not wait for its `default` account.
                 arg("disable-admission-plugins", "ServiceAccount"),
@@ -231,12 +231,14 @@ impl TestEnv {
             self.dir.join("kube-scheduler.log"),
         )?;
         let mut procs = vec![kcm, sched];
-        if self.bin.join("kwok").is_file() {
+        let stages = self.bin.join("kwok-stages.yaml");
+        if self.bin.join("kwok").is_file() && stages.is_file() {
             procs.push(Proc::start(
                 "kwok",
                 &self.bin.join("kwok"),
                 &[
                     kc,
+                    arg("config", stages.display()),
                     arg("manage-all-nodes", "false"),
                     arg(
                         "manage-nodes-with-annotation-selector",
