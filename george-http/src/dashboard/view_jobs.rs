@@ -206,7 +206,11 @@ fn listing(v: &Viewer, q: &ListQuery, list: &JobList) -> Markup {
         _ => {}
     }
     html! {
-        p.muted role="status" { (count(list.total as u64)) " jobs match · page " (page) " of " (pages) }
+        p.muted role="status" {
+            (count(list.total as u64))
+            @if list.total == 1 { " job matches" } @else { " jobs match" }
+            " · page " (page) " of " (pages)
+        }
         @if list.jobs.is_empty() {
             p { "No job matches these filters." }
         } @else if groups.is_empty() {
