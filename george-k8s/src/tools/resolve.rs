@@ -50,6 +50,16 @@ pub(crate) fn kube_fail(what: &str, e: kube::Error) -> Fail {
         return match code {
             401 => Fail::Exec(Error::new(ErrorKind::Unauthenticated, text).with_source(e)),
             429 => Fail::Exec(Error::new(ErrorKind::RateLimited, text).with_source(e)),
+            // Server-side apply reports a manifest that does not fit the kind's schema
+            // (an unknown field) as a 500: it is the manifest's fault, for the model.
+            500 if status
+                .message
+                .contains("failed to create typed patch object") =>
+            {
+                Fail::Tool(ToolOutput::error(text).with_data(serde_json::json!({
+                    "code": code, "reason": "Invalid"
+                })))
+            }
             500.. => Fail::Exec(Error::backend(text).with_source(e)),
             _ => Fail::Tool(ToolOutput::error(text).with_data(serde_json::json!({
                 "code": code, "reason": status.reason

@@ -329,6 +329,28 @@ async fn secrets_are_redacted_even_when_readable() {
     );
 }
 
+#[tokio::test]
+async fn logs_ask_for_the_container_tail_and_since() {
+    let (client, seen) = mock(|m, p| match (m, p) {
+        ("GET", "/api/v1/namespaces/team-a/pods/web-1/log") => (200, json!("line 1")),
+        _ => (500, json!({})),
+    });
+    let ex = KubeToolExecutor::new(client).with_max_output_bytes(4096);
+    let args = json!({"name": "web-1", "container": "app", "tail_lines": 10, "since_seconds": 60, "previous": true});
+    let out = ex.call(call(K8S_LOGS, args)).await.unwrap();
+    assert!(!out.is_error, "{out:?}");
+    let uri = seen.lock().unwrap()[0].uri.clone();
+    for part in [
+        "container=app",
+        "tailLines=10",
+        "sinceSeconds=60",
+        "previous=true",
+        "limitBytes=4096",
+    ] {
+        assert!(uri.contains(part), "{uri} lacks {part}");
+    }
+}
+
 #[test]
 fn rollout_follows_kubectl_rules() {
     let mut d = deployment(2);
