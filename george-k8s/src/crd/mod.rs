@@ -23,6 +23,7 @@
 // Each `printcolumn(...)` repeats `type_ = ...`, which clippy takes for a duplicate.
 #![allow(clippy::duplicated_attributes)]
 
+mod install;
 mod schema;
 mod status;
 
@@ -32,6 +33,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use install::{CRD_FIELD_MANAGER, established, install};
 pub use status::{
     Condition, ConditionStatus, DefinitionStatus, JobStatus, MAX_APPROVALS, MAX_MESSAGE, MAX_STEPS,
     Phase, StepSummary,
