@@ -123,7 +123,8 @@ impl McpToolExecutor {
     async fn peer(&self) -> Result<(Peer<RoleClient>, u64)> {
         let mut state = self.state.lock().await;
         if let Some(conn) = &state.conn {
-            if !conn.service.is_closed() {
+            // The service loop ends (and its channel closes) when the transport does.
+            if !conn.service.is_closed() && !conn.service.peer().is_transport_closed() {
                 return Ok((conn.service.peer().clone(), state.generation));
             }
             tracing::warn!(server = %self.alias(), "MCP server died; restarting it");
