@@ -4,7 +4,7 @@
 //! Modules: `args` (each tool's arguments and their JSON Schema), `scope` (namespaces
 //! and kinds the operator allows), `resolve` (kinds through discovery; how failures
 //! reach the model), `output` (YAML, Secret redaction, size caps), `read` (get, list,
-//! describe, events, logs, rollout status), `schema` (a kind's OpenAPI schema), `write`
+//! describe, events, logs, rollout status), `rollout` (a workload's rollout verdict), `schema` (a kind's OpenAPI schema), `write`
 //! (apply, dry run and its diff, patch, scale, delete), `preview` (what a write call
 //! would change, for the approval inbox).
 
@@ -13,6 +13,7 @@ mod output;
 mod preview;
 mod read;
 mod resolve;
+mod rollout;
 mod schema;
 mod scope;
 mod write;

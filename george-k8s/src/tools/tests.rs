@@ -356,7 +356,7 @@ fn rollout_follows_kubectl_rules() {
     let mut d = deployment(2);
     d["metadata"]["generation"] = json!(3);
     d["status"] = json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 1, "availableReplicas": 1});
-    let s = super::read::rollout("Deployment", &d).unwrap();
+    let s = super::rollout::rollout("Deployment", &d).unwrap();
     assert_eq!(s["done"], false);
     assert!(
         s["message"]
@@ -367,13 +367,13 @@ fn rollout_follows_kubectl_rules() {
     d["status"]["readyReplicas"] = json!(2);
     d["status"]["availableReplicas"] = json!(2);
     assert_eq!(
-        super::read::rollout("Deployment", &d).unwrap()["done"],
+        super::rollout::rollout("Deployment", &d).unwrap()["done"],
         true
     );
     d["status"]["observedGeneration"] = json!(2);
     assert_eq!(
-        super::read::rollout("Deployment", &d).unwrap()["done"],
+        super::rollout::rollout("Deployment", &d).unwrap()["done"],
         false
     );
-    assert!(super::read::rollout("ConfigMap", &d).is_none());
+    assert!(super::rollout::rollout("ConfigMap", &d).is_none());
 }

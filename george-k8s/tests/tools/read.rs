@@ -275,3 +275,56 @@ async fn schemas_of_built_in_kinds_and_fields() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn custom_resources_are_read_and_explained() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let env = testenv_or_skip!("custom_resources_are_read_and_explained");
+    let ns = env.namespace("tools-crd").await.expect("namespace");
+    // A CRD of its own per test run (CRDs are cluster-scoped): `Widget<suffix>`.
+    let suffix: String = ns.name().chars().rev().take(6).collect();
+    let (kind, plural, group) = (
+        format!("Widget{suffix}"),
+        format!("widgets{suffix}"),
+        "tools.george.dev",
+    );
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": format!("{plural}.{group}")},
+        "spec": {
+            "group": group, "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": format!("widget{suffix}"), "listKind": format!("{kind}List")},
+            "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+                "type": "object",
+                "properties": {"spec": {"type": "object", "description": "What the widget should be.", "required": ["size"],
+                    "properties": {"size": {"type": "integer", "description": "How big, in cm."}, "color": {"type": "string"}}}}
+            }}}]
+        }
+    }))
+    .unwrap();
+    Api::<CustomResourceDefinition>::all(ns.client())
+        .create(&PostParams::default(), &crd)
+        .await
+        .expect("create the CRD");
+    let ex = executor(&ns);
+    let manifest = json!({"apiVersion": format!("{group}/v1"), "kind": kind, "metadata": {"name": "w1"}, "spec": {"size": 3}});
+    // The CRD becomes Established (and served) within seconds.
+    eventually("the custom resource to be applied", 60, || {
+        let (ex, manifest) = (ex.clone(), manifest.clone());
+        async move {
+            let out = call(&ex, K8S_APPLY, json!({ "manifest": manifest })).await;
+            (!out.is_error).then_some(())
+        }
+    })
+    .await;
+    let out = ok(&ex, K8S_GET, json!({"kind": kind, "name": "w1"})).await;
+    assert!(out.content.contains("size: 3"), "{}", out.content);
+    let out = ok(&ex, K8S_LIST, json!({"kind": plural})).await;
+    assert_eq!(out.data.as_ref().unwrap()["names"], json!(["w1"]));
+    let out = ok(&ex, K8S_GET_SCHEMA, json!({"kind": kind, "field": "spec"})).await;
+    assert!(
+        out.content.contains("size <integer> -required-"),
+        "{}",
+        out.content
+    );
+    assert!(out.content.contains("How big, in cm."), "{}", out.content);
+}
