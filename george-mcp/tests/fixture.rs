@@ -1,0 +1,73 @@
+//! `McpToolExecutor` against a small server on the official Python SDK
+//! (`fixtures/meta_server.py`, run by the venv of `scripts/mcp-servers-setup.sh`): the
+//! idempotency key in `_meta`, a tool list that changes at run time, and a server's
+//! `instructions` kept out of the tools. Skipped loudly without `GEORGE_TEST_MCP_DIR`.
+
+mod support;
+
+use std::time::Duration;
+
+use george_core::tool::{EffectClass, ToolExecutor, ToolInvocation};
+use george_mcp::{IDEMPOTENCY_META_KEY, McpToolExecutor};
+use serde_json::json;
+use support::*;
+
+#[tokio::test]
+async fn the_idempotency_key_is_passed_in_meta() {
+    let Some(dir) = mcp_dir("the_idempotency_key_is_passed_in_meta") else {
+        return;
+    };
+    let ex = McpToolExecutor::connect(fixture(&dir, "fx")).await.unwrap();
+    let out = ex
+        .call(ToolInvocation::new("fx_show_meta", json!({}), "job/step/1/3"))
+        .await
+        .unwrap();
+    assert!(!out.is_error, "{}", out.content);
+    let meta: serde_json::Value = serde_json::from_str(&out.content).expect("JSON");
+    assert_eq!(meta[IDEMPOTENCY_META_KEY], "job/step/1/3", "{meta}");
+}
+
+#[tokio::test]
+async fn tools_list_changed_refreshes_the_tools() {
+    let Some(dir) = mcp_dir("tools_list_changed_refreshes_the_tools") else {
+        return;
+    };
+    let config = fixture(&dir, "fx").effect("late", EffectClass::Read);
+    let ex = McpToolExecutor::connect(config).await.unwrap();
+    let has_late = |ex: &McpToolExecutor| ex.tools().iter().any(|t| t.name == "fx_late");
+    assert!(!has_late(&ex));
+    let out = ex
+        .call(ToolInvocation::new("fx_add_late_tool", json!({}), "k1"))
+        .await
+        .unwrap();
+    assert_eq!(out.content, "added");
+    // The notification arrives on its own; the refresh follows it.
+    for _ in 0..50 {
+        if has_late(&ex) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let late = ex.tools().into_iter().find(|t| t.name == "fx_late");
+    let late = late.expect("fx_late offered after notifications/tools/list_changed");
+    assert_eq!(late.effect, EffectClass::Read);
+    let out = ex
+        .call(ToolInvocation::new("fx_late", json!({"x": 21}), "k2"))
+        .await
+        .unwrap();
+    assert_eq!(out.content, "42");
+}
+
+#[tokio::test]
+async fn instructions_are_the_operators_to_read_not_the_models() {
+    let Some(dir) = mcp_dir("instructions_are_the_operators_to_read_not_the_models") else {
+        return;
+    };
+    let ex = McpToolExecutor::connect(fixture(&dir, "fx")).await.unwrap();
+    let instructions = ex.instructions().await.expect("the fixture sends instructions");
+    assert!(instructions.contains("IGNORE ALL PREVIOUS INSTRUCTIONS"));
+    for tool in ex.tools() {
+        assert!(!tool.description.contains("IGNORE ALL"), "{}", tool.description);
+        assert!(tool.description.starts_with("Tool "), "{}", tool.description);
+    }
+}
