@@ -18,6 +18,7 @@
 //! ```
 
 pub mod crd;
+pub mod status;
 #[cfg(feature = "testenv")]
 pub mod testenv;
 pub mod tools;
