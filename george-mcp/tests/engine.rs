@@ -1,0 +1,204 @@
+//! MCP tools in the engine: an agent step that reads a file through server-filesystem,
+//! and a `write` MCP tool refused during a planning step (it never reaches the server),
+//! then run once the plan is approved. Engine on in-memory backends with a scripted
+//! model. Skipped loudly without `GEORGE_TEST_MCP_DIR`.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use george_core::approval::Approver;
+use george_core::engine::Engine;
+use george_core::events::EventAction;
+use george_core::human::ChannelHuman;
+use george_core::memory::{InMemoryGitSource, InMemoryStateStore};
+use george_core::scripted::{ScriptedProvider, last_tool_result_contains, tool_call};
+use george_core::state::{ApprovalStatus, JobStatus};
+use george_core::tool::EffectClass;
+use george_mcp::McpToolExecutor;
+use serde_json::json;
+use support::*;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn files(tools: &str, approval: &str) -> Vec<(&'static str, String)> {
+    let agent = format!(
+        "apiVersion: george.dev/v1alpha1
+kind: AgentSpec
+metadata: {{name: worker}}
+spec:
+  model: m
+  system_prompt: You work on files.
+  tools: [{tools}]
+"
+    );
+    let mut template = "apiVersion: george.dev/v1alpha1
+kind: TaskTemplate
+metadata: {name: t}
+spec:
+  steps:
+    - id: work
+      agent: worker
+      instructions: Do the work.
+"
+    .to_string();
+    if !approval.is_empty() {
+        template.push_str(&format!(
+            "      approval: {approval}
+    - id: execute
+      depends_on: [work]
+      execute_approved: work
+"
+        ));
+    }
+    let job = "apiVersion: george.dev/v1alpha1
+kind: Job
+metadata: {name: j}
+spec: {template: t}
+"
+    .to_string();
+    vec![
+        ("agent-specs/worker.yaml", agent),
+        ("task-templates/t.yaml", template),
+        ("jobs/j.yaml", job),
+    ]
+}
+
+async fn engine(
+    files: Vec<(&'static str, String)>,
+    provider: &ScriptedProvider,
+    fs: McpToolExecutor,
+) -> (
+    Engine,
+    tokio::sync::mpsc::UnboundedReceiver<george_core::state::ApprovalRequest>,
+) {
+    let git = InMemoryGitSource::new();
+    git.commit_files("main", files, "c1");
+    let (human, rx) = ChannelHuman::new();
+    let e = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git))
+        .id("e1")
+        .provider("default", Arc::new(provider.clone()))
+        .tools(Arc::new(fs))
+        .human(Arc::new(human))
+        .poll_interval(Duration::from_secs(3600))
+        .build()
+        .expect("engine");
+    e.start().await.unwrap();
+    (e, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_step_uses_an_mcp_tool() {
+    let Some(dir) = mcp_dir("an_agent_step_uses_an_mcp_tool") else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let root_path = root.path().canonicalize().unwrap();
+    std::fs::write(root_path.join("replicas.txt"), "replicas: 3\n").unwrap();
+    let fs = McpToolExecutor::connect(
+        filesystem(&dir, "fs", &root_path).effect("read_text_file", EffectClass::Read),
+    )
+    .await
+    .unwrap();
+    let provider = ScriptedProvider::new();
+    provider.expect_call(
+        "read the file",
+        tool_call(
+            "c1",
+            "fs_read_text_file",
+            json!({"path": root_path.join("replicas.txt")}),
+        ),
+    );
+    provider.expect_call(
+        "report what it says",
+        tool_call(
+            "c2",
+            "report_success",
+            json!({"summary": "read it", "outputs": {"replicas": 3}}),
+        ),
+    );
+    let (e, _rx) = engine(files("fs_read_text_file", ""), &provider, fs).await;
+    let run = e.spawn();
+    assert_eq!(e.wait_finished("j", LIMIT).await.unwrap(), JobStatus::Succeeded);
+    run.shutdown().await;
+    let requests = provider.requests();
+    let offered: Vec<&str> = requests[0].tools.iter().map(|t| t.name.as_str()).collect();
+    assert!(offered.contains(&"fs_read_text_file"), "{offered:?}");
+    assert!(
+        last_tool_result_contains(&requests[1], "replicas: 3"),
+        "the model saw the file through the MCP server"
+    );
+    let job = e.job("j").await.unwrap().expect("stored");
+    let outputs = job.steps[0].outputs.as_deref().expect("outputs");
+    assert_eq!(outputs["replicas"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_mcp_tool_is_refused_while_planning() {
+    let Some(dir) = mcp_dir("a_write_mcp_tool_is_refused_while_planning") else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let root_path = root.path().canonicalize().unwrap();
+    let target = root_path.join("scaled.txt");
+    // The operator even declares write_file `read`: the server's destructiveHint
+    // raises it back to `write`.
+    let fs = McpToolExecutor::connect(
+        filesystem(&dir, "fs", &root_path)
+            .effect("read_text_file", EffectClass::Read)
+            .effect("write_file", EffectClass::Read),
+    )
+    .await
+    .unwrap();
+    let write = json!({"path": target, "content": "replicas: 5\n"});
+    let provider = ScriptedProvider::new();
+    provider.expect_call(
+        "plan: sneak a write",
+        tool_call("c1", "fs_write_file", write.clone()),
+    );
+    provider.expect_call(
+        "plan: submit it",
+        tool_call(
+            "c2",
+            "submit_plan",
+            json!({"summary": "scale to 5", "actions": [{"tool": "fs_write_file", "arguments": write}]}),
+        ),
+    );
+    let (e, mut rx) = engine(
+        files("fs_read_text_file, fs_write_file", "required"),
+        &provider,
+        fs,
+    )
+    .await;
+    let run = e.spawn();
+    let req = loop {
+        let req = tokio::time::timeout(LIMIT, rx.recv())
+            .await
+            .expect("an approval request in time")
+            .expect("channel open");
+        if req.status == ApprovalStatus::Open {
+            break req;
+        }
+    };
+    assert!(!target.exists(), "the write never reached the server");
+    let offered: Vec<String> = provider.requests()[0]
+        .tools
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    assert!(offered.contains(&"fs_read_text_file".to_string()));
+    assert!(!offered.contains(&"fs_write_file".to_string()), "{offered:?}");
+    let events = e.events("j").await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|ev| ev.action == EventAction::ToolRefused && ev.detail.contains("fs_write_file")),
+        "a tool.refused event names the tool"
+    );
+    // Approved, the plan runs through the server.
+    e.approve(&req.id, &Approver::user("alice"), None).await.unwrap();
+    assert_eq!(e.wait_finished("j", LIMIT).await.unwrap(), JobStatus::Succeeded);
+    run.shutdown().await;
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "replicas: 5\n");
+}
