@@ -2,6 +2,7 @@
 //! `george_k8s::testenv`: every tool on real objects, the scope's refusals, dry runs that
 //! change nothing, Secret values redacted. Skipped loudly without the binaries.
 
+mod engine;
 mod read;
 mod scope;
 mod write;
