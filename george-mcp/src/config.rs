@@ -227,7 +227,9 @@ impl McpServer {
     /// The delay after `failures` consecutive failed (re)starts.
     pub(crate) fn backoff(&self, failures: u32) -> Duration {
         let (first, max) = self.restart_backoff;
-        let factor = 1u32.checked_shl(failures.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(failures.saturating_sub(1).min(20))
+            .unwrap_or(u32::MAX);
         first.saturating_mul(factor).min(max)
     }
 }
@@ -246,7 +248,10 @@ mod tests {
         };
         assert_eq!(args, &["a".to_string()]);
         assert_eq!(env.get("ROOT").map(String::as_str), Some("/srv"));
-        assert!(env.keys().all(|k| DEFAULT_PASSED_ENV.contains(&k.as_str()) || k == "ROOT"));
+        assert!(
+            env.keys()
+                .all(|k| DEFAULT_PASSED_ENV.contains(&k.as_str()) || k == "ROOT")
+        );
         assert!(!env.contains_key("HOME"));
     }
 
@@ -262,7 +267,12 @@ mod tests {
     fn header_from_env_needs_the_variable_and_registers_it() {
         let secrets = KnownSecrets::new();
         let e = McpServer::http("x", "http://h/mcp")
-            .header_from_env("Authorization", "Bearer ", "GEORGE_MCP_TEST_UNSET_VAR", &secrets)
+            .header_from_env(
+                "Authorization",
+                "Bearer ",
+                "GEORGE_MCP_TEST_UNSET_VAR",
+                &secrets,
+            )
             .unwrap_err();
         assert!(e.to_string().contains("GEORGE_MCP_TEST_UNSET_VAR"));
         // PATH is always set in tests; it stands in for a token here.

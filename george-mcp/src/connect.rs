@@ -54,14 +54,9 @@ pub(crate) struct Handler {
 }
 
 impl ClientHandler for Handler {
-    fn on_tool_list_changed(
-        &self,
-        context: NotificationContext<RoleClient>,
-    ) -> impl Future<Output = ()> + Send + '_ {
-        async move {
-            if let Err(e) = self.shared.refresh(&context.peer).await {
-                tracing::warn!(server = %self.shared.config.alias, "refreshing MCP tools: {e}");
-            }
+    async fn on_tool_list_changed(&self, context: NotificationContext<RoleClient>) {
+        if let Err(e) = self.shared.refresh(&context.peer).await {
+            tracing::warn!(server = %self.shared.config.alias, "refreshing MCP tools: {e}");
         }
     }
 

@@ -228,7 +228,9 @@ impl ToolExecutor for McpToolExecutor {
                 "MCP server {alias:?} refused the call of {tool:?}: {}",
                 e.message
             ))),
-            Err(e @ (rmcp::ServiceError::TransportClosed | rmcp::ServiceError::TransportSend(_))) => {
+            Err(
+                e @ (rmcp::ServiceError::TransportClosed | rmcp::ServiceError::TransportSend(_)),
+            ) => {
                 self.forget(generation).await;
                 let e = service_error(alias, &format!("calling {tool:?}"), e);
                 Err(Error::backend(format!(

@@ -10,7 +10,10 @@ use crate::tools::cut;
 
 /// One content block as text for the model.
 fn block_text(block: &Value) -> String {
-    let kind = block.get("type").and_then(Value::as_str).unwrap_or("unknown");
+    let kind = block
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown");
     let s = |k: &str| block.get(k).and_then(Value::as_str);
     let len = |k: &str| s(k).map_or(0, str::len);
     match kind {
@@ -32,7 +35,9 @@ fn block_text(block: &Value) -> String {
             let head = format!(
                 "[resource {}{}",
                 rs("uri").unwrap_or("?"),
-                rs("mimeType").map(|m| format!(" ({m})")).unwrap_or_default()
+                rs("mimeType")
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
             );
             match (rs("text"), rs("blob")) {
                 (Some(text), _) => format!("{head}]\n{text}"),
@@ -52,7 +57,10 @@ pub(crate) fn to_output(result: &CallToolResult, cap: usize) -> ToolOutput {
     let blocks: Vec<String> = result
         .content
         .iter()
-        .map(|b| serde_json::to_value(b).map_or_else(|_| "[unreadable content]".into(), |v| block_text(&v)))
+        .map(|b| {
+            serde_json::to_value(b)
+                .map_or_else(|_| "[unreadable content]".into(), |v| block_text(&v))
+        })
         .collect();
     let mut text = blocks.join("\n");
     let structured = result.structured_content.clone();
@@ -126,7 +134,12 @@ mod tests {
     fn caps_text_and_structured_content() {
         let r = result(json!({"content": [{"type": "text", "text": "é".repeat(100)}]}));
         let o = to_output(&r, 11);
-        assert!(o.content.starts_with("ééééé\n[... output truncated: 10 of 200 bytes"), "{}", o.content);
+        assert!(
+            o.content
+                .starts_with("ééééé\n[... output truncated: 10 of 200 bytes"),
+            "{}",
+            o.content
+        );
         let r = result(json!({"content": [], "structuredContent": {"k": "v".repeat(50)}}));
         let o = to_output(&r, 20);
         assert!(o.data.is_none());

@@ -37,15 +37,16 @@ pub(crate) fn george_name(alias: &str, tool: &str) -> String {
 /// (`destructiveHint: true`). Annotations never lower a class: a server saying
 /// `readOnlyHint: true` of an undeclared tool leaves it `Write`.
 pub(crate) fn effect_of(config: &McpServer, tool: &Tool) -> EffectClass {
-    let declared = config.effects.get(tool.name.as_ref()).copied().unwrap_or_default();
-    let raised = tool.annotations.as_ref().is_some_and(|a| {
-        a.read_only_hint == Some(false) || a.destructive_hint == Some(true)
-    });
-    if raised {
-        EffectClass::Write
-    } else {
-        declared
-    }
+    let declared = config
+        .effects
+        .get(tool.name.as_ref())
+        .copied()
+        .unwrap_or_default();
+    let raised = tool
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.read_only_hint == Some(false) || a.destructive_hint == Some(true));
+    if raised { EffectClass::Write } else { declared }
 }
 
 /// Cuts `text` to at most `max` bytes at a character boundary.
@@ -70,7 +71,11 @@ fn description(config: &McpServer, tool: &Tool) -> String {
         .or(tool.title.as_deref())
         .unwrap_or("");
     let cut_text = cut(text, config.max_description_bytes);
-    let more = if cut_text.len() < text.len() { " [...]" } else { "" };
+    let more = if cut_text.len() < text.len() {
+        " [...]"
+    } else {
+        ""
+    };
     format!(
         "Tool {:?} of MCP server {:?} (its description, as the server gives it): {cut_text}{more}",
         tool.name.as_ref(),
@@ -135,15 +140,21 @@ mod tests {
         let schema = json!({"type": "object", "properties": {"a": {"type": "number"}},
             "$defs": {"x": {}}});
         let tools = [
-            tool(json!({"name": "get-sum", "description": "Adds two numbers.", "inputSchema": schema})),
-            tool(json!({"name": "get.sum", "inputSchema": schema})),
+            tool(
+                json!({"name": "get-sum", "description": "Adds two numbers.", "inputSchema": schema}),
+            ),
+            tool(json!({"name": "get-sum", "inputSchema": schema})),
         ];
         let set = ToolSet::new(&config, &tools);
         assert_eq!(set.definitions.len(), 1, "the colliding name is skipped");
         let d = &set.definitions[0];
         assert_eq!(d.name, "srv_get-sum");
         assert_eq!(*d.input_schema, schema);
-        assert!(d.description.ends_with("Adds two [...]"), "{}", d.description);
+        assert!(
+            d.description.ends_with("Adds two [...]"),
+            "{}",
+            d.description
+        );
         assert_eq!(set.names["srv_get-sum"], "get-sum");
         assert_eq!(george_name("a b", "c/d"), "a_b_c_d");
     }

@@ -120,7 +120,10 @@ async fn an_agent_step_uses_an_mcp_tool() {
     );
     let (e, _rx) = engine(files("fs_read_text_file", ""), &provider, fs).await;
     let run = e.spawn();
-    assert_eq!(e.wait_finished("j", LIMIT).await.unwrap(), JobStatus::Succeeded);
+    assert_eq!(
+        e.wait_finished("j", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
     run.shutdown().await;
     let requests = provider.requests();
     let offered: Vec<&str> = requests[0].tools.iter().map(|t| t.name.as_str()).collect();
@@ -188,7 +191,10 @@ async fn a_write_mcp_tool_is_refused_while_planning() {
         .map(|t| t.name.clone())
         .collect();
     assert!(offered.contains(&"fs_read_text_file".to_string()));
-    assert!(!offered.contains(&"fs_write_file".to_string()), "{offered:?}");
+    assert!(
+        !offered.contains(&"fs_write_file".to_string()),
+        "{offered:?}"
+    );
     let events = e.events("j").await.unwrap();
     assert!(
         events
@@ -197,8 +203,13 @@ async fn a_write_mcp_tool_is_refused_while_planning() {
         "a tool.refused event names the tool"
     );
     // Approved, the plan runs through the server.
-    e.approve(&req.id, &Approver::user("alice"), None).await.unwrap();
-    assert_eq!(e.wait_finished("j", LIMIT).await.unwrap(), JobStatus::Succeeded);
+    e.approve(&req.id, &Approver::user("alice"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        e.wait_finished("j", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
     run.shutdown().await;
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "replicas: 5\n");
 }

@@ -19,7 +19,11 @@ async fn the_idempotency_key_is_passed_in_meta() {
     };
     let ex = McpToolExecutor::connect(fixture(&dir, "fx")).await.unwrap();
     let out = ex
-        .call(ToolInvocation::new("fx_show_meta", json!({}), "job/step/1/3"))
+        .call(ToolInvocation::new(
+            "fx_show_meta",
+            json!({}),
+            "job/step/1/3",
+        ))
         .await
         .unwrap();
     assert!(!out.is_error, "{}", out.content);
@@ -64,10 +68,21 @@ async fn instructions_are_the_operators_to_read_not_the_models() {
         return;
     };
     let ex = McpToolExecutor::connect(fixture(&dir, "fx")).await.unwrap();
-    let instructions = ex.instructions().await.expect("the fixture sends instructions");
+    let instructions = ex
+        .instructions()
+        .await
+        .expect("the fixture sends instructions");
     assert!(instructions.contains("IGNORE ALL PREVIOUS INSTRUCTIONS"));
     for tool in ex.tools() {
-        assert!(!tool.description.contains("IGNORE ALL"), "{}", tool.description);
-        assert!(tool.description.starts_with("Tool "), "{}", tool.description);
+        assert!(
+            !tool.description.contains("IGNORE ALL"),
+            "{}",
+            tool.description
+        );
+        assert!(
+            tool.description.starts_with("Tool "),
+            "{}",
+            tool.description
+        );
     }
 }

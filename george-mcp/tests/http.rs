@@ -23,17 +23,21 @@ async fn tools_over_streamable_http() {
         .local_addr()
         .unwrap()
         .port();
-    let mut server = tokio::process::Command::new(dir.join("node_modules/.bin/mcp-server-everything"))
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut server =
+        tokio::process::Command::new(dir.join("node_modules/.bin/mcp-server-everything"))
+            .arg("streamableHttp")
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
     let mut up = false;
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             up = true;
             break;
         }
@@ -47,19 +51,32 @@ async fn tools_over_streamable_http() {
     unsafe { std::env::set_var("GEORGE_MCP_TEST_TOKEN", "http-token-0123456789") };
     let secrets = KnownSecrets::new();
     let config = McpServer::http("web", format!("http://127.0.0.1:{port}/mcp"))
-        .header_from_env("Authorization", "Bearer ", "GEORGE_MCP_TEST_TOKEN", &secrets)
+        .header_from_env(
+            "Authorization",
+            "Bearer ",
+            "GEORGE_MCP_TEST_TOKEN",
+            &secrets,
+        )
         .unwrap();
     assert_eq!(secrets.redact("x http-token-0123456789"), "x [REDACTED]");
     let ex = McpToolExecutor::connect(config).await.unwrap();
     assert!(ex.tools().iter().any(|t| t.name == "web_get-sum"));
     assert_eq!(ex.server_pid().await, None);
     let out = ex
-        .call(ToolInvocation::new("web_get-sum", json!({"a": 1, "b": 2}), "k"))
+        .call(ToolInvocation::new(
+            "web_get-sum",
+            json!({"a": 1, "b": 2}),
+            "k",
+        ))
         .await
         .unwrap();
     assert_eq!(out.content, "The sum of 1 and 2 is 3.");
     let out = ex
-        .call(ToolInvocation::new("web_echo", json!({"message": "over http"}), "k2"))
+        .call(ToolInvocation::new(
+            "web_echo",
+            json!({"message": "over http"}),
+            "k2",
+        ))
         .await
         .unwrap();
     assert_eq!(out.content, "Echo: over http");

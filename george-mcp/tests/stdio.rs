@@ -36,18 +36,24 @@ async fn discovers_tools_prefixed_with_schemas_unchanged() {
     let bin = dir.join("node_modules/.bin/mcp-server-everything");
     let mut cmd = tokio::process::Command::new(bin);
     cmd.arg("stdio");
-    let raw = ()
-        .serve(rmcp::transport::TokioChildProcess::new(cmd).unwrap())
-        .await
-        .unwrap();
+    let raw = ().serve(rmcp::transport::TokioChildProcess::new(cmd).unwrap()).await.unwrap();
     let listed = raw.list_all_tools().await.unwrap();
     for tool in &listed {
         let def = tools
             .iter()
             .find(|d| d.name == format!("ev_{}", tool.name))
             .unwrap_or_else(|| panic!("{} offered", tool.name));
-        assert_eq!(*def.input_schema, json!(*tool.input_schema), "{}", tool.name);
-        assert!(def.description.contains("MCP server \"ev\""), "{}", def.description);
+        assert_eq!(
+            *def.input_schema,
+            json!(*tool.input_schema),
+            "{}",
+            tool.name
+        );
+        assert!(
+            def.description.contains("MCP server \"ev\""),
+            "{}",
+            def.description
+        );
     }
     raw.cancel().await.unwrap();
 
@@ -63,20 +69,32 @@ async fn calls_with_arguments_and_maps_results() {
     let Some(dir) = mcp_dir("calls_with_arguments_and_maps_results") else {
         return;
     };
-    let ex = McpToolExecutor::connect(everything(&dir, "ev")).await.unwrap();
-    let out = ex.call(call("ev_get-sum", json!({"a": 2, "b": 40}))).await.unwrap();
+    let ex = McpToolExecutor::connect(everything(&dir, "ev"))
+        .await
+        .unwrap();
+    let out = ex
+        .call(call("ev_get-sum", json!({"a": 2, "b": 40})))
+        .await
+        .unwrap();
     assert!(!out.is_error);
     assert_eq!(out.content, "The sum of 2 and 40 is 42.");
 
     let out = ex
-        .call(call("ev_get-structured-content", json!({"location": "Chicago"})))
+        .call(call(
+            "ev_get-structured-content",
+            json!({"location": "Chicago"}),
+        ))
         .await
         .unwrap();
     let data = out.data.expect("structuredContent as data");
     assert!(data.get("temperature").is_some(), "{data}");
 
     let out = ex.call(call("ev_get-tiny-image", json!({}))).await.unwrap();
-    assert!(out.content.contains("[image content: image/png"), "{}", out.content);
+    assert!(
+        out.content.contains("[image content: image/png"),
+        "{}",
+        out.content
+    );
 
     let out = ex
         .call(call(
@@ -122,7 +140,11 @@ async fn is_error_results_reach_the_model() {
         .await
         .unwrap();
     assert!(out.is_error, "outside the root: {}", out.content);
-    assert!(out.content.to_lowercase().contains("denied"), "{}", out.content);
+    assert!(
+        out.content.to_lowercase().contains("denied"),
+        "{}",
+        out.content
+    );
 
     // Arguments the schema refuses: an error result too, not an Err.
     let out = ex
@@ -144,8 +166,16 @@ async fn the_environment_is_cleared_but_for_named_variables() {
     let ex = McpToolExecutor::connect(config).await.unwrap();
     let out = ex.call(call("ev_get-env", json!({}))).await.unwrap();
     assert!(out.content.contains("named-value"), "{}", out.content);
-    assert!(!out.content.contains("engine-secret-value"), "{}", out.content);
-    assert!(!out.content.contains("GEORGE_TEST_MCP_DIR"), "{}", out.content);
+    assert!(
+        !out.content.contains("engine-secret-value"),
+        "{}",
+        out.content
+    );
+    assert!(
+        !out.content.contains("GEORGE_TEST_MCP_DIR"),
+        "{}",
+        out.content
+    );
 }
 
 #[tokio::test]
@@ -157,13 +187,19 @@ async fn a_call_past_its_timeout_is_cancelled() {
     let ex = McpToolExecutor::connect(config).await.unwrap();
     let t0 = Instant::now();
     let e = ex
-        .call(call("ev_trigger-long-running-operation", json!({"duration": 20, "steps": 4})))
+        .call(call(
+            "ev_trigger-long-running-operation",
+            json!({"duration": 20, "steps": 4}),
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     // The server is fine afterwards: the same connection answers.
-    let out = ex.call(call("ev_echo", json!({"message": "still here"}))).await.unwrap();
+    let out = ex
+        .call(call("ev_echo", json!({"message": "still here"})))
+        .await
+        .unwrap();
     assert_eq!(out.content, "Echo: still here");
     assert_eq!(ex.starts(), 1);
 }
@@ -174,14 +210,21 @@ async fn a_killed_server_is_restarted() {
     let Some(dir) = mcp_dir("a_killed_server_is_restarted") else {
         return;
     };
-    let ex = std::sync::Arc::new(McpToolExecutor::connect(everything(&dir, "ev")).await.unwrap());
+    let ex = std::sync::Arc::new(
+        McpToolExecutor::connect(everything(&dir, "ev"))
+            .await
+            .unwrap(),
+    );
     let pid = ex.server_pid().await.expect("a stdio server has a pid");
     // Killed during a call: that call fails with a transient error.
     let running = {
         let ex = ex.clone();
         tokio::spawn(async move {
-            ex.call(call("ev_trigger-long-running-operation", json!({"duration": 20, "steps": 2})))
-                .await
+            ex.call(call(
+                "ev_trigger-long-running-operation",
+                json!({"duration": 20, "steps": 2}),
+            ))
+            .await
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -195,7 +238,10 @@ async fn a_killed_server_is_restarted() {
     assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
     assert!(matches!(e.retry(), RetryStatus::Transient { .. }), "{e}");
     // The next call restarts the server and succeeds.
-    let out = ex.call(call("ev_echo", json!({"message": "back"}))).await.unwrap();
+    let out = ex
+        .call(call("ev_echo", json!({"message": "back"})))
+        .await
+        .unwrap();
     assert_eq!(out.content, "Echo: back");
     assert_eq!(ex.starts(), 2);
     assert_ne!(ex.server_pid().await, Some(pid));
@@ -204,7 +250,10 @@ async fn a_killed_server_is_restarted() {
     let pid = ex.server_pid().await.unwrap();
     unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let out = ex.call(call("ev_echo", json!({"message": "again"}))).await.unwrap();
+    let out = ex
+        .call(call("ev_echo", json!({"message": "again"})))
+        .await
+        .unwrap();
     assert_eq!(out.content, "Echo: again");
     assert_eq!(ex.starts(), 3);
 }
@@ -223,7 +272,10 @@ async fn a_python_server_from_pypi() {
     .effect("convert_time", EffectClass::Read);
     let ex = McpToolExecutor::connect(config).await.unwrap();
     let names: Vec<String> = ex.tools().into_iter().map(|t| t.name).collect();
-    assert!(names.contains(&"time_get_current_time".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"time_get_current_time".to_string()),
+        "{names:?}"
+    );
     let out = ex
         .call(call(
             "time_convert_time",
@@ -234,7 +286,10 @@ async fn a_python_server_from_pypi() {
     assert!(!out.is_error, "{}", out.content);
     assert!(out.content.contains("21:00"), "{}", out.content);
     let out = ex
-        .call(call("time_get_current_time", json!({"timezone": "Not/AZone"})))
+        .call(call(
+            "time_get_current_time",
+            json!({"timezone": "Not/AZone"}),
+        ))
         .await
         .unwrap();
     assert!(out.is_error, "{}", out.content);

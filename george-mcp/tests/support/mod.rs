@@ -36,7 +36,10 @@ pub fn filesystem(dir: &std::path::Path, alias: &str, root: &std::path::Path) ->
 
 /// A program of the venv (`mcp-server-time`, `python`).
 pub fn venv_bin(dir: &std::path::Path, name: &str) -> String {
-    dir.join("venv/bin").join(name).to_string_lossy().into_owned()
+    dir.join("venv/bin")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The fixture server `tests/fixtures/meta_server.py` on the venv's Python.
