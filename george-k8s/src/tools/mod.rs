@@ -257,7 +257,9 @@ impl KubeToolExecutor {
     pub(crate) fn ok(&self, text: String, data: serde_json::Value) -> ToolOutput {
         let (text, cut) = output::cap(text, self.max_output_bytes);
         let mut data = data;
+        // The cap holds for `data` too: a cut result does not carry the whole object.
         if cut && let Some(o) = data.as_object_mut() {
+            o.remove("object");
             o.insert("truncated".into(), true.into());
         }
         ToolOutput::ok(text).with_data(data)

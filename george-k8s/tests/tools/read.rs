@@ -82,6 +82,18 @@ async fn get_list_and_describe_read_real_objects() {
     .await;
     assert_eq!(out.data.as_ref().unwrap()["more"], true, "{}", out.content);
 
+    // The operator's size cap: cut at a line, with a note, and said in `data`.
+    let small = executor(&ns).with_max_output_bytes(256);
+    config_map(&ns, "big", json!({"text": "line\n".repeat(500)})).await;
+    let out = ok(&small, K8S_GET, json!({"kind": "ConfigMap", "name": "big"})).await;
+    assert!(
+        out.content.len() < 512 && out.content.contains("output cut to"),
+        "{}",
+        out.content
+    );
+    assert_eq!(out.data.as_ref().unwrap()["truncated"], true);
+    assert!(out.data.as_ref().unwrap().get("object").is_none());
+
     // The controller-manager scales the Deployment's ReplicaSet and records an event.
     deployment(&ns, "web", 2).await;
     let out = eventually("the ScalingReplicaSet event in describe", 60, || {
