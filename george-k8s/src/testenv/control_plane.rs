@@ -319,7 +319,12 @@ impl TestEnv {
         Ok(TestNamespace { name, client })
     }
 
-    fn config(&self) -> Result<kube::Config, Error> {
+    /// The admin's client configuration, to adjust (e.g. `auth_info.impersonate`, to act
+    /// as a service account and test its RBAC) before `kube::Client::try_from`.
+    ///
+    /// # Errors
+    /// Never, for a started environment.
+    pub fn config(&self) -> Result<kube::Config, Error> {
         config_for(&self.server, &self.creds)
     }
 
