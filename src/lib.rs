@@ -16,6 +16,7 @@
 //! | `http` | `http::router`: the operator's HTTP API (JSON, OpenAPI, live updates, auth) |
 //! | `dashboard` | `http::dashboard`: the HTML dashboard under `/ui` of the same router |
 //! | `k8s` | `k8s::tools::KubeToolExecutor`: the Kubernetes API as tools for agents |
+//! | `mcp` | `mcp::McpToolExecutor`: MCP tool servers (stdio or streamable HTTP) as tools for agents |
 //! | `k8s-testenv` | `k8s::testenv`: a real kube-apiserver for tests (binaries from `scripts/k8s-testenv.sh`) |
 //! | `mocks` | mockall mocks of the plug-in traits |
 //! | `conformance` | the conformance suites for adapter authors |
@@ -86,6 +87,13 @@ pub use george_http as http;
 #[cfg(feature = "k8s")]
 #[cfg_attr(docsrs, doc(cfg(feature = "k8s")))]
 pub use george_k8s as k8s;
+
+/// MCP tool servers: [`mcp::McpToolExecutor`] offers the tools of a server reached over
+/// stdio or streamable HTTP to agents, as `<alias>_<tool>`, with the operator's effect
+/// classes (feature `mcp`).
+#[cfg(feature = "mcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
+pub use george_mcp as mcp;
 
 /// State stores: the in-memory one and, with `sqlite`, [`SqliteStateStore`] (with
 /// `postgres`, also `PgStateStore`).
