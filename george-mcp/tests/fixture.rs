@@ -86,3 +86,56 @@ async fn instructions_are_the_operators_to_read_not_the_models() {
         );
     }
 }
+
+/// Waits up to 10 s for `path` to exist.
+async fn appears(path: &std::path::Path) -> bool {
+    for _ in 0..100 {
+        if path.exists() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn timed_out_and_abandoned_calls_are_cancelled_on_the_server() {
+    let Some(dir) = mcp_dir("timed_out_and_abandoned_calls_are_cancelled_on_the_server") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let config = fixture(&dir, "fx").call_timeout(Duration::from_millis(700));
+    let ex = std::sync::Arc::new(McpToolExecutor::connect(config).await.unwrap());
+
+    // Past the call timeout: `Timeout`, and the server sees notifications/cancelled.
+    let marker = tmp.path().join("timed-out");
+    let e = ex
+        .call(ToolInvocation::new(
+            "fx_wait_for_cancel",
+            json!({"marker": marker}),
+            "k1",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), george_core::error::ErrorKind::Timeout, "{e}");
+    assert!(appears(&marker).await, "the server's handler was cancelled");
+
+    // Abandoned by the caller (the engine drops the call's future): cancelled too.
+    let marker = tmp.path().join("abandoned");
+    let call = {
+        let ex = ex.clone();
+        let marker = marker.clone();
+        tokio::spawn(async move {
+            ex.call(ToolInvocation::new(
+                "fx_wait_for_cancel",
+                json!({"marker": marker}),
+                "k2",
+            ))
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    call.abort();
+    assert!(appears(&marker).await, "the server's handler was cancelled");
+    assert_eq!(ex.starts(), 1, "the server kept running");
+}
