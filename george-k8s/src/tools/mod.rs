@@ -21,8 +21,8 @@ mod write;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use kube::Client;
@@ -109,6 +109,12 @@ pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 64 * 1024;
 ///   (default [`DEFAULT_MAX_OUTPUT_BYTES`]), at a line, with a note; lists and events
 ///   default to 50 items (at most 500), logs to 200 lines.
 ///
+/// # Fencing
+/// A write whose [`FencingToken`](george_core::tool::FencingToken) is older than one this
+/// executor already saw for the same job and step is refused (`data.rule: "fencing"`):
+/// an engine whose lease was taken over cannot change the cluster any more. (One entry
+/// per job and step is kept for the executor's lifetime.)
+///
 /// # Idempotency
 /// Every write is safe to repeat, so a call retried with the same idempotency key has the
 /// effect of one: `k8s_apply` is server-side apply (declarative); `k8s_scale` sets an
@@ -134,6 +140,8 @@ pub struct KubeToolExecutor {
     scope: Arc<Scope>,
     field_manager: String,
     max_output_bytes: usize,
+    /// The highest fencing sequence seen per (job, step), for writes.
+    fences: Arc<Mutex<HashMap<(String, String), u64>>>,
 }
 
 impl std::fmt::Debug for KubeToolExecutor {
@@ -156,6 +164,7 @@ impl KubeToolExecutor {
             scope: Arc::new(scope),
             field_manager: DEFAULT_FIELD_MANAGER.to_owned(),
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+            fences: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -251,6 +260,30 @@ impl KubeToolExecutor {
             },
             str::to_owned,
         )
+    }
+
+    /// Refuses a write whose fencing token is older than one already seen for the same
+    /// job and step (a stale engine still running after its lease was taken over);
+    /// records the token otherwise. Calls without a context (sequence 0) pass.
+    fn check_fence(&self, invocation: &ToolInvocation) -> Option<ToolOutput> {
+        let c = &invocation.context;
+        let seq = c.fencing.sequence;
+        if seq == 0 || c.job.is_empty() {
+            return None;
+        }
+        let mut fences = self.fences.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = fences.entry((c.job.clone(), c.step.clone())).or_insert(0);
+        if seq < *seen {
+            return Some(scope::refusal(
+                format!(
+                    "refused: the lease of {}/{} held by `{}` (fencing sequence {seq}) was taken over (sequence {} seen)",
+                    c.job, c.step, c.fencing.holder, *seen
+                ),
+                "fencing",
+            ));
+        }
+        *seen = seq;
+        None
     }
 
     /// A successful result: `text` cut to the cap, `data` attached.
@@ -364,6 +397,13 @@ impl ToolExecutor for KubeToolExecutor {
 
     async fn call(&self, invocation: ToolInvocation) -> Result<ToolOutput> {
         let a = &invocation.arguments;
+        if matches!(
+            invocation.name.as_str(),
+            K8S_APPLY | K8S_PATCH | K8S_SCALE | K8S_DELETE
+        ) && let Some(refused) = self.check_fence(&invocation)
+        {
+            return Ok(refused);
+        }
         let r = match invocation.name.as_str() {
             K8S_GET => read::get(self, a).await,
             K8S_LIST => read::list(self, a).await,

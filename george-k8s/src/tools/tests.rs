@@ -351,6 +351,39 @@ async fn logs_ask_for_the_container_tail_and_since() {
     }
 }
 
+#[tokio::test]
+async fn a_write_under_a_stale_lease_is_refused() {
+    use george_core::tool::{FencingToken, ToolContext};
+    let (client, seen) = mock(|_, _| not_found());
+    let ex = KubeToolExecutor::new(client);
+    let at = |seq: u64| {
+        let ctx = ToolContext::new("job", "step", 1, 1).with_fencing(FencingToken {
+            holder: format!("engine-{seq}"),
+            sequence: seq,
+        });
+        call(
+            K8S_DELETE,
+            json!({"kind": "ConfigMap", "name": "c", "api_version": "v1"}),
+        )
+        .with_context(ctx)
+    };
+    // Sequence 5 passes the fence (and fails on the mock's 404 discovery: an error result).
+    let _ = ex.call(at(5)).await;
+    let before = seen.lock().unwrap().len();
+    let out = ex.call(at(4)).await.unwrap();
+    assert!(
+        out.is_error && out.data.as_ref().unwrap()["rule"] == "fencing",
+        "{out:?}"
+    );
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        before,
+        "a stale call reached the API"
+    );
+    let _ = ex.call(at(6)).await;
+    assert!(seen.lock().unwrap().len() > before);
+}
+
 #[test]
 fn rollout_follows_kubectl_rules() {
     let mut d = deployment(2);
