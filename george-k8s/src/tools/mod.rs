@@ -299,88 +299,6 @@ impl KubeToolExecutor {
     }
 }
 
-fn definitions() -> Vec<ToolDefinition> {
-    use EffectClass::{DryRun, Read, Write};
-    use args::*;
-    let def = |name: &str, text: &str, schema: serde_json::Value, effect| {
-        ToolDefinition::new(name, text, schema).with_effect(effect)
-    };
-    vec![
-        def(
-            K8S_GET,
-            "Get one Kubernetes object (any kind, custom resources too) as YAML.",
-            schema::<Target>(),
-            Read,
-        ),
-        def(
-            K8S_LIST,
-            "List Kubernetes objects of a kind in a namespace, optionally filtered by label and field selectors.",
-            schema::<ListArgs>(),
-            Read,
-        ),
-        def(
-            K8S_DESCRIBE,
-            "Describe one Kubernetes object: the object and the events about it (like kubectl describe).",
-            schema::<Target>(),
-            Read,
-        ),
-        def(
-            K8S_EVENTS,
-            "A namespace's events, oldest first, optionally only those about one kind or object.",
-            schema::<EventsArgs>(),
-            Read,
-        ),
-        def(
-            K8S_LOGS,
-            "A pod container's logs (tail, since, previous instance).",
-            schema::<LogsArgs>(),
-            Read,
-        ),
-        def(
-            K8S_ROLLOUT_STATUS,
-            "Whether a Deployment, StatefulSet or DaemonSet has rolled out: replica counts and data.done.",
-            schema::<RolloutArgs>(),
-            Read,
-        ),
-        def(
-            K8S_GET_SCHEMA,
-            "The OpenAPI v3 schema of a kind (built-in or CRD), or of one field path like spec.template.spec.containers (like kubectl explain).",
-            schema::<SchemaArgs>(),
-            Read,
-        ),
-        def(
-            K8S_APPLY_DRY_RUN,
-            "Validate a manifest with a server-side apply dry run (dryRun=All): changes nothing, returns the diff against the live object.",
-            schema::<ApplyArgs>(),
-            DryRun,
-        ),
-        def(
-            K8S_APPLY,
-            "Server-side apply one manifest (creates or updates the object).",
-            schema::<ApplyArgs>(),
-            Write,
-        ),
-        def(
-            K8S_PATCH,
-            "Patch one object with a JSON merge patch (default) or a strategic merge patch.",
-            schema::<PatchArgs>(),
-            Write,
-        ),
-        def(
-            K8S_SCALE,
-            "Set the replicas of a Deployment, StatefulSet or other scalable workload.",
-            schema::<ScaleArgs>(),
-            Write,
-        ),
-        def(
-            K8S_DELETE,
-            "Delete one object (succeeds when it is already gone).",
-            schema::<Target>(),
-            Write,
-        ),
-    ]
-}
-
 /// The tool result of `r`: a `Fail::Tool` is a result, a `Fail::Exec` an error.
 fn settle(r: std::result::Result<ToolOutput, Fail>) -> Result<ToolOutput> {
     match r {
@@ -392,7 +310,7 @@ fn settle(r: std::result::Result<ToolOutput, Fail>) -> Result<ToolOutput> {
 #[async_trait]
 impl ToolExecutor for KubeToolExecutor {
     fn tools(&self) -> Vec<ToolDefinition> {
-        definitions()
+        args::definitions()
     }
 
     async fn call(&self, invocation: ToolInvocation) -> Result<ToolOutput> {

@@ -100,7 +100,7 @@ fn call(name: &str, args: Value) -> ToolInvocation {
 
 #[test]
 fn tools_have_their_effect_classes() {
-    let tools = definitions();
+    let tools = super::args::definitions();
     let effect = |n: &str| tools.iter().find(|t| t.name == n).map(|t| t.effect);
     for read in [
         K8S_GET,
