@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds (or reuses) a real Kubernetes control plane for george-k8s's tests: kube-apiserver,
-# kube-controller-manager, kube-scheduler and etcd, built from Go modules, plus kwok (fake nodes that make
-# pods Running and Ready) when it builds. Prints the directory holding the binaries on its
-# last stdout line; everything else goes to stderr. Point GEORGE_TEST_K8S_BIN at it.
+# kube-controller-manager, kube-scheduler and etcd, built from Go modules, plus kwok (a fake
+# node that makes pods Running and Ready) when it builds. Prints the directory holding the
+# binaries on its last stdout line; everything else goes to stderr. Point
+# GEORGE_TEST_K8S_BIN at it.
 #
 # The binaries are cached per machine under
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/george-ci/k8s-<kubernetes version>-<etcd version>/bin
