@@ -28,6 +28,7 @@ etcd_version=${GEORGE_ETCD_VERSION:-v3.6.16}
 kwok_version=${GEORGE_KWOK_VERSION:-v0.8.0}
 
 log() { echo "k8s-testenv: $*" >&2; }
+trap 'log "FAILED (line $LINENO, exit $?)"' ERR
 command -v go >/dev/null 2>&1 || { log "the go command is not installed"; exit 1; }
 
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/george-ci/k8s-${k8s_version#v}-${etcd_version#v}
@@ -75,8 +76,9 @@ if ! have_all; then
   go mod init george.dev/k8s-testenv >/dev/null 2>&1
   # The downloaded go.mod of k8s.io/kubernetes: its staging modules are the require lines
   # at v0.0.0; each is replaced by its published release v0.<minor>.<patch>.
-  gomod=$(go mod download -json "k8s.io/kubernetes@$k8s_version" |
-    sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
+  dl=$(go mod download -json "k8s.io/kubernetes@$k8s_version" 2>&1) ||
+    { log "could not download k8s.io/kubernetes@$k8s_version: $dl"; exit 1; }
+  gomod=$(printf '%s\n' "$dl" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
   [ -s "$gomod" ] || { log "could not download k8s.io/kubernetes@$k8s_version"; exit 1; }
   staging_version=v0.${k8s_version#v1.}
   replaces=()
