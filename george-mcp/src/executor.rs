@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use george_core::error::{Error, ErrorKind, Result, RetryStatus};
-use george_core::tool::{ToolDefinition, ToolExecutor, ToolInvocation, ToolOutput};
+use george_core::tool::{EffectClass, ToolDefinition, ToolExecutor, ToolInvocation, ToolOutput};
 use rmcp::Peer;
 use rmcp::model::{CallToolRequestParams, RequestMetaObject};
 use rmcp::service::RoleClient;
@@ -38,6 +38,9 @@ struct State {
 /// - Its tools are the server's (`tools/list`), named `<alias>_<tool>`, with their
 ///   input schemas unchanged; the list is refreshed when the server sends
 ///   `notifications/tools/list_changed` (or on [`refresh_tools`](Self::refresh_tools)).
+///   An engine takes the tool list when it is built: a tool added later is offered by
+///   engines built after that, while a class raised later applies to the next call
+///   ([`effect_of`](ToolExecutor::effect_of) answers from the current list).
 /// - A call is sent with the idempotency key in `_meta` ([`IDEMPOTENCY_META_KEY`]),
 ///   bounded by the server's call timeout; a call that times out or whose future is
 ///   dropped (the engine cancelled it) is cancelled on the server
@@ -178,6 +181,19 @@ impl McpToolExecutor {
 impl ToolExecutor for McpToolExecutor {
     fn tools(&self) -> Vec<ToolDefinition> {
         self.shared.tools().definitions.clone()
+    }
+
+    /// The class of the tool in the server's *current* list: a refreshed list whose
+    /// annotations raise a class takes effect on the next call, even though the engine
+    /// took its tool list when it was built. A tool gone from the list is `Write`.
+    fn effect_of(&self, invocation: &ToolInvocation) -> Option<EffectClass> {
+        let tools = self.shared.tools();
+        let effect = tools
+            .definitions
+            .iter()
+            .find(|d| d.name == invocation.name)
+            .map_or(EffectClass::Write, |d| d.effect);
+        Some(effect)
     }
 
     async fn call(&self, invocation: ToolInvocation) -> Result<ToolOutput> {

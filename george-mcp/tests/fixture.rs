@@ -40,6 +40,12 @@ async fn tools_list_changed_refreshes_the_tools() {
     let ex = McpToolExecutor::connect(config).await.unwrap();
     let has_late = |ex: &McpToolExecutor| ex.tools().iter().any(|t| t.name == "fx_late");
     assert!(!has_late(&ex));
+    let late_call = ToolInvocation::new("fx_late", json!({"x": 21}), "k0");
+    assert_eq!(
+        ex.effect_of(&late_call),
+        Some(EffectClass::Write),
+        "unknown: write"
+    );
     let out = ex
         .call(ToolInvocation::new("fx_add_late_tool", json!({}), "k1"))
         .await
@@ -55,6 +61,7 @@ async fn tools_list_changed_refreshes_the_tools() {
     let late = ex.tools().into_iter().find(|t| t.name == "fx_late");
     let late = late.expect("fx_late offered after notifications/tools/list_changed");
     assert_eq!(late.effect, EffectClass::Read);
+    assert_eq!(ex.effect_of(&late_call), Some(EffectClass::Read));
     let out = ex
         .call(ToolInvocation::new("fx_late", json!({"x": 21}), "k2"))
         .await
