@@ -146,3 +146,59 @@ async fn timed_out_and_abandoned_calls_are_cancelled_on_the_server() {
     assert!(appears(&marker).await, "the server's handler was cancelled");
     assert_eq!(ex.starts(), 1, "the server kept running");
 }
+
+/// A server that dies and cannot be restarted: calls fail fast (transient, with the
+/// time of the next restart) during the backoff; once it can start again, it does.
+#[cfg(unix)]
+#[tokio::test]
+async fn failed_restarts_back_off() {
+    let Some(dir) = mcp_dir("failed_restarts_back_off") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = tmp.path().join("broken");
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/meta_server.py");
+    // `sh` refuses to start the server while the flag file exists.
+    let config = george_mcp::McpServer::stdio(
+        "fx",
+        "sh",
+        [
+            "-c".to_string(),
+            format!(
+                "test -e '{}' && exit 1; exec '{}' '{}'",
+                broken.display(),
+                venv_bin(&dir, "python"),
+                script.display()
+            ),
+        ],
+    )
+    .restart_backoff(Duration::from_millis(1500), Duration::from_secs(10))
+    .connect_timeout(Duration::from_secs(20));
+    let ex = McpToolExecutor::connect(config).await.unwrap();
+    let key = |k: &str| ToolInvocation::new("fx_show_meta", json!({}), k);
+    std::fs::write(&broken, "").unwrap();
+    let pid = ex.server_pid().await.unwrap();
+    // SAFETY: kill(2) on the server's own process group.
+    unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let e = ex.call(key("k1")).await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert!(e.to_string().contains("cannot be started"), "{e}");
+    // Within the backoff: no restart is tried; the error says when the next one is.
+    let e = ex.call(key("k2")).await.unwrap_err();
+    assert!(e.to_string().contains("next restart is in"), "{e}");
+    assert!(
+        matches!(
+            e.retry(),
+            george_core::error::RetryStatus::Transient { after: Some(_) }
+        ),
+        "{e}"
+    );
+    std::fs::remove_file(&broken).unwrap();
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let out = ex.call(key("k3")).await.unwrap();
+    assert!(out.content.contains("k3"), "{}", out.content);
+    assert_eq!(ex.starts(), 2);
+}

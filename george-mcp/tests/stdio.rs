@@ -159,9 +159,8 @@ async fn the_environment_is_cleared_but_for_named_variables() {
     let Some(dir) = mcp_dir("the_environment_is_cleared_but_for_named_variables") else {
         return;
     };
-    // SAFETY: set before any thread of this test reads the environment; the name is
-    // this test's own.
-    unsafe { std::env::set_var("GEORGE_MCP_TEST_ENGINE_SECRET", "engine-secret-value") };
+    // The test's own environment has GEORGE_TEST_MCP_DIR (and cargo's variables): the
+    // server must see none of it. (No set_var here: other tests run on other threads.)
     let config = everything(&dir, "ev").env("GEORGE_MCP_NAMED", "named-value");
     let ex = McpToolExecutor::connect(config).await.unwrap();
     let out = ex.call(call("ev_get-env", json!({}))).await.unwrap();
