@@ -29,6 +29,8 @@ kwok_version=${GEORGE_KWOK_VERSION:-v0.8.0}
 
 log() { echo "k8s-testenv: $*" >&2; }
 trap 'log "FAILED (line $LINENO, exit $?)"' ERR
+# The official Go distribution's place, for shells whose PATH lacks it.
+command -v go >/dev/null 2>&1 || PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null 2>&1 || { log "the go command is not installed"; exit 1; }
 
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/george-ci/k8s-${k8s_version#v}-${etcd_version#v}
