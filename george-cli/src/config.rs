@@ -42,6 +42,19 @@
 //! allowed_paths = ["charts/**"]
 //! denied_paths = []
 //!
+//! [mcp.servers.fs]                 # optional: MCP tool servers; tools fs_<tool> (george-mcp)
+//! program = "mcp-server-filesystem" # over stdio: program, args, cwd, env, pass_env, or:
+//! # url = "https://tools.example/mcp" # over streamable HTTP: url, headers, header_env, bearer_token_env
+//! args = ["ops"]
+//! env = {}                          # variables set for the server (its environment is cleared)
+//! pass_env = []                     # engine variables it gets, besides PATH, HOME, LANG, TZ
+//! read = ["read_text_file", "list_directory"] # tools that only read (every other tool is write;
+//! dry_run = []                      #   the server's annotations may raise a class, never lower it)
+//! timeout_ms = 60000                # per call; a call past it is cancelled on the server
+//! # headers = { "X-Team" = "ops" }
+//! # header_env = { "X-Api-Key" = "OPS_MCP_KEY" }   # header -> the NAME of the variable holding it
+//! # bearer_token_env = "OPS_MCP_TOKEN"             # Authorization: Bearer <the variable's value>
+//!
 //! [http]
 //! listen = "127.0.0.1:8080"
 //! tokens = "tokens.toml"            # hashed bearer tokens → identities (george_http::AuthConfig)
@@ -92,6 +105,45 @@ pub(crate) struct ServeConfig {
     pub(crate) notify: Option<Notify>,
     /// OpenTelemetry traces.
     pub(crate) telemetry: Option<Telemetry>,
+    /// MCP tool servers.
+    pub(crate) mcp: Option<Mcp>,
+}
+
+/// `[mcp]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Mcp {
+    /// The servers by alias (`[mcp.servers.<alias>]`).
+    #[serde(default)]
+    pub(crate) servers: std::collections::BTreeMap<String, McpServer>,
+}
+
+/// `[mcp.servers.<alias>]`: one MCP tool server, over stdio (`program`) or streamable
+/// HTTP (`url`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct McpServer {
+    pub(crate) program: Option<String>,
+    #[serde(default)]
+    pub(crate) args: Vec<String>,
+    pub(crate) cwd: Option<PathBuf>,
+    #[serde(default)]
+    pub(crate) env: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) pass_env: Vec<String>,
+    pub(crate) url: Option<String>,
+    #[serde(default)]
+    pub(crate) headers: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) header_env: std::collections::BTreeMap<String, String>,
+    pub(crate) bearer_token_env: Option<String>,
+    /// Tools (their names on the server) that only read.
+    #[serde(default)]
+    pub(crate) read: Vec<String>,
+    /// Tools that only validate a change.
+    #[serde(default)]
+    pub(crate) dry_run: Vec<String>,
+    pub(crate) timeout_ms: Option<u64>,
 }
 
 /// `[source]`.
@@ -282,6 +334,11 @@ impl ServeConfig {
             fix(&mut w.path);
             fix(&mut w.work_dir);
         }
+        if let Some(m) = self.mcp.as_mut() {
+            for server in m.servers.values_mut() {
+                fix(&mut server.cwd);
+            }
+        }
         if self.http.tokens.is_relative() {
             self.http.tokens = base.join(&self.http.tokens);
         }
@@ -310,6 +367,13 @@ impl ServeConfig {
                         w.alias
                     ));
                 }
+            }
+        }
+        for (alias, m) in self.mcp.iter().flat_map(|m| &m.servers) {
+            if m.program.is_some() == m.url.is_some() {
+                return Err(format!(
+                    "mcp.servers.{alias}: set exactly one of `program` (stdio) and `url` (streamable HTTP)"
+                ));
             }
         }
         Ok(())

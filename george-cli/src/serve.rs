@@ -20,7 +20,7 @@ use george::store::StateStore;
 use george::stores::SqliteStateStore;
 use george::tool::EffectClass;
 
-use crate::config::{Commands, GitWrite, Notify, NotifyFormat, ServeConfig};
+use crate::config::{Commands, GitWrite, McpServer, Notify, NotifyFormat, ServeConfig};
 use george_http::notify::{WebhookConfig, WebhookFormat, WebhookHuman};
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -197,6 +197,58 @@ fn install_tracing(c: &ServeConfig) -> Result<Traces, String> {
     }
 }
 
+/// `[mcp.servers.<alias>]` as a connected executor (its server started, its tools listed).
+async fn mcp(alias: &str, m: &McpServer) -> Result<george::mcp::McpToolExecutor, String> {
+    use george::mcp::McpServer as Server;
+    let field = format!("mcp.servers.{alias}");
+    let mut server = match (&m.program, &m.url) {
+        (Some(program), _) => {
+            let mut s = Server::stdio(alias, program, m.args.iter().cloned());
+            for (k, v) in &m.env {
+                s = s.env(k, v);
+            }
+            for name in &m.pass_env {
+                s = s.pass_env(name);
+            }
+            if let Some(cwd) = &m.cwd {
+                s = s.cwd(cwd);
+            }
+            s
+        }
+        (None, Some(url)) => {
+            let secrets = george::core::secret::KnownSecrets::global();
+            let mut s = Server::http(alias, url);
+            for (k, v) in &m.headers {
+                s = s.header(k, v);
+            }
+            for (header, var) in &m.header_env {
+                s = s
+                    .header_from_env(header, "", var, secrets)
+                    .map_err(err(&field))?;
+            }
+            if let Some(var) = &m.bearer_token_env {
+                s = s
+                    .header_from_env("Authorization", "Bearer ", var, secrets)
+                    .map_err(err(&field))?;
+            }
+            s
+        }
+        (None, None) => return Err(format!("{field}: set `program` or `url`")),
+    };
+    for tool in &m.read {
+        server = server.effect(tool, EffectClass::Read);
+    }
+    for tool in &m.dry_run {
+        server = server.effect(tool, EffectClass::DryRun);
+    }
+    if let Some(ms) = m.timeout_ms {
+        server = server.call_timeout(Duration::from_millis(ms));
+    }
+    george::mcp::McpToolExecutor::connect(server)
+        .await
+        .map_err(err(&field))
+}
+
 /// Builds the engine of `c` (not started).
 async fn engine(
     c: &ServeConfig,
@@ -227,6 +279,9 @@ async fn engine(
     }
     for w in &c.git_write {
         b = b.tools(Arc::new(git_write(w)?));
+    }
+    for (alias, m) in c.mcp.iter().flat_map(|m| &m.servers) {
+        b = b.tools(Arc::new(mcp(alias, m).await?));
     }
     b.build().map_err(err("engine"))
 }
