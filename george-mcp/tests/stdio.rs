@@ -226,7 +226,7 @@ async fn a_killed_server_is_restarted() {
             .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     // SAFETY: kill(2) on the server's own process group (it runs in one of its own).
     unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
     let e = tokio::time::timeout(Duration::from_secs(10), running)
