@@ -11,8 +11,9 @@ use george_core::error::{Error, Result};
 use george_core::secret::KnownSecrets;
 use george_core::tool::EffectClass;
 
-/// How George reaches a server.
-#[derive(Debug, Clone)]
+/// How George reaches a server. Its `Debug` output names environment variables and
+/// headers but never shows their values (they may hold secrets).
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum Transport {
     /// A child process speaking MCP on its stdin and stdout.
@@ -34,6 +35,30 @@ pub enum Transport {
         /// [`McpServer::header_from_env`] are registered as secrets).
         headers: BTreeMap<String, String>,
     },
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transport::Stdio {
+                program,
+                args,
+                env,
+                cwd,
+            } => f
+                .debug_struct("Stdio")
+                .field("program", program)
+                .field("args", args)
+                .field("env", &env.keys().collect::<Vec<_>>())
+                .field("cwd", cwd)
+                .finish(),
+            Transport::Http { url, headers } => f
+                .debug_struct("Http")
+                .field("url", url)
+                .field("headers", &headers.keys().collect::<Vec<_>>())
+                .finish(),
+        }
+    }
 }
 
 /// One MCP tool server as the operator declares it. Build it with [`McpServer::stdio`]
@@ -253,6 +278,21 @@ mod tests {
                 .all(|k| DEFAULT_PASSED_ENV.contains(&k.as_str()) || k == "ROOT")
         );
         assert!(!env.contains_key("HOME"));
+    }
+
+    #[test]
+    fn debug_output_shows_no_values() {
+        let s = McpServer::stdio("a", "p", ["x"]).env("TOKEN", "env-secret-value");
+        let h = McpServer::http("b", "http://h/mcp").header("Authorization", "Bearer hdr-secret");
+        let text = format!("{s:?} {h:?}");
+        assert!(
+            text.contains("TOKEN") && text.contains("Authorization"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("env-secret-value") && !text.contains("hdr-secret"),
+            "{text}"
+        );
     }
 
     #[test]
