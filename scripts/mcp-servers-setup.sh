@@ -29,7 +29,10 @@ if ! command -v python3 >/dev/null 2>&1; then
 fi
 
 pins=scripts/mcp-servers
-key=$(cat "$pins/package.json" "$pins/package-lock.json" "$pins/requirements.txt" | sha256sum | cut -c1-12)
+# The key covers the pins and the interpreter the venv is made with (a venv does not
+# survive a change of Python).
+key=$( (cat "$pins/package.json" "$pins/package-lock.json" "$pins/requirements.txt"; \
+  command -v python3; python3 -c 'import sys; print(sys.version)') | sha256sum | cut -c1-12)
 cache_root=${GEORGE_MCP_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/george-ci}
 dir="$cache_root/mcp-$key"
 
