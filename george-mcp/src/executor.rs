@@ -244,6 +244,12 @@ impl ToolExecutor for McpToolExecutor {
                 "MCP server {alias:?} refused the call of {tool:?}: {}",
                 e.message
             ))),
+            // A task or an input request instead of a result: not supported, and asking
+            // again would not change that.
+            Err(rmcp::ServiceError::UnexpectedResponse) => Ok(ToolOutput::error(format!(
+                "MCP server {alias:?} answered the call of {tool:?} with something other than \
+                 a tool result (a task or an input request, which George does not support)"
+            ))),
             Err(
                 e @ (rmcp::ServiceError::TransportClosed | rmcp::ServiceError::TransportSend(_)),
             ) => {
