@@ -65,3 +65,35 @@ async fn a_deployment_gets_ready_replicas() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+#[tokio::test]
+async fn mark_pods_ready_stands_in_for_a_kubelet() {
+    let env = george_k8s::testenv_or_skip!("mark_pods_ready_stands_in_for_a_kubelet");
+    let ns = env.namespace("mark-ready").await.unwrap();
+    // Bound to a node nobody runs: neither the scheduler nor kwok touches it.
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+        "metadata": {"name": "p", "labels": {"app": "p"}},
+        "spec": {"nodeName": "no-such-node", "containers": [{"name": "c", "image": "example.invalid/c:1"}]}
+    }))
+    .unwrap();
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = ns.api();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let n = george_k8s::testenv::mark_pods_ready(ns.client(), ns.name(), "app=p")
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let status = pods.get("p").await.unwrap().status.unwrap();
+    assert_eq!(status.phase.as_deref(), Some("Running"));
+    assert!(
+        status
+            .conditions
+            .unwrap()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    );
+    // Already Ready: nothing to do.
+    let again = george_k8s::testenv::mark_pods_ready(ns.client(), ns.name(), "app=p")
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+}
