@@ -89,6 +89,9 @@ pub struct DesiredJob {
     pub template: Arc<TaskTemplate>,
     /// Parameter values with defaults applied.
     pub params: Arc<crate::model::Params>,
+    /// The template's step ids in order, shared by every job of the template and every
+    /// record made from them (a record's step ids are these very strings).
+    pub step_ids: Arc<[Arc<str>]>,
     /// Hash of the job, its template and the agents its steps use: changes iff the
     /// desired definition changes.
     pub hash: u64,

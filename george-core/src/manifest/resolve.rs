@@ -209,6 +209,7 @@ fn check_job(
                 job: Arc::clone(job),
                 template: Arc::clone(&template.value),
                 params: Arc::new(params),
+                step_ids: compiled.step_ids.clone(),
                 hash: h.finish(),
             })
         }

@@ -16,6 +16,8 @@ pub(crate) struct CompiledTemplate {
     pub(crate) params: CompiledParams,
     /// The agents its steps name, sorted and de-duplicated.
     pub(crate) agents: Vec<String>,
+    /// Its step ids in order, shared by every job of the template (and their records).
+    pub(crate) step_ids: std::sync::Arc<[std::sync::Arc<str>]>,
 }
 
 /// The agents a template's steps name, sorted and de-duplicated.
@@ -203,6 +205,7 @@ pub(crate) fn validate_template(
             Some(CompiledTemplate {
                 params,
                 agents: agents_of(t),
+                step_ids: t.spec.steps.iter().map(|s| s.id.as_str().into()).collect(),
             }),
         )
     } else {

@@ -62,8 +62,8 @@ pub struct JobDefinition {
     pub template: String,
     /// Desired-definition hash.
     pub spec_hash: u64,
-    /// Step ids in template order.
-    pub steps: Vec<String>,
+    /// Step ids in template order (shared with the desired job's).
+    pub steps: std::sync::Arc<[std::sync::Arc<str>]>,
     /// `on_removal: keep`.
     pub keep_on_removal: bool,
     /// Steps whose outcome needs a human's approval (`approval.required`): a new
@@ -79,7 +79,7 @@ impl JobDefinition {
             path: d.path.clone(),
             template: d.template.metadata.name.clone(),
             spec_hash: d.hash,
-            steps: d.template.spec.steps.iter().map(|s| s.id.clone()).collect(),
+            steps: d.step_ids.clone(),
             keep_on_removal: d.job.spec.on_removal == RemovalPolicy::Keep,
             gated: d
                 .template
@@ -351,11 +351,12 @@ pub fn apply(record: &mut JobRecord, actions: &[Action], commit: &str) -> Applie
                 let generation = record.generation;
                 let mut old = std::mem::take(&mut record.steps);
                 let mut next = Vec::with_capacity(steps.len());
-                for id in steps {
+                for id in steps.iter() {
                     match old.iter().position(|s| *s.id == **id) {
                         Some(j) => {
                             let mut s = old.swap_remove(j);
-                            new_generation_step(&mut s, gated.contains(id), generation, &mut out);
+                            let is_gated = gated.iter().any(|g| g.as_str() == &**id);
+                            new_generation_step(&mut s, is_gated, generation, &mut out);
                             next.push(s);
                         }
                         None => next.push(StepRecord::new(id.clone())),

@@ -338,12 +338,10 @@ fn a_new_generation_cancels_waiting_plans_and_voids_unexecuted_ones() {
         path: "jobs/j.yaml".into(),
         template: "t".into(),
         spec_hash: 9,
-        steps: vec![
-            "wait".into(),
-            "approved".into(),
-            "done".into(),
-            "plain".into(),
-        ],
+        steps: ["wait", "approved", "done", "plain"]
+            .into_iter()
+            .map(std::sync::Arc::from)
+            .collect(),
         keep_on_removal: false,
         gated: gated.iter().map(|s| s.to_string()).collect(),
     };

@@ -61,6 +61,12 @@ fn desired(hash: u64, keep: bool) -> DesiredJob {
     };
     DesiredJob {
         path: "jobs/j.yaml".into(),
+        step_ids: template
+            .spec
+            .steps
+            .iter()
+            .map(|s| s.id.as_str().into())
+            .collect(),
         job: Arc::new(job),
         template: Arc::new(template),
         params: Arc::new(Default::default()),
