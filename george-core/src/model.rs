@@ -15,6 +15,12 @@ pub use crate::params::Params;
 /// The `apiVersion` every George manifest carries.
 pub const API_VERSION: &str = "george.dev/v1alpha1";
 
+/// The annotation a source that versions its own objects puts on a manifest it renders:
+/// the object's generation there (a Kubernetes CR's `metadata.generation`, in decimal).
+/// A Job's generation in George follows it (see
+/// [`JobDefinition::source_generation`](crate::reconcile::JobDefinition::source_generation)).
+pub const SOURCE_GENERATION_ANNOTATION: &str = "george.dev/source-generation";
+
 /// `metadata` of a manifest. `name` is the key of the object within its kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +33,15 @@ pub struct ObjectMeta {
     /// Free-form annotations.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+}
+
+impl ObjectMeta {
+    /// The value of [`SOURCE_GENERATION_ANNOTATION`] when it is a decimal number.
+    pub fn source_generation(&self) -> Option<u64> {
+        self.annotations
+            .get(SOURCE_GENERATION_ANNOTATION)
+            .and_then(|g| g.trim().parse().ok())
+    }
 }
 
 /// `kind: AgentSpec` — an agent: its provider and model, its static system prompt,

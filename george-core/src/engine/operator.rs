@@ -170,6 +170,16 @@ impl Engine {
         out
     }
 
+    /// The desired state of `job` at the current commit, when its manifest is valid there
+    /// (`None` for an unknown or invalid job). Cheap: the parts are shared.
+    pub fn desired_job(&self, job: &str) -> Option<crate::manifest::DesiredJob> {
+        self.shared
+            .desired
+            .read()
+            .ok()
+            .and_then(|d| d.set.jobs.get(job).cloned())
+    }
+
     /// The Git reference this engine follows (`main`).
     pub fn reference(&self) -> &str {
         &self.shared.config.reference

@@ -97,6 +97,16 @@ pub struct DesiredJob {
     pub hash: u64,
 }
 
+impl DesiredJob {
+    /// The generation the source gives the job (the annotation
+    /// [`SOURCE_GENERATION_ANNOTATION`](crate::model::SOURCE_GENERATION_ANNOTATION), a
+    /// decimal number), when it has one: Kubernetes sources set it from the CR's
+    /// `metadata.generation`; Git manifests have none.
+    pub fn source_generation(&self) -> Option<u64> {
+        self.job.metadata.source_generation()
+    }
+}
+
 /// The desired state at one commit.
 #[derive(Debug, Clone, Default)]
 pub struct ManifestSet {

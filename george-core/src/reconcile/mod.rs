@@ -70,6 +70,13 @@ pub struct JobDefinition {
     /// generation re-plans such a step when it succeeded without an approval (see
     /// [`Action::NewGeneration`]).
     pub gated: Vec<String>,
+    /// The generation the source itself gives the job, when it versions its objects
+    /// (a Kubernetes `Job` CR's `metadata.generation`, carried in the annotation
+    /// [`SOURCE_GENERATION_ANNOTATION`](crate::model::SOURCE_GENERATION_ANNOTATION));
+    /// `None` for Git. The job's generation follows it: a new record starts at it, a new
+    /// generation takes it unless that would not move forward (generations only grow: a
+    /// template edit bumps the job's generation without touching the CR's).
+    pub source_generation: Option<u64>,
 }
 
 impl JobDefinition {
@@ -89,6 +96,7 @@ impl JobDefinition {
                 .filter(|s| s.approval.required)
                 .map(|s| s.id.clone())
                 .collect(),
+            source_generation: d.source_generation(),
         }
     }
 }
@@ -340,8 +348,9 @@ pub fn apply(record: &mut JobRecord, actions: &[Action], commit: &str) -> Applie
                 steps,
                 keep_on_removal,
                 gated,
+                source_generation,
             }) => {
-                record.generation += 1;
+                record.generation = next_generation(record.generation, *source_generation);
                 record.spec_hash = *spec_hash;
                 record.commit = commit.to_string();
                 record.path.clone_from(path);
@@ -495,6 +504,7 @@ pub fn new_record(name: &str, action: &Action, commit: &str, now_ms: u64) -> Opt
         spec_hash,
         steps,
         keep_on_removal,
+        source_generation,
         ..
     }) = action
     else {
@@ -502,7 +512,7 @@ pub fn new_record(name: &str, action: &Action, commit: &str, now_ms: u64) -> Opt
     };
     Some(JobRecord {
         name: name.to_string(),
-        generation: 1,
+        generation: source_generation.unwrap_or(1).max(1),
         spec_hash: *spec_hash,
         commit: commit.to_string(),
         path: path.clone(),
@@ -515,6 +525,12 @@ pub fn new_record(name: &str, action: &Action, commit: &str, now_ms: u64) -> Opt
         created_at_ms: now_ms,
         updated_at_ms: now_ms,
     })
+}
+
+/// The generation after `current`: the source's own when it is ahead, else one more.
+pub fn next_generation(current: u64, source_generation: Option<u64>) -> u64 {
+    let next = current.saturating_add(1);
+    source_generation.map_or(next, |g| g.max(next))
 }
 
 fn short(commit: &str) -> &str {

@@ -343,6 +343,7 @@ fn a_new_generation_cancels_waiting_plans_and_voids_unexecuted_ones() {
             .map(std::sync::Arc::from)
             .collect(),
         keep_on_removal: false,
+        source_generation: None,
         gated: gated.iter().map(|s| s.to_string()).collect(),
     };
     let mut rec = record(&[

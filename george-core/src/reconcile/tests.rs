@@ -298,3 +298,46 @@ fn status_derivation() {
         JobStatus::Running
     );
 }
+
+#[test]
+fn generation_follows_the_source_and_only_grows() {
+    // (current, source generation) -> next
+    let table = [
+        (1, None, 2),
+        (1, Some(2), 2),
+        (1, Some(7), 7),
+        (4, Some(3), 5), // a template edit moved George's generation ahead of the CR's
+        (4, Some(4), 5),
+        (u64::MAX, None, u64::MAX),
+    ];
+    for (current, source, want) in table {
+        assert_eq!(next_generation(current, source), want, "{current} {source:?}");
+    }
+}
+
+#[test]
+fn a_source_generation_is_the_jobs_generation() {
+    let with_generation = |hash: u64, g: &str| {
+        let mut d = desired(hash, false);
+        let mut job = (*d.job).clone();
+        job.metadata.annotations.insert(
+            crate::model::SOURCE_GENERATION_ANNOTATION.to_string(),
+            g.to_string(),
+        );
+        d.job = Arc::new(job);
+        d
+    };
+    let d = with_generation(7, "3");
+    let a = reconcile(Some(&d), false, None, 0);
+    let mut r = new_record("j", &a[0], "c0", 0).expect("record");
+    assert_eq!(r.generation, 3, "created at the CR's generation");
+    let d = with_generation(8, "5");
+    let a = reconcile(Some(&d), false, Some(&r), 0);
+    apply(&mut r, &a, "c1");
+    assert_eq!(r.generation, 5, "edited: the CR's new generation");
+    // Not a number: ignored, George counts on its own.
+    let d = with_generation(9, "five");
+    let a = reconcile(Some(&d), false, Some(&r), 0);
+    apply(&mut r, &a, "c2");
+    assert_eq!(r.generation, 6);
+}
