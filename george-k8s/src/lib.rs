@@ -17,6 +17,9 @@
 //!
 //! - [`crd`]: `AgentSpec`, `TaskTemplate`, `Job` as CRDs generated from George's own
 //!   manifest types (committed under `deploy/crds/`), installed with [`crd::install`].
+//! - [`source`]: [`CrSource`](source::CrSource), the CRs of a namespace (or of all, by
+//!   label selector) as the engine's source of desired state, with `Ready` conditions on
+//!   the invalid ones.
 //! - [`status`]: [`StatusProjector`](status::StatusProjector), each job's status (phase,
 //!   conditions, step summaries, open approvals) projected into its `Job` CR by
 //!   server-side apply, with Kubernetes Events for its transitions.
@@ -40,6 +43,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod crd;
+pub mod source;
 pub mod status;
 #[cfg(feature = "testenv")]
 pub mod testenv;

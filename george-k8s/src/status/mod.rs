@@ -141,7 +141,8 @@ impl StatusProjector {
         };
         let before = cr.status.clone();
         let now = now_ms();
-        let after = summary::job_status(&rec, cr.metadata.generation, before.as_ref(), now);
+        let observed = observed_generation(&self.engine, &rec, &cr, before.as_ref());
+        let after = summary::job_status(&rec, observed, before.as_ref(), now);
         if before.as_ref() == Some(&after) {
             self.seen(job, rec.revision);
             return Ok(Projected::Unchanged);
@@ -210,6 +211,26 @@ impl StatusProjector {
     }
 }
 
+/// The CR generation the engine has acted on. When the engine's source is the cluster
+/// (the desired job carries the CR's generation) that is the generation of the desired
+/// job the record was reconciled to, and the previous value while the record lags it.
+/// Otherwise (Git, with the CR a copy of the same manifest) the CR's own.
+fn observed_generation(
+    engine: &Engine,
+    rec: &george_core::state::JobRecord,
+    cr: &Job,
+    before: Option<&crate::crd::JobStatus>,
+) -> Option<i64> {
+    let Some(desired) = engine.desired_job(&rec.name) else {
+        return cr.metadata.generation;
+    };
+    match desired.source_generation() {
+        None => cr.metadata.generation,
+        Some(g) if desired.hash == rec.spec_hash => i64::try_from(g).ok(),
+        Some(_) => before.and_then(|s| s.observed_generation),
+    }
+}
+
 async fn run(p: StatusProjector, stop: Arc<Notify>) {
     // Subscribe first, so nothing that happens during the first pass is missed.
     let mut updates = p.engine.subscribe();
@@ -261,6 +282,11 @@ async fn project_logged(p: &StatusProjector, job: &str) {
         p.lock_seen().remove(job);
         tracing::warn!(job, error = %e, "status projection failed");
     }
+}
+
+/// Now, as RFC 3339 (a condition's `lastTransitionTime`).
+pub(crate) fn rfc3339_now() -> String {
+    summary::rfc3339(now_ms())
 }
 
 fn now_ms() -> u64 {
