@@ -8,6 +8,7 @@
 //! [source]                          # the ops repository the engine follows
 //! path = "ops"                      # a local repository, or:
 //! # url = "https://git.example.com/platform/ops.git"
+//! # kubernetes = true               # or: George's CRs on the cluster ([kubernetes])
 //! # token_env = "OPS_REPO_TOKEN"    # the NAME of the variable holding the token
 //! # cache_dir = "/var/cache/george" # bare clones of remote repositories
 //! reference = "main"
@@ -54,6 +55,13 @@
 //! # headers = { "X-Team" = "ops" }
 //! # header_env = { "X-Api-Key" = "OPS_MCP_KEY" }   # header -> the NAME of the variable holding it
 //! # bearer_token_env = "OPS_MCP_TOKEN"             # Authorization: Bearer <the variable's value>
+//!
+//! [kubernetes]                      # optional: George on a cluster (in-cluster config, else KUBECONFIG)
+//! namespace = "george"              # where the Job CRs are: job status is projected into them
+//! status = true                     # project job status and Events into Job CRs (default true)
+//! status_resync_ms = 10000          # how often step-level changes are looked for
+//! # all_namespaces = false          # with `source.kubernetes`: read the CRs of every namespace
+//! # label_selector = "team=ops"     # with `source.kubernetes`: only the CRs that match
 //!
 //! [http]
 //! listen = "127.0.0.1:8080"
@@ -107,6 +115,26 @@ pub(crate) struct ServeConfig {
     pub(crate) telemetry: Option<Telemetry>,
     /// MCP tool servers.
     pub(crate) mcp: Option<Mcp>,
+    /// George on a cluster: CRs as the source, status projected into them.
+    pub(crate) kubernetes: Option<Kubernetes>,
+}
+
+/// `[kubernetes]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Kubernetes {
+    /// The namespace of the Job CRs (and, with `source.kubernetes`, of all the CRs read).
+    pub(crate) namespace: String,
+    /// Project job status into the Job CRs (default true).
+    #[serde(default = "yes")]
+    pub(crate) status: bool,
+    /// The projection's resync interval in ms (default 10 000).
+    pub(crate) status_resync_ms: Option<u64>,
+    /// With `source.kubernetes`: every namespace rather than `namespace`.
+    #[serde(default)]
+    pub(crate) all_namespaces: bool,
+    /// With `source.kubernetes`: a label selector the CRs must match.
+    pub(crate) label_selector: Option<String>,
 }
 
 /// `[mcp]`.
@@ -154,6 +182,9 @@ pub(crate) struct Source {
     pub(crate) url: Option<String>,
     pub(crate) token_env: Option<String>,
     pub(crate) cache_dir: Option<PathBuf>,
+    /// Read George's CRs from the cluster (`[kubernetes]`) rather than a repository.
+    #[serde(default)]
+    pub(crate) kubernetes: bool,
     #[serde(default = "main")]
     pub(crate) reference: String,
     #[serde(default = "poll")]
@@ -285,6 +316,9 @@ pub(crate) struct Telemetry {
     pub(crate) service_name: Option<String>,
 }
 
+fn yes() -> bool {
+    true
+}
 fn main() -> String {
     "main".into()
 }
@@ -345,9 +379,26 @@ impl ServeConfig {
     }
 
     fn check(&self) -> Result<(), String> {
-        match (&self.source.path, &self.source.url) {
-            (Some(_), None) | (None, Some(_)) => {}
-            _ => return Err("source: set exactly one of `path` and `url`".into()),
+        let kinds = [
+            self.source.path.is_some(),
+            self.source.url.is_some(),
+            self.source.kubernetes,
+        ];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            return Err("source: set exactly one of `path`, `url` and `kubernetes = true`".into());
+        }
+        if self.source.kubernetes && self.kubernetes.is_none() {
+            return Err("source.kubernetes: needs a [kubernetes] section (its namespace)".into());
+        }
+        if let Some(k) = &self.kubernetes
+            && !self.source.kubernetes
+            && (k.all_namespaces || k.label_selector.is_some())
+        {
+            return Err(
+                "kubernetes: `all_namespaces` and `label_selector` choose the CRs read as the \
+                 source; they need `source.kubernetes = true`"
+                    .into(),
+            );
         }
         match (&self.store.sqlite, &self.store.postgres) {
             (Some(_), None) | (None, Some(_)) => {}

@@ -11,6 +11,8 @@ use george::command::{ArgPolicy, CommandToolExecutor};
 use george::engine::Engine;
 use george::git::GitSource;
 use george::http::AuthConfig;
+use george::k8s::source::{CrSource, CrSourceConfig};
+use george::k8s::status::StatusProjector;
 use george::llm::Registry;
 use george::sources::{
     Follow, GitAuthor, GitWriteTool, LocalGitSource, Remote, RemoteConfig, RemoteGitSource,
@@ -48,6 +50,38 @@ async fn store(c: &ServeConfig) -> Result<Arc<dyn StateStore>, String> {
         .await
         .map_err(err("store.postgres"))?;
     Ok(Arc::new(s))
+}
+
+/// The cluster's client: in-cluster configuration, else `KUBECONFIG` / `~/.kube/config`.
+async fn kube_client() -> Result<george::k8s::kube::Client, String> {
+    george::k8s::kube::Client::try_default().await.map_err(|e| {
+        format!("kubernetes: no cluster configuration (in-cluster or KUBECONFIG): {e}")
+    })
+}
+
+/// The CRs of `[kubernetes]` as the source (`source.kubernetes = true`).
+async fn cr_source(
+    c: &ServeConfig,
+    client: george::k8s::kube::Client,
+) -> Result<Option<CrSource>, String> {
+    let (true, Some(k)) = (c.source.kubernetes, &c.kubernetes) else {
+        return Ok(None);
+    };
+    let mut config = if k.all_namespaces {
+        CrSourceConfig {
+            namespace: None,
+            ..CrSourceConfig::namespace("")
+        }
+    } else {
+        CrSourceConfig::namespace(&k.namespace)
+    };
+    if let Some(sel) = &k.label_selector {
+        config = config.with_label_selector(sel);
+    }
+    CrSource::start(client, config)
+        .await
+        .map(Some)
+        .map_err(|e| format!("source.kubernetes: {e}"))
 }
 
 async fn source(c: &ServeConfig) -> Result<Arc<dyn GitSource>, String> {
@@ -316,13 +350,36 @@ pub(crate) async fn run(config_path: &Path) -> Result<u8, String> {
     let traces = install_tracing(&c)?;
     let human = c.notify.as_ref().map(webhook).transpose()?;
     let auth = AuthConfig::from_token_file(&c.http.tokens).map_err(|e| e.to_string())?;
-    let git = source(&c).await?;
+    let client = match &c.kubernetes {
+        Some(_) => Some(kube_client().await?),
+        None => None,
+    };
+    let crs = match &client {
+        Some(client) => cr_source(&c, client.clone()).await?,
+        None => None,
+    };
+    let git: Arc<dyn GitSource> = match &crs {
+        Some(crs) => Arc::new(crs.clone()),
+        None => source(&c).await?,
+    };
     let engine = engine(&c, human.as_ref(), git.clone()).await?;
     engine.start().await.map_err(err("starting the engine"))?;
     for e in engine.manifest_errors() {
         eprintln!("invalid manifest: {e}");
     }
     let run = engine.spawn();
+    // The CRs reconciled as they change, with Ready conditions on the invalid ones; job
+    // status projected into the Job CRs (rebuilt from the store at start).
+    let follower = crs.as_ref().map(|crs| crs.follow(engine.clone()));
+    let projector = match (&client, &c.kubernetes) {
+        (Some(client), Some(k)) if k.status => {
+            let resync = Duration::from_millis(k.status_resync_ms.unwrap_or(10_000).max(100));
+            let p = StatusProjector::new(engine.clone(), client.clone(), &k.namespace)
+                .with_resync(resync);
+            Some(p.spawn())
+        }
+        _ => None,
+    };
     // The API and, under /ui, the dashboard (which shows manifests from the same source).
     let app = george::http::router_with(
         engine.clone(),
@@ -337,6 +394,12 @@ pub(crate) async fn run(config_path: &Path) -> Result<u8, String> {
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(stop_signal())
         .await;
+    if let Some(f) = follower {
+        f.shutdown().await;
+    }
+    if let Some(p) = projector {
+        p.shutdown().await;
+    }
     run.shutdown().await;
     if let Some(h) = &human {
         // Notifications under way get a few seconds; the requests are stored anyway.
