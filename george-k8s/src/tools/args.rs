@@ -45,6 +45,9 @@ pub(crate) struct ListArgs {
     /// At most this many objects (default 50, at most 500).
     #[serde(default)]
     pub(crate) limit: Option<u32>,
+    /// List in every namespace this executor may read (instead of `namespace`).
+    #[serde(default)]
+    pub(crate) all_namespaces: bool,
 }
 
 /// `k8s_events`' arguments.

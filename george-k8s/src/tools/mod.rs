@@ -9,6 +9,7 @@
 //! would change, for the approval inbox).
 
 mod args;
+mod list;
 mod output;
 mod preview;
 mod read;
@@ -324,7 +325,7 @@ impl ToolExecutor for KubeToolExecutor {
         }
         let r = match invocation.name.as_str() {
             K8S_GET => read::get(self, a).await,
-            K8S_LIST => read::list(self, a).await,
+            K8S_LIST => list::list(self, a).await,
             K8S_DESCRIBE => read::describe(self, a).await,
             K8S_EVENTS => read::events(self, a).await,
             K8S_LOGS => read::logs(self, a).await,

@@ -7,14 +7,14 @@ use serde_json::{Value, json};
 use george_core::tool::ToolOutput;
 
 use super::KubeToolExecutor;
-use super::args::{self, EventsArgs, ListArgs, LogsArgs, RolloutArgs, Target};
+use super::args::{self, EventsArgs, LogsArgs, RolloutArgs, Target};
 use super::output::{clean, is_secret, yaml};
 use super::resolve::{Fail, Resolved, kube_fail, tool_err};
 use super::scope::Access;
 
 /// Default and largest number of listed objects or events.
-const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 500;
+pub(crate) const DEFAULT_LIMIT: u32 = 50;
+pub(crate) const MAX_LIMIT: u32 = 500;
 /// Default and largest number of log lines.
 const DEFAULT_TAIL: u32 = 200;
 const MAX_TAIL: u32 = 5000;
@@ -84,60 +84,6 @@ pub(crate) async fn get(ex: &KubeToolExecutor, a: &Value) -> Result<ToolOutput, 
     let mut data = facts(&r, ns.as_deref(), &t.name);
     data["object"] = v.clone();
     Ok(ex.ok(yaml(&v), data))
-}
-
-pub(crate) async fn list(ex: &KubeToolExecutor, a: &Value) -> Result<ToolOutput, Fail> {
-    let l: ListArgs = args::parse(super::K8S_LIST, a).map_err(tool_err)?;
-    let (r, ns, api) = open(
-        ex,
-        &l.kind,
-        l.api_version.as_deref(),
-        l.namespace.as_deref(),
-        Access::Read,
-    )
-    .await?;
-    let mut lp = ListParams::default().limit(l.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT));
-    if let Some(s) = &l.label_selector {
-        lp = lp.labels(s);
-    }
-    if let Some(s) = &l.field_selector {
-        lp = lp.fields(s);
-    }
-    let list = api.list(&lp).await.map_err(|e| {
-        kube_fail(
-            &format!(
-                "list {} in {}",
-                r.ar.plural,
-                ns.as_deref().unwrap_or("the cluster")
-            ),
-            e,
-        )
-    })?;
-    let more = list
-        .metadata
-        .continue_
-        .as_deref()
-        .is_some_and(|c| !c.is_empty());
-    let items: Vec<Value> = list.items.iter().map(|o| to_json(&r, o)).collect();
-    let names: Vec<&str> = list
-        .items
-        .iter()
-        .filter_map(|o| o.metadata.name.as_deref())
-        .collect();
-    let mut text = format!(
-        "{} {} ({} shown{}):\n",
-        items.len(),
-        r.ar.plural,
-        items.len(),
-        if more {
-            ", more exist: raise limit or narrow the selectors"
-        } else {
-            ""
-        }
-    );
-    text.push_str(&yaml(&Value::Array(items)));
-    let data = json!({"apiVersion": r.ar.api_version, "kind": r.ar.kind, "namespace": ns, "count": names.len(), "names": names, "more": more});
-    Ok(ex.ok(text, data))
 }
 
 pub(crate) async fn describe(ex: &KubeToolExecutor, a: &Value) -> Result<ToolOutput, Fail> {

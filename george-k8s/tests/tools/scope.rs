@@ -171,3 +171,57 @@ async fn secret_values_are_never_returned() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn listing_all_namespaces_covers_exactly_the_allowed_ones() {
+    let env = testenv_or_skip!("listing_all_namespaces_covers_exactly_the_allowed_ones");
+    let a = env.namespace("tools-list-a").await.expect("namespace");
+    let b = env.namespace("tools-list-b").await.expect("namespace");
+    let outside = env.namespace("tools-list-out").await.expect("namespace");
+    for (ns, name) in [(&a, "in-a"), (&b, "in-b"), (&outside, "out")] {
+        config_map(ns, name, json!({"k": "v"})).await;
+    }
+    // The client's default namespace is in neither: nothing may fall back to it.
+    let ex = KubeToolExecutor::new(a.client())
+        .with_namespaces([a.name(), b.name()])
+        .expect("two namespaces");
+    let out = ok(
+        &ex,
+        K8S_LIST,
+        json!({"kind": "ConfigMap", "all_namespaces": true}),
+    )
+    .await;
+    let data = out.data.expect("data");
+    let names: Vec<&str> = data["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|n| !n.ends_with("kube-root-ca.crt"))
+        .collect();
+    assert_eq!(
+        names,
+        [format!("{}/in-a", a.name()), format!("{}/in-b", b.name())],
+        "{}",
+        out.content
+    );
+    assert!(!out.content.contains("out"), "{}", out.content);
+    // The limit holds across namespaces.
+    let out = ok(
+        &ex,
+        K8S_LIST,
+        json!({"kind": "ConfigMap", "all_namespaces": true, "limit": 1}),
+    )
+    .await;
+    let data = out.data.expect("data");
+    assert_eq!(data["count"], 1);
+    assert_eq!(data["more"], true);
+    // Both at once is a mistake the model is told about.
+    let out = call(
+        &ex,
+        K8S_LIST,
+        json!({"kind": "ConfigMap", "all_namespaces": true, "namespace": a.name()}),
+    )
+    .await;
+    assert!(out.is_error, "{}", out.content);
+}
