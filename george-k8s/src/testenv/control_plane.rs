@@ -155,6 +155,10 @@ impl TestEnv {
                 // Pods in a fresh namespace need not wait for its `default` account.
                 arg("disable-admission-plugins", "ServiceAccount"),
                 arg("allow-privileged", "true"),
+                // `pods/log` is proxied to kwok's kubelet API: at the node's InternalIP
+                // (127.0.0.1; its Hostname does not resolve), verified with the CA.
+                arg("kubelet-preferred-address-types", "InternalIP"),
+                arg("kubelet-certificate-authority", creds.ca_cert.display()),
                 arg("profiling", "false"),
                 arg("v", 0),
             ],
@@ -233,19 +237,27 @@ impl TestEnv {
         let mut procs = vec![kcm, sched];
         let stages = self.bin.join("kwok-stages.yaml");
         if self.bin.join("kwok").is_file() && stages.is_file() {
+            let config = super::pods::write_kwok_config(&self.dir, &stages)?;
+            // kwok's kubelet API (container logs): the node's InternalIP and
+            // daemonEndpoints.kubeletEndpoint.Port, which the API server proxies to.
+            let port = free_port()?;
             procs.push(Proc::start(
                 "kwok",
                 &self.bin.join("kwok"),
                 &[
                     kc,
-                    arg("config", stages.display()),
+                    arg("config", config.display()),
                     arg("manage-all-nodes", "false"),
                     arg(
                         "manage-nodes-with-annotation-selector",
                         "kwok.x-k8s.io/node=fake",
                     ),
                     arg("cidr", "10.0.1.0/24"),
-                    arg("node-ip", "10.0.1.1"),
+                    arg("node-ip", "127.0.0.1"),
+                    arg("node-port", port),
+                    arg("server-address", format!("127.0.0.1:{port}")),
+                    arg("tls-cert-file", self.creds.kubelet_cert.display()),
+                    arg("tls-private-key-file", self.creds.kubelet_key.display()),
                 ],
                 self.dir.join("kwok.log"),
             )?);
@@ -354,7 +366,9 @@ impl TestEnv {
     }
 
     /// Whether kwok runs: then pods are scheduled on its node [`TestEnv::node_name`] and
-    /// become Running and Ready by themselves; otherwise use
+    /// become Running and Ready by themselves, and it serves the logs of the containers
+    /// named in [`LOGGED_CONTAINERS`](super::LOGGED_CONTAINERS) (see
+    /// [`TestEnv::write_container_log`]); otherwise use
     /// [`mark_pods_ready`](super::mark_pods_ready).
     pub fn has_kwok(&self) -> bool {
         self.kwok

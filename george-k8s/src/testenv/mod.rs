@@ -1,7 +1,8 @@
 //! A real Kubernetes control plane for tests (feature `testenv`), in the manner of
 //! controller-runtime's envtest: etcd, kube-apiserver, kube-controller-manager,
 //! kube-scheduler and, when it was built, kwok (a fake node that makes pods Running and
-//! Ready), on 127.0.0.1 with random ports and a temporary directory.
+//! Ready, and serves container logs that tests write), on 127.0.0.1 with random ports and a
+//! temporary directory.
 //!
 //! The binaries come from `scripts/k8s-testenv.sh`, which builds them from Go modules (or
 //! reuses its per-machine cache) and prints their directory; `.ci/run` exports it as
@@ -40,7 +41,7 @@ use std::path::{Path, PathBuf};
 use kube::Client;
 
 pub use control_plane::TestEnv;
-pub use pods::mark_pods_ready;
+pub use pods::{LOGGED_CONTAINERS, mark_pods_ready};
 pub use process::Proc;
 
 /// The variable naming the directory of the control-plane binaries.
@@ -61,6 +62,9 @@ pub enum Error {
     /// A process did not start or become ready; the message names it and quotes its log.
     #[error("the test control plane did not start: {0}")]
     Start(String),
+    /// The environment lacks what was asked of it (e.g. container logs without kwok).
+    #[error("the test control plane cannot do this: {0}")]
+    Unsupported(String),
     /// A call to the API server failed.
     #[error(transparent)]
     Kube(#[from] kube::Error),

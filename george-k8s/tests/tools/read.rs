@@ -238,6 +238,144 @@ async fn logs_reach_the_api_server() {
 }
 
 #[tokio::test]
+async fn logs_of_a_running_pod_are_served_by_its_node() {
+    use george_k8s::testenv::LOGGED_CONTAINERS;
+    use k8s_openapi::jiff::{SignedDuration, Timestamp};
+    let env = testenv_or_skip!("logs_of_a_running_pod_are_served_by_its_node");
+    if !env.has_kwok() {
+        eprintln!(
+            "\n!!! `logs_of_a_running_pod_are_served_by_its_node` DID NOT RUN: kwok is not \
+             built (see scripts/k8s-testenv.sh) !!!\n"
+        );
+        return;
+    }
+    let [main, sidecar] = LOGGED_CONTAINERS;
+    // What kwok's kubelet API serves for the containers of every pod on its node: two
+    // lines of two hours ago, then four of now; the sidecar's and the previous instance's
+    // own lines.
+    let now = Timestamp::now();
+    let old = now - SignedDuration::from_hours(2);
+    env.write_container_log(
+        main,
+        false,
+        &[
+            (old, "old 1"),
+            (old, "old 2"),
+            (now, "new 1"),
+            (now, "new 2"),
+            (now, "new 3"),
+            (now, "new 4"),
+        ],
+    )
+    .expect("main's log");
+    env.write_container_log(main, true, &[(old, "before the crash")])
+        .expect("main's previous log");
+    env.write_container_log(sidecar, false, &[(now, "sidecar says hi")])
+        .expect("sidecar's log");
+    assert!(env.write_container_log("app", false, &[]).is_err());
+
+    let ns = env.namespace("tools-logs-kwok").await.expect("namespace");
+    let ex = executor(&ns);
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"containers": [
+            {"name": main, "image": "registry.invalid/app:1"},
+            {"name": sidecar, "image": "registry.invalid/sidecar:1"}
+        ]}
+    }))
+    .unwrap();
+    let pods = Api::<Pod>::namespaced(ns.client(), ns.name());
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("create pod");
+    // The scheduler binds it to kwok's node, and kwok makes it Running.
+    eventually("the pod to run on kwok's node", 60, || {
+        let pods = pods.clone();
+        async move {
+            let p = pods.get("web").await.expect("get pod");
+            let node = p.spec.as_ref().and_then(|s| s.node_name.clone());
+            let phase = p.status.as_ref().and_then(|s| s.phase.clone());
+            (node.as_deref() == Some(env.node_name()) && phase.as_deref() == Some("Running"))
+                .then_some(())
+        }
+    })
+    .await;
+
+    let lines = |out: &george_core::tool::ToolOutput| out.data.as_ref().unwrap()["lines"].clone();
+    let out = ok(&ex, K8S_LOGS, json!({"name": "web", "container": main})).await;
+    assert_eq!(
+        out.content, "old 1\nold 2\nnew 1\nnew 2\nnew 3\nnew 4\n",
+        "{}",
+        out.content
+    );
+    let data = out.data.as_ref().unwrap();
+    assert_eq!(
+        (
+            data["namespace"].as_str(),
+            data["pod"].as_str(),
+            data["container"].as_str(),
+            data["lines"].as_u64()
+        ),
+        (Some(ns.name()), Some("web"), Some(main), Some(6))
+    );
+    // tail_lines: only the last N.
+    let out = ok(
+        &ex,
+        K8S_LOGS,
+        json!({"name": "web", "container": main, "tail_lines": 2}),
+    )
+    .await;
+    assert_eq!(out.content, "new 3\nnew 4\n");
+    assert_eq!(lines(&out), 2);
+    // since_seconds: only the lines of the last ten minutes.
+    let out = ok(
+        &ex,
+        K8S_LOGS,
+        json!({"name": "web", "container": main, "since_seconds": 600}),
+    )
+    .await;
+    assert_eq!(out.content, "new 1\nnew 2\nnew 3\nnew 4\n");
+    assert_eq!(lines(&out), 4);
+    // Both: of the last five lines, those of the last ten minutes.
+    let out = ok(
+        &ex,
+        K8S_LOGS,
+        json!({"name": "web", "container": main, "tail_lines": 5, "since_seconds": 600}),
+    )
+    .await;
+    assert_eq!(out.content, "new 1\nnew 2\nnew 3\nnew 4\n");
+    // container picks the other container's log; previous the crashed instance's.
+    let out = ok(&ex, K8S_LOGS, json!({"name": "web", "container": sidecar})).await;
+    assert_eq!(out.content, "sidecar says hi\n");
+    let out = ok(
+        &ex,
+        K8S_LOGS,
+        json!({"name": "web", "container": main, "previous": true}),
+    )
+    .await;
+    assert_eq!(out.content, "before the crash\n");
+    // Two containers: one must be named, and it must be the pod's.
+    let out = call(&ex, K8S_LOGS, json!({"name": "web"})).await;
+    assert!(
+        out.is_error && out.content.contains("container name must be specified"),
+        "{}",
+        out.content
+    );
+    let out = call(&ex, K8S_LOGS, json!({"name": "web", "container": "nope"})).await;
+    assert!(
+        out.is_error && out.content.contains("nope"),
+        "{}",
+        out.content
+    );
+    let out = call(&ex, K8S_LOGS, json!({"name": "absent", "container": main})).await;
+    assert!(
+        out.is_error && out.content.contains("NotFound"),
+        "{}",
+        out.content
+    );
+}
+
+#[tokio::test]
 async fn schemas_of_built_in_kinds_and_fields() {
     let env = testenv_or_skip!("schemas_of_built_in_kinds_and_fields");
     let ns = env.namespace("tools-schema").await.expect("namespace");
