@@ -50,8 +50,9 @@ pub struct ErrorBody {
 /// | other 5xx | `Backend` | yes |
 ///
 /// The body's code refines this: `overloaded_error` is `Overloaded`, codes and
-/// messages about the context length, window or size are `ContextTooLong` (llama.cpp:
-/// `exceed_context_size_error`, "exceeds the available context size"),
+/// messages about the context length, window or size are `ContextTooLong` (llama.cpp's
+/// type `exceed_context_size_error` and message "request (N tokens) exceeds the
+/// available context size (M tokens)", each on its own),
 /// `insufficient_quota` is not retried. A code that only repeats the status (`400`)
 /// is left out of the message.
 pub fn from_status(
@@ -67,6 +68,7 @@ pub fn from_status(
         || lower.contains("context length")
         || lower.contains("context window")
         || lower.contains("context size")
+        || lower.contains("context_size")
         || lower.contains("prompt is too long")
         || lower.contains("too many tokens")
         || lower.contains("maximum context");
@@ -165,6 +167,28 @@ mod tests {
             from_status("p", 400, &[], &ctx).kind(),
             ErrorKind::ContextTooLong
         );
+        // llama.cpp's body, as a real server sends it (george-llm/tests/live_local_model.rs):
+        // its type and its message each say so.
+        for body in [
+            ErrorBody {
+                code: Some("exceed_context_size_error".into()),
+                message: None,
+            },
+            ErrorBody {
+                code: None,
+                message: Some(
+                    "request (4114 tokens) exceeds the available context size (2048 tokens), \
+                     try increasing it"
+                        .into(),
+                ),
+            },
+        ] {
+            assert_eq!(
+                from_status("p", 400, &[], &body).kind(),
+                ErrorKind::ContextTooLong,
+                "{body:?}"
+            );
+        }
         let quota = ErrorBody {
             code: Some("insufficient_quota".into()),
             message: None,
