@@ -11,13 +11,16 @@ use std::time::{Duration, Instant};
 use common::{Server, wait_status, write};
 use george_k8s::crd;
 use george_k8s::source::SourceKind;
+use george_k8s::testenv::TestNamespace;
 use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "alice-token-0123456789";
 
-async fn create(api: &Api<DynamicObject>, kind: SourceKind, ns: &str, name: &str, spec: Value) {
-    let mut obj = DynamicObject::new(name, &kind.api_resource()).within(ns);
+async fn create(ns: &TestNamespace, kind: SourceKind, name: &str, spec: Value) {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ns.client(), ns.name(), &kind.api_resource());
+    let mut obj = DynamicObject::new(name, &kind.api_resource()).within(ns.name());
     obj.data = json!({ "spec": spec });
     api.create(&PostParams::default(), &obj).await.unwrap();
 }
@@ -29,37 +32,13 @@ async fn serve_reads_crs_and_writes_their_status() {
         .await
         .unwrap();
     let ns = env.namespace("serve-k8s").await.unwrap();
-    let api = |kind: SourceKind| -> Api<DynamicObject> {
-        Api::namespaced_with(ns.client(), ns.name(), &kind.api_resource())
-    };
     let quick = json!({"steps": [{"id": "run", "command": {"program": "true"}}]});
-    create(
-        &api(SourceKind::TaskTemplate),
-        SourceKind::TaskTemplate,
-        ns.name(),
-        "quick",
-        quick,
-    )
-    .await;
-    create(
-        &api(SourceKind::Job),
-        SourceKind::Job,
-        ns.name(),
-        "first",
-        json!({"template": "quick"}),
-    )
-    .await;
+    create(&ns, SourceKind::TaskTemplate, "quick", quick).await;
+    create(&ns, SourceKind::Job, "first", json!({"template": "quick"})).await;
 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write(
-        root,
-        "tokens.toml",
-        &format!(
-            "[tokens.{}]\nuser = \"alice\"\nroles = [\"decide\"]\n",
-            common::sha256_hex(TOKEN)
-        ),
-    );
+    common::alice_decides(root, TOKEN);
     write(
         root,
         "george.toml",
@@ -78,14 +57,7 @@ async fn serve_reads_crs_and_writes_their_status() {
         .await
         .unwrap();
     // A Job created while the engine runs: the watcher, not a poll, brings it.
-    create(
-        &api(SourceKind::Job),
-        SourceKind::Job,
-        ns.name(),
-        "second",
-        json!({"template": "quick"}),
-    )
-    .await;
+    create(&ns, SourceKind::Job, "second", json!({"template": "quick"})).await;
     let u = url.clone();
     tokio::task::spawn_blocking(move || wait_status(&u, TOKEN, "second", "succeeded"))
         .await

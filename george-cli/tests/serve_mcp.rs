@@ -70,14 +70,7 @@ async fn an_agent_calls_an_mcp_tool_configured_in_george_toml() {
             model.base_url()
         ),
     );
-    write(
-        root,
-        "tokens.toml",
-        &format!(
-            "[tokens.{}]\nuser = \"alice\"\nroles = [\"decide\"]\n",
-            common::sha256_hex(TOKEN)
-        ),
-    );
+    common::alice_decides(root, TOKEN);
     write(
         root,
         "george.toml",

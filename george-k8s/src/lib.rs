@@ -43,11 +43,14 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod crd;
+mod handle;
 pub mod source;
 pub mod status;
 #[cfg(feature = "testenv")]
 pub mod testenv;
 pub mod tools;
+
+pub use handle::TaskHandle;
 
 /// The Kubernetes API types (k8s-openapi, the `v1_36` API).
 pub use k8s_openapi;

@@ -58,6 +58,18 @@ pub fn plan_reply(n: usize, summary: &str, arg: &str) -> Reply {
     Reply::json(200, body.to_string())
 }
 
+/// Writes `root/tokens.toml`: `token` is user `alice` with the role `decide`.
+pub fn alice_decides(root: &Path, token: &str) {
+    write(
+        root,
+        "tokens.toml",
+        &format!(
+            "[tokens.{}]\nuser = \"alice\"\nroles = [\"decide\"]\n",
+            sha256_hex(token)
+        ),
+    );
+}
+
 /// An ops repository at `root/ops` ordering job `j`: a `plan` step by agent `planner`
 /// (provider profile `fake`) gated by `approval`, then the execution of its plan.
 pub fn ops_repo(root: &Path, approval: &str) {

@@ -10,7 +10,6 @@ use george_core::manifest::ManifestError;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 
 use super::CrSource;
 use super::render::{self, SourceKind};
@@ -22,19 +21,7 @@ pub const FIELD_MANAGER: &str = "george-source";
 type Written = (Option<i64>, bool, String);
 
 /// A running [`CrSource::follow`].
-#[derive(Debug)]
-pub struct FollowHandle {
-    stop: Arc<Notify>,
-    task: JoinHandle<()>,
-}
-
-impl FollowHandle {
-    /// Stops following and waits for the task.
-    pub async fn shutdown(self) {
-        self.stop.notify_one();
-        let _ = self.task.await;
-    }
-}
+pub type FollowHandle = crate::TaskHandle;
 
 impl CrSource {
     /// Makes `engine` (built over this source) reconcile every new revision as soon as the
@@ -43,9 +30,8 @@ impl CrSource {
     /// manifest is invalid (the engine's status projection owns the rest of a Job's
     /// status). Also forgets the revisions the engine no longer needs.
     pub fn follow(&self, engine: Engine) -> FollowHandle {
-        let stop = Arc::new(Notify::new());
-        let task = tokio::spawn(run(self.clone(), engine, stop.clone()));
-        FollowHandle { stop, task }
+        let source = self.clone();
+        crate::TaskHandle::spawn(move |stop| run(source, engine, stop))
     }
 
     /// Writes the `Ready` condition of every CR whose verdict changed since it was last

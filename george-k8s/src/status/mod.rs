@@ -43,7 +43,6 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Client, Resource as _};
 use serde_json::json;
 use tokio::sync::{Notify, broadcast};
-use tokio::task::JoinHandle;
 
 use crate::crd::Job;
 
@@ -205,9 +204,7 @@ impl StatusProjector {
 
     /// Runs the projector on a task of its own until [`ProjectorHandle::shutdown`].
     pub fn spawn(self) -> ProjectorHandle {
-        let stop = Arc::new(Notify::new());
-        let task = tokio::spawn(run(self, stop.clone()));
-        ProjectorHandle { stop, task }
+        crate::TaskHandle::spawn(move |stop| run(self, stop))
     }
 }
 
@@ -296,16 +293,4 @@ fn now_ms() -> u64 {
 }
 
 /// A running [`StatusProjector`].
-#[derive(Debug)]
-pub struct ProjectorHandle {
-    stop: Arc<Notify>,
-    task: JoinHandle<()>,
-}
-
-impl ProjectorHandle {
-    /// Stops the projector and waits for it.
-    pub async fn shutdown(self) {
-        self.stop.notify_one();
-        let _ = self.task.await;
-    }
-}
+pub type ProjectorHandle = crate::TaskHandle;
