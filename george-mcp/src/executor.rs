@@ -38,9 +38,11 @@ struct State {
 /// - Its tools are the server's (`tools/list`), named `<alias>_<tool>`, with their
 ///   input schemas unchanged; the list is refreshed when the server sends
 ///   `notifications/tools/list_changed` (or on [`refresh_tools`](Self::refresh_tools)).
-///   An engine takes the tool list when it is built: a tool added later is offered by
-///   engines built after that, while a class raised later applies to the next call
-///   ([`effect_of`](ToolExecutor::effect_of) answers from the current list).
+///   A running engine takes the new list on its next poll
+///   ([`Engine::refresh_tools`](george_core::engine::Engine::refresh_tools)): a tool
+///   added later is offered to the attempts that start after that, and a class raised
+///   later applies to the next call ([`effect_of`](ToolExecutor::effect_of) answers from
+///   the current list).
 /// - A call is sent with the idempotency key in `_meta` ([`IDEMPOTENCY_META_KEY`]),
 ///   bounded by the server's call timeout; a call that times out or whose future is
 ///   dropped (the engine cancelled it) is cancelled on the server

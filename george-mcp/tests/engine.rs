@@ -15,7 +15,7 @@ use george_core::human::ChannelHuman;
 use george_core::memory::{InMemoryGitSource, InMemoryStateStore};
 use george_core::scripted::{ScriptedProvider, last_tool_result_contains, tool_call};
 use george_core::state::{ApprovalStatus, JobStatus};
-use george_core::tool::EffectClass;
+use george_core::tool::{EffectClass, ToolExecutor as _};
 use george_mcp::McpToolExecutor;
 use serde_json::json;
 use support::*;
@@ -212,4 +212,100 @@ async fn a_write_mcp_tool_is_refused_while_planning() {
     );
     run.shutdown().await;
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "replicas: 5\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_engine_picks_up_tools_a_server_adds() {
+    let Some(dir) = mcp_dir("a_running_engine_picks_up_tools_a_server_adds") else {
+        return;
+    };
+    let fx = Arc::new(
+        McpToolExecutor::connect(fixture(&dir, "fx").effect("late", EffectClass::Read))
+            .await
+            .unwrap(),
+    );
+    let git = InMemoryGitSource::new();
+    let (agent, template, _) = {
+        let f = files("fx_late", "");
+        (f[0].1.clone(), f[1].1.clone(), ())
+    };
+    git.commit_files(
+        "main",
+        [
+            ("agent-specs/worker.yaml", agent.clone()),
+            ("task-templates/t.yaml", template.clone()),
+        ],
+        "c1",
+    );
+    let provider = ScriptedProvider::new();
+    provider.expect_call(
+        "call the late tool",
+        tool_call("c1", "fx_late", json!({"x": 21})),
+    );
+    provider.expect_call(
+        "report",
+        tool_call(
+            "c2",
+            "report_success",
+            json!({"summary": "added", "outputs": {}}),
+        ),
+    );
+    let e = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git.clone()))
+        .provider("default", Arc::new(provider.clone()))
+        .tools(fx.clone())
+        .poll_interval(Duration::from_millis(100))
+        .build()
+        .expect("engine");
+    e.start().await.unwrap();
+    let run = e.spawn();
+    let offered = |e: &Engine| {
+        e.catalogue()
+            .tools
+            .iter()
+            .any(|t| t.definition.name == "fx_late")
+    };
+    assert!(!offered(&e), "not listed by the server yet");
+
+    // The server adds a tool and says so (notifications/tools/list_changed); the running
+    // engine's next poll takes the new list.
+    let out = fx
+        .call(george_core::tool::ToolInvocation::new(
+            "fx_add_late_tool",
+            json!({}),
+            "k1",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(out.content, "added");
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !offered(&e) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fx_late never reached the engine"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!e.refresh_tools().unwrap(), "nothing more changed");
+    // A job ordered now: its agent is offered the new tool and calls it.
+    git.commit_files(
+        "main",
+        [
+            ("agent-specs/worker.yaml", agent),
+            ("task-templates/t.yaml", template),
+            ("jobs/j.yaml", "apiVersion: george.dev/v1alpha1\nkind: Job\nmetadata: {name: j}\nspec: {template: t}\n".to_string()),
+        ],
+        "c2",
+    );
+    assert_eq!(
+        e.wait_finished("j", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
+    run.shutdown().await;
+    let requests = provider.requests();
+    let names: Vec<&str> = requests[0].tools.iter().map(|t| t.name.as_str()).collect();
+    assert!(names.contains(&"fx_late"), "{names:?}");
+    assert!(
+        last_tool_result_contains(&requests[1], "42"),
+        "the late tool ran on the server"
+    );
 }

@@ -100,6 +100,11 @@ pub(crate) struct ToolLists(std::sync::Mutex<HashMap<String, [Option<ToolList>; 
 type ToolList = (Arc<AgentSpec>, Arc<[ToolDefinition]>);
 
 impl ToolLists {
+    /// Forgets every list (the tool table changed).
+    pub(crate) fn clear(&self) {
+        super::lock(&self.0).clear();
+    }
+
     /// The list for `agent` (planning or not), built by `build` when absent or stale.
     pub(crate) fn get(
         &self,

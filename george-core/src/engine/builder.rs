@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast};
 
-use super::attempt::RegisteredTool;
 use super::{Desired, Engine, ProviderCache, Shared, Slots};
 use crate::clock::{Clock, SystemClock};
 use crate::command::CommandToolExecutor;
@@ -206,29 +205,7 @@ impl EngineBuilder {
     /// agent's `tools:` must name one tool, not whichever registered first), or when an
     /// [`effect_class`](Self::effect_class) names a tool no executor provides.
     pub fn build(self) -> Result<Engine> {
-        let mut tools: HashMap<String, RegisteredTool> = HashMap::new();
-        for ex in self.executors {
-            for mut def in ex.tools() {
-                let fixed = self.effects.get(&def.name).copied();
-                if let Some(effect) = fixed {
-                    def.effect = effect;
-                }
-                if let Some(first) = tools.get(&def.name) {
-                    return Err(Error::invalid_input(format!(
-                        "tool {:?} is provided by two executors ({:?} and {:?}): tool names must be unique",
-                        def.name, first.executor, ex
-                    )));
-                }
-                tools.insert(
-                    def.name.clone(),
-                    RegisteredTool {
-                        executor: ex.clone(),
-                        definition: def,
-                        effect_fixed: fixed.is_some(),
-                    },
-                );
-            }
-        }
+        let tools = super::tools::build_table(&self.executors, &self.effects)?;
         if let Some(name) = self.effects.keys().find(|n| !tools.contains_key(*n)) {
             return Err(Error::invalid_input(format!(
                 "effect_class names tool {name:?}, which no registered executor provides"
@@ -247,7 +224,9 @@ impl EngineBuilder {
                     factory: self.factory,
                     built: Mutex::new(HashMap::new()),
                 },
-                tools,
+                tools: RwLock::new(Arc::new(tools)),
+                executors: self.executors,
+                effects: self.effects,
                 human: self.human,
                 clock: self.clock,
                 secrets: self.secrets,

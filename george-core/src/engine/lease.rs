@@ -73,6 +73,7 @@ pub(super) fn spawn_attempt(
                 agents.insert(a.metadata.name.clone(), a);
             }
         }
+        let tools = e.tool_table();
         let log = StepEffects {
             engine: e.clone(),
             job: job.clone(),
@@ -83,7 +84,7 @@ pub(super) fn spawn_attempt(
             clock: &*e.shared.clock,
             providers: &e.shared.providers,
             factory: &e.shared.factory,
-            tools: &e.shared.tools,
+            tools: &tools,
             agents: &agents,
             desired: &d,
             record: &rec,

@@ -35,6 +35,7 @@ mod recovery;
 mod redact;
 mod run_loop;
 mod sync;
+mod tools;
 
 pub use builder::{EngineBuilder, EngineConfig};
 pub use limits::AgentLimits;
@@ -59,7 +60,6 @@ use crate::provider::{DynProvider, ProviderFactory};
 use crate::reconcile::queue::WorkQueue;
 use crate::state::{ApprovalRequest, Event, JobRecord, JobStatus};
 use crate::store::DynStateStore;
-use attempt::RegisteredTool;
 
 /// A change of a job, broadcast by [`Engine::subscribe`]: of its summary status
 /// (`approval` is `None`), or of one of its approval requests (`approval` says which
@@ -159,7 +159,12 @@ pub(crate) struct Shared {
     pub(crate) git: DynGitSource,
     pub(crate) providers: HashMap<String, DynProvider>,
     pub(crate) factory: ProviderCache,
-    pub(crate) tools: HashMap<String, RegisteredTool>,
+    /// The tool table ([`tools`](self::tools)): replaced, never edited.
+    pub(crate) tools: RwLock<Arc<tools::ToolTable>>,
+    /// The registered executors, in order (to build the table again).
+    pub(crate) executors: Vec<crate::tool::DynToolExecutor>,
+    /// The operator's effect classes by tool name.
+    pub(crate) effects: HashMap<String, crate::tool::EffectClass>,
     pub(crate) human: Arc<dyn HumanChannel>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) desired: RwLock<Desired>,

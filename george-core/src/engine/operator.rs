@@ -157,8 +157,7 @@ impl Engine {
         out.templates
             .sort_by(|a, b| a.value.metadata.name.cmp(&b.value.metadata.name));
         out.tools = self
-            .shared
-            .tools
+            .tool_table()
             .values()
             .map(|t| CatalogueTool {
                 definition: t.definition.clone(),

@@ -98,7 +98,7 @@ impl Engine {
                 preview: None,
                 error: None,
             };
-            let Some(tool) = self.shared.tools.get(&action.tool) else {
+            let Some(tool) = self.tool_table().get(&action.tool).cloned() else {
                 item.error = Some(format!(
                     "no tool named {:?} is registered with this engine",
                     action.tool

@@ -65,6 +65,10 @@ impl Engine {
                     if let Err(e) = self.sync().await {
                         tracing::warn!(error = %e, "polling the Git source failed");
                     }
+                    // A tool server's list may have changed (MCP `list_changed`).
+                    if let Err(e) = self.refresh_tools() {
+                        tracing::warn!(error = %e, "the new tool list was refused; the previous one stays");
+                    }
                 }
                 _ = claim.tick() => {
                     // One claim at a time; a slow store does not pile them up.
