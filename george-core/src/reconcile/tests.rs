@@ -311,7 +311,11 @@ fn generation_follows_the_source_and_only_grows() {
         (u64::MAX, None, u64::MAX),
     ];
     for (current, source, want) in table {
-        assert_eq!(next_generation(current, source), want, "{current} {source:?}");
+        assert_eq!(
+            next_generation(current, source),
+            want,
+            "{current} {source:?}"
+        );
     }
 }
 
