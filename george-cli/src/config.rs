@@ -49,6 +49,7 @@
 //! args = ["ops"]
 //! env = {}                          # variables set for the server (its environment is cleared)
 //! pass_env = []                     # engine variables it gets, besides PATH, HOME, LANG, TZ
+//! secret_env = []                   # engine variables it gets as secrets (redacted from all George stores)
 //! read = ["read_text_file", "list_directory"] # tools that only read (every other tool is write;
 //! dry_run = []                      #   the server's annotations may raise a class, never lower it)
 //! timeout_ms = 60000                # per call; a call past it is cancelled on the server
@@ -159,6 +160,9 @@ pub(crate) struct McpServer {
     pub(crate) env: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub(crate) pass_env: Vec<String>,
+    /// Engine variables passed to a stdio server as secrets (registered for redaction).
+    #[serde(default)]
+    pub(crate) secret_env: Vec<String>,
     pub(crate) url: Option<String>,
     #[serde(default)]
     pub(crate) headers: std::collections::BTreeMap<String, String>,

@@ -244,6 +244,10 @@ async fn mcp(alias: &str, m: &McpServer) -> Result<george::mcp::McpToolExecutor,
             for name in &m.pass_env {
                 s = s.pass_env(name);
             }
+            let secrets = george::core::secret::KnownSecrets::global();
+            for name in &m.secret_env {
+                s = s.secret_env(name, secrets).map_err(err(&field))?;
+            }
             if let Some(cwd) = &m.cwd {
                 s = s.cwd(cwd);
             }

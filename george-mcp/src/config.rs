@@ -159,6 +159,25 @@ impl McpServer {
         }
     }
 
+    /// Passes the engine's variable `name` to a stdio server as a **secret** (an API
+    /// token the server needs): read now, and its value registered with `secrets`
+    /// (usually [`KnownSecrets::global`]) so that it is redacted from everything George
+    /// stores — a tool result that echoes it, a transcript, an event.
+    ///
+    /// # Errors
+    /// `InvalidInput` when the variable is unset or not Unicode (a missing secret is a
+    /// configuration error, not a server started without it).
+    pub fn secret_env(self, name: &str, secrets: &KnownSecrets) -> Result<Self> {
+        let value = std::env::var(name).map_err(|_| {
+            Error::invalid_input(format!(
+                "MCP server {:?}: environment variable {name} (a secret for the server) is not set",
+                self.alias
+            ))
+        })?;
+        secrets.add(&value);
+        Ok(self.env(name, value))
+    }
+
     /// Removes variable `name` from a stdio server's environment (e.g. `HOME`).
     pub fn without_env(mut self, name: &str) -> Self {
         if let Transport::Stdio { env, .. } = &mut self.transport {
@@ -301,6 +320,28 @@ mod tests {
             .restart_backoff(Duration::from_millis(100), Duration::from_millis(500));
         let ms: Vec<u128> = (1..=5).map(|f| s.backoff(f).as_millis()).collect();
         assert_eq!(ms, [100, 200, 400, 500, 500]);
+    }
+
+    #[test]
+    fn secret_env_needs_the_variable_and_registers_it() {
+        let secrets = KnownSecrets::new();
+        let e = McpServer::stdio("x", "true", [""; 0])
+            .secret_env("GEORGE_MCP_TEST_UNSET_VAR", &secrets)
+            .unwrap_err();
+        assert!(e.to_string().contains("GEORGE_MCP_TEST_UNSET_VAR"));
+        // PATH is always set in tests; it stands in for a token here.
+        let s = McpServer::stdio("x", "true", [""; 0])
+            .without_env("PATH")
+            .secret_env("PATH", &secrets)
+            .unwrap();
+        let Transport::Stdio { env, .. } = s.transport() else {
+            panic!("stdio");
+        };
+        assert_eq!(
+            env.get("PATH").map(String::as_str),
+            std::env::var("PATH").ok().as_deref()
+        );
+        assert_eq!(secrets.len(), 1);
     }
 
     #[test]

@@ -309,3 +309,65 @@ async fn a_running_engine_picks_up_tools_a_server_adds() {
         "the late tool ran on the server"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_passed_to_a_server_is_redacted_from_what_george_stores() {
+    let Some(dir) = mcp_dir("a_secret_passed_to_a_server_is_redacted_from_what_george_stores")
+    else {
+        return;
+    };
+    // A variable every test process has stands in for a token; it is a secret here only.
+    let token = std::env::var("PATH").expect("PATH");
+    let secrets = george_core::secret::KnownSecrets::new();
+    let ev = McpToolExecutor::connect(
+        everything(&dir, "ev")
+            .without_env("PATH")
+            .secret_env("PATH", &secrets)
+            .expect("PATH is set")
+            .effect("get-env", EffectClass::Read),
+    )
+    .await
+    .unwrap();
+    let provider = ScriptedProvider::new();
+    provider.expect_call(
+        "read the environment",
+        tool_call("c1", "ev_get-env", json!({})),
+    );
+    provider.expect_call(
+        "report",
+        tool_call(
+            "c2",
+            "report_success",
+            json!({"summary": "read it", "outputs": {}}),
+        ),
+    );
+    let git = InMemoryGitSource::new();
+    git.commit_files("main", files("ev_get-env", ""), "c1");
+    let e = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git))
+        .provider("default", Arc::new(provider.clone()))
+        .tools(Arc::new(ev))
+        .known_secrets(secrets)
+        .build()
+        .expect("engine");
+    e.start().await.unwrap();
+    let run = e.spawn();
+    assert_eq!(
+        e.wait_finished("j", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
+    run.shutdown().await;
+    // The server had it (the model saw the tool's answer) ...
+    assert!(last_tool_result_contains(&provider.requests()[1], "PATH"));
+    // ... and nothing George stored holds it.
+    let transcript = e.transcript("j", "work", 1).await.unwrap().expect("stored");
+    let text = serde_json::to_string(&transcript).unwrap();
+    assert!(text.contains("PATH"), "{text}");
+    assert!(
+        !text.contains(&token),
+        "the secret reached the stored transcript"
+    );
+    assert!(text.contains(george_core::secret::REDACTED), "{text}");
+    for event in e.events("j").await.unwrap() {
+        assert!(!event.detail.contains(&token), "{event:?}");
+    }
+}
