@@ -378,8 +378,12 @@ pub(crate) async fn run(config_path: &Path) -> Result<u8, String> {
     let projector = match (&client, &c.kubernetes) {
         (Some(client), Some(k)) if k.status => {
             let resync = Duration::from_millis(k.status_resync_ms.unwrap_or(10_000).max(100));
-            let p = StatusProjector::new(engine.clone(), client.clone(), &k.namespace)
+            let mut p = StatusProjector::new(engine.clone(), client.clone(), &k.namespace)
                 .with_resync(resync);
+            if c.source.kubernetes && k.all_namespaces {
+                // Each job's CR is where the source found it.
+                p = p.across_namespaces();
+            }
             Some(p.spawn())
         }
         _ => None,

@@ -302,3 +302,78 @@ async fn a_label_selector_narrows_what_the_source_sees() {
         "{paths:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_from_several_namespaces_get_their_status_where_they_are() {
+    let env = george_k8s::testenv_or_skip!(
+        "jobs_from_several_namespaces_get_their_status_where_they_are"
+    );
+    crd::install(env.client(), LIMIT).await.unwrap();
+    let a = env.namespace("cr-across-a").await.unwrap();
+    let b = env.namespace("cr-across-b").await.unwrap();
+    let labelled =
+        |ns: &george_k8s::testenv::TestNamespace, kind: SourceKind, name: &str, spec: Value| {
+            let mut obj = DynamicObject::new(name, &kind.api_resource()).within(ns.name());
+            obj.metadata.labels = Some([("team".to_string(), "across".to_string())].into());
+            obj.data = json!({ "spec": spec });
+            obj
+        };
+    let pp = PostParams::default();
+    let quick = json!({"steps": [{"id": "run", "command": {"program": "true"}}]});
+    api(&a, SourceKind::TaskTemplate)
+        .create(
+            &pp,
+            &labelled(&a, SourceKind::TaskTemplate, "quick-across", quick),
+        )
+        .await
+        .unwrap();
+    for (ns, name) in [(&a, "in-a"), (&b, "in-b")] {
+        api(ns, SourceKind::Job)
+            .create(
+                &pp,
+                &labelled(
+                    ns,
+                    SourceKind::Job,
+                    name,
+                    json!({"template": "quick-across"}),
+                ),
+            )
+            .await
+            .unwrap();
+    }
+    let source = CrSource::start(a.client(), CrSourceConfig::all_namespaces("team=across"))
+        .await
+        .unwrap();
+    let e = engine(
+        &Arc::new(InMemoryStateStore::new()),
+        &source,
+        &ScriptedProvider::new(),
+    );
+    e.start().await.unwrap();
+    let run = e.spawn();
+    let follower = source.follow(e.clone());
+    let projector = StatusProjector::new(e.clone(), a.client(), a.name())
+        .with_resync(Duration::from_millis(200))
+        .across_namespaces()
+        .spawn();
+    for (ns, name) in [(&a, "in-a"), (&b, "in-b")] {
+        wait_job(&e, name, "Succeeded", |r| r.status == JobStatus::Succeeded).await;
+        let jobs: Api<crd::Job> = ns.api();
+        let deadline = std::time::Instant::now() + LIMIT;
+        loop {
+            let cr = jobs.get(name).await.unwrap();
+            if cr.status.as_ref().and_then(|s| s.phase) == Some(crd::Phase::Succeeded) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: {:?}",
+                cr.status
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    projector.shutdown().await;
+    follower.shutdown().await;
+    run.shutdown().await;
+}

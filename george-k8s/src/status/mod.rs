@@ -81,6 +81,10 @@ pub enum Projected {
 pub struct StatusProjector {
     engine: Engine,
     api: Api<Job>,
+    client: Client,
+    /// Each job's CR is in the namespace its manifest path names (the cluster as the
+    /// source, across namespaces); see [`StatusProjector::across_namespaces`].
+    across: bool,
     recorder: Recorder,
     field_manager: String,
     resync: Duration,
@@ -106,7 +110,9 @@ impl StatusProjector {
         };
         StatusProjector {
             recorder: Recorder::new(client.clone(), reporter),
-            api: Api::namespaced(client, namespace),
+            api: Api::namespaced(client.clone(), namespace),
+            client,
+            across: false,
             engine,
             field_manager: FIELD_MANAGER.to_string(),
             resync: Duration::from_secs(10),
@@ -118,6 +124,26 @@ impl StatusProjector {
     pub fn with_field_manager(mut self, name: impl Into<String>) -> StatusProjector {
         self.field_manager = name.into();
         self
+    }
+
+    /// Projects each job into the `Job` CR of the namespace its manifest came from, when
+    /// the engine's source is the cluster read across namespaces
+    /// ([`CrSource`](crate::source::CrSource) with no namespace: the paths are
+    /// `jobs/<namespace>/<name>.yaml`); jobs from elsewhere still go to the projector's
+    /// own namespace. Watches `Job` CRs in every namespace.
+    pub fn across_namespaces(mut self) -> StatusProjector {
+        self.across = true;
+        self
+    }
+
+    /// The API of `job`'s CR.
+    fn api_for(&self, rec: &george_core::state::JobRecord) -> Api<Job> {
+        match crate::source::render::parse_path(&rec.path) {
+            Some((crate::source::SourceKind::Job, ns, _)) if self.across => {
+                Api::namespaced(self.client.clone(), ns)
+            }
+            _ => self.api.clone(),
+        }
     }
 
     /// Looks for step-level changes every `interval` (default 10 s).
@@ -135,7 +161,8 @@ impl StatusProjector {
         let Some(rec) = self.engine.job(job).await? else {
             return Ok(Projected::NoJob);
         };
-        let Some(cr) = self.api.get_opt(job).await? else {
+        let api = self.api_for(&rec);
+        let Some(cr) = api.get_opt(job).await? else {
             return Ok(Projected::NoResource);
         };
         let before = cr.status.clone();
@@ -152,9 +179,7 @@ impl StatusProjector {
             "status": after,
         });
         let pp = PatchParams::apply(&self.field_manager).force();
-        self.api
-            .patch_status(job, &pp, &Patch::Apply(&patch))
-            .await?;
+        api.patch_status(job, &pp, &Patch::Apply(&patch)).await?;
         self.seen(job, rec.revision);
         let regarding = cr.object_ref(&());
         for t in summary::transitions(before.as_ref(), &after) {
@@ -234,7 +259,12 @@ async fn run(p: StatusProjector, stop: Arc<Notify>) {
     if let Err(e) = p.project_all().await {
         tracing::warn!(error = %e, "status projection: could not list jobs");
     }
-    let mut crs = watcher::watcher(p.api.clone(), watcher::Config::default())
+    let watched = if p.across {
+        Api::all(p.client.clone())
+    } else {
+        p.api.clone()
+    };
+    let mut crs = watcher::watcher(watched, watcher::Config::default())
         .default_backoff()
         .boxed();
     let mut tick = tokio::time::interval(p.resync);
