@@ -45,24 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _human = support::spawn_human(engine.clone(), approvals);
     let _cluster = support::spawn_cluster_sync(&s, Duration::from_secs(3));
 
-    engine.start().await?;
-    for e in engine.manifest_errors() {
-        println!("invalid manifest: {e}");
-    }
-    let run = engine.spawn();
-    let status = engine
-        .wait_finished(support::JOB, Duration::from_secs(120))
-        .await?;
-    run.shutdown().await;
-
-    println!("Timeline of job {}:", support::JOB);
-    for line in support::timeline(&engine, support::JOB).await? {
-        println!("  {line}");
-    }
-    println!("\napp repository history:");
-    for line in support::app_log(&s) {
-        println!("  {line}");
-    }
+    let status = support::run_and_report(&engine, &s, Duration::from_secs(120)).await?;
     let values = support::app_values(&s);
     let replicas = values
         .lines()

@@ -384,24 +384,7 @@ pub async fn run(
     )
     .await?;
     let _human = support::spawn_human(engine.clone(), approvals);
-    engine.start().await?;
-    for e in engine.manifest_errors() {
-        println!("invalid manifest: {e}");
-    }
-    let run = engine.spawn();
-    let status = engine
-        .wait_finished(support::JOB, Duration::from_secs(240))
-        .await?;
-    run.shutdown().await;
-
-    println!("Timeline of job {}:", support::JOB);
-    for line in support::timeline(&engine, support::JOB).await? {
-        println!("  {line}");
-    }
-    println!("\napp repository history:");
-    for line in support::app_log(&s) {
-        println!("  {line}");
-    }
+    let status = support::run_and_report(&engine, &s, Duration::from_secs(240)).await?;
     if !provider.failures().is_empty() {
         println!("script mismatches: {:#?}", provider.failures());
     }

@@ -390,3 +390,30 @@ pub fn app_log(s: &Scenario) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Starts `engine`, runs it until [`JOB`] is finished (or `timeout`), and prints the
+/// manifest errors, the job's timeline and the `app` repository's history: the body the
+/// quickstart examples share. Returns the job's status.
+pub async fn run_and_report(
+    engine: &Engine,
+    s: &Scenario,
+    timeout: Duration,
+) -> george::Result<george::state::JobStatus> {
+    engine.start().await?;
+    for e in engine.manifest_errors() {
+        println!("invalid manifest: {e}");
+    }
+    let run = engine.spawn();
+    let status = engine.wait_finished(JOB, timeout).await?;
+    run.shutdown().await;
+
+    println!("Timeline of job {JOB}:");
+    for line in timeline(engine, JOB).await? {
+        println!("  {line}");
+    }
+    println!("\napp repository history:");
+    for line in app_log(s) {
+        println!("  {line}");
+    }
+    Ok(status)
+}
