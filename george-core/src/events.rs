@@ -169,10 +169,23 @@ impl From<EventAction> for String {
     }
 }
 
+impl From<EventAction> for std::borrow::Cow<'static, str> {
+    fn from(a: EventAction) -> Self {
+        std::borrow::Cow::Borrowed(a.as_str())
+    }
+}
+
 impl PartialEq<EventAction> for String {
     fn eq(&self, other: &EventAction) -> bool {
         self == other.as_str()
     }
+}
+
+/// The actor `engine`, shared: an event the engine writes does not allocate its actor.
+pub fn engine_actor() -> std::sync::Arc<str> {
+    static ENGINE: std::sync::LazyLock<std::sync::Arc<str>> =
+        std::sync::LazyLock::new(|| std::sync::Arc::from("engine"));
+    ENGINE.clone()
 }
 
 #[cfg(test)]

@@ -49,8 +49,11 @@ pub struct ApprovalWrite {
 /// Either all of it is stored, or none of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobWrite {
-    /// The new record. Its `revision` field is ignored; the store sets it.
-    pub job: JobRecord,
+    /// The new record, shared (`Arc`) so the engine's cache and an in-memory store
+    /// hold one copy. [`create`](Self::create) and [`update`](Self::update) set its
+    /// `revision` to the revision the write gives it (1 for a create, the expected
+    /// revision + 1 for an update); a store stores it with that revision.
+    pub job: Arc<JobRecord>,
     /// `None`: create, failing with `Conflict` if the job exists. `Some(r)`: update,
     /// failing with `Conflict` unless the stored revision is `r`.
     pub expected_revision: Option<u64>,
@@ -63,8 +66,11 @@ pub struct JobWrite {
 }
 
 impl JobWrite {
-    /// A write that creates `job`.
-    pub fn create(job: JobRecord) -> Self {
+    /// A write that creates `job` (a `JobRecord` or an `Arc` of one); the record gets
+    /// revision 1.
+    pub fn create(job: impl Into<Arc<JobRecord>>) -> Self {
+        let mut job = job.into();
+        set_revision(&mut job, 1);
         JobWrite {
             job,
             expected_revision: None,
@@ -74,9 +80,12 @@ impl JobWrite {
         }
     }
 
-    /// A write that updates `job`, which was read at `job.revision`.
-    pub fn update(job: JobRecord) -> Self {
+    /// A write that updates `job` (a `JobRecord` or an `Arc` of one), which was read at
+    /// `job.revision`; the record gets that revision + 1.
+    pub fn update(job: impl Into<Arc<JobRecord>>) -> Self {
+        let mut job = job.into();
         let rev = job.revision;
+        set_revision(&mut job, rev.saturating_add(1));
         JobWrite {
             job,
             expected_revision: Some(rev),
@@ -125,6 +134,14 @@ impl JobWrite {
     ) -> Self {
         self.transcripts.push((key, messages.into()));
         self
+    }
+}
+
+/// Sets a shared record's revision, copying the record only when it is shared and the
+/// revision differs.
+pub fn set_revision(job: &mut Arc<JobRecord>, revision: u64) {
+    if job.revision != revision {
+        Arc::make_mut(job).revision = revision;
     }
 }
 

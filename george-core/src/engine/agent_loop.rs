@@ -111,11 +111,14 @@ impl AttemptCtx<'_> {
                 .cloned()
                 .collect()
         });
-        let actor = format!("agent:{agent_name}");
+        let actor: std::sync::Arc<str> = format!("agent:{agent_name}").into();
         let mut r = self.report(fail("", false));
         if let Some(why) = self.over_budget(&r.usage) {
-            r.events
-                .push(self.event("engine", EventAction::BudgetExceeded.as_str(), why.clone()));
+            r.events.push(self.event(
+                &crate::events::engine_actor(),
+                EventAction::BudgetExceeded,
+                why.clone(),
+            ));
             r.outcome = fail(why, false);
             return r;
         }
@@ -150,7 +153,7 @@ impl AttemptCtx<'_> {
             r.usage.add(&resp.usage);
             r.events.push(self.event(
                 &actor,
-                EventAction::ModelResponded.as_str(),
+                EventAction::ModelResponded,
                 format!(
                     "{} tool call(s), {} in ({} cached) / {} out tokens, ${:.6}{}",
                     resp.message.tool_calls.len(),
@@ -170,8 +173,8 @@ impl AttemptCtx<'_> {
             let msg = resp.message;
             if let Some(why) = self.over_turn_cap(msg.tool_calls.len()) {
                 r.events.push(self.event(
-                    "engine",
-                    EventAction::LimitExceeded.as_str(),
+                    &crate::events::engine_actor(),
+                    EventAction::LimitExceeded,
                     why.clone(),
                 ));
                 r.transcript.push(Message::Assistant(msg));
@@ -197,7 +200,7 @@ impl AttemptCtx<'_> {
                             Ok(o) => {
                                 r.events.push(self.event(
                                     &actor,
-                                    EventAction::OutcomeReported.as_str(),
+                                    EventAction::OutcomeReported,
                                     format!(
                                         "{}: {}",
                                         call.name,
@@ -217,8 +220,8 @@ impl AttemptCtx<'_> {
                         a.tools.join(", ")
                     );
                     r.events.push(self.event(
-                        "engine",
-                        EventAction::ToolRefused.as_str(),
+                        &crate::events::engine_actor(),
+                        EventAction::ToolRefused,
                         why.clone(),
                     ));
                     (why, true)
@@ -235,8 +238,8 @@ impl AttemptCtx<'_> {
                             call.name
                         );
                         r.events.push(self.event(
-                            "engine",
-                            EventAction::ToolRefused.as_str(),
+                            &crate::events::engine_actor(),
+                            EventAction::ToolRefused,
                             why.clone(),
                         ));
                         results.push(Message::Tool {
@@ -256,7 +259,7 @@ impl AttemptCtx<'_> {
                         Ok(out) => {
                             r.events.push(self.event(
                                 &actor,
-                                EventAction::ToolCalled.as_str(),
+                                EventAction::ToolCalled,
                                 format!(
                                     "{}({}) → {}",
                                     call.name,
@@ -269,7 +272,7 @@ impl AttemptCtx<'_> {
                         Err(e) => {
                             r.events.push(self.event(
                                 &actor,
-                                EventAction::ToolFailed.as_str(),
+                                EventAction::ToolFailed,
                                 format!("{}: {e}", call.name),
                             ));
                             (format!("tool error: {e}"), true)
@@ -305,8 +308,8 @@ impl AttemptCtx<'_> {
                     self.limits.max_transcript_bytes
                 );
                 r.events.push(self.event(
-                    "engine",
-                    EventAction::LimitExceeded.as_str(),
+                    &crate::events::engine_actor(),
+                    EventAction::LimitExceeded,
                     why.clone(),
                 ));
                 r.outcome = fail(why, false);
@@ -318,8 +321,8 @@ impl AttemptCtx<'_> {
             }
             if let Some(why) = self.over_budget(&r.usage) {
                 r.events.push(self.event(
-                    "engine",
-                    EventAction::BudgetExceeded.as_str(),
+                    &crate::events::engine_actor(),
+                    EventAction::BudgetExceeded,
                     why.clone(),
                 ));
                 r.outcome = fail(why, false);

@@ -160,14 +160,23 @@ impl AttemptCtx<'_> {
         }
     }
 
-    pub(super) fn event(&self, actor: &str, action: &str, detail: String) -> NewEvent {
-        NewEvent::new(
-            self.clock.now_ms(),
-            actor,
-            action,
-            Some(&self.spec.id),
-            detail,
-        )
+    /// An event of this attempt's step; the step id is shared with the record's.
+    pub(super) fn event(
+        &self,
+        actor: &std::sync::Arc<str>,
+        action: crate::events::EventAction,
+        detail: String,
+    ) -> NewEvent {
+        match self.record.step(&self.spec.id) {
+            Some(s) => NewEvent::shared(self.clock.now_ms(), actor, action, Some(&s.id), detail),
+            None => NewEvent::new(
+                self.clock.now_ms(),
+                actor.clone(),
+                action,
+                Some(&self.spec.id),
+                detail,
+            ),
+        }
     }
 
     /// Why a model turn making `calls` tool calls is over the operator's cap.

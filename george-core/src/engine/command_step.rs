@@ -89,8 +89,8 @@ impl AttemptCtx<'_> {
             }
         };
         r.events.push(self.event(
-            "engine",
-            EventAction::CommandRan.as_str(),
+            &crate::events::engine_actor(),
+            EventAction::CommandRan,
             format!(
                 "{program} {} → exit {}: {}",
                 rendered.join(" "),

@@ -255,11 +255,11 @@ fn try_start(
     s.state = next;
     s.attempt += 1;
     let attempt = s.attempt;
-    events.push(NewEvent::new(
+    events.push(NewEvent::shared(
         now,
-        "engine",
+        &crate::events::engine_actor(),
         EventAction::StepStarted,
-        Some(step),
+        Some(&s.id),
         format!("attempt {attempt} on {}", shared.config.id),
     ));
     shared.started.fetch_add(1, Ordering::Relaxed);

@@ -73,8 +73,11 @@ impl AttemptCtx<'_> {
         let req = match self.approved_plan(src) {
             Ok(req) => req,
             Err(why) => {
-                r.events
-                    .push(self.event("engine", EventAction::ToolRefused.as_str(), why.clone()));
+                r.events.push(self.event(
+                    &crate::events::engine_actor(),
+                    EventAction::ToolRefused,
+                    why.clone(),
+                ));
                 r.outcome = Outcome::Blocked(why);
                 return r;
             }
@@ -110,8 +113,8 @@ impl AttemptCtx<'_> {
             match tool.executor.call(inv).instrument(span).await {
                 Ok(out) => {
                     r.events.push(self.event(
-                        "engine",
-                        EventAction::ToolCalled.as_str(),
+                        &crate::events::engine_actor(),
+                        EventAction::ToolCalled,
                         format!(
                             "approved action {index} ({key}): {} → {}",
                             action.tool,

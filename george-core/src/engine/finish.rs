@@ -7,7 +7,7 @@ use tracing::Instrument as _;
 
 use super::attempt::AttemptReport;
 use super::dispatch::{d_agents, release_all, start_ready};
-use super::io::{ROUNDS, commit, desired_of, events_of, load, retained_of, slot};
+use super::io::{ROUNDS, commit_after, desired_of, events_of, load, retained_of, slot};
 use super::lease::spawn_attempt;
 use super::{Engine, lock};
 use crate::backoff::backoff_ms;
@@ -76,9 +76,12 @@ pub(super) async fn finish(
             break;
         };
         load(shared, job, &mut guard).await?;
-        let Some(rec) = guard.as_deref().cloned() else {
+        // The cached record is taken, not copied, when nothing else shares it (the
+        // attempt dropped its own before finishing); `commit` puts the new one back.
+        let Some(rec) = guard.take().map(Arc::unwrap_or_clone) else {
             return Ok(false);
         };
+        let before = rec.status;
         let now = shared.clock.now_ms();
         let policy = spec.map(|s| s.retry).unwrap_or_default();
         let ctx = OutcomeContext {
@@ -91,7 +94,7 @@ pub(super) async fn finish(
             commit_author: author.as_deref(),
             executes: spec.and_then(|s| s.execute_approved.as_deref()),
         };
-        match finish_once(engine, job, step, rec, this, &ctx, &mut guard).await {
+        match finish_once(engine, job, step, (rec, before), this, &ctx, &mut guard).await {
             Err(e) if e.kind() == ErrorKind::Conflict && round < ROUNDS => {
                 tracing::debug!(
                     job,
@@ -142,7 +145,7 @@ async fn finish_once(
     engine: &Engine,
     job: &str,
     step: &str,
-    mut rec: JobRecord,
+    (mut rec, before): (JobRecord, crate::state::JobStatus),
     report: Outcomes,
     ctx: &OutcomeContext<'_>,
     guard: &mut tokio::sync::MutexGuard<'_, Option<std::sync::Arc<JobRecord>>>,
@@ -160,6 +163,7 @@ async fn finish_once(
                 attempt = ctx.attempt,
                 "outcome of an attempt whose lease was lost: discarded"
             );
+            **guard = Some(Arc::new(rec));
             return Ok((false, None));
         }
     }
@@ -212,7 +216,10 @@ async fn finish_once(
         w = w.insert_approval(req.clone());
     }
     let span = tracing::info_span!("store.commit", write = "outcome");
-    if let Err(e) = commit(shared, guard, w).instrument(span).await {
+    if let Err(e) = commit_after(shared, guard, w, Some(before))
+        .instrument(span)
+        .await
+    {
         release_all(engine, job, d_agents(&desired_now, &to_start));
         return Err(e);
     }

@@ -69,10 +69,11 @@ pub(super) fn agent_of(shared: &Shared, name: &str) -> Option<Arc<AgentSpec>> {
 /// Engine events from [`reconcile::apply`](crate::reconcile::apply)'s changes.
 pub(super) fn events_of(
     now: u64,
-    changes: Vec<(Option<String>, EventAction, String)>,
+    changes: Vec<(Option<Arc<str>>, EventAction, String)>,
 ) -> impl Iterator<Item = NewEvent> {
+    let engine = crate::events::engine_actor();
     changes.into_iter().map(move |(step, action, detail)| {
-        NewEvent::new(now, "engine", action, step.as_deref(), detail)
+        NewEvent::shared(now, &engine, action, step.as_ref(), detail)
     })
 }
 
@@ -106,6 +107,19 @@ pub(super) async fn commit(
     guard: &mut Option<Arc<JobRecord>>,
     write: JobWrite,
 ) -> Result<Arc<JobRecord>> {
+    let before = guard.as_ref().map(|r| r.status);
+    commit_after(shared, guard, write, before).await
+}
+
+/// [`commit`] of a write whose record was taken out of the cache (`guard` is empty):
+/// `before` is the status the record had, so a broadcast goes out only on a change.
+pub(super) async fn commit_after(
+    shared: &Shared,
+    guard: &mut Option<Arc<JobRecord>>,
+    write: JobWrite,
+    before: Option<JobStatus>,
+) -> Result<Arc<JobRecord>> {
+    // The record is shared with the write (and with an in-memory store): no copy.
     let mut rec = write.job.clone();
     // Nothing is allocated unless the write carries approval requests (rare).
     let approvals: Vec<ApprovalUpdate> = write
@@ -122,12 +136,10 @@ pub(super) async fn commit(
     shared.metrics.store_commit.observe(started.elapsed());
     match result {
         Ok(rev) => {
-            rec.revision = rev;
-            let before = guard.as_ref().map(|r| r.status);
+            crate::store::set_revision(&mut rec, rev);
             publish(shared, before, &rec, approvals);
             // A record at rest leaves the cache: the store has it, and nothing here
             // needs it until an outside event, which reloads it.
-            let rec = Arc::new(rec);
             *guard = (!rec.at_rest()).then(|| rec.clone());
             Ok(rec)
         }

@@ -140,6 +140,10 @@ pub(super) fn spawn_attempt(
             }
         };
         drop(renewing);
+        // The record this attempt started from is let go before the outcome is
+        // recorded, so `finish` can take the cached record instead of copying it.
+        drop(run);
+        drop(rec);
         tracing::Span::current().record("outcome", outcome_of(&report.outcome));
         e.shared
             .metrics

@@ -273,7 +273,7 @@ impl Engine {
                         StepState::Failed { retry_at_ms: None } | StepState::Cancelled | StepState::Blocked
                     ) {
                         changes.push((
-                            Some(s.id.to_string()),
+                            Some(s.id.clone()),
                             EventAction::StepTransition,
                             format!("{} → pending: {why}", s.state.name()),
                         ));
@@ -321,7 +321,7 @@ impl Engine {
             let mut events: Vec<NewEvent> = changes
                 .into_iter()
                 .map(|(step, action, detail)| {
-                    NewEvent::new(now, &actor, action, step.as_deref(), detail)
+                    NewEvent::new(now, actor.as_str(), action, step.as_deref(), detail)
                 })
                 .collect();
             let mut cancelled = Vec::new();
@@ -338,7 +338,7 @@ impl Engine {
                 };
                 events.push(NewEvent::new(
                     now,
-                    &actor,
+                    actor.as_str(),
                     EventAction::ApprovalCancelled,
                     Some(&req.step),
                     format!("cancelled {id}: {why}"),
@@ -374,7 +374,7 @@ impl Engine {
 /// A changed record, its event-log changes, and the approval requests to cancel.
 type Changed = (
     JobRecord,
-    Vec<(Option<String>, EventAction, String)>,
+    Vec<(Option<std::sync::Arc<str>>, EventAction, String)>,
     Vec<(String, String)>,
 );
 

@@ -56,7 +56,7 @@ struct Inner {
 /// the job name is not repeated in every entry.
 #[derive(Debug)]
 struct StoredJob {
-    record: JobRecord,
+    record: Arc<JobRecord>,
     events: Vec<StoredEvent>,
     /// [`JobRecord::wake_at_ms`] of the record, or later while claimed.
     wake_at_ms: Option<u64>,
@@ -65,9 +65,11 @@ struct StoredJob {
 #[derive(Debug)]
 struct StoredEvent {
     at_ms: u64,
-    actor: Box<str>,
-    action: Box<str>,
-    step: Option<Box<str>>,
+    /// Shared with every event of the same actor (and with the engine's).
+    actor: Arc<str>,
+    action: std::borrow::Cow<'static, str>,
+    /// Shared with the record's step id.
+    step: Option<Arc<str>>,
     detail: Box<str>,
 }
 
@@ -113,15 +115,17 @@ impl Inner {
             |id, _| Ok::<_, Error>(self.approvals.get(id).map(|r| r.status.name().to_string())),
         )?;
 
-        // Apply.
-        job.revision = revision;
+        // Apply. The record is kept as shared (`Arc`): the engine's cache holds the same one.
+        crate::store::set_revision(&mut job, revision);
         let wake_at_ms = job.wake_at_ms();
-        job.steps.shrink_to_fit();
+        if let Some(j) = Arc::get_mut(&mut job) {
+            j.steps.shrink_to_fit();
+        }
         let new_events = events.into_iter().map(|e| StoredEvent {
             at_ms: e.at_ms,
-            actor: e.actor.into(),
-            action: e.action.into(),
-            step: e.step.map(Into::into),
+            actor: e.actor,
+            action: e.action,
+            step: e.step,
             detail: e.detail.into(),
         });
         match self.jobs.get_mut(job.name.as_str()) {
@@ -174,7 +178,7 @@ impl Inner {
             .filter_map(|n| {
                 let j = self.jobs.get_mut(n)?;
                 j.wake_at_ms = Some(hidden_until);
-                Some(j.record.clone())
+                Some((*j.record).clone())
             })
             .collect()
     }
@@ -207,7 +211,7 @@ impl Inner {
 #[async_trait]
 impl StateStore for InMemoryStateStore {
     async fn get_job(&self, name: &str) -> Result<Option<JobRecord>> {
-        Ok(self.lock().jobs.get(name).map(|s| s.record.clone()))
+        Ok(self.lock().jobs.get(name).map(|s| (*s.record).clone()))
     }
 
     async fn list_jobs(&self) -> Result<Vec<JobRecord>> {
@@ -215,7 +219,7 @@ impl StateStore for InMemoryStateStore {
             .lock()
             .jobs
             .values()
-            .map(|s| s.record.clone())
+            .map(|s| (*s.record).clone())
             .collect())
     }
 

@@ -326,7 +326,7 @@ pub fn derive_status<'a>(states: impl Iterator<Item = &'a StepState>, removed: b
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
     /// `(step, action, detail)` for the event log.
-    pub changes: Vec<(Option<String>, EventAction, String)>,
+    pub changes: Vec<(Option<std::sync::Arc<str>>, EventAction, String)>,
     /// `(request id, reason)` of open approval requests to cancel.
     pub cancel_approvals: Vec<(String, String)>,
 }
@@ -421,13 +421,13 @@ pub fn apply(record: &mut JobRecord, actions: &[Action], commit: &str) -> Applie
                             let detail = format!("{} → {}: {reason}", s.state.name(), next.name());
                             s.state = next;
                             out.changes.push((
-                                Some(step.clone()),
+                                Some(s.id.clone()),
                                 EventAction::StepTransition,
                                 detail,
                             ));
                         }
                         Err(e) => out.changes.push((
-                            Some(step.clone()),
+                            Some(s.id.clone()),
                             EventAction::StepInvalid,
                             e.to_string(),
                         )),
@@ -464,7 +464,7 @@ fn new_generation_step(s: &mut StepRecord, gated: bool, generation: u64, out: &m
                 format!("the job changed (generation {generation}): the step plans again"),
             ));
             out.changes.push((
-                Some(s.id.to_string()),
+                Some(s.id.clone()),
                 EventAction::StepTransition,
                 format!("awaiting_approval → pending: generation {generation} cancels {request}"),
             ));
@@ -485,7 +485,7 @@ fn new_generation_step(s: &mut StepRecord, gated: bool, generation: u64, out: &m
             };
             if let Some(why) = voided {
                 out.changes
-                    .push((Some(s.id.to_string()), EventAction::ApprovalVoided, why));
+                    .push((Some(s.id.clone()), EventAction::ApprovalVoided, why));
                 s.state = StepState::Pending;
                 s.outputs = None;
                 s.approved = None;

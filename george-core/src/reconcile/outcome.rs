@@ -68,11 +68,11 @@ pub struct Recorded {
     pub insert: Option<ApprovalRequest>,
 }
 
-fn actor_of(agent: &str) -> String {
+fn actor_of(agent: &str) -> std::sync::Arc<str> {
     if agent.is_empty() {
-        "engine".to_string()
+        crate::events::engine_actor()
     } else {
-        format!("agent:{agent}")
+        format!("agent:{agent}").into()
     }
 }
 
@@ -182,11 +182,11 @@ pub fn record_outcome(
         .state
         .apply(event)
         .map_err(|e| Error::backend(format!("state machine: {e}")))?;
-    out.events.push(NewEvent::new(
+    out.events.push(NewEvent::shared(
         now,
-        actor_of(ctx.agent),
+        &actor_of(ctx.agent),
         action,
-        Some(step),
+        Some(&s.id),
         detail,
     ));
     if succeeded
@@ -211,7 +211,11 @@ pub(crate) fn status_event(
     if status != job.status {
         events.push(NewEvent::new(
             now,
-            actor,
+            if actor == "engine" {
+                crate::events::engine_actor()
+            } else {
+                actor.into()
+            },
             EventAction::JobStatus,
             None,
             format!("{} → {status}: {cause}", job.status),

@@ -156,8 +156,8 @@ impl Prepared {
                 value: u128::from(r) + 1,
             })
         })?;
-        job.revision = revision;
-        let record = encode("job record", &job)?;
+        george_core::store::set_revision(&mut job, revision);
+        let record = encode("job record", &*job)?;
 
         let mut p = Prepared {
             revision: to_i64("revision", revision)?,
@@ -187,13 +187,13 @@ impl Prepared {
             tr_step: Vec::new(),
             tr_attempt: Vec::new(),
             tr_messages: Vec::new(),
-            name: job.name,
+            name: job.name.clone(),
         };
         for e in events {
             p.ev_at.push(to_i64("event at_ms", e.at_ms)?);
-            p.ev_actor.push(e.actor);
-            p.ev_action.push(e.action);
-            p.ev_step.push(e.step);
+            p.ev_actor.push(e.actor.to_string());
+            p.ev_action.push(e.action.into_owned());
+            p.ev_step.push(e.step.as_deref().map(str::to_string));
             p.ev_detail.push(e.detail);
         }
         // The statement checks what the first write of each id needs of the stored

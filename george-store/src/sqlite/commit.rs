@@ -41,7 +41,10 @@ impl Prepared {
             approvals,
             transcripts,
         } = write;
-        job.revision = expected_revision.map_or(1, |r| r.saturating_add(1));
+        george_core::store::set_revision(
+            &mut job,
+            expected_revision.map_or(1, |r| r.saturating_add(1)),
+        );
         let wake_at_ms = job.wake_at_ms();
         let record = serde_json::to_string(&job).map_err(|source| StoreError::Encode {
             what: "job record",
@@ -70,7 +73,7 @@ impl Prepared {
             enc_transcripts.push((key, json));
         }
         Ok(Prepared {
-            name: job.name,
+            name: job.name.clone(),
             status: job.status.name(),
             updated_at_ms: job.updated_at_ms,
             wake_at_ms,

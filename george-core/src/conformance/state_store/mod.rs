@@ -73,7 +73,7 @@ fn ev(i: u64, action: &str, step: Option<&str>) -> NewEvent {
     NewEvent::new(
         1_700_000_000_000 + i,
         "engine",
-        action,
+        action.to_string(),
         step,
         format!("detail {i}: \u{00e9}\nsecond line"),
     )

@@ -60,9 +60,9 @@ pub async fn events_are_sequenced(store: &dyn StateStore) {
             job: a.clone(),
             seq: i,
             at_ms: want.at_ms,
-            actor: want.actor,
-            action: want.action,
-            step: want.step,
+            actor: want.actor.to_string(),
+            action: want.action.into_owned(),
+            step: want.step.as_deref().map(str::to_string),
             detail: want.detail,
         };
         assert_eq!(
