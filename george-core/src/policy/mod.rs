@@ -271,8 +271,8 @@ enum ActionOutcome {
 /// The verdict of `policies` on `plan`, proposed in `ctx` (see the module's table).
 ///
 /// Only the policies whose `applies_to` covers `ctx` count. The order is deterministic
-/// whatever the iterator's: policies by name, rules in file order; a policy passed
-/// twice counts once.
+/// whatever the iterator's: policies by name, rules in file order (a policy passed
+/// twice changes nothing).
 pub fn evaluate<'p>(
     policies: impl IntoIterator<Item = &'p Policy>,
     ctx: &PlanContext<'_>,
@@ -282,8 +282,9 @@ pub fn evaluate<'p>(
         .into_iter()
         .filter(|p| matching::applies(&p.spec.applies_to, ctx))
         .collect();
+    // Stable: policies sharing a name (only possible outside a `ManifestSet`) keep
+    // their order, and all of them count.
     applying.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    applying.dedup_by(|a, b| a.metadata.name == b.metadata.name);
     if plan.actions.is_empty() {
         return Verdict::AskHuman {
             reason: AskReason::EmptyPlan,

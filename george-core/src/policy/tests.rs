@@ -289,7 +289,7 @@ fn auto_approval_names_the_policy_rule_and_actor() {
             reason: AskReason::EmptyPlan
         }
     );
-    // A policy given twice counts once; no policy at all asks.
+    // A policy given twice changes nothing; no policy at all asks.
     let v2 = evaluate(
         [&p, &p],
         &PlanContext::new("a", "t", "s"),
@@ -499,6 +499,24 @@ fn table_of_decisions_by_autonomy() {
             short(&decide(level, verdict.clone())),
             expected,
             "{level:?}"
+        );
+    }
+}
+
+#[test]
+fn policies_sharing_a_name_all_count() {
+    // Only possible outside a `ManifestSet` (which refuses duplicate names).
+    let allow = pol("same", "{rules: [{name: a, effect: allow}]}");
+    let deny = pol("same", "{rules: [{name: d, effect: deny, tool: rm}]}");
+    let ctx = PlanContext::new("a", "t", "s");
+    for policies in [[&allow, &deny], [&deny, &allow]] {
+        assert_eq!(
+            short(&evaluate(policies, &ctx, &plan(&[("rm", json!({}))]))),
+            "deny same/d @0"
+        );
+        assert_eq!(
+            short(&evaluate(policies, &ctx, &plan(&[("ls", json!({}))]))),
+            "allow same/a"
         );
     }
 }
