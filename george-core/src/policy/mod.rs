@@ -430,8 +430,9 @@ pub struct PlanDecision {
 }
 
 /// The levels the manifests of `set` declare for `ctx`: the agent's
-/// (`AgentSpec.spec.autonomy`, always set), the template's and the step's (optional).
-/// Unknown names declare nothing.
+/// (`AgentSpec.spec.autonomy`, always set, `supervised` by default — so a plan is
+/// `autonomous` only when its agent says so), the template's and the step's
+/// (optional). Unknown names declare nothing.
 pub fn declared_autonomy(set: &ManifestSet, ctx: &PlanContext<'_>) -> [Option<Autonomy>; 3] {
     let agent = set.agents.get(ctx.agent).map(|a| a.value.spec.autonomy);
     let template = set.templates.get(ctx.template).map(|t| &t.value.spec);
