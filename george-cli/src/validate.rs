@@ -66,10 +66,11 @@ pub(crate) fn run(root: &Path, format: Format) -> Result<u8, String> {
                 println!("{e}");
             }
             eprintln!(
-                "{count} manifest file(s): {} agent(s), {} template(s), {} job(s) valid; {} error(s)",
+                "{count} manifest file(s): {} agent(s), {} template(s), {} job(s), {} policy(ies) valid; {} error(s)",
                 set.agents.len(),
                 set.templates.len(),
                 set.jobs.len(),
+                set.policies.len(),
                 errors.len()
             );
         }
@@ -80,6 +81,7 @@ pub(crate) fn run(root: &Path, format: Format) -> Result<u8, String> {
                 "agents": set.agents.len(),
                 "templates": set.templates.len(),
                 "jobs": set.jobs.len(),
+                "policies": set.policies.len(),
                 "errors": errors.iter().map(|e| json!({
                     "path": e.path,
                     "line": e.line,

@@ -52,7 +52,7 @@ fn a_valid_repository_exits_0() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.is_empty());
     assert!(
-        err.contains("1 template(s), 1 job(s) valid; 0 error(s)"),
+        err.contains("1 template(s), 1 job(s), 0 policy(ies) valid; 0 error(s)"),
         "{err}"
     );
 }
@@ -110,7 +110,7 @@ fn schema_prints_each_kind() {
     let (code, out, _) = george(&["schema"]);
     assert_eq!(code, 0);
     let all: serde_json::Value = serde_json::from_str(&out).expect("json");
-    for kind in ["AgentSpec", "TaskTemplate", "Job"] {
+    for kind in ["AgentSpec", "TaskTemplate", "Job", "Policy"] {
         assert!(all[kind].is_object(), "{kind}");
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 
 /// The folders whose YAML files are manifests.
-pub const MANIFEST_DIRS: [&str; 3] = ["agent-specs/", "task-templates/", "jobs/"];
+pub const MANIFEST_DIRS: [&str; 4] = ["agent-specs/", "task-templates/", "jobs/", "policies/"];
 
 /// Whether `path` (relative, `/`-separated) is a manifest path: a `.yaml`/`.yml` file
 /// under one of [`MANIFEST_DIRS`].

@@ -3,7 +3,8 @@
 //! The heart of George: the domain model ([`model`], [`state`]), manifest loading and
 //! validation ([`manifest`]), template rendering ([`template`]), every plug-in trait
 //! ([`provider::Provider`], [`tool::ToolExecutor`], [`store::StateStore`],
-//! [`git::GitSource`], [`human::HumanChannel`]), the pure reconciler ([`reconcile`]), the
+//! [`git::GitSource`], [`human::HumanChannel`]), the pure reconciler ([`reconcile`]), pure
+//! policy verdicts on plans ([`policy`]), the
 //! engine and the agent tool loop ([`engine`]), and in-memory backends ([`memory`],
 //! [`scripted`], [`command`]) that are always compiled, for tests and examples.
 //!
@@ -59,6 +60,7 @@ pub mod memory;
 pub mod model;
 pub mod outcome;
 mod params;
+pub mod policy;
 pub mod provider;
 pub mod state;
 pub mod store;

@@ -1,4 +1,4 @@
-//! The desired-state documents: [`AgentSpec`], [`TaskTemplate`] and [`Job`], as
+//! The desired-state documents: [`AgentSpec`], [`TaskTemplate`], [`Job`] and [`Policy`], as
 //! Kubernetes-style manifests (`apiVersion`, `kind`, `metadata.name`, `spec`).
 //!
 //! Field names are `snake_case` in YAML (`depends_on`, `system_prompt`). Every type
@@ -11,6 +11,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::params::Params;
+
+mod policy;
+
+pub use policy::{AppliesTo, ArgumentCondition, Effect, Policy, PolicyRule, PolicySpec};
 
 /// The `apiVersion` every George manifest carries.
 pub const API_VERSION: &str = "george.dev/v1alpha1";
@@ -116,15 +120,65 @@ fn default_provider() -> String {
     "default".to_string()
 }
 
-/// An agent's autonomy level.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// An autonomy level, of an agent, a template or a step: `manual`, `supervised` (the
+/// default) or `autonomous`.
+///
+/// Levels are ordered from the most to the least restrictive,
+/// `Manual < Supervised < Autonomous` ([`rank`](Self::rank); `Ord` follows it): the
+/// level a plan runs at is the lowest of those declared, capped by the operator's
+/// ceiling ([`crate::policy::effective_autonomy`]).
+///
+/// ```
+/// use george_core::model::Autonomy;
+/// assert!(Autonomy::Manual < Autonomy::Supervised);
+/// assert!(Autonomy::Supervised < Autonomy::Autonomous);
+/// assert_eq!(Autonomy::Autonomous.min(Autonomy::Manual), Autonomy::Manual);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Autonomy {
-    /// Steps whose `approval` is required wait for a human (the default).
+    /// Steps whose `approval` is required wait for a human, unless a `Policy`
+    /// auto-approves their plan (the default).
     #[default]
     Supervised,
-    /// Every plan this agent proposes waits for a human, whatever the step says.
+    /// Every plan waits for a human, whatever the step or any policy says.
     Manual,
+    /// Like `supervised` for plans; write tools may later be allowed without a plan,
+    /// within budgets (issue 15; the engine treats it as `supervised` today).
+    Autonomous,
+}
+
+impl Autonomy {
+    /// The level's place in `manual` (0) < `supervised` (1) < `autonomous` (2).
+    pub fn rank(self) -> u8 {
+        match self {
+            Autonomy::Manual => 0,
+            Autonomy::Supervised => 1,
+            Autonomy::Autonomous => 2,
+        }
+    }
+
+    /// The YAML spelling: `manual`, `supervised`, `autonomous`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Autonomy::Manual => "manual",
+            Autonomy::Supervised => "supervised",
+            Autonomy::Autonomous => "autonomous",
+        }
+    }
+}
+
+impl PartialOrd for Autonomy {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Autonomy {
+    /// By [`rank`](Self::rank): `Manual < Supervised < Autonomous`.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.rank().cmp(&other.rank())
+    }
 }
 
 /// `kind: TaskTemplate` — parameters and steps. Lives under `task-templates/`.
@@ -151,6 +205,11 @@ pub struct TemplateSpec {
     /// The parameters a job supplies.
     #[serde(default)]
     pub parameters: Vec<ParameterSpec>,
+    /// The autonomy of every step of this template: a plan runs at the lowest of its
+    /// agent's, its template's and its step's levels (absent ones ignored), capped by
+    /// the operator's ceiling. Absent: no restriction from the template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autonomy: Option<Autonomy>,
     /// The steps, in any order: `depends_on` fixes the order.
     pub steps: Vec<StepSpec>,
 }
@@ -251,6 +310,10 @@ pub struct StepSpec {
     /// tool loop and fails the step (not retried).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<Budget>,
+    /// This step's autonomy (see [`TemplateSpec::autonomy`]). Absent: no restriction
+    /// from the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autonomy: Option<Autonomy>,
 }
 
 /// A spending limit: tokens (all input and output tokens, cached or not) and/or cost
@@ -579,7 +642,7 @@ pub enum RemovalPolicy {
     Keep,
 }
 
-/// The three manifest kinds.
+/// The manifest kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     /// `AgentSpec`
@@ -588,6 +651,8 @@ pub enum Kind {
     TaskTemplate,
     /// `Job`
     Job,
+    /// `Policy`
+    Policy,
 }
 
 impl Kind {
@@ -597,6 +662,7 @@ impl Kind {
             Kind::AgentSpec => "AgentSpec",
             Kind::TaskTemplate => "TaskTemplate",
             Kind::Job => "Job",
+            Kind::Policy => "Policy",
         }
     }
 
@@ -606,6 +672,7 @@ impl Kind {
             "AgentSpec" => Some(Kind::AgentSpec),
             "TaskTemplate" => Some(Kind::TaskTemplate),
             "Job" => Some(Kind::Job),
+            "Policy" => Some(Kind::Policy),
             _ => None,
         }
     }

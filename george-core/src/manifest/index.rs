@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::ManifestLimits;
 use super::parse::{FileEntry, Object, parse_file};
-use super::resolve::{resolve_agent, resolve_job, resolve_template};
+use super::resolve::{resolve_agent, resolve_job, resolve_policy, resolve_template};
 use super::{ManifestError, ManifestSet};
 use crate::git::{SourceFile, is_manifest_path};
 use crate::model::{Kind, TaskTemplate};
@@ -23,6 +23,7 @@ pub struct ManifestIndex {
     pub(super) agent_claims: HashMap<String, Claims>,
     pub(super) template_claims: HashMap<String, Claims>,
     pub(super) job_claims: HashMap<String, Claims>,
+    pub(super) policy_claims: HashMap<String, Claims>,
     /// Agent name → paths of the templates naming it.
     pub(super) agent_users: HashMap<String, HashSet<String>>,
     /// Template name → paths of the jobs using it.
@@ -42,6 +43,7 @@ impl ManifestIndex {
             Kind::AgentSpec => &mut self.agent_claims,
             Kind::TaskTemplate => &mut self.template_claims,
             Kind::Job => &mut self.job_claims,
+            Kind::Policy => &mut self.policy_claims,
         }
     }
 
@@ -50,6 +52,7 @@ impl ManifestIndex {
             Kind::AgentSpec => &self.agent_claims,
             Kind::TaskTemplate => &self.template_claims,
             Kind::Job => &self.job_claims,
+            Kind::Policy => &self.policy_claims,
         };
         map.get(name)
             .map(|s| s.iter().cloned().collect())
@@ -112,6 +115,7 @@ pub(super) struct Dirty {
     agents: HashSet<String>,
     templates: HashSet<String>,
     jobs: HashSet<String>,
+    policies: HashSet<String>,
 }
 
 impl Dirty {
@@ -120,6 +124,7 @@ impl Dirty {
             Kind::AgentSpec => &mut self.agents,
             Kind::TaskTemplate => &mut self.templates,
             Kind::Job => &mut self.jobs,
+            Kind::Policy => &mut self.policies,
         };
         if !set.contains(name) {
             set.insert(name.to_string());
@@ -173,6 +178,10 @@ pub(super) fn apply(
     templates.sort();
     for name in templates {
         errors_changed |= resolve_template(set, &name, &mut dirty);
+    }
+    // Nothing depends on a policy: it is read when a plan is decided.
+    for name in dirty.policies.drain() {
+        errors_changed |= resolve_policy(set, &name);
     }
     let mut changed_jobs = BTreeSet::new();
     for name in dirty.jobs.drain() {
@@ -254,9 +263,10 @@ fn remove_file(set: &mut ManifestSet, path: &str, dirty: &mut Dirty) -> bool {
             }
         }
         Object::Job(j) => remove_from(&mut idx.template_users, &j.spec.template, path),
-        Object::Agent(_) | Object::None => {}
+        Object::Agent(_) | Object::Policy(_) | Object::None => {}
     }
     set.invalid_job_paths.remove(path);
+    set.invalid_policy_paths.remove(path);
     idx.set_errors(path, Vec::new())
 }
 
@@ -278,7 +288,7 @@ fn add_file(set: &mut ManifestSet, path: String, entry: FileEntry, dirty: &mut D
                 .or_default()
                 .insert(path.clone());
         }
-        Object::Agent(_) | Object::None => {}
+        Object::Agent(_) | Object::Policy(_) | Object::None => {}
     }
     let mut errors_changed = false;
     match (entry.kind, &entry.name) {
@@ -292,8 +302,14 @@ fn add_file(set: &mut ManifestSet, path: String, entry: FileEntry, dirty: &mut D
         (kind, _) => {
             // No name: nothing can refer to it, its errors are its own.
             errors_changed = idx.set_errors(&path, entry.local_errors.clone());
-            if kind == Some(Kind::Job) {
-                set.invalid_job_paths.insert(path.clone());
+            match kind {
+                Some(Kind::Job) => {
+                    set.invalid_job_paths.insert(path.clone());
+                }
+                Some(Kind::Policy) => {
+                    set.invalid_policy_paths.insert(path.clone());
+                }
+                _ => {}
             }
         }
     }

@@ -4,8 +4,8 @@
 //! - [`ManifestSet::load`] parses every manifest file ([`crate::git::is_manifest_path`];
 //!   other paths are ignored), dispatches on `kind`, validates each object on its own
 //!   (syntax, types, unknown fields, names, steps, dependencies, regular expressions,
-//!   template syntax) and then across files (duplicate names, unknown agents and
-//!   templates, job parameters against their template, defaults applied).
+//!   template syntax, policy rules) and then across files (duplicate names, unknown
+//!   agents and templates, job parameters against their template, defaults applied).
 //! - [`ManifestSet::update`] applies a commit's changed and removed files
 //!   incrementally: only the touched objects and those depending on them are
 //!   re-validated, and the names of the jobs whose desired state may have changed are
@@ -38,7 +38,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::git::SourceFile;
-use crate::model::{AgentSpec, Job, Kind, TaskTemplate};
+use crate::model::{AgentSpec, Job, Kind, Policy, TaskTemplate};
 
 mod graph;
 mod index;
@@ -116,6 +116,14 @@ pub struct ManifestSet {
     pub templates: HashMap<String, Loaded<TaskTemplate>>,
     /// Valid jobs by name.
     pub jobs: HashMap<String, DesiredJob>,
+    /// Valid policies by name (under `policies/`). An invalid policy is absent here
+    /// (its errors are in [`errors`](Self::errors)) and its path is in
+    /// [`invalid_policy_paths`](Self::invalid_policy_paths).
+    pub policies: HashMap<String, Loaded<Policy>>,
+    /// Paths of Policy files that exist but did not validate. While any is here,
+    /// [`crate::policy::decide_plan`] auto-approves nothing (a broken policy may have
+    /// been the one that denies or asks); the valid policies still deny.
+    pub invalid_policy_paths: BTreeSet<String>,
     /// One error per invalid manifest (or per problem in it).
     pub errors: Vec<ManifestError>,
     /// Paths of Job files that exist but did not validate.
@@ -218,6 +226,7 @@ pub fn json_schema(kind: Kind) -> serde_json::Value {
         Kind::AgentSpec => schemars::schema_for!(AgentSpec),
         Kind::TaskTemplate => schemars::schema_for!(TaskTemplate),
         Kind::Job => schemars::schema_for!(Job),
+        Kind::Policy => schemars::schema_for!(Policy),
     };
     schema.to_value()
 }

@@ -11,9 +11,11 @@ use serde::de::DeserializeOwned;
 
 use super::ManifestLimits;
 use super::locate::{KindScan, Locator, Pos, scan_kind};
-use super::validate::{CompiledTemplate, validate_agent, validate_job, validate_template};
+use super::validate::{
+    CompiledTemplate, validate_agent, validate_job, validate_policy, validate_template,
+};
 use super::{ManifestError, fnv1a64};
-use crate::model::{API_VERSION, AgentSpec, Job, Kind, TaskTemplate};
+use crate::model::{API_VERSION, AgentSpec, Job, Kind, Policy, TaskTemplate};
 
 /// A problem found before its position is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +46,8 @@ pub(crate) enum Object {
     Template(Arc<TaskTemplate>, Option<Arc<CompiledTemplate>>),
     /// A job.
     Job(Arc<Job>),
+    /// A policy.
+    Policy(Arc<Policy>),
 }
 
 /// A manifest file as parsed.
@@ -92,6 +96,8 @@ pub(crate) fn kind_of_dir(path: &str) -> Option<Kind> {
         Some(Kind::TaskTemplate)
     } else if path.starts_with("jobs/") {
         Some(Kind::Job)
+    } else if path.starts_with("policies/") {
+        Some(Kind::Policy)
     } else {
         None
     }
@@ -241,7 +247,7 @@ pub(crate) fn parse_file(path: &str, bytes: Vec<u8>, limits: &ManifestLimits) ->
                     path,
                     at,
                     "kind",
-                    format!("unknown kind `{k}`: expected AgentSpec, TaskTemplate or Job"),
+                    format!("unknown kind `{k}`: expected AgentSpec, TaskTemplate, Job or Policy"),
                 ));
                 entry.name = read_name(&text);
                 return entry;
@@ -262,7 +268,7 @@ pub(crate) fn parse_file(path: &str, bytes: Vec<u8>, limits: &ManifestLimits) ->
                     path,
                     (1, 1),
                     "kind",
-                    "missing `kind` (AgentSpec, TaskTemplate or Job)",
+                    "missing `kind` (AgentSpec, TaskTemplate, Job or Policy)",
                 ),
             };
             entry.local_errors.push(e);
@@ -304,6 +310,14 @@ pub(crate) fn parse_file(path: &str, bytes: Vec<u8>, limits: &ManifestLimits) ->
             ]
             .concat();
             (j.metadata.name.clone(), Object::Job(Arc::new(j)), issues)
+        }),
+        Kind::Policy => typed::<Policy>(path, &mut entry, |p| {
+            let issues = [
+                common(&p.api_version, &p.metadata.name),
+                validate_policy(&p),
+            ]
+            .concat();
+            (p.metadata.name.clone(), Object::Policy(Arc::new(p)), issues)
         }),
     }
     entry

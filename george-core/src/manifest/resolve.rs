@@ -79,6 +79,44 @@ pub(super) fn resolve_agent(set: &mut ManifestSet, name: &str, dirty: &mut Dirty
     errors_changed
 }
 
+/// Resolves a policy name: the first path claiming it owns it; it is valid when that
+/// file has no error. Nothing else depends on a policy.
+pub(super) fn resolve_policy(set: &mut ManifestSet, name: &str) -> bool {
+    let claimants = set.index.claimants(Kind::Policy, name);
+    let mut errors_changed = false;
+    let mut valid = None;
+    for (i, path) in claimants.iter().enumerate() {
+        let Some(entry) = set.index.files.get(path) else {
+            continue;
+        };
+        let mut issues = Vec::new();
+        if i > 0 {
+            issues.push(duplicate(Kind::Policy, name, &claimants[0]));
+        }
+        let errors = all_errors(path, entry, issues);
+        if errors.is_empty() {
+            set.invalid_policy_paths.remove(path);
+        } else {
+            set.invalid_policy_paths.insert(path.clone());
+        }
+        if i == 0 && errors.is_empty() {
+            if let Object::Policy(p) = &entry.object {
+                valid = Some(Loaded {
+                    path: path.clone(),
+                    value: Arc::clone(p),
+                    hash: entry.hash,
+                });
+            }
+        }
+        errors_changed |= set.index.set_errors(path, errors);
+    }
+    match valid {
+        Some(loaded) => set.policies.insert(name.to_string(), loaded),
+        None => set.policies.remove(name),
+    };
+    errors_changed
+}
+
 fn agent_state(set: &ManifestSet, name: &str) -> State {
     match set.agents.get(name) {
         Some(l) => State::Valid(l.hash),

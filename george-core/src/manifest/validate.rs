@@ -6,7 +6,7 @@ use super::ManifestLimits;
 use super::graph::{Reach, find_cycle};
 use super::params::{CompiledParams, compile_regex};
 use super::parse::Issue;
-use crate::model::{AgentSpec, Job, StepSpec, TaskTemplate};
+use crate::model::{AgentSpec, ArgumentCondition, Job, Policy, StepSpec, TaskTemplate};
 use crate::template::{check_bounded, referenced_variables};
 
 /// What the index needs of a locally valid template.
@@ -50,6 +50,132 @@ pub(crate) fn validate_agent(a: &AgentSpec) -> Vec<Issue> {
         ));
     }
     issues
+}
+
+/// Local rules of a policy: at least one rule; rule names non-empty and unique; tool
+/// globs non-empty; `applies_to` lists non-empty; target keys non-empty; each argument
+/// condition sets something, with scalar `equals` / `one_of`, finite `min` ≤ `max`, a
+/// valid `matches` regex, and `absent: true` alone.
+pub(crate) fn validate_policy(p: &Policy) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    let scope = &p.spec.applies_to;
+    for (field, list) in [
+        ("agents", &scope.agents),
+        ("templates", &scope.templates),
+        ("steps", &scope.steps),
+    ] {
+        if list.as_ref().is_some_and(Vec::is_empty) {
+            issues.push(Issue::new(
+                format!("spec.applies_to.{field}"),
+                format!("`{field}` is empty and would match nothing: omit it to match any"),
+            ));
+        }
+    }
+    if p.spec.rules.is_empty() {
+        issues.push(Issue::new("spec.rules", "a policy needs at least one rule"));
+    }
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (i, r) in p.spec.rules.iter().enumerate() {
+        let at = |f: &str| format!("spec.rules[{i}]{f}");
+        if r.name.trim().is_empty() {
+            issues.push(Issue::new(at(".name"), "a rule needs a name"));
+        } else if let Some(first) = names.get(r.name.as_str()) {
+            issues.push(Issue::new(
+                at(".name"),
+                format!(
+                    "duplicate rule name `{}` (first at spec.rules[{first}])",
+                    r.name
+                ),
+            ));
+        } else {
+            names.insert(&r.name, i);
+        }
+        if r.tool.as_ref().is_some_and(|t| t.trim().is_empty()) {
+            issues.push(Issue::new(
+                at(".tool"),
+                "`tool` is empty: omit it to match any tool",
+            ));
+        }
+        if r.target.keys().any(|k| k.is_empty()) {
+            issues.push(Issue::new(at(".target"), "a target key is empty"));
+        }
+        for (arg, cond) in &r.arguments {
+            condition_issues(&at(&format!(".arguments.{arg}")), cond, &mut issues);
+        }
+    }
+    issues
+}
+
+/// The rules of one argument condition.
+fn condition_issues(field: &str, c: &ArgumentCondition, issues: &mut Vec<Issue>) {
+    let at = |f: &str| format!("{field}.{f}");
+    let others = c.equals.is_some()
+        || c.one_of.is_some()
+        || c.min.is_some()
+        || c.max.is_some()
+        || c.matches.is_some();
+    match c.absent {
+        Some(true) if others => issues.push(Issue::new(
+            at("absent"),
+            "`absent: true` cannot be combined with other conditions",
+        )),
+        None if !others => issues.push(Issue::new(
+            field,
+            "a condition needs one of `equals`, `one_of`, `min`, `max`, `matches` or `absent`",
+        )),
+        _ => {}
+    }
+    let scalar = |v: &serde_json::Value| {
+        matches!(
+            v,
+            serde_json::Value::String(_)
+                | serde_json::Value::Number(_)
+                | serde_json::Value::Bool(_)
+        )
+    };
+    if c.equals.as_ref().is_some_and(|v| !scalar(v)) {
+        issues.push(Issue::new(
+            at("equals"),
+            "`equals` must be a string, a number or a boolean",
+        ));
+    }
+    if let Some(values) = &c.one_of {
+        if values.is_empty() {
+            issues.push(Issue::new(
+                at("one_of"),
+                "`one_of` is empty and would match nothing",
+            ));
+        }
+        for (j, v) in values.iter().enumerate() {
+            if !scalar(v) {
+                issues.push(Issue::new(
+                    format!("{field}.one_of[{j}]"),
+                    "`one_of` values must be strings, numbers or booleans",
+                ));
+            }
+        }
+    }
+    for (name, bound) in [("min", c.min), ("max", c.max)] {
+        if bound.is_some_and(|b| !b.is_finite()) {
+            issues.push(Issue::new(
+                at(name),
+                format!("`{name}` must be a finite number"),
+            ));
+        }
+    }
+    if let (Some(min), Some(max)) = (c.min, c.max) {
+        if min > max {
+            issues.push(Issue::new(
+                at("min"),
+                format!("`min` ({min}) is greater than `max` ({max}): nothing would match"),
+            ));
+        }
+    }
+    if let Some(re) = &c.matches {
+        if let Err(e) = compile_regex(re, true) {
+            issues.push(Issue::new(at("matches"), e));
+        }
+    }
 }
 
 /// Local rules of a job (its parameters are checked against its template later).

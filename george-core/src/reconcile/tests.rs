@@ -24,6 +24,7 @@ fn step(id: &str, deps: &[&str]) -> StepSpec {
         retry: RetryPolicy::default(),
         timeout_ms: None,
         budget: None,
+        autonomy: None,
     }
 }
 
@@ -40,6 +41,7 @@ fn desired(hash: u64, keep: bool) -> DesiredJob {
         spec: TemplateSpec {
             description: None,
             parameters: vec![],
+            autonomy: None,
             steps: vec![step("a", &[]), step("b", &["a"]), step("c", &["b"])],
         },
     };

@@ -79,7 +79,8 @@ pub const DEFAULT_REPLAY_WINDOW: usize = 20;
 /// - **denied** globs ([`with_denied_paths`](Self::with_denied_paths)) always win;
 ///   by default [`DEFAULT_DENIED_PATHS`](crate::DEFAULT_DENIED_PATHS) are denied in
 ///   every repository — George's manifests (`agent-specs/`, `task-templates/`,
-///   `jobs/`), with which an agent could rewrite its own permissions or order work,
+///   `jobs/`, `policies/`), with which an agent could rewrite its own permissions,
+///   approve its own plans or order work,
 ///   and CI and submodule configuration (`.github/`, `.gitlab-ci.yml`, `.gitmodules`),
 ///   with which it could run code on CI. The tool cannot tell whether a repository is
 ///   also an engine's manifest source, so the safe default holds everywhere; an

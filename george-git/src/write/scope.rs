@@ -25,10 +25,11 @@ use serde_json::json;
 /// code on CI. Refused in **every** repository unless the operator removes them
 /// ([`GitWriteTool::without_default_denied_paths`](crate::GitWriteTool::without_default_denied_paths)):
 /// the tool cannot tell whether a repository is also an engine's manifest source.
-pub const DEFAULT_DENIED_PATHS: [&str; 6] = [
+pub const DEFAULT_DENIED_PATHS: [&str; 7] = [
     "agent-specs/",
     "task-templates/",
     "jobs/",
+    "policies/",
     ".github/",
     ".gitlab-ci.yml",
     ".gitmodules",
