@@ -25,6 +25,10 @@
 //! | `approval.cancelled` | `engine` | a new generation or the job's removal cancelled an open request |
 //! | `approval.voided` | `engine` | a new generation voided an approved plan not yet executed |
 //! | `action.executed` | `engine` | one approved action took effect (recorded before the next runs) |
+//! | `job.ordered` | `agent:<a>` on the parent | the agent ordered a child job ([sub-jobs](crate::children)) |
+//! | `step.waiting` | `agent:<a>` | the attempt ended waiting for the children it ordered |
+//! | `child.finished` | `engine` on the parent | a child the step waits for finished (its status) |
+//! | `child.closed` | `engine` on parent and child | the parent closed: its parent-close policy applied (cancel / finish / abandon) |
 
 /// One kind of event. `#[non_exhaustive]`: new kinds may be added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,6 +88,14 @@ pub enum EventAction {
     ApprovalVoided,
     /// `action.executed`
     ActionExecuted,
+    /// `job.ordered`: an agent ordered a child job.
+    JobOrdered,
+    /// `step.waiting`: a step waits for its children.
+    StepWaiting,
+    /// `child.finished`: a child the step waits for finished.
+    ChildFinished,
+    /// `child.closed`: the parent closed and its parent-close policy applied.
+    ChildClosed,
 }
 
 impl EventAction {
@@ -116,6 +128,10 @@ impl EventAction {
         EventAction::ApprovalCancelled,
         EventAction::ApprovalVoided,
         EventAction::ActionExecuted,
+        EventAction::JobOrdered,
+        EventAction::StepWaiting,
+        EventAction::ChildFinished,
+        EventAction::ChildClosed,
     ];
 
     /// The string stored in the log.
@@ -148,6 +164,10 @@ impl EventAction {
             EventAction::ApprovalCancelled => "approval.cancelled",
             EventAction::ApprovalVoided => "approval.voided",
             EventAction::ActionExecuted => "action.executed",
+            EventAction::JobOrdered => "job.ordered",
+            EventAction::StepWaiting => "step.waiting",
+            EventAction::ChildFinished => "child.finished",
+            EventAction::ChildClosed => "child.closed",
         }
     }
 

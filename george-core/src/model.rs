@@ -114,6 +114,9 @@ pub struct AgentConfig {
     /// Maximum step attempts of this agent running at once in one engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
+    /// The task templates this agent may order child jobs of with the `order_job` tool (sub-jobs); empty by default, and then the tool is not offered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub may_order: Vec<String>,
 }
 
 fn default_provider() -> String {

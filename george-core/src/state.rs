@@ -13,6 +13,7 @@ use crate::provider::Usage;
 /// Pending → Ready → Running → {Succeeded | Failed | Blocked | AwaitingApproval | Deferred}
 /// AwaitingApproval → {Succeeded (approved) | Ready (rejected: feedback added) | Cancelled}
 /// Deferred(until) → Ready ;  Failed(retryable) → Ready ;  Running → Ready (interrupted)
+/// Running → WaitingForChildren → {Ready (every child finished) | Failed (a child failed)}
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -51,6 +52,14 @@ pub enum StepState {
     },
     /// Cancelled (job removed from Git, or cancelled by a human).
     Cancelled,
+    /// The attempt ordered child jobs with `wait: true` ([sub-jobs](crate::children)) and
+    /// ended waiting for them. Not `AwaitingApproval`: no human is asked, and it cannot be
+    /// deferred; stored with the record, so it survives restarts. When every child is
+    /// finished the step becomes `Ready` and is attempted again with their outputs.
+    WaitingForChildren {
+        /// The child jobs' names.
+        children: Vec<String>,
+    },
 }
 
 /// What happens to a step: the input of [`StepState::apply`].
@@ -98,6 +107,13 @@ pub enum StepEvent {
     Interrupt,
     /// Cancel the step.
     Cancel,
+    /// The attempt ordered child jobs and waits for them.
+    WaitForChildren {
+        /// The child jobs' names.
+        children: Vec<String>,
+    },
+    /// A child the step waits for failed, and its order said `on_child_failure: fail`.
+    ChildFailed,
 }
 
 /// A transition that the state machine does not have.
@@ -123,6 +139,7 @@ impl StepState {
             StepState::AwaitingApproval { .. } => "awaiting_approval",
             StepState::Deferred { .. } => "deferred",
             StepState::Cancelled => "cancelled",
+            StepState::WaitingForChildren { .. } => "waiting_for_children",
         }
     }
 
@@ -140,19 +157,24 @@ impl StepState {
     ///
     /// | from | event | to |
     /// |---|---|---|
-    /// | Pending, Deferred, Failed(retry), Blocked | MakeReady | Ready |
+    /// | Pending, Deferred, Failed(retry), Blocked, WaitingForChildren | MakeReady | Ready |
     /// | Ready | Start | Running |
     /// | Running | Renew | Running (new lease) |
     /// | Running | Succeed / Fail / Block / RequestApproval / Defer | the matching state |
     /// | Running | Interrupt | Ready |
     /// | AwaitingApproval | Approve | Succeeded |
     /// | AwaitingApproval | Reject | Ready |
+    /// | Running | WaitForChildren | WaitingForChildren |
+    /// | WaitingForChildren | ChildFailed | Failed (no retry) |
     /// | any but Succeeded, Cancelled | Cancel | Cancelled |
     pub fn apply(&self, event: StepEvent) -> Result<StepState, InvalidTransition> {
         use StepEvent as E;
         use StepState as S;
         let next = match (self, event) {
-            (S::Pending | S::Deferred { .. } | S::Blocked, E::MakeReady) => S::Ready,
+            (
+                S::Pending | S::Deferred { .. } | S::Blocked | S::WaitingForChildren { .. },
+                E::MakeReady,
+            ) => S::Ready,
             (
                 S::Failed {
                     retry_at_ms: Some(_),
@@ -181,6 +203,10 @@ impl StepState {
             (S::Running { .. }, E::Interrupt) => S::Ready,
             (S::AwaitingApproval { .. }, E::Approve) => S::Succeeded,
             (S::AwaitingApproval { .. }, E::Reject) => S::Ready,
+            (S::Running { .. }, E::WaitForChildren { children }) => {
+                S::WaitingForChildren { children }
+            }
+            (S::WaitingForChildren { .. }, E::ChildFailed) => S::Failed { retry_at_ms: None },
             (s, E::Cancel) if !matches!(s, S::Succeeded | S::Cancelled) => S::Cancelled,
             (s, e) => {
                 return Err(InvalidTransition {
@@ -209,6 +235,8 @@ impl StepEvent {
             StepEvent::Reject => "reject",
             StepEvent::Interrupt => "interrupt",
             StepEvent::Cancel => "cancel",
+            StepEvent::WaitForChildren { .. } => "wait_for_children",
+            StepEvent::ChildFailed => "child_failed",
         }
     }
 }
@@ -294,6 +322,10 @@ pub struct StepRecord {
     /// Tokens used by all attempts of this step.
     #[serde(default, skip_serializing_if = "Usage::is_zero")]
     pub usage: Usage,
+    /// The child jobs this step ordered ([sub-jobs](crate::children)), in order,
+    /// across attempts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<crate::children::ChildLink>,
 }
 
 impl StepRecord {
@@ -309,6 +341,7 @@ impl StepRecord {
             approved: None,
             effects: Vec::new(),
             usage: Usage::default(),
+            children: Vec::new(),
         }
     }
 }
@@ -394,6 +427,10 @@ pub struct JobRecord {
     pub created_at_ms: u64,
     /// Last write time.
     pub updated_at_ms: u64,
+    /// For a child job ([sub-jobs](crate::children)): who ordered it, with what, at
+    /// which commit. `None` for a job from a manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordered_by: Option<crate::children::OrderedBy>,
 }
 
 impl JobRecord {
@@ -457,7 +494,9 @@ impl JobRecord {
                     pending = true;
                     None
                 }
-                StepState::AwaitingApproval { .. } | StepState::Blocked => {
+                StepState::AwaitingApproval { .. }
+                | StepState::Blocked
+                | StepState::WaitingForChildren { .. } => {
                     waiting = true;
                     None
                 }
@@ -768,6 +807,61 @@ mod tests {
         assert_eq!(s.apply(StepEvent::Reject), Ok(StepState::Ready));
     }
 
+    /// The rows of waiting for children, as a table: (from, event, to or refusal).
+    #[test]
+    fn table_of_waiting_for_children() {
+        let running = StepState::Running {
+            holder: "e".into(),
+            lease_until_ms: 1,
+        };
+        let waiting = StepState::WaitingForChildren {
+            children: vec!["p--s--k".into()],
+        };
+        let wait = StepEvent::WaitForChildren {
+            children: vec!["p--s--k".into()],
+        };
+        let rows: Vec<(StepState, StepEvent, Result<StepState, &str>)> = vec![
+            (running.clone(), wait.clone(), Ok(waiting.clone())),
+            (waiting.clone(), StepEvent::MakeReady, Ok(StepState::Ready)),
+            (
+                waiting.clone(),
+                StepEvent::ChildFailed,
+                Ok(StepState::Failed { retry_at_ms: None }),
+            ),
+            (waiting.clone(), StepEvent::Cancel, Ok(StepState::Cancelled)),
+            // Waiting for children is neither deferrable nor a human's to decide, and
+            // no attempt is in flight to interrupt.
+            (
+                waiting.clone(),
+                StepEvent::Defer { until_ms: 5 },
+                Err("defer"),
+            ),
+            (waiting.clone(), StepEvent::Approve, Err("approve")),
+            (waiting.clone(), StepEvent::Interrupt, Err("interrupt")),
+            (waiting.clone(), wait.clone(), Err("wait_for_children")),
+            (StepState::Ready, wait.clone(), Err("wait_for_children")),
+            (
+                StepState::AwaitingApproval {
+                    request: "r".into(),
+                },
+                wait,
+                Err("wait_for_children"),
+            ),
+            (running, StepEvent::ChildFailed, Err("child_failed")),
+        ];
+        for (from, event, want) in rows {
+            let got = from.apply(event.clone());
+            match want {
+                Ok(to) => assert_eq!(got, Ok(to), "{from:?} on {event:?}"),
+                Err(name) => {
+                    let e = got.unwrap_err();
+                    assert_eq!((e.from, e.event), (from.name(), name), "{from:?}");
+                }
+            }
+        }
+        assert!(!waiting.is_terminal());
+    }
+
     #[test]
     fn at_rest_is_finished_or_waiting_for_a_person_with_nothing_to_run() {
         let running = StepState::Running {
@@ -827,6 +921,7 @@ mod tests {
                 revision: 1,
                 created_at_ms: 0,
                 updated_at_ms: 0,
+                ordered_by: None,
             };
             assert_eq!(rec.at_rest(), want, "{status:?} {states:?}");
         }

@@ -21,6 +21,11 @@ pub(in crate::engine) async fn reconcile_key(engine: &Engine, job: &str) {
         let at = shared.clock.now_ms() + 500 + fastrand::u64(0..500);
         lock(&shared.queue).add_at(job, at);
     }
+    // Parents cancelled by this reconcile (or earlier) close their children, with no
+    // job's lock held.
+    if !lock(&shared.closing).is_empty() {
+        super::children::close_due(engine).await;
+    }
 }
 
 async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
@@ -33,6 +38,18 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
         load(shared, job, &mut guard).await?;
         let (mut desired, invalid, commit_id) = desired_of(shared, job);
         let now = shared.clock.now_ms();
+        // A step waiting for children: settled first (made ready, or failed), in its own
+        // write; the next round reconciles and dispatches it.
+        if let Some(rec) = guard.as_deref()
+            && rec.status != crate::state::JobStatus::Cancelled
+            && let Some(w) = super::children::settle_write(shared, rec, now).await?
+        {
+            match commit(shared, &mut guard, w).await {
+                Ok(_) => continue,
+                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            }
+        }
         let kept = match (&desired, guard.as_deref()) {
             (None, Some(rec)) if rec.removed && rec.keep_on_removal => retained_of(shared, job),
             _ => None,

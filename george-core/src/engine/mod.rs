@@ -19,6 +19,7 @@
 mod agent_loop;
 pub mod attempt;
 mod builder;
+mod children;
 mod command_step;
 mod decisions;
 mod dispatch;
@@ -107,6 +108,9 @@ pub(crate) struct Desired {
     /// Last definitions of jobs removed from Git with `on_removal: keep`, so they can
     /// run to the end (kept in memory: after a restart such a job stays as it is).
     pub(crate) retained: HashMap<String, crate::manifest::DesiredJob>,
+    /// Desired states of the child jobs agents ordered ([sub-jobs](crate::children)),
+    /// pinned to their parents' commits; rebuilt from the store on start.
+    pub(crate) children: HashMap<String, crate::manifest::DesiredJob>,
     /// Whether `commit` is recorded in the store as the last reconciled commit (a
     /// failed write is retried by the next sync).
     pub(crate) recorded: bool,
@@ -168,6 +172,11 @@ pub(crate) struct Shared {
     pub(crate) human: Arc<dyn HumanChannel>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) desired: RwLock<Desired>,
+    /// Cancelled or removed parents whose children's parent-close policy is due.
+    pub(crate) closing: Mutex<BTreeSet<String>>,
+    /// The manifest set at a commit other than the current one, last loaded to resolve
+    /// a child pinned to it.
+    pub(crate) pinned: Mutex<Option<(String, Arc<ManifestSet>)>>,
     pub(crate) cache: Mutex<HashMap<String, Slot>>,
     pub(crate) queue: Mutex<WorkQueue>,
     pub(crate) wake: Notify,
@@ -217,6 +226,9 @@ impl Engine {
     /// Store or Git errors.
     pub async fn start(&self) -> Result<()> {
         let jobs = self.shared.store.list_jobs().await?;
+        // Children's pinned desired states first: no reconcile may see a child without
+        // it (and cancel it as removed from Git).
+        children::restore(&self.shared, &jobs).await;
         {
             let mut cache = lock(&self.shared.cache);
             for j in jobs {

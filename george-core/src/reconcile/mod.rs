@@ -182,6 +182,7 @@ fn step_pass(specs: &[StepSpec], rec: &JobRecord, now_ms: u64, actions: &mut Vec
                 | StepState::Cancelled
                 | StepState::Blocked
                 | StepState::AwaitingApproval { .. }
+                | StepState::WaitingForChildren { .. }
                 | StepState::Failed { retry_at_ms: None }
         )
     });
@@ -524,6 +525,7 @@ pub fn new_record(name: &str, action: &Action, commit: &str, now_ms: u64) -> Opt
         revision: 0,
         created_at_ms: now_ms,
         updated_at_ms: now_ms,
+        ordered_by: None,
     })
 }
 

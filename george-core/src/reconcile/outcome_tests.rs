@@ -35,6 +35,7 @@ fn record(states: &[(&str, StepState)]) -> JobRecord {
         revision: 1,
         created_at_ms: 0,
         updated_at_ms: 0,
+        ordered_by: None,
     }
 }
 

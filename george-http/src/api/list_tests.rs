@@ -19,6 +19,7 @@ fn rec(name: &str, template: &str, status: JobStatus, created: u64) -> JobRecord
         revision: 1,
         created_at_ms: created,
         updated_at_ms: created,
+        ordered_by: None,
     }
 }
 
