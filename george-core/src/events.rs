@@ -4,7 +4,7 @@
 //!
 //! | action | actor | when |
 //! |---|---|---|
-//! | `job.created` | `git` | a Job manifest appeared; the record was created |
+//! | `job.created` | `git`, or `job:<parent>` for a child job | a Job manifest appeared, or an agent ordered a child job; the record was created |
 //! | `job.generation` | `engine` | the desired definition changed: a new generation |
 //! | `job.removed` | `engine` | the manifest was removed from Git |
 //! | `job.status` | `engine`, `agent:<a>`, `human:<id>` | the job's summary status changed (`from → to: cause`) |

@@ -410,6 +410,26 @@ async fn the_parent_waits_survives_a_restart_and_receives_the_outputs() {
     h1.shutdown().await;
     drop(e1);
 
+    // The child's template is edited in Git meanwhile: the child keeps the definition
+    // pinned at its parent's commit.
+    w.git.commit_files(
+        "main",
+        [(
+            "task-templates/work.yaml",
+            "apiVersion: george.dev/v1alpha1
+kind: TaskTemplate
+metadata: {name: work}
+spec:
+  parameters:
+    - {name: n, type: integer}
+  steps:
+    - id: do
+      agent: worker
+      instructions: Triple {{ params.n }}.
+",
+        )],
+        "edit work",
+    );
     // A new engine over the same store: the wait was stored, the child's pinned
     // definition is restored, the child finishes, the parent gets its outputs.
     gate.store(true, Ordering::SeqCst);

@@ -332,34 +332,43 @@ pub(super) async fn restore(shared: &Shared, jobs: &[JobRecord]) {
         .collect();
     children.sort_by(|a, b| a.commit.cmp(&b.commit));
     for rec in children {
-        let Some(ob) = &rec.ordered_by else { continue };
-        match resolve_at(
-            shared,
-            &ob.commit,
-            &rec.name,
-            &rec.path,
-            &rec.template,
-            &ob.params,
-        )
-        .await
-        {
-            Ok(Ok(d)) => {
-                if let Ok(mut desired) = shared.desired.write() {
-                    desired.children.insert(rec.name.clone(), d);
-                }
-            }
-            Ok(Err(why)) => {
-                tracing::warn!(job = %rec.name, why, "a child job's pinned definition no longer resolves");
-            }
-            Err(e) => {
-                tracing::warn!(job = %rec.name, error = %e, "reading a child job's pinned commit failed");
-            }
-        }
+        let _ = restore_one(shared, rec).await;
     }
     let mut closing = lock(&shared.closing);
     for rec in jobs {
         if !to_close(rec).is_empty() {
             closing.insert(rec.name.clone());
+        }
+    }
+}
+
+/// The desired state of child job `rec` resolved again at its pinned commit (and kept
+/// beside the Git jobs'), or `None` (logged) when it no longer resolves.
+pub(super) async fn restore_one(shared: &Shared, rec: &JobRecord) -> Option<DesiredJob> {
+    let ob = rec.ordered_by.as_ref()?;
+    match resolve_at(
+        shared,
+        &ob.commit,
+        &rec.name,
+        &rec.path,
+        &rec.template,
+        &ob.params,
+    )
+    .await
+    {
+        Ok(Ok(d)) => {
+            if let Ok(mut desired) = shared.desired.write() {
+                desired.children.insert(rec.name.clone(), d.clone());
+            }
+            Some(d)
+        }
+        Ok(Err(why)) => {
+            tracing::warn!(job = %rec.name, why, "a child job's pinned definition no longer resolves");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(job = %rec.name, error = %e, "reading a child job's pinned commit failed");
+            None
         }
     }
 }

@@ -36,7 +36,7 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
     let mut synced = false;
     for _round in 0..4 {
         load(shared, job, &mut guard).await?;
-        let (mut desired, invalid, commit_id) = desired_of(shared, job);
+        let (mut desired, mut invalid, commit_id) = desired_of(shared, job);
         let now = shared.clock.now_ms();
         // A step waiting for children: settled first (made ready, or failed), in its own
         // write; the next round reconciles and dispatches it.
@@ -48,6 +48,20 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
                 Ok(_) => continue,
                 Err(e) if e.kind() == ErrorKind::Conflict => continue,
                 Err(e) => return Err(e),
+            }
+        }
+        // A child job: its pinned definition (resolved again when this engine has not
+        // seen it, e.g. another engine ordered it); none once cancelled by its parent.
+        if let Some(rec) = guard.as_deref()
+            && rec.ordered_by.is_some()
+        {
+            if rec.removed {
+                desired = None;
+            } else if desired.is_none() {
+                desired = super::children::restore_one(shared, rec).await;
+                // Unresolvable (its commit is gone): left as it is, like an invalid
+                // manifest, never cancelled for it.
+                invalid = desired.is_none();
             }
         }
         let kept = match (&desired, guard.as_deref()) {
