@@ -23,7 +23,9 @@ use crate::git::CommitId;
 use crate::manifest::{DesiredJob, ManifestSet};
 use crate::model::Params;
 use crate::reconcile::{self, Action, JobDefinition};
-use crate::state::{JobRecord, JobStatus, NewEvent, StepEvent, StepState};
+use crate::state::{
+    ApprovalRequest, ApprovalStatus, JobRecord, JobStatus, NewEvent, StepEvent, StepState,
+};
 use crate::store::JobWrite;
 
 /// What an `order_job` call returns to the model.
@@ -503,11 +505,24 @@ async fn close_child(engine: &Engine, parent: &str, link: &ChildLink) -> Result<
     {
         d.children.remove(&link.job);
     }
+    // A cancelled child's open approval requests are cancelled in the same write.
+    let open: Vec<ApprovalRequest> = if policy == ParentClosePolicy::Cancel {
+        shared
+            .store
+            .approvals(true)
+            .await?
+            .into_iter()
+            .filter(|r| r.job == link.job)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let now = shared.clock.now_ms();
     let engine_actor = crate::events::engine_actor();
-    update_job(shared, &link.job, |rec| {
+    let cancelled = update_job(shared, &link.job, |rec| {
         let mut next = rec.clone();
         let mut events = Vec::new();
+        let mut requests = Vec::new();
         match policy {
             ParentClosePolicy::Cancel => {
                 if rec.removed {
@@ -530,6 +545,23 @@ async fn close_child(engine: &Engine, parent: &str, link: &ChildLink) -> Result<
                 }
                 let applied = reconcile::apply(&mut next, &actions, &rec.commit);
                 events.extend(events_of(now, applied.changes));
+                for (id, reason) in &applied.cancel_approvals {
+                    if let Some(req) = open.iter().find(|r| &r.id == id) {
+                        let mut req = req.clone();
+                        req.status = ApprovalStatus::Cancelled {
+                            at_ms: now,
+                            reason: reason.clone(),
+                        };
+                        events.push(NewEvent::new(
+                            now,
+                            engine_actor.clone(),
+                            EventAction::ApprovalCancelled,
+                            Some(req.step.as_str()),
+                            format!("cancelled {id}: {reason}"),
+                        ));
+                        requests.push(req);
+                    }
+                }
             }
             ParentClosePolicy::Finish => {
                 if rec.status.is_finished() {
@@ -549,9 +581,18 @@ async fn close_child(engine: &Engine, parent: &str, link: &ChildLink) -> Result<
             why.clone(),
         ));
         next.updated_at_ms = now;
-        Ok(Some((JobWrite::update(next).events(events), ())))
+        let mut w = JobWrite::update(next).events(events);
+        for r in &requests {
+            w = w.update_approval(r.clone());
+        }
+        Ok(Some((w, requests)))
     })
     .await?;
+    for req in cancelled.unwrap_or_default() {
+        if let Err(e) = shared.human.approval_cancelled(&req).await {
+            tracing::warn!(id = %req.id, error = %e, "notifying the human channel failed");
+        }
+    }
     engine.requeue(&link.job);
     Ok(())
 }
