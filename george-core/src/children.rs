@@ -326,8 +326,8 @@ impl ChildView {
 pub fn waited_for(rec: &JobRecord) -> Vec<String> {
     let mut out = Vec::new();
     for s in &rec.steps {
-        if let StepState::WaitingForChildren { children } = &s.state {
-            out.extend(children.iter().cloned());
+        if let StepState::WaitingForChildren { waiting_on } = &s.state {
+            out.extend(waiting_on.iter().cloned());
         }
     }
     out
@@ -349,7 +349,7 @@ pub fn settle(rec: &mut JobRecord, children: &[ChildView], now_ms: u64) -> Vec<N
     let engine = crate::events::engine_actor();
     let mut events = Vec::new();
     for s in &mut rec.steps {
-        let StepState::WaitingForChildren { children: waited } = &s.state else {
+        let StepState::WaitingForChildren { waiting_on: waited } = &s.state else {
             continue;
         };
         let waited = waited.clone();

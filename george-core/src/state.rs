@@ -57,8 +57,9 @@ pub enum StepState {
     /// deferred; stored with the record, so it survives restarts. When every child is
     /// finished the step becomes `Ready` and is attempted again with their outputs.
     WaitingForChildren {
-        /// The child jobs' names.
-        children: Vec<String>,
+        /// The child jobs' names. (Not `children`: the state is flattened into
+        /// [`StepRecord`], whose `children` are the links to every child it ordered.)
+        waiting_on: Vec<String>,
     },
 }
 
@@ -203,9 +204,9 @@ impl StepState {
             (S::Running { .. }, E::Interrupt) => S::Ready,
             (S::AwaitingApproval { .. }, E::Approve) => S::Succeeded,
             (S::AwaitingApproval { .. }, E::Reject) => S::Ready,
-            (S::Running { .. }, E::WaitForChildren { children }) => {
-                S::WaitingForChildren { children }
-            }
+            (S::Running { .. }, E::WaitForChildren { children }) => S::WaitingForChildren {
+                waiting_on: children,
+            },
             (S::WaitingForChildren { .. }, E::ChildFailed) => S::Failed { retry_at_ms: None },
             (s, E::Cancel) if !matches!(s, S::Succeeded | S::Cancelled) => S::Cancelled,
             (s, e) => {
@@ -815,7 +816,7 @@ mod tests {
             lease_until_ms: 1,
         };
         let waiting = StepState::WaitingForChildren {
-            children: vec!["p--s--k".into()],
+            waiting_on: vec!["p--s--k".into()],
         };
         let wait = StepEvent::WaitForChildren {
             children: vec!["p--s--k".into()],

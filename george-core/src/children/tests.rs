@@ -19,7 +19,7 @@ fn link(job: &str, on: ChildFailurePolicy) -> ChildLink {
 fn parent(links: Vec<ChildLink>) -> JobRecord {
     let mut s = StepRecord::new("s");
     s.state = StepState::WaitingForChildren {
-        children: links.iter().map(|l| l.job.clone()).collect(),
+        waiting_on: links.iter().map(|l| l.job.clone()).collect(),
     };
     s.children = links;
     JobRecord {
@@ -54,7 +54,7 @@ fn table_of_settling_a_waiting_step() {
     use ChildFailurePolicy::{Continue, Fail};
     use JobStatus::{Failed, Running, Succeeded};
     let waiting = StepState::WaitingForChildren {
-        children: vec!["a".into(), "b".into()],
+        waiting_on: vec!["a".into(), "b".into()],
     };
     let failed = StepState::Failed { retry_at_ms: None };
     type Children = Vec<(ChildFailurePolicy, Option<JobStatus>)>;
@@ -112,6 +112,41 @@ fn table_of_settling_a_waiting_step() {
             assert_eq!(rec, again);
         }
     }
+}
+
+/// What the durable stores keep is the record's JSON: a waiting step and its links
+/// read back the same (the state is flattened into the step; its fields must not
+/// collide with the step's own).
+#[test]
+fn a_waiting_parent_and_a_child_round_trip_through_json() {
+    let mut rec = parent(vec![link("a", ChildFailurePolicy::Continue)]);
+    rec.steps[0].children[0].status = Some(JobStatus::Failed);
+    rec.steps[0].children[0].outputs = Some(Arc::new(json!({"x": 1})));
+    let text = serde_json::to_string(&rec).unwrap();
+    assert_eq!(serde_json::from_str::<JobRecord>(&text).unwrap(), rec);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["steps"][0]["state"], "waiting_for_children");
+    assert_eq!(v["steps"][0]["waiting_on"], json!(["a"]));
+    let mut child = parent(Vec::new());
+    child.steps[0].state = StepState::Pending;
+    child.ordered_by = Some(OrderedBy {
+        job: "p".into(),
+        step: "s".into(),
+        attempt: 2,
+        commit: "c".into(),
+        params: serde_json::from_value(json!({"n": 1})).unwrap(),
+        key: "k".into(),
+        depth: 1,
+        parent_close: ParentClosePolicy::Abandon,
+        abandoned: true,
+    });
+    let text = serde_json::to_string(&child).unwrap();
+    assert_eq!(serde_json::from_str::<JobRecord>(&text).unwrap(), child);
+    // Records written before sub-jobs existed read as having no parent and no children.
+    let mut old: Value = serde_json::to_value(parent(Vec::new())).unwrap();
+    old.as_object_mut().unwrap().remove("ordered_by");
+    let back: JobRecord = serde_json::from_value(old).unwrap();
+    assert!(back.ordered_by.is_none() && back.steps[0].children.is_empty());
 }
 
 #[test]
