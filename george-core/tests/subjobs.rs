@@ -628,3 +628,39 @@ async fn orders_beyond_the_operators_limits_are_refused() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_cancelling_a_waiting_parent_cancels_its_children() {
+    let w = World::new("{attempts: 1}");
+    let boss =
+        Rules::new(|_| tool_calls(vec![order(json!({"template": "work", "params": {"n": 5}}))]));
+    let gate = Arc::new(AtomicBool::new(false));
+    let worker = worker(gate.clone(), false);
+    let e = w.builder(&boss, &worker).build().unwrap();
+    e.start().await.unwrap();
+    let h = e.spawn();
+    until("the parent waits for its child", || async {
+        let rec = e.job("p").await.unwrap();
+        rec.is_some_and(|r| matches!(r.steps[0].state, StepState::WaitingForChildren { .. }))
+    })
+    .await;
+    let child = w.children_of("p").await.remove(0).name;
+    let by = george_core::approval::Approver::user("ops");
+    let rec = e.cancel_job("p", &by, "no longer needed").await.unwrap();
+    assert_eq!(rec.status, JobStatus::Cancelled);
+    assert_eq!(
+        e.wait_finished(&child, LIMIT).await.unwrap(),
+        JobStatus::Cancelled
+    );
+    // The cancelled child does not wake its cancelled parent into running again.
+    gate.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rec = e.job("p").await.unwrap().unwrap();
+    assert_eq!(rec.status, JobStatus::Cancelled);
+    assert!(rec.steps[0].children[0].closed);
+    assert_eq!(
+        e.job(&child).await.unwrap().unwrap().status,
+        JobStatus::Cancelled
+    );
+    h.shutdown().await;
+}
