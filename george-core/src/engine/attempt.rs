@@ -90,6 +90,8 @@ pub(crate) struct AttemptCtx<'a> {
     pub(crate) secrets: &'a crate::secret::KnownSecrets,
     /// The tool lists offered to agents, built once per agent spec.
     pub(crate) tool_lists: &'a ToolLists,
+    /// The operator's autonomy ceiling ([`EngineConfig::autonomy_ceiling`](super::EngineConfig::autonomy_ceiling)).
+    pub(crate) autonomy_ceiling: crate::model::Autonomy,
 }
 
 /// The tools offered to each agent, planning (`[1]`) or not (`[0]`): built once per

@@ -16,6 +16,7 @@ use crate::git::DynGitSource;
 use crate::human::{HumanChannel, LogHuman};
 use crate::manifest::ManifestLimits;
 use crate::manifest::ManifestSet;
+use crate::model::Autonomy;
 use crate::provider::{DynProvider, ProviderFactory};
 use crate::reconcile::queue::WorkQueue;
 use crate::secret::KnownSecrets;
@@ -59,6 +60,12 @@ pub struct EngineConfig {
     /// The most child jobs one job may order, over all its steps and attempts (default
     /// 20). An order beyond is refused; ordering an existing child again is not counted.
     pub max_children_per_job: usize,
+    /// The most autonomy any agent, template or step gets, whatever the manifests
+    /// declare (default [`Autonomy::Supervised`]): `manual` sends every plan of every
+    /// agent step to a person and no committed `Policy` approves anything;
+    /// `supervised` lets committed policies approve the plans their rules match. It is
+    /// the operator's, not Git's: a committer cannot raise it.
+    pub autonomy_ceiling: Autonomy,
 }
 
 impl Default for EngineConfig {
@@ -75,6 +82,7 @@ impl Default for EngineConfig {
             agent_limits: super::AgentLimits::default(),
             max_child_depth: 3,
             max_children_per_job: 20,
+            autonomy_ceiling: Autonomy::Supervised,
         }
     }
 }
@@ -114,6 +122,12 @@ impl EngineBuilder {
     /// [`EngineConfig::max_children_per_job`]).
     pub fn max_children_per_job(mut self, n: usize) -> Self {
         self.config.max_children_per_job = n;
+        self
+    }
+
+    /// Sets the operator's autonomy ceiling (see [`EngineConfig::autonomy_ceiling`]).
+    pub fn autonomy_ceiling(mut self, ceiling: Autonomy) -> Self {
+        self.config.autonomy_ceiling = ceiling;
         self
     }
 

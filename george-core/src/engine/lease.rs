@@ -105,6 +105,7 @@ pub(super) fn spawn_attempt(
             limits: e.shared.config.agent_limits,
             secrets: &e.shared.secrets,
             tool_lists: &e.shared.tool_lists,
+            autonomy_ceiling: e.shared.config.autonomy_ceiling,
         };
         // Boxed: the attempt's and the outcome's state machines are large, and a task's
         // future is copied when it is spawned and moved.
