@@ -5,7 +5,8 @@
 //! ([`provider::Provider`], [`tool::ToolExecutor`], [`store::StateStore`],
 //! [`git::GitSource`], [`human::HumanChannel`]), the pure reconciler ([`reconcile`]), pure
 //! policy verdicts on plans ([`policy`]), the
-//! engine and the agent tool loop ([`engine`]), and in-memory backends ([`memory`],
+//! engine and the agent tool loop ([`engine`]), child jobs agents order ([`children`]),
+//! and in-memory backends ([`memory`],
 //! [`scripted`], [`command`]) that are always compiled, for tests and examples.
 //!
 //! A team writing its own adapter depends on this crate alone. It has no network,

@@ -8,6 +8,7 @@
 //! | `report_failure` | `{reason: string, retryable: bool}` | the step failed |
 //! | `report_blocked` | `{reason: string}` | a missing capability or condition |
 //! | `defer` | `{seconds: integer ≥ 1, reason: string}` | check again later (steps without approval) |
+//! | `order_job` | `{template, params?, wait?, key?, on_child_failure?, parent_close?}` | order a child job (agents with `may_order`, steps without approval; see [sub-jobs](crate::children)): with `wait` (the default) it ends the attempt waiting for the child; without, the attempt goes on |
 //!
 //! The constructors build those calls, so a rule-based provider is short:
 //!
@@ -69,6 +70,16 @@ pub fn defer(seconds: u64, reason: impl Into<String>) -> ToolCall {
         "call_defer",
         DEFER,
         json!({"seconds": seconds, "reason": reason.into()}),
+    )
+}
+
+/// `order_job {template, params, wait}`: order a child job of `template` (see
+/// [sub-jobs](crate::children) for the other arguments).
+pub fn order_job(template: impl Into<String>, params: Value, wait: bool) -> ToolCall {
+    ToolCall::new(
+        "call_order_job",
+        crate::children::ORDER_JOB,
+        json!({"template": template.into(), "params": params, "wait": wait}),
     )
 }
 

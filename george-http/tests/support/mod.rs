@@ -84,6 +84,7 @@ pub fn auth() -> AuthConfig {
 pub struct Server {
     pub base: String,
     pub engine: Engine,
+    pub store: Arc<InMemoryStateStore>,
     pub git: InMemoryGitSource,
     pub provider: ScriptedProvider,
     pub requests: UnboundedReceiver<ApprovalRequest>,
@@ -118,7 +119,8 @@ impl Server {
         let provider = ScriptedProvider::new();
         provider.expect_call("plan 1", plan("c1", "first plan"));
         let (human, requests) = ChannelHuman::new();
-        let engine = Engine::builder(Arc::new(InMemoryStateStore::new()), Arc::new(git.clone()))
+        let store = Arc::new(InMemoryStateStore::new());
+        let engine = Engine::builder(store.clone(), Arc::new(git.clone()))
             .id("engine-1")
             .provider("default", Arc::new(provider.clone()))
             .commands(CommandToolExecutor::new(["true", "false"]))
@@ -140,6 +142,7 @@ impl Server {
         Server {
             base,
             engine,
+            store,
             git,
             provider,
             requests,
