@@ -664,3 +664,133 @@ async fn an_operator_cancelling_a_waiting_parent_cancels_its_children() {
     );
     h.shutdown().await;
 }
+
+/// A tree: `p` orders `mid` (whose agent may order `work`), which orders a `work`
+/// grandchild.
+fn tree_manifests() -> Vec<(&'static str, String)> {
+    let mut files = manifests("{attempts: 1}");
+    files.push((
+        "agent-specs/mid.yaml",
+        "apiVersion: george.dev/v1alpha1
+kind: AgentSpec
+metadata: {name: mid}
+spec:
+  provider: boss
+  model: m
+  system_prompt: You delegate further.
+  may_order: [work]
+"
+        .into(),
+    ));
+    files.push((
+        "task-templates/mid.yaml",
+        "apiVersion: george.dev/v1alpha1
+kind: TaskTemplate
+metadata: {name: mid}
+spec:
+  steps:
+    - {id: split, agent: mid, instructions: Split.}
+"
+        .into(),
+    ));
+    // The boss may order `mid` too.
+    for f in &mut files {
+        if f.0 == "agent-specs/boss.yaml" {
+            f.1 = f.1.replace("may_order: [work]", "may_order: [work, mid]");
+        }
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_parent_cancels_its_whole_tree_and_depth_is_limited() {
+    // Both the boss (job p) and mid (the child) are answered here: the boss orders
+    // `mid`, mid orders a `work` grandchild; both then defer.
+    let boss = Rules::new(|req| {
+        let job = req
+            .context
+            .as_ref()
+            .map(|c| c.job.clone())
+            .unwrap_or_default();
+        if first_turn(req) {
+            let args = if job == "p" {
+                json!({"template": "mid", "wait": false})
+            } else {
+                json!({"template": "work", "params": {"n": 4}, "wait": false})
+            };
+            tool_calls(vec![order(args)])
+        } else {
+            tool_call("d", "defer", json!({"seconds": 3600, "reason": "later"}))
+        }
+    });
+    let worker = worker(Arc::new(AtomicBool::new(false)), false);
+    let git = InMemoryGitSource::new();
+    git.commit_files("main", tree_manifests(), "c1");
+    let w = World {
+        git,
+        store: Arc::new(InMemoryStateStore::new()),
+    };
+    let e = w.builder(&boss, &worker).build().unwrap();
+    e.start().await.unwrap();
+    let h = e.spawn();
+    until("the grandchild exists", || async {
+        w.store
+            .list_jobs()
+            .await
+            .unwrap()
+            .iter()
+            .any(|j| j.ordered_by.as_ref().is_some_and(|o| o.depth == 2))
+    })
+    .await;
+    let mid = w.children_of("p").await.remove(0).name;
+    let leaf = w.children_of(&mid).await.remove(0).name;
+    assert!(leaf.starts_with(&format!("{mid}--split--")), "{leaf}");
+    w.git
+        .commit("main", [("jobs/p.yaml", None::<&str>)], "remove p");
+    e.sync().await.unwrap();
+    assert_eq!(
+        e.wait_finished("p", LIMIT).await.unwrap(),
+        JobStatus::Cancelled
+    );
+    assert_eq!(
+        e.wait_finished(&mid, LIMIT).await.unwrap(),
+        JobStatus::Cancelled
+    );
+    assert_eq!(
+        e.wait_finished(&leaf, LIMIT).await.unwrap(),
+        JobStatus::Cancelled
+    );
+    h.shutdown().await;
+
+    // With a depth limit of 1, mid's order is refused: no grandchild.
+    let git = InMemoryGitSource::new();
+    git.commit_files("main", tree_manifests(), "c1");
+    let w = World {
+        git,
+        store: Arc::new(InMemoryStateStore::new()),
+    };
+    let e = w
+        .builder(&boss, &worker)
+        .max_child_depth(1)
+        .build()
+        .unwrap();
+    e.start().await.unwrap();
+    let h = e.spawn();
+    until("mid defers", || async {
+        let Some(mid) = w.children_of("p").await.pop() else {
+            return false;
+        };
+        mid.steps[0].state != StepState::Pending
+            && !events(&e, &mid.name, "tool.refused").await.is_empty()
+    })
+    .await;
+    let mid = w.children_of("p").await.remove(0).name;
+    assert!(w.children_of(&mid).await.is_empty());
+    let refused = events(&e, &mid, "tool.refused").await;
+    assert!(
+        refused[0].detail.contains("max_child_depth"),
+        "{}",
+        refused[0].detail
+    );
+    h.shutdown().await;
+}
