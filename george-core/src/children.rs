@@ -322,19 +322,19 @@ impl ChildView {
     }
 }
 
-/// The children the record's waiting steps wait for.
-pub fn waited_for(rec: &JobRecord) -> Vec<String> {
-    let mut out = Vec::new();
-    for s in &rec.steps {
-        if let StepState::WaitingForChildren { waiting_on } = &s.state {
-            out.extend(waiting_on.iter().cloned());
-        }
-    }
-    out
+/// The children whose end the record has not seen yet: those its links show no final
+/// status for (waited for or not).
+pub fn unsettled(rec: &JobRecord) -> Vec<String> {
+    rec.steps
+        .iter()
+        .flat_map(|s| s.children.iter())
+        .filter(|l| l.status.is_none())
+        .map(|l| l.job.clone())
+        .collect()
 }
 
-/// Settles the record's waiting steps given their children as now seen (`children`;
-/// one missing is not finished). Pure.
+/// Settles the record's links and waiting steps given their children as now seen
+/// (`children`; one missing is not finished). Pure.
 ///
 /// | waiting step's children | result |
 /// |---|---|
@@ -342,19 +342,16 @@ pub fn waited_for(rec: &JobRecord) -> Vec<String> {
 /// | all finished (otherwise) | `MakeReady`: the step is attempted again |
 /// | some not finished | stays waiting |
 ///
-/// Each child seen finished for the first time gets its status and outputs on its
-/// [`ChildLink`] and a `child.finished` event. Returns the events (empty: nothing
-/// changed). Does not derive the job's status: the reconciler's pass does.
+/// Each child seen finished for the first time, waited for or not, gets its status and
+/// outputs on its [`ChildLink`] and a `child.finished` event. Returns the events
+/// (empty: nothing changed). Does not derive the job's status: the reconciler's pass
+/// does.
 pub fn settle(rec: &mut JobRecord, children: &[ChildView], now_ms: u64) -> Vec<NewEvent> {
     let engine = crate::events::engine_actor();
     let mut events = Vec::new();
     for s in &mut rec.steps {
-        let StepState::WaitingForChildren { waiting_on: waited } = &s.state else {
-            continue;
-        };
-        let waited = waited.clone();
         for link in s.children.iter_mut() {
-            if link.status.is_some() || !waited.contains(&link.job) {
+            if link.status.is_some() {
                 continue;
             }
             let Some(v) = children
@@ -373,6 +370,10 @@ pub fn settle(rec: &mut JobRecord, children: &[ChildView], now_ms: u64) -> Vec<N
                 format!("child {} {}", v.name, v.status),
             ));
         }
+        let StepState::WaitingForChildren { waiting_on: waited } = &s.state else {
+            continue;
+        };
+        let waited = waited.clone();
         let links: Vec<_> = s
             .children
             .iter()

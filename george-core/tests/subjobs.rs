@@ -324,6 +324,12 @@ async fn a_child_ordered_twice_by_a_retried_step_exists_once() {
     let rec = e.job("p").await.unwrap().unwrap();
     assert_eq!(rec.steps[0].children.len(), 1);
     assert_eq!(events(&e, "p", "job.ordered").await.len(), 1);
+    // Not waited for, its end is still recorded on the parent's link.
+    until("the parent's link records the child's end", || async {
+        let rec = e.job("p").await.unwrap().unwrap();
+        rec.steps[0].children[0].status == Some(JobStatus::Succeeded)
+    })
+    .await;
     let created = events(&e, &child.name, "job.created").await;
     assert_eq!(created.len(), 1);
     assert_eq!(created[0].actor, "job:p");

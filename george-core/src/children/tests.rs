@@ -150,6 +150,20 @@ fn a_waiting_parent_and_a_child_round_trip_through_json() {
 }
 
 #[test]
+fn a_child_not_waited_for_is_recorded_when_it_ends_and_moves_no_step() {
+    let mut rec = parent(vec![link("a", ChildFailurePolicy::Fail)]);
+    rec.steps[0].state = StepState::Succeeded;
+    rec.steps[0].children[0].wait = false;
+    assert_eq!(unsettled(&rec), ["a"]);
+    assert!(settle(&mut rec, &[view("a", JobStatus::Running)], 1).is_empty());
+    let events = settle(&mut rec, &[view("a", JobStatus::Failed)], 2);
+    assert_eq!(events.len(), 1);
+    assert_eq!(rec.steps[0].state, StepState::Succeeded);
+    assert_eq!(rec.steps[0].children[0].status, Some(JobStatus::Failed));
+    assert!(unsettled(&rec).is_empty());
+}
+
+#[test]
 fn a_finished_child_hands_its_outputs_to_the_link() {
     let mut rec = parent(vec![link("a", ChildFailurePolicy::Fail)]);
     settle(&mut rec, &[view("a", JobStatus::Succeeded)], 1);

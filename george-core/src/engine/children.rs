@@ -15,7 +15,7 @@ use super::io::{commit, events_of, load, slot, update_job};
 use super::{Engine, Shared, lock};
 use crate::children::{
     ChildLink, ChildOrder, ChildView, OrderedBy, ParentClosePolicy, child_name, settle, to_close,
-    waited_for,
+    unsettled,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::EventAction;
@@ -405,14 +405,14 @@ pub(super) fn after_write(shared: &Shared, before: Option<JobStatus>, rec: &JobR
     }
 }
 
-/// The write that settles `rec`'s waiting steps given their children now, if anything
-/// changed (see [`settle`]).
+/// The write that settles `rec`'s links and waiting steps given their children now,
+/// if anything changed (see [`settle`]). Reads only the children not yet seen finished.
 pub(super) async fn settle_write(
     shared: &Shared,
     rec: &JobRecord,
     now: u64,
 ) -> Result<Option<JobWrite>> {
-    let names = waited_for(rec);
+    let names = unsettled(rec);
     if names.is_empty() {
         return Ok(None);
     }

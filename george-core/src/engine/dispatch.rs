@@ -38,10 +38,10 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
         load(shared, job, &mut guard).await?;
         let (mut desired, mut invalid, commit_id) = desired_of(shared, job);
         let now = shared.clock.now_ms();
-        // A step waiting for children: settled first (made ready, or failed), in its own
-        // write; the next round reconciles and dispatches it.
+        // Children that ended are recorded on their links, and a step waiting for them
+        // settled (made ready, or failed), first, in their own write; the next round
+        // reconciles and dispatches.
         if let Some(rec) = guard.as_deref()
-            && rec.status != crate::state::JobStatus::Cancelled
             && let Some(w) = super::children::settle_write(shared, rec, now).await?
         {
             match commit(shared, &mut guard, w).await {
