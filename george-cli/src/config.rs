@@ -6,6 +6,8 @@
 //! engine_id = "engine-1"            # optional; unique among engines sharing a store
 //! autonomy_ceiling = "supervised"   # manual | supervised (default) | autonomous: the
 //!                                   # most autonomy any committed manifest or Policy gets
+//! max_child_depth = 3               # optional: the deepest tree of child jobs agents order
+//! max_children_per_job = 20         # optional: the most child jobs one job may order
 //!
 //! [source]                          # the ops repository the engine follows
 //! path = "ops"                      # a local repository, or:
@@ -102,6 +104,11 @@ pub(crate) struct ServeConfig {
     /// sends every plan to a person whatever the committed policies say.
     #[serde(default)]
     pub(crate) autonomy_ceiling: george_core::model::Autonomy,
+    /// The deepest tree of child jobs (`EngineConfig::max_child_depth`, default 3).
+    pub(crate) max_child_depth: Option<u32>,
+    /// The most child jobs one job may order (`EngineConfig::max_children_per_job`,
+    /// default 20).
+    pub(crate) max_children_per_job: Option<usize>,
     /// The ops repository.
     pub(crate) source: Source,
     /// The state store.

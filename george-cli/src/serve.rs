@@ -310,6 +310,12 @@ async fn engine(
     if let Some(id) = &c.engine_id {
         b = b.id(id);
     }
+    if let Some(depth) = c.max_child_depth {
+        b = b.max_child_depth(depth);
+    }
+    if let Some(n) = c.max_children_per_job {
+        b = b.max_children_per_job(n);
+    }
     if let Some(h) = human {
         b = b.human(Arc::new(h.clone()));
     }

@@ -800,3 +800,139 @@ async fn a_cancelled_parent_cancels_its_whole_tree_and_depth_is_limited() {
     );
     h.shutdown().await;
 }
+
+/// A source that keeps no history: only the head of `main` can be read (as the
+/// Kubernetes CR source after a restart).
+#[derive(Debug, Clone)]
+struct NoHistory(InMemoryGitSource);
+
+#[async_trait]
+impl george_core::git::GitSource for NoHistory {
+    async fn resolve(&self, reference: &str) -> george_core::Result<george_core::git::CommitId> {
+        self.0.resolve(reference).await
+    }
+
+    async fn read_manifests(
+        &self,
+        commit: &george_core::git::CommitId,
+    ) -> george_core::Result<Vec<george_core::git::SourceFile>> {
+        self.head_only(commit)?;
+        self.0.read_manifests(commit).await
+    }
+
+    async fn read_files(
+        &self,
+        commit: &george_core::git::CommitId,
+        paths: &[String],
+    ) -> george_core::Result<Vec<george_core::git::SourceFile>> {
+        self.head_only(commit)?;
+        self.0.read_files(commit, paths).await
+    }
+
+    async fn changed_paths(
+        &self,
+        from: &george_core::git::CommitId,
+        to: &george_core::git::CommitId,
+    ) -> george_core::Result<Vec<String>> {
+        self.0.changed_paths(from, to).await
+    }
+}
+
+impl NoHistory {
+    fn head_only(&self, commit: &george_core::git::CommitId) -> george_core::Result<()> {
+        if self.0.head("main").as_ref() == Some(commit) {
+            Ok(())
+        } else {
+            Err(george_core::Error::not_found(format!(
+                "no history: {}",
+                commit.0
+            )))
+        }
+    }
+}
+
+/// The restart of a waiting parent on a source without history, after a commit that
+/// leaves (`edit_work` false) or changes the child's template.
+async fn restart_without_history(edit_work: bool) -> (JobStatus, JobStatus) {
+    let w = World::new("{attempts: 3, backoff_ms: 10}");
+    let boss = Rules::new(|req| {
+        if req.context.as_ref().is_some_and(|c| c.attempt == 1) {
+            tool_calls(vec![order(json!({"template": "work", "params": {"n": 2}}))])
+        } else {
+            succeed(json!({}))
+        }
+    });
+    let gate = Arc::new(AtomicBool::new(false));
+    let worker = worker(gate.clone(), false);
+    let e1 = w.builder(&boss, &worker).build().unwrap();
+    e1.start().await.unwrap();
+    let h1 = e1.spawn();
+    until("the parent waits", || async {
+        let rec = e1.job("p").await.unwrap();
+        rec.is_some_and(|r| matches!(r.steps[0].state, StepState::WaitingForChildren { .. }))
+    })
+    .await;
+    let child = w.children_of("p").await.remove(0).name;
+    h1.shutdown().await;
+    drop(e1);
+    let instructions = if edit_work { "Triple" } else { "Double" };
+    w.git.commit_files(
+        "main",
+        [(
+            "task-templates/work.yaml",
+            format!(
+                "apiVersion: george.dev/v1alpha1
+kind: TaskTemplate
+metadata: {{name: work}}
+spec:
+  parameters:
+    - {{name: n, type: integer}}
+  steps:
+    - id: do
+      agent: worker
+      instructions: {instructions} {{{{ params.n }}}}.
+"
+            ),
+        )],
+        "c2",
+    );
+    gate.store(true, Ordering::SeqCst);
+    let e2 = Engine::builder(w.store.clone(), Arc::new(NoHistory(w.git.clone())))
+        .id("e1")
+        .provider("boss", Arc::new(boss.clone()))
+        .provider("worker", Arc::new(worker.clone()))
+        .poll_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    e2.start().await.unwrap();
+    let h2 = e2.spawn();
+    let child_status = if edit_work {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        e2.job(&child).await.unwrap().unwrap().status
+    } else {
+        e2.wait_finished(&child, LIMIT).await.unwrap()
+    };
+    let parent = e2.job("p").await.unwrap().unwrap().status;
+    let parent = if edit_work {
+        parent
+    } else {
+        e2.wait_finished("p", LIMIT).await.unwrap()
+    };
+    h2.shutdown().await;
+    (child_status, parent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_history_a_child_resumes_only_when_its_definition_is_unchanged() {
+    // The template's bytes are as pinned: the current commit gives the very same
+    // definition (same hash), so the child runs and the parent gets its outputs.
+    assert_eq!(
+        restart_without_history(false).await,
+        (JobStatus::Succeeded, JobStatus::Succeeded)
+    );
+    // The template changed and the pinned commit cannot be read: the child is left as
+    // it is (neither run on a definition it was not ordered with, nor cancelled).
+    let (child, parent) = restart_without_history(true).await;
+    assert!(!child.is_finished(), "{child:?}");
+    assert_eq!(parent, JobStatus::Running);
+}

@@ -346,9 +346,14 @@ pub(super) async fn restore(shared: &Shared, jobs: &[JobRecord]) {
 
 /// The desired state of child job `rec` resolved again at its pinned commit (and kept
 /// beside the Git jobs'), or `None` (logged) when it no longer resolves.
+///
+/// When the pinned commit cannot be read (a source that keeps no history, such as the
+/// Kubernetes CR source after a restart), the current commit's manifests are used if,
+/// and only if, they resolve to the very definition the record was built from (the
+/// same hash of name, template, parameters, template file and agent files).
 pub(super) async fn restore_one(shared: &Shared, rec: &JobRecord) -> Option<DesiredJob> {
     let ob = rec.ordered_by.as_ref()?;
-    match resolve_at(
+    let pinned = resolve_at(
         shared,
         &ob.commit,
         &rec.name,
@@ -356,23 +361,31 @@ pub(super) async fn restore_one(shared: &Shared, rec: &JobRecord) -> Option<Desi
         &rec.template,
         &ob.params,
     )
-    .await
-    {
-        Ok(Ok(d)) => {
-            if let Ok(mut desired) = shared.desired.write() {
-                desired.children.insert(rec.name.clone(), d.clone());
-            }
-            Some(d)
-        }
+    .await;
+    let found = match pinned {
+        Ok(Ok(d)) => Some(d),
         Ok(Err(why)) => {
             tracing::warn!(job = %rec.name, why, "a child job's pinned definition no longer resolves");
             None
         }
         Err(e) => {
-            tracing::warn!(job = %rec.name, error = %e, "reading a child job's pinned commit failed");
-            None
+            let same = shared.desired.read().ok().and_then(|d| {
+                d.set
+                    .resolve_ordered(&rec.name, &rec.path, &rec.template, &ob.params)
+                    .ok()
+                    .filter(|x| x.hash == rec.spec_hash)
+            });
+            if same.is_none() {
+                tracing::warn!(job = %rec.name, error = %e, "reading a child job's pinned commit failed");
+            }
+            same
         }
+    };
+    let d = found?;
+    if let Ok(mut desired) = shared.desired.write() {
+        desired.children.insert(rec.name.clone(), d.clone());
     }
+    Some(d)
 }
 
 /// After a job write: a child that finished requeues its parent (which may wait for
