@@ -26,7 +26,12 @@
 //!   through its [`GitSource`](crate::git::GitSource)), so a later edit of the template
 //!   in Git changes neither a running child nor one restored after a restart;
 //! - the engine keeps children's desired states beside the Git jobs' (rebuilt from the
-//!   store on start), so the reconciler never cancels a child as "removed from Git".
+//!   store on start, or when an engine first meets a child another engine ordered), so
+//!   the reconciler never cancels a child as "removed from Git";
+//! - a source that keeps no history (the Kubernetes CR source after a restart) cannot
+//!   read the pinned commit: the current manifests are used only if they resolve to the
+//!   very definition pinned (the same hash); otherwise the child is left as it is, never
+//!   run on another definition, never cancelled for it.
 //!
 //! # Idempotent by key
 //!
