@@ -26,6 +26,8 @@ pub struct AttemptReport {
     pub transcript: Vec<Message>,
     /// Events (tool calls, model calls) to append with the outcome.
     pub events: Vec<NewEvent>,
+    /// The other jobs a success resolves (`report_success {resolves}`), checked.
+    pub resolves: Vec<crate::state::Resolves>,
 }
 
 /// A registered tool: its executor and definition.
@@ -88,6 +90,8 @@ pub(crate) struct AttemptCtx<'a> {
     pub(crate) secrets: &'a crate::secret::KnownSecrets,
     /// The tool lists offered to agents, built once per agent spec.
     pub(crate) tool_lists: &'a ToolLists,
+    /// The store, read by `ops_journal` and the check of `resolves`.
+    pub(crate) store: &'a dyn crate::store::StateStore,
 }
 
 /// The tools offered to each agent, planning (`[1]`) or not (`[0]`): built once per
@@ -157,6 +161,7 @@ impl AttemptCtx<'_> {
             usage: Usage::default(),
             transcript: Vec::new(),
             events: Vec::new(),
+            resolves: Vec::new(),
         }
     }
 

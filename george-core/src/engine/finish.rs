@@ -66,6 +66,7 @@ pub(super) async fn finish(
         usage: report.usage,
         transcript: Arc::new(report.transcript),
         events: report.events,
+        resolves: report.resolves,
     });
     for round in 1..=ROUNDS {
         let Some(this) = (if round == ROUNDS {
@@ -129,6 +130,7 @@ struct Outcomes {
     usage: crate::provider::Usage,
     transcript: Arc<Vec<crate::provider::Message>>,
     events: Vec<crate::state::NewEvent>,
+    resolves: Vec<crate::state::Resolves>,
 }
 
 /// The commit of the job's current generation.
@@ -172,6 +174,9 @@ async fn finish_once(
     rec.updated_at_ms = now;
     let mut w_events = report.events;
     w_events.extend(recorded.events);
+    // A success that resolves other jobs records them with the outcome (the first of
+    // the resolution's two writes: see `targets`).
+    super::targets::record_resolves(&mut rec, step, report.resolves, now, &mut w_events);
     // Dispatch what this outcome made ready in the same write: one commit per step on a
     // chain of steps instead of two.
     let mut to_start = Vec::new();
