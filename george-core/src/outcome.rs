@@ -38,7 +38,11 @@ pub fn report_success(summary: impl Into<String>, outputs: Value) -> ToolCall {
 
 /// `report_success {summary, outputs, resolves}`: the step is done, and so are the other
 /// jobs `resolves` names (on the same target; the agent's spec needs `may_resolve`).
-pub fn report_success_resolving<I, S>(summary: impl Into<String>, outputs: Value, resolves: I) -> ToolCall
+pub fn report_success_resolving<I, S>(
+    summary: impl Into<String>,
+    outputs: Value,
+    resolves: I,
+) -> ToolCall
 where
     I: IntoIterator<Item = S>,
     S: Into<String>,

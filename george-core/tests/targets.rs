@@ -17,9 +17,7 @@ use george_core::outcome;
 use george_core::provider::{ChatRequest, ChatResponse, Message, Provider};
 use george_core::scripted::tool_call;
 use george_core::state::{ApprovalRequest, ApprovalStatus, JobStatus, StepState};
-use george_core::tool::{
-    EffectClass, ToolDefinition, ToolExecutor, ToolInvocation, ToolOutput,
-};
+use george_core::tool::{EffectClass, ToolDefinition, ToolExecutor, ToolInvocation, ToolOutput};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -114,6 +112,10 @@ struct Deployer {
     max_total: Arc<Mutex<usize>>,
     hold: Duration,
     meet: usize,
+    /// A job whose call stays inside until this is cleared.
+    block: Arc<Mutex<Option<String>>>,
+    /// Jobs that entered, in order.
+    entered: Arc<Mutex<Vec<String>>>,
 }
 
 impl Deployer {
@@ -130,6 +132,8 @@ impl Deployer {
             max_total: Default::default(),
             hold,
             meet,
+            block: Default::default(),
+            entered: Default::default(),
         }
     }
 
@@ -163,6 +167,10 @@ impl ToolExecutor for Deployer {
             let total: usize = inside.values().sum();
             let mut mt = self.max_total.lock().unwrap();
             *mt = (*mt).max(total);
+        }
+        self.entered.lock().unwrap().push(inv.context.job.clone());
+        while self.block.lock().unwrap().as_deref() == Some(inv.context.job.as_str()) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let deadline = tokio::time::Instant::now() + self.hold;
         while tokio::time::Instant::now() < deadline && self.total_inside() < self.meet {
@@ -247,9 +255,18 @@ impl Setup {
         &self,
         tools: Option<Arc<dyn ToolExecutor>>,
     ) -> (Engine, UnboundedReceiver<ApprovalRequest>) {
+        self.engine_id("e1", tools)
+    }
+
+    fn engine_id(
+        &self,
+        id: &str,
+        tools: Option<Arc<dyn ToolExecutor>>,
+    ) -> (Engine, UnboundedReceiver<ApprovalRequest>) {
         let (human, rx) = ChannelHuman::new();
         let mut b = Engine::builder(self.store.clone(), Arc::new(self.git.clone()))
-            .id("e1")
+            .id(id)
+            .claim_interval(Duration::from_millis(50))
             .provider("default", Arc::new(self.provider.clone()))
             .commands(CommandToolExecutor::new(["true"]))
             .human(Arc::new(human))
@@ -303,7 +320,11 @@ async fn write_steps_on_one_target_never_overlap() {
     let jobs = [("a", "s"), ("b", "s"), ("c", "s"), ("d", "other")];
     let d = run_deploys(&jobs, "concurrency: {key: target, limit: 1}", 2).await;
     let max = d.max_per_target.lock().unwrap().clone();
-    assert_eq!(max.get("s"), Some(&1), "one write step at a time on s: {max:?}");
+    assert_eq!(
+        max.get("s"),
+        Some(&1),
+        "one write step at a time on s: {max:?}"
+    );
     // The other target was not held back by s.
     assert_eq!(*d.max_total.lock().unwrap(), 2);
 }
@@ -323,6 +344,55 @@ async fn without_a_concurrency_limit_one_target_does_overlap() {
     assert_eq!(d.max_per_target.lock().unwrap().get("s"), Some(&2));
 }
 
+/// Two engines share a store; one runs a write step on the target (its lease live),
+/// the other gets a second job on it: that job waits, and runs once the first is done.
+/// The same holds after a crash when an engine restarts under a new id while the old
+/// incarnation's leases run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_limit_holds_across_engines_sharing_a_store() {
+    let s = Setup::new(files(&[
+        ("agent-specs/ops.yaml", agent("ops", "deploy", false)),
+        (
+            "task-templates/deploy.yaml",
+            deploy_template("concurrency: {key: target, limit: 1}"),
+        ),
+        ("jobs/a.yaml", job("a", "deploy", "s")),
+    ]));
+    s.provider.script("a", deploy_script());
+    s.provider.script("b", deploy_script());
+    let deployer = Deployer::new(&[("a", "s"), ("b", "s")], Duration::from_millis(0), 99);
+    *deployer.block.lock().unwrap() = Some("a".into());
+    let tools: Arc<dyn ToolExecutor> = Arc::new(deployer.clone());
+    let (e1, _rx1) = s.engine_id("e1", Some(tools.clone()));
+    e1.start().await.unwrap();
+    let run1 = e1.spawn();
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while deployer.entered.lock().unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "a never deployed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (e2, _rx2) = s.engine_id("e2", Some(tools));
+    s.git
+        .commit_files("main", [("jobs/b.yaml", job("b", "deploy", "s"))], "c2");
+    e2.start().await.unwrap();
+    let run2 = e2.spawn();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(*deployer.entered.lock().unwrap(), ["a"], "b waited for a");
+    let b = e2.job("b").await.unwrap().expect("b created");
+    assert_eq!(b.steps[0].state, StepState::Ready);
+    *deployer.block.lock().unwrap() = None;
+    for (e, j) in [(&e1, "a"), (&e2, "b")] {
+        assert_eq!(
+            e.wait_finished(j, LIMIT).await.unwrap(),
+            JobStatus::Succeeded
+        );
+    }
+    run1.shutdown().await;
+    run2.shutdown().await;
+    assert_eq!(*deployer.entered.lock().unwrap(), ["a", "b"]);
+    assert_eq!(deployer.max_per_target.lock().unwrap().get("s"), Some(&1));
+}
+
 /// Template `t`: one command step (finishes at once).
 fn command_template(name: &str) -> String {
     format!(
@@ -338,7 +408,11 @@ spec:
 
 /// Template `{name}`: one agent step `work` of `agent`, gated by approval when `gated`.
 fn agent_template(name: &str, agent: &str, gated: bool) -> String {
-    let approval = if gated { "\n      approval: required" } else { "" };
+    let approval = if gated {
+        "\n      approval: required"
+    } else {
+        ""
+    };
     format!(
         "apiVersion: george.dev/v1alpha1
 kind: TaskTemplate
@@ -370,7 +444,10 @@ async fn ops_journal_shows_only_the_calling_jobs_target() {
     e.start().await.unwrap();
     let run = e.spawn();
     for j in ["b", "c", "n"] {
-        assert_eq!(e.wait_finished(j, LIMIT).await.unwrap(), JobStatus::Succeeded);
+        assert_eq!(
+            e.wait_finished(j, LIMIT).await.unwrap(),
+            JobStatus::Succeeded
+        );
     }
     // The model asks for another target in its arguments: ignored.
     s.provider.script(
@@ -381,7 +458,11 @@ async fn ops_journal_shows_only_the_calling_jobs_target() {
                 "ops_journal",
                 json!({"limit": 50, "target": {"kind": "service", "name": "other"}}),
             ),
-            tool_call("c2", "report_success", json!({"summary": "read", "outputs": {}})),
+            tool_call(
+                "c2",
+                "report_success",
+                json!({"summary": "read", "outputs": {}}),
+            ),
         ],
     );
     s.git.commit_files(
@@ -390,7 +471,10 @@ async fn ops_journal_shows_only_the_calling_jobs_target() {
         "c2",
     );
     e.sync().await.unwrap();
-    assert_eq!(e.wait_finished("a", LIMIT).await.unwrap(), JobStatus::Succeeded);
+    assert_eq!(
+        e.wait_finished("a", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
     run.shutdown().await;
 
     assert!(s.provider.offered("a").contains(&"ops_journal".to_string()));
@@ -408,7 +492,12 @@ async fn ops_journal_shows_only_the_calling_jobs_target() {
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names.contains(&"a") && names.contains(&"b"), "{names:?}");
-    let b = v["jobs"].as_array().unwrap().iter().find(|j| j["name"] == "b").unwrap();
+    let b = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "b")
+        .unwrap();
     assert_eq!(b["status"], "Succeeded");
     assert_eq!(b["template"], "cmd");
     assert_eq!(b["steps"][0]["state"], "succeeded");
@@ -435,12 +524,19 @@ async fn a_job_without_a_target_is_not_offered_the_journal() {
     ]));
     s.provider.script(
         "a",
-        vec![tool_call("c1", "report_success", json!({"summary": "ok", "outputs": {}}))],
+        vec![tool_call(
+            "c1",
+            "report_success",
+            json!({"summary": "ok", "outputs": {}}),
+        )],
     );
     let (e, _rx) = s.engine(None);
     e.start().await.unwrap();
     let run = e.spawn();
-    assert_eq!(e.wait_finished("a", LIMIT).await.unwrap(), JobStatus::Succeeded);
+    assert_eq!(
+        e.wait_finished("a", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
     run.shutdown().await;
     assert!(!s.provider.offered("a").contains(&"ops_journal".to_string()));
 }
@@ -452,8 +548,14 @@ fn resolve_setup(dev_may_resolve: bool) -> Setup {
     Setup::new(files(&[
         ("agent-specs/sysadmin.yaml", agent("sysadmin", "", false)),
         ("agent-specs/dev.yaml", agent("dev", "", dev_may_resolve)),
-        ("task-templates/infra.yaml", agent_template("infra", "sysadmin", true)),
-        ("task-templates/feature.yaml", agent_template("feature", "dev", false)),
+        (
+            "task-templates/infra.yaml",
+            agent_template("infra", "sysadmin", true),
+        ),
+        (
+            "task-templates/feature.yaml",
+            agent_template("feature", "dev", false),
+        ),
         ("task-templates/cmd.yaml", command_template("cmd")),
         ("jobs/infra.yaml", job("infra", "infra", "darwin-store")),
         ("jobs/done.yaml", job("done", "cmd", "darwin-store")),
@@ -471,7 +573,9 @@ fn plan() -> ChatResponse {
 
 /// Starts the engine, waits until `infra` and `elsewhere` await approval and `done`
 /// succeeded; returns the engine, its run handle and the open requests.
-async fn start_waiting(s: &Setup) -> (Engine, george_core::engine::RunHandle, Vec<ApprovalRequest>) {
+async fn start_waiting(
+    s: &Setup,
+) -> (Engine, george_core::engine::RunHandle, Vec<ApprovalRequest>) {
     s.provider.script("infra", vec![plan()]);
     s.provider.script("elsewhere", vec![plan()]);
     let (e, mut rx) = s.engine(None);
@@ -479,7 +583,10 @@ async fn start_waiting(s: &Setup) -> (Engine, george_core::engine::RunHandle, Ve
     let run = e.spawn();
     let mut open = Vec::new();
     while open.len() < 2 {
-        let req = tokio::time::timeout(LIMIT, rx.recv()).await.unwrap().unwrap();
+        let req = tokio::time::timeout(LIMIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
         if req.status == ApprovalStatus::Open {
             open.push(req);
         }
@@ -489,14 +596,20 @@ async fn start_waiting(s: &Setup) -> (Engine, george_core::engine::RunHandle, Ve
             .await
             .unwrap();
     }
-    assert_eq!(e.wait_finished("done", LIMIT).await.unwrap(), JobStatus::Succeeded);
+    assert_eq!(
+        e.wait_finished("done", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
     (e, run, open)
 }
 
 async fn add_feature(s: &Setup, e: &Engine) {
     s.git.commit_files(
         "main",
-        [("jobs/feature.yaml", job("feature", "feature", "darwin-store"))],
+        [(
+            "jobs/feature.yaml",
+            job("feature", "feature", "darwin-store"),
+        )],
         "c2",
     );
     e.sync().await.unwrap();
@@ -531,7 +644,10 @@ async fn resolves_ends_the_other_job_succeeded_and_both_logs_say_so() {
     // Its open approval request was cancelled; the other target's was not.
     let infra_req = open.iter().find(|r| r.job == "infra").unwrap();
     let req = s_approval(&e, &infra_req.id).await;
-    assert!(matches!(req.status, ApprovalStatus::Cancelled { .. }), "{req:?}");
+    assert!(
+        matches!(req.status, ApprovalStatus::Cancelled { .. }),
+        "{req:?}"
+    );
     let other = open.iter().find(|r| r.job == "elsewhere").unwrap();
     assert_eq!(s_approval(&e, &other.id).await.status, ApprovalStatus::Open);
     // Both logs.
@@ -607,9 +723,17 @@ async fn refused_resolves_are_tool_errors_and_change_nothing() {
             resolving(&["done"]),
             resolving(&["ghost"]),
             resolving(&["infra", "elsewhere"]),
-            tool_call("c", "report_success", json!({"summary": "done", "outputs": {}, "resolves": "infra"})),
+            tool_call(
+                "c",
+                "report_success",
+                json!({"summary": "done", "outputs": {}, "resolves": "infra"}),
+            ),
             // Then a plain success.
-            tool_call("c", "report_success", json!({"summary": "done", "outputs": {}})),
+            tool_call(
+                "c",
+                "report_success",
+                json!({"summary": "done", "outputs": {}}),
+            ),
         ],
     );
     add_feature(&s, &e).await;
@@ -619,11 +743,23 @@ async fn refused_resolves_are_tool_errors_and_change_nothing() {
         assert_eq!(tool, "report_success");
         assert!(is_error, "{content}");
     }
-    assert!(results[0].1.contains("not on this job's target"), "{}", results[0].1);
-    assert!(results[1].1.contains("already Succeeded"), "{}", results[1].1);
+    assert!(
+        results[0].1.contains("not on this job's target"),
+        "{}",
+        results[0].1
+    );
+    assert!(
+        results[1].1.contains("already Succeeded"),
+        "{}",
+        results[1].1
+    );
     assert!(results[2].1.contains("no job"), "{}", results[2].1);
     assert!(results[3].1.contains("elsewhere"), "{}", results[3].1);
-    assert!(results[4].1.contains("list of job names"), "{}", results[4].1);
+    assert!(
+        results[4].1.contains("list of job names"),
+        "{}",
+        results[4].1
+    );
     assert_nothing_resolved(&e).await;
     run.shutdown().await;
 }
@@ -635,14 +771,26 @@ async fn an_agent_without_may_resolve_cannot_resolve() {
     s.provider.script(
         "feature",
         vec![
-            outcome_response(outcome::report_success_resolving("done", json!({}), ["infra"])),
-            tool_call("c", "report_success", json!({"summary": "done", "outputs": {}})),
+            outcome_response(outcome::report_success_resolving(
+                "done",
+                json!({}),
+                ["infra"],
+            )),
+            tool_call(
+                "c",
+                "report_success",
+                json!({"summary": "done", "outputs": {}}),
+            ),
         ],
     );
     add_feature(&s, &e).await;
     let results = s.provider.results_of("feature");
     assert_eq!(results.len(), 1);
-    assert!(results[0].2 && results[0].1.contains("may_resolve"), "{:?}", results[0]);
+    assert!(
+        results[0].2 && results[0].1.contains("may_resolve"),
+        "{:?}",
+        results[0]
+    );
     assert_nothing_resolved(&e).await;
     run.shutdown().await;
 }

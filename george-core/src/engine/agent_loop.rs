@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use tracing::Instrument as _;
 
 use super::attempt::{AttemptCtx, AttemptReport, Outcome, clip, fail};
-use super::targets;
 use super::prompt::{self, DEFER, REPORT_BLOCKED, REPORT_FAILURE, REPORT_SUCCESS, SUBMIT_PLAN};
+use super::targets;
 use crate::events::EventAction;
 use crate::model::{AgentSpec, Autonomy};
 use crate::provider::{ChatRequest, Message, RequestContext};
@@ -207,9 +207,12 @@ impl AttemptCtx<'_> {
                             true,
                         )
                     } else {
-                        let checked = match self
-                            .outcome_from(&call.name, &call.arguments, agent, needs_approval)
-                        {
+                        let checked = match self.outcome_from(
+                            &call.name,
+                            &call.arguments,
+                            agent,
+                            needs_approval,
+                        ) {
                             Ok(o) if call.name == REPORT_SUCCESS => {
                                 // `resolves` is checked in full before anything is
                                 // recorded: a refused name refuses the whole outcome.

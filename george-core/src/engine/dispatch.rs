@@ -86,6 +86,9 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
         let mut events: Vec<NewEvent> = events_of(now, applied.changes).collect();
         let cancelled =
             cancel_requests(shared, &applied.cancel_approvals, now, &mut events).await?;
+        if let Some(d) = &desired {
+            super::targets::refresh_foreign(engine, d, &rec, &actions, now).await?;
+        }
         let (to_start, requeue) = match &desired {
             Some(d) => start_ready(engine, d, &mut rec, &actions, now, &mut events),
             None => (Vec::new(), None),
@@ -226,9 +229,10 @@ fn try_start(
     let target_limit = super::targets::target_limit(d, spec, rec);
     {
         let mut slots = lock(&shared.slots);
-        let target_running = target_limit
-            .as_ref()
-            .map_or(0, |(k, _)| slots.per_target.get(k).copied().unwrap_or(0));
+        let target_running = target_limit.as_ref().map_or(0, |(k, _)| {
+            slots.per_target.get(k).copied().unwrap_or(0)
+                + slots.foreign.get(k).copied().unwrap_or(0)
+        });
         let job_running = slots.per_job.get(&rec.name).copied().unwrap_or(0);
         let agent_running = spec
             .agent

@@ -34,8 +34,8 @@ use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
-use super::io::{ROUNDS, commit, events_of, load, slot};
 use super::Engine;
+use super::io::{ROUNDS, commit, events_of, load, slot};
 use crate::error::{ErrorKind, Result};
 use crate::events::EventAction;
 use crate::manifest::DesiredJob;
@@ -97,6 +97,86 @@ pub(super) fn target_limit(
     }
 }
 
+/// Counts, from the store, the running steps of *other engines* (another holder with a
+/// live lease) that hold the target limit the ready steps of `rec` would take: a
+/// snapshot kept in the engine's slots (`foreign`) for
+/// [`try_start`](super::dispatch) to add to its own count. So a limit holds across
+/// engines sharing a store, and across a restart under a new id while the old
+/// incarnation's leases run. Reads the store only when a step to dispatch counts
+/// against a target limit. While another engine holds the target, the job is requeued
+/// at the earliest of those leases' expiry and the claim interval.
+pub(super) async fn refresh_foreign(
+    engine: &Engine,
+    d: &DesiredJob,
+    rec: &JobRecord,
+    actions: &[Action],
+    now: u64,
+) -> Result<()> {
+    let shared = &engine.shared;
+    let key = actions.iter().find_map(|a| match a {
+        Action::Dispatch { step } => d
+            .template
+            .spec
+            .steps
+            .iter()
+            .find(|s| s.id == *step)
+            .and_then(|s| target_limit(d, s, rec))
+            .map(|(k, _)| k),
+        _ => None,
+    });
+    let Some(key) = key else {
+        return Ok(());
+    };
+    let me = &*shared.holder;
+    let mut held = 0usize;
+    let mut until: Option<u64> = None;
+    for other in shared.store.jobs_on_target(&key).await? {
+        if other.name == rec.name {
+            continue;
+        }
+        let od = super::io::desired_of(shared, &other.name).0;
+        for s in &other.steps {
+            let StepState::Running {
+                holder,
+                lease_until_ms,
+            } = &s.state
+            else {
+                continue;
+            };
+            if **holder == *me || *lease_until_ms <= now {
+                continue;
+            }
+            // A step whose definition this engine does not know is counted: the limit
+            // errs on the side of waiting.
+            let counted = od.as_ref().is_none_or(|od| {
+                od.template
+                    .spec
+                    .steps
+                    .iter()
+                    .find(|x| *x.id == *s.id)
+                    .is_none_or(|x| target_limit(od, x, &other).is_some())
+            });
+            if counted {
+                held += 1;
+                until = Some(until.map_or(*lease_until_ms, |u| u.min(*lease_until_ms)));
+            }
+        }
+    }
+    {
+        let mut slots = super::lock(&shared.slots);
+        if held == 0 {
+            slots.foreign.remove(&key);
+        } else {
+            slots.foreign.insert(key, held);
+        }
+    }
+    if let Some(until) = until {
+        let poll = u64::try_from(shared.config.claim_interval.as_millis()).unwrap_or(u64::MAX);
+        super::lock(&shared.queue).add_at(&rec.name, until.min(now.saturating_add(poll)));
+    }
+    Ok(())
+}
+
 fn clip(s: &str, n: usize) -> String {
     super::attempt::clip(s, n)
 }
@@ -127,7 +207,11 @@ pub(super) async fn ops_journal(
     // Never another target, whatever the store returned.
     jobs.retain(|j| j.target == record.target);
     jobs.sort_by(|a, b| {
-        (b.updated_at_ms, b.created_at_ms, &a.name).cmp(&(a.updated_at_ms, a.created_at_ms, &b.name))
+        (b.updated_at_ms, b.created_at_ms, &a.name).cmp(&(
+            a.updated_at_ms,
+            a.created_at_ms,
+            &b.name,
+        ))
     });
     jobs.truncate(limit);
     let mut out = Vec::with_capacity(jobs.len());
