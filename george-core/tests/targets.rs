@@ -794,3 +794,45 @@ async fn an_agent_without_may_resolve_cannot_resolve() {
     assert_nothing_resolved(&e).await;
     run.shutdown().await;
 }
+
+/// A crash between the two writes of a resolution (the reporter's outcome stored, the
+/// other job not yet ended) is repaired when an engine starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolution_interrupted_between_its_writes_is_completed_on_start() {
+    use george_core::state::Resolves;
+    use george_core::store::{JobWrite, StateStore};
+    let s = resolve_setup(true);
+    let (e, run, _open) = start_waiting(&s).await;
+    run.shutdown().await;
+    let infra = e.job("infra").await.unwrap().unwrap();
+    // The reporter's first write, as a crash would leave it: a succeeded step that
+    // records the resolution, and nothing done to `infra`.
+    let mut reporter = e.job("done").await.unwrap().unwrap();
+    reporter.name = "reporter".into();
+    reporter.revision = 0;
+    reporter.steps[0].resolves = vec![Resolves {
+        job: "infra".into(),
+        generation: infra.generation,
+    }];
+    s.store.commit(JobWrite::create(reporter)).await.unwrap();
+    drop(e);
+
+    let (e2, _rx) = s.engine_id("e2", None);
+    e2.start().await.unwrap();
+    let rec = e2.job("infra").await.unwrap().unwrap();
+    assert_eq!(rec.status, JobStatus::Succeeded);
+    assert_eq!(
+        rec.resolved_by.as_ref().map(|b| b.job.as_str()),
+        Some("reporter")
+    );
+    let evs = e2.events("infra").await.unwrap();
+    assert!(evs.iter().any(|ev| ev.action == EventAction::JobResolved));
+    // Idempotent: a second start changes nothing.
+    let before = s.store.get_job("infra").await.unwrap().unwrap().revision;
+    let (e3, _rx3) = s.engine_id("e3", None);
+    e3.start().await.unwrap();
+    assert_eq!(
+        s.store.get_job("infra").await.unwrap().unwrap().revision,
+        before
+    );
+}
