@@ -195,7 +195,9 @@ spec:
     )
 }
 
-/// Template `deploy`: one agent step `apply` of agent `ops`, under `concurrency`.
+/// Template `deploy`: a command step `check`, then an agent step `apply` of agent
+/// `ops` under `concurrency` (made ready by `check`'s outcome: dispatched from the
+/// outcome's write or the next reconcile).
 fn deploy_template(concurrency: &str) -> String {
     format!(
         "apiVersion: george.dev/v1alpha1
@@ -203,8 +205,10 @@ kind: TaskTemplate
 metadata: {{name: deploy}}
 spec:
   steps:
+    - {{id: check, command: {{program: 'true'}}}}
     - id: apply
       agent: ops
+      depends_on: [check]
       instructions: Deploy.
       {concurrency}
 "
@@ -350,6 +354,7 @@ async fn without_a_concurrency_limit_one_target_does_overlap() {
 /// incarnation's leases run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_limit_holds_across_engines_sharing_a_store() {
+    use george_core::store::StateStore;
     let s = Setup::new(files(&[
         ("agent-specs/ops.yaml", agent("ops", "deploy", false)),
         (
@@ -379,13 +384,23 @@ async fn the_limit_holds_across_engines_sharing_a_store() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(*deployer.entered.lock().unwrap(), ["a"], "b waited for a");
     let b = e2.job("b").await.unwrap().expect("b created");
-    assert_eq!(b.steps[0].state, StepState::Ready);
+    assert_eq!(b.steps[1].state, StepState::Ready);
     *deployer.block.lock().unwrap() = None;
-    for (e, j) in [(&e1, "a"), (&e2, "b")] {
-        assert_eq!(
-            e.wait_finished(j, LIMIT).await.unwrap(),
-            JobStatus::Succeeded
-        );
+    // Either engine may run b (both may claim it): read the shared store.
+    for j in ["a", "b"] {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        loop {
+            let rec = s.store.get_job(j).await.unwrap().unwrap();
+            if rec.status == JobStatus::Succeeded {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{j} is {}",
+                rec.status
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
     run1.shutdown().await;
     run2.shutdown().await;

@@ -229,9 +229,23 @@ fn try_start(
     let target_limit = super::targets::target_limit(d, spec, rec);
     {
         let mut slots = lock(&shared.slots);
+        // Other engines' holds, as read by this pass (`targets::refresh_foreign`);
+        // without a reading of this pass the step waits for the job's next reconcile.
+        let foreign = target_limit
+            .as_ref()
+            .map(|(k, _)| match slots.foreign.get(k) {
+                Some(&(n, at)) if at == now => Some(n),
+                _ => None,
+            });
+        if foreign == Some(None) {
+            slots.waiting.insert(rec.name.clone());
+            drop(slots);
+            lock(&shared.queue).add(&rec.name);
+            shared.wake.notify_one();
+            return None;
+        }
         let target_running = target_limit.as_ref().map_or(0, |(k, _)| {
-            slots.per_target.get(k).copied().unwrap_or(0)
-                + slots.foreign.get(k).copied().unwrap_or(0)
+            slots.per_target.get(k).copied().unwrap_or(0) + foreign.flatten().unwrap_or(0)
         });
         let job_running = slots.per_job.get(&rec.name).copied().unwrap_or(0);
         let agent_running = spec

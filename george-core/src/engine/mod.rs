@@ -156,9 +156,9 @@ pub(crate) struct Slots {
     pub(crate) per_target: HashMap<String, usize>,
     /// The target key each such running step holds, by (job, step).
     pub(crate) target_held: HashMap<(String, String), String>,
-    /// Per target key, the running steps of other engines that hold it (a snapshot
-    /// from the store, see `targets::refresh_foreign`).
-    pub(crate) foreign: HashMap<String, usize>,
+    /// Per target key, the running steps of other engines that hold it and when that
+    /// was read from the store (see `targets::refresh_foreign`).
+    pub(crate) foreign: HashMap<String, (usize, u64)>,
     pub(crate) waiting: BTreeSet<String>,
 }
 

@@ -99,8 +99,11 @@ pub(super) fn target_limit(
 
 /// Counts, from the store, the running steps of *other engines* (another holder with a
 /// live lease) that hold the target limit the ready steps of `rec` would take: a
-/// snapshot kept in the engine's slots (`foreign`) for
-/// [`try_start`](super::dispatch) to add to its own count. So a limit holds across
+/// snapshot kept in the engine's slots (`foreign`, with the time `now` it was taken)
+/// for [`try_start`](super::dispatch) to add to its own count. A dispatch without a
+/// snapshot of its own pass (e.g. a step made ready by an outcome, dispatched in the
+/// outcome's write) does not start the step: it queues the job, whose reconcile takes
+/// one. So a limit holds across
 /// engines sharing a store, and across a restart under a new id while the old
 /// incarnation's leases run. Reads the store only when a step to dispatch counts
 /// against a target limit. While another engine holds the target, the job is requeued
@@ -162,14 +165,7 @@ pub(super) async fn refresh_foreign(
             }
         }
     }
-    {
-        let mut slots = super::lock(&shared.slots);
-        if held == 0 {
-            slots.foreign.remove(&key);
-        } else {
-            slots.foreign.insert(key, held);
-        }
-    }
+    super::lock(&shared.slots).foreign.insert(key, (held, now));
     if let Some(until) = until {
         let poll = u64::try_from(shared.config.claim_interval.as_millis()).unwrap_or(u64::MAX);
         super::lock(&shared.queue).add_at(&rec.name, until.min(now.saturating_add(poll)));
