@@ -82,6 +82,8 @@ pub(crate) struct AttemptCtx<'a> {
     pub(crate) approval: Option<&'a ApprovalRequest>,
     /// For an `execute_approved` step: where each action's effect is recorded.
     pub(crate) effects: Option<&'a dyn EffectLog>,
+    /// Where the agent's `order_job` calls order child jobs.
+    pub(crate) orders: Option<&'a dyn super::children::ChildOrders>,
     /// The fuel and output cap of every render (instructions, command arguments).
     pub(crate) render: crate::template::Limits,
     /// The operator's caps on an agent attempt.
