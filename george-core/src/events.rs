@@ -25,6 +25,7 @@
 //! | `approval.cancelled` | `engine` | a new generation or the job's removal cancelled an open request |
 //! | `approval.voided` | `engine` | a new generation voided an approved plan not yet executed |
 //! | `action.executed` | `engine` | one approved action took effect (recorded before the next runs) |
+//! | `job.resolved` | `engine` (reporter's log), `agent:<a>` (resolved job's log) | `report_success {resolves}`: "resolves <job> (generation g)" in the reporter's log, with its outcome; "resolved by <job>/<step> (attempt n)" in the resolved job's |
 //! | `job.ordered` | `agent:<a>` on the parent | the agent ordered a child job ([sub-jobs](crate::children)) |
 //! | `step.waiting` | `agent:<a>` | the attempt ended waiting for the children it ordered |
 //! | `child.finished` | `engine` on the parent | a child the step waits for finished (its status) |
@@ -88,6 +89,8 @@ pub enum EventAction {
     ApprovalVoided,
     /// `action.executed`
     ActionExecuted,
+    /// `job.resolved`: one job's success resolved another on the same target.
+    JobResolved,
     /// `job.ordered`: an agent ordered a child job.
     JobOrdered,
     /// `step.waiting`: a step waits for its children.
@@ -128,6 +131,7 @@ impl EventAction {
         EventAction::ApprovalCancelled,
         EventAction::ApprovalVoided,
         EventAction::ActionExecuted,
+        EventAction::JobResolved,
         EventAction::JobOrdered,
         EventAction::StepWaiting,
         EventAction::ChildFinished,
@@ -164,6 +168,7 @@ impl EventAction {
             EventAction::ApprovalCancelled => "approval.cancelled",
             EventAction::ApprovalVoided => "approval.voided",
             EventAction::ActionExecuted => "action.executed",
+            EventAction::JobResolved => "job.resolved",
             EventAction::JobOrdered => "job.ordered",
             EventAction::StepWaiting => "step.waiting",
             EventAction::ChildFinished => "child.finished",

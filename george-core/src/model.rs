@@ -114,6 +114,12 @@ pub struct AgentConfig {
     /// Maximum step attempts of this agent running at once in one engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
+    /// Whether this agent's `report_success` may name other jobs in `resolves`: jobs
+    /// on the same [target](JobSpec::target) that its success makes moot (the
+    /// infrastructure event a feature delivery fixed). Default `false`. This is the
+    /// policy that allows it today; a `Policy` kind may later gate it further.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub may_resolve: bool,
     /// The task templates this agent may order child jobs of with the `order_job` tool (sub-jobs); empty by default, and then the tool is not offered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub may_order: Vec<String>,
@@ -213,8 +219,58 @@ pub struct TemplateSpec {
     /// the operator's ceiling. Absent: no restriction from the template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autonomy: Option<Autonomy>,
+    /// The default [target](JobSpec::target) of this template's jobs: a job's own
+    /// `target` keys override these, key by key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub target: BTreeMap<String, String>,
+    /// The concurrency of this template's write steps (`execute_approved`) that do not
+    /// declare their own (see [`StepSpec::concurrency`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
     /// The steps, in any order: `depends_on` fixes the order.
     pub steps: Vec<StepSpec>,
+}
+
+impl TemplateSpec {
+    /// The concurrency limit `step` counts against: its own declaration, else the
+    /// template's when the step is a write step (`execute_approved`); `None`: the step
+    /// is not limited.
+    pub fn concurrency_of<'a>(&'a self, step: &'a StepSpec) -> Option<&'a Concurrency> {
+        step.concurrency.as_ref().or_else(|| {
+            step.execute_approved
+                .as_ref()
+                .and(self.concurrency.as_ref())
+        })
+    }
+}
+
+/// A concurrency limit shared by steps of many jobs, as Argo's mutexes and semaphores:
+/// at most `limit` such steps run at once per value of `key` in one engine.
+///
+/// ```yaml
+/// concurrency: {key: target, limit: 1}   # one write step at a time per target
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Concurrency {
+    /// What the steps are grouped by.
+    pub key: ConcurrencyKey,
+    /// How many of a group's steps may run at once (at least 1; default 1).
+    #[serde(default = "default_concurrency_limit")]
+    pub limit: u32,
+}
+
+fn default_concurrency_limit() -> u32 {
+    1
+}
+
+/// What a [`Concurrency`] limit groups steps by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConcurrencyKey {
+    /// The job's [target](JobSpec::target) (its [`target_key`]); a job without a
+    /// target is not limited.
+    Target,
 }
 
 /// One parameter of a template. Strict parameters (every type but `fuzzy`) are typed and
@@ -317,6 +373,12 @@ pub struct StepSpec {
     /// from the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autonomy: Option<Autonomy>,
+    /// A concurrency limit shared with other jobs' steps (`{key: target, limit: 1}`:
+    /// one such step at a time on the job's target). Declaring it makes the step count
+    /// against the limit; so does every `execute_approved` step of a template that
+    /// declares one (its writes are what the limit is for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
 }
 
 /// A spending limit: tokens (all input and output tokens, cached or not) and/or cost
@@ -632,6 +694,34 @@ pub struct JobSpec {
     /// stops the running tool loop and fails that step (not retried).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<Budget>,
+    /// What the job works on, as free string keys (`{kind: service, name:
+    /// darwin-store}`); merged over the template's [`TemplateSpec::target`]. Jobs on
+    /// the same target see each other (the `ops_journal` tool), may resolve each other
+    /// (`report_success {resolves}`) and share [`Concurrency`] limits keyed by target.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub target: BTreeMap<String, String>,
+}
+
+/// The canonical key of a target: `k=v` pairs sorted by key, joined by `,`
+/// (`kind=service,name=darwin-store`); empty for no target.
+///
+/// ```
+/// use george_core::model::target_key;
+/// let t = [("name", "darwin-store"), ("kind", "service")]
+///     .into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+/// assert_eq!(target_key(&t), "kind=service,name=darwin-store");
+/// ```
+pub fn target_key(target: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    for (k, v) in target {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
 }
 
 /// What the reconciler does with a job whose manifest was removed from Git.

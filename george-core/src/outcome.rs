@@ -3,7 +3,7 @@
 //!
 //! | tool | arguments | when |
 //! |---|---|---|
-//! | `report_success` | `{summary: string, outputs: object}` | the step is done (steps without approval) |
+//! | `report_success` | `{summary: string, outputs: object, resolves?: [job]}` | the step is done (steps without approval); `resolves` ends other jobs on the same target (agents with `may_resolve: true`) |
 //! | `submit_plan` | `{summary: string, actions: [{tool, arguments}]}` | steps that need approval: the exact calls to run once approved |
 //! | `report_failure` | `{reason: string, retryable: bool}` | the step failed |
 //! | `report_blocked` | `{reason: string}` | a missing capability or condition |
@@ -34,6 +34,25 @@ pub fn report_success(summary: impl Into<String>, outputs: Value) -> ToolCall {
         "call_report_success",
         REPORT_SUCCESS,
         json!({"summary": summary.into(), "outputs": outputs}),
+    )
+}
+
+/// `report_success {summary, outputs, resolves}`: the step is done, and so are the other
+/// jobs `resolves` names (on the same target; the agent's spec needs `may_resolve`).
+pub fn report_success_resolving<I, S>(
+    summary: impl Into<String>,
+    outputs: Value,
+    resolves: I,
+) -> ToolCall
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let resolves: Vec<String> = resolves.into_iter().map(Into::into).collect();
+    ToolCall::new(
+        "call_report_success",
+        REPORT_SUCCESS,
+        json!({"summary": summary.into(), "outputs": outputs, "resolves": resolves}),
     )
 }
 

@@ -323,10 +323,25 @@ pub struct StepRecord {
     /// Tokens used by all attempts of this step.
     #[serde(default, skip_serializing_if = "Usage::is_zero")]
     pub usage: Usage,
+    /// The jobs this step's success resolved (`report_success {resolves}`), recorded
+    /// with the outcome; the engine then ends each of them (see
+    /// [`JobRecord::resolved_by`]), and repairs an interrupted one on restart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolves: Vec<Resolves>,
     /// The child jobs this step ordered ([sub-jobs](crate::children)), in order,
     /// across attempts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<crate::children::ChildLink>,
+}
+
+/// One job a step's success resolves, and the generation of it that was checked (a
+/// job edited since is not resolved).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolves {
+    /// The job.
+    pub job: String,
+    /// Its generation when the agent reported.
+    pub generation: u64,
 }
 
 impl StepRecord {
@@ -342,6 +357,7 @@ impl StepRecord {
             approved: None,
             effects: Vec::new(),
             usage: Usage::default(),
+            resolves: Vec::new(),
             children: Vec::new(),
         }
     }
@@ -428,13 +444,43 @@ pub struct JobRecord {
     pub created_at_ms: u64,
     /// Last write time.
     pub updated_at_ms: u64,
+    /// What the job works on (the job's `target` over its template's): free keys, see
+    /// [`crate::model::JobSpec::target`]; empty when it has none.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub target: std::collections::BTreeMap<String, String>,
+    /// Set when another job's success resolved this one: the job is `Succeeded` (its
+    /// unfinished steps `Cancelled`) whatever its steps say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<ResolvedBy>,
     /// For a child job ([sub-jobs](crate::children)): who ordered it, with what, at
     /// which commit. `None` for a job from a manifest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ordered_by: Option<crate::children::OrderedBy>,
 }
 
+/// The step attempt whose `report_success {resolves}` ended a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedBy {
+    /// The reporting job.
+    pub job: String,
+    /// Its step.
+    pub step: String,
+    /// The attempt.
+    pub attempt: u32,
+}
+
+impl std::fmt::Display for ResolvedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{} (attempt {})", self.job, self.step, self.attempt)
+    }
+}
+
 impl JobRecord {
+    /// The canonical key of the job's target ([`crate::model::target_key`]).
+    pub fn target_key(&self) -> String {
+        crate::model::target_key(&self.target)
+    }
+
     /// The step with `id`.
     pub fn step(&self, id: &str) -> Option<&StepRecord> {
         self.steps.iter().find(|s| *s.id == *id)
@@ -922,6 +968,8 @@ mod tests {
                 revision: 1,
                 created_at_ms: 0,
                 updated_at_ms: 0,
+                target: Default::default(),
+                resolved_by: None,
                 ordered_by: None,
             };
             assert_eq!(rec.at_rest(), want, "{status:?} {states:?}");

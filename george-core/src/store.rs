@@ -337,6 +337,22 @@ pub trait StateStore: Send + Sync + Debug + 'static {
     /// # Errors
     /// `NotFound` when there is no such job; `Conflict` when it is not finished.
     async fn compact(&self, job: &str) -> Result<Compaction>;
+
+    /// The jobs whose target is `target` (its canonical key,
+    /// [`crate::model::target_key`]; never matches jobs without a target), ordered by
+    /// name.
+    ///
+    /// The provided implementation filters [`list_jobs`](StateStore::list_jobs): it
+    /// reads every record, so its cost follows the number of jobs in the store. A
+    /// backend with many jobs should override it with an indexed query.
+    async fn jobs_on_target(&self, target: &str) -> Result<Vec<JobRecord>> {
+        if target.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut jobs = self.list_jobs().await?;
+        jobs.retain(|j| !j.target.is_empty() && j.target_key() == target);
+        Ok(jobs)
+    }
 }
 
 macro_rules! forward_store {
@@ -375,6 +391,9 @@ macro_rules! forward_store {
             }
             async fn compact(&self, job: &str) -> Result<Compaction> {
                 (**self).compact(job).await
+            }
+            async fn jobs_on_target(&self, target: &str) -> Result<Vec<JobRecord>> {
+                (**self).jobs_on_target(target).await
             }
         }
     };

@@ -36,6 +36,8 @@ fn parent(links: Vec<ChildLink>) -> JobRecord {
         revision: 1,
         created_at_ms: 0,
         updated_at_ms: 0,
+        target: Default::default(),
+        resolved_by: None,
         ordered_by: None,
     }
 }

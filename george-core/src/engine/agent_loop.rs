@@ -7,6 +7,7 @@ use tracing::Instrument as _;
 
 use super::attempt::{AttemptCtx, AttemptReport, Outcome, clip, fail};
 use super::prompt::{self, DEFER, REPORT_BLOCKED, REPORT_FAILURE, REPORT_SUCCESS, SUBMIT_PLAN};
+use super::targets;
 use crate::children::{ChildOrder, ORDER_JOB};
 use crate::events::EventAction;
 use crate::model::AgentSpec;
@@ -124,6 +125,17 @@ impl AttemptCtx<'_> {
                 .chain(orders.then(|| prompt::order_job_tool(&a.may_order)))
                 .collect()
         });
+        // A job with a target also sees its target's journal (a `read` tool).
+        let journal = !self.record.target.is_empty();
+        let tools: std::sync::Arc<[ToolDefinition]> = if journal {
+            tools
+                .iter()
+                .chain(std::iter::once(targets::ops_journal_tool()))
+                .cloned()
+                .collect()
+        } else {
+            tools
+        };
         let actor: std::sync::Arc<str> = format!("agent:{agent_name}").into();
         let mut r = self.report(fail("", false));
         if let Some(why) = self.over_budget(&r.usage) {
@@ -228,9 +240,33 @@ impl AttemptCtx<'_> {
                             true,
                         )
                     } else {
-                        match self.outcome_from(&call.name, &call.arguments, agent, needs_approval)
-                        {
-                            Ok(o) => {
+                        let checked = match self.outcome_from(
+                            &call.name,
+                            &call.arguments,
+                            agent,
+                            needs_approval,
+                        ) {
+                            Ok(o) if call.name == REPORT_SUCCESS => {
+                                // `resolves` is checked in full before anything is
+                                // recorded: a refused name refuses the whole outcome.
+                                match targets::parse_resolves(&call.arguments) {
+                                    Ok(names) => targets::check_resolves(
+                                        self.store,
+                                        self.record,
+                                        agent,
+                                        &names,
+                                    )
+                                    .await
+                                    .map(|res| (o, res)),
+                                    Err(why) => Err(why),
+                                }
+                            }
+                            Ok(o) => Ok((o, Vec::new())),
+                            Err(why) => Err(why),
+                        };
+                        match checked {
+                            Ok((o, resolves)) => {
+                                r.resolves = resolves;
                                 r.events.push(self.event(
                                     &actor,
                                     EventAction::OutcomeReported,
@@ -246,6 +282,21 @@ impl AttemptCtx<'_> {
                             Err(why) => (why, true),
                         }
                     }
+                } else if journal && call.name == targets::OPS_JOURNAL {
+                    // Offered by the engine, not an executor: the target is the job's.
+                    let (content, is_error) =
+                        targets::ops_journal(self.store, self.record, &call.arguments).await;
+                    r.events.push(self.event(
+                        &actor,
+                        EventAction::ToolCalled,
+                        format!(
+                            "{}({}) → {}",
+                            call.name,
+                            clip(&call.arguments.to_string(), 100),
+                            clip(&content, 100)
+                        ),
+                    ));
+                    (content, is_error)
                 } else if !a.tools.contains(&call.name) {
                     let why = format!(
                         "tool {:?} is not allowed for agent {agent_name}; allowed: {}",

@@ -26,6 +26,8 @@ pub struct AttemptReport {
     pub transcript: Vec<Message>,
     /// Events (tool calls, model calls) to append with the outcome.
     pub events: Vec<NewEvent>,
+    /// The other jobs a success resolves (`report_success {resolves}`), checked.
+    pub resolves: Vec<crate::state::Resolves>,
 }
 
 /// A registered tool: its executor and definition.
@@ -92,6 +94,8 @@ pub(crate) struct AttemptCtx<'a> {
     pub(crate) tool_lists: &'a ToolLists,
     /// The operator's autonomy ceiling ([`EngineConfig::autonomy_ceiling`](super::EngineConfig::autonomy_ceiling)).
     pub(crate) autonomy_ceiling: crate::model::Autonomy,
+    /// The store, read by `ops_journal` and the check of `resolves`.
+    pub(crate) store: &'a dyn crate::store::StateStore,
 }
 
 /// The tools offered to each agent, planning (`[1]`) or not (`[0]`): built once per
@@ -161,6 +165,7 @@ impl AttemptCtx<'_> {
             usage: Usage::default(),
             transcript: Vec::new(),
             events: Vec::new(),
+            resolves: Vec::new(),
         }
     }
 

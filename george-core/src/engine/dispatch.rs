@@ -117,6 +117,9 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
         let mut events: Vec<NewEvent> = events_of(now, applied.changes).collect();
         let cancelled =
             cancel_requests(shared, &applied.cancel_approvals, now, &mut events).await?;
+        if let Some(d) = &desired {
+            super::targets::refresh_foreign(engine, d, &rec, &actions, now).await?;
+        }
         let (to_start, requeue) = match &desired {
             Some(d) => start_ready(engine, d, &mut rec, &actions, now, &mut events),
             None => (Vec::new(), None),
@@ -216,21 +219,23 @@ async fn cancel_requests(
     Ok(out)
 }
 
+/// The `(step, agent)` of each started step, to release their slots.
 pub(super) fn d_agents(
     desired: &Option<DesiredJob>,
     started: &[(String, u32)],
-) -> Vec<Option<String>> {
+) -> Vec<(String, Option<String>)> {
     started
         .iter()
         .map(|(s, _)| {
-            desired.as_ref().and_then(|d| {
+            let agent = desired.as_ref().and_then(|d| {
                 d.template
                     .spec
                     .steps
                     .iter()
                     .find(|x| &x.id == s)
                     .and_then(|x| x.agent.clone())
-            })
+            });
+            (s.clone(), agent)
         })
         .collect()
 }
@@ -251,8 +256,28 @@ fn try_start(
         .as_deref()
         .and_then(|a| agent_of(shared, a))
         .and_then(|a| a.spec.max_concurrency);
+    // A step under a `concurrency: {key: target}` limit: its job's target key.
+    let target_limit = super::targets::target_limit(d, spec, rec);
     {
         let mut slots = lock(&shared.slots);
+        // Other engines' holds, as read by this pass (`targets::refresh_foreign`);
+        // without a reading of this pass the step waits for the job's next reconcile.
+        let foreign = target_limit
+            .as_ref()
+            .map(|(k, _)| match slots.foreign.get(k) {
+                Some(&(n, at)) if at == now => Some(n),
+                _ => None,
+            });
+        if foreign == Some(None) {
+            slots.waiting.insert(rec.name.clone());
+            drop(slots);
+            lock(&shared.queue).add(&rec.name);
+            shared.wake.notify_one();
+            return None;
+        }
+        let target_running = target_limit.as_ref().map_or(0, |(k, _)| {
+            slots.per_target.get(k).copied().unwrap_or(0) + foreign.flatten().unwrap_or(0)
+        });
         let job_running = slots.per_job.get(&rec.name).copied().unwrap_or(0);
         let agent_running = spec
             .agent
@@ -264,7 +289,10 @@ fn try_start(
                 .spec
                 .max_parallel_steps
                 .is_some_and(|m| job_running >= m as usize)
-            || agent_limit.is_some_and(|m| agent_running >= m as usize);
+            || agent_limit.is_some_and(|m| agent_running >= m as usize)
+            || target_limit
+                .as_ref()
+                .is_some_and(|(_, m)| target_running >= *m as usize);
         if over {
             slots.waiting.insert(rec.name.clone());
             return None;
@@ -273,6 +301,12 @@ fn try_start(
         *slots.per_job.entry(rec.name.clone()).or_default() += 1;
         if let Some(a) = &spec.agent {
             *slots.per_agent.entry(a.clone()).or_default() += 1;
+        }
+        if let Some((key, _)) = target_limit {
+            *slots.per_target.entry(key.clone()).or_default() += 1;
+            slots
+                .target_held
+                .insert((rec.name.clone(), step.to_string()), key);
         }
     }
     let s = rec.step_mut(step)?;
@@ -297,8 +331,20 @@ fn try_start(
     Some(attempt)
 }
 
-pub(super) fn release(engine: &Engine, job: &str, agent: Option<&str>) {
+/// Releases the slots the step `step` of `job` (of `agent`) holds, and queues the jobs
+/// that waited for one.
+pub(super) fn release(engine: &Engine, job: &str, step: &str, agent: Option<&str>) {
     let mut slots = lock(&engine.shared.slots);
+    if let Some(key) = slots
+        .target_held
+        .remove(&(job.to_string(), step.to_string()))
+        && let Some(n) = slots.per_target.get_mut(&key)
+    {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            slots.per_target.remove(&key);
+        }
+    }
     slots.total = slots.total.saturating_sub(1);
     if let Some(n) = slots.per_job.get_mut(job) {
         *n = n.saturating_sub(1);
@@ -316,9 +362,9 @@ pub(super) fn release(engine: &Engine, job: &str, agent: Option<&str>) {
     engine.enqueue(waiting);
 }
 
-pub(super) fn release_all(engine: &Engine, job: &str, agents: Vec<Option<String>>) {
-    for a in agents {
-        release(engine, job, a.as_deref());
+pub(super) fn release_all(engine: &Engine, job: &str, started: Vec<(String, Option<String>)>) {
+    for (step, a) in started {
+        release(engine, job, &step, a.as_deref());
     }
 }
 

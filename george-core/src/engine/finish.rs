@@ -64,6 +64,7 @@ pub(super) async fn finish(
         usage: report.usage,
         transcript: Arc::new(report.transcript),
         events: report.events,
+        resolves: report.resolves,
     });
     for round in 1..=ROUNDS {
         let Some(this) = (if round == ROUNDS {
@@ -127,6 +128,7 @@ struct Outcomes {
     usage: crate::provider::Usage,
     transcript: Arc<Vec<crate::provider::Message>>,
     events: Vec<crate::state::NewEvent>,
+    resolves: Vec<crate::state::Resolves>,
 }
 
 /// The commit of the job's current generation.
@@ -180,6 +182,9 @@ async fn finish_once(
             decided = Some(d);
         }
     }
+    // A success that resolves other jobs records them with the outcome (the first of
+    // the resolution's two writes: see `targets`).
+    super::targets::record_resolves(&mut rec, step, report.resolves, now, &mut w_events);
     // Dispatch what this outcome made ready in the same write: one commit per step on a
     // chain of steps instead of two.
     let mut to_start = Vec::new();

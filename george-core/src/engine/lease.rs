@@ -106,6 +106,7 @@ pub(super) fn spawn_attempt(
             secrets: &e.shared.secrets,
             tool_lists: &e.shared.tool_lists,
             autonomy_ceiling: e.shared.config.autonomy_ceiling,
+            store: &*e.shared.store,
         };
         // Boxed: the attempt's and the outcome's state machines are large, and a task's
         // future is copied when it is spawned and moved.
@@ -133,7 +134,7 @@ pub(super) fn spawn_attempt(
                     if !held {
                         // Lost the lease: another engine owns the attempt now.
                         lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
-                        release(&e, &job, spec.agent.as_deref());
+                        release(&e, &job, &step, spec.agent.as_deref());
                         return;
                     }
                 }
@@ -141,7 +142,7 @@ pub(super) fn spawn_attempt(
                     if timeout.is_some_and(|t| started.elapsed() >= t) {
                         break AttemptReport {
                             outcome: Outcome::Failed { reason: format!("timed out after {} ms", spec.timeout_ms.unwrap_or(0)), retryable: true },
-                            usage: Default::default(), transcript: vec![], events: vec![],
+                            usage: Default::default(), transcript: vec![], events: vec![], resolves: vec![],
                         };
                     }
                     renewing = Some(Box::pin(renew(&e, &job, &step, attempt)));
@@ -158,7 +159,8 @@ pub(super) fn spawn_attempt(
             .metrics
             .step_finished(mode_of(spec), started.elapsed());
         lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
-        release(&e, &job, spec.agent.as_deref());
+        release(&e, &job, &step, spec.agent.as_deref());
+        let resolves = !report.resolves.is_empty();
         match Box::pin(super::finish::finish(&e, &d, &job, &step, attempt, report)).await {
             Ok(true) => {}
             Ok(false) => e.requeue(&job),
@@ -166,6 +168,11 @@ pub(super) fn spawn_attempt(
                 tracing::warn!(job, step, error = %err, "recording the attempt's outcome failed");
                 e.requeue(&job);
             }
+        }
+        // The second write of a resolution: from the outcome as recorded (nothing when
+        // it was discarded), so it is the same code a restart repairs with.
+        if resolves && let Err(err) = super::targets::complete_resolutions(&e, &job).await {
+            tracing::warn!(job, step, error = %err, "ending the resolved jobs failed; an engine start completes it");
         }
     };
     let handle = tokio::spawn(attempt_task.instrument(span));

@@ -37,6 +37,7 @@ mod recovery;
 mod redact;
 mod run_loop;
 mod sync;
+pub mod targets;
 mod tools;
 
 pub use builder::{EngineBuilder, EngineConfig};
@@ -155,6 +156,14 @@ pub(crate) struct Slots {
     pub(crate) total: usize,
     pub(crate) per_agent: HashMap<String, usize>,
     pub(crate) per_job: HashMap<String, usize>,
+    /// Running steps per target key that count against a `concurrency: {key: target}`
+    /// limit ([`targets`](self::targets)).
+    pub(crate) per_target: HashMap<String, usize>,
+    /// The target key each such running step holds, by (job, step).
+    pub(crate) target_held: HashMap<(String, String), String>,
+    /// Per target key, the running steps of other engines that hold it and when that
+    /// was read from the store (see `targets::refresh_foreign`).
+    pub(crate) foreign: HashMap<String, (usize, u64)>,
     pub(crate) waiting: BTreeSet<String>,
 }
 
@@ -232,6 +241,11 @@ impl Engine {
     /// Store or Git errors.
     pub async fn start(&self) -> Result<()> {
         let jobs = self.shared.store.list_jobs().await?;
+        let resolving: Vec<String> = jobs
+            .iter()
+            .filter(|j| targets::has_resolutions(j))
+            .map(|j| j.name.clone())
+            .collect();
         // Children's pinned desired states first: no reconcile may see a child without
         // it (and cancel it as removed from Git).
         children::restore(&self.shared, &jobs).await;
@@ -244,6 +258,8 @@ impl Engine {
         }
         let names: Vec<String> = lock(&self.shared.cache).keys().cloned().collect();
         recovery::recover_own_attempts(self, &names).await?;
+        // A resolution interrupted between its two writes is finished now.
+        targets::repair_resolutions(self, &resolving).await;
         self.enqueue(names);
         self.sync().await?;
         for req in self.shared.store.approvals(true).await? {

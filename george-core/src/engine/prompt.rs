@@ -58,7 +58,9 @@ fn build_outcome_tools(needs_approval: bool) -> Vec<ToolDefinition> {
                 "type": "object",
                 "properties": {
                     "summary": {"type": "string"},
-                    "outputs": {"type": "object"}
+                    "outputs": {"type": "object"},
+                    "resolves": {"type": "array", "items": {"type": "string"},
+                                 "description": "Other unfinished jobs on this job's target that this success makes moot (only if your spec allows it); they end Succeeded."}
                 },
                 "required": ["summary", "outputs"]
             })));

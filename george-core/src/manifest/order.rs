@@ -60,6 +60,8 @@ impl ManifestSet {
                 on_removal: RemovalPolicy::Cancel,
                 max_parallel_steps: None,
                 budget: None,
+                // The template's target applies (a child works where its template says).
+                target: Default::default(),
             },
         };
         let mut h = Fnv1a::new();

@@ -200,6 +200,9 @@ pub(crate) fn validate_job(j: &Job, limits: &ManifestLimits) -> Vec<Issue> {
             "`max_parallel_steps` must be at least 1",
         ));
     }
+    if j.spec.target.keys().any(|k| k.is_empty()) {
+        issues.push(Issue::new("spec.target", "a target key is empty"));
+    }
     issues
 }
 
@@ -287,6 +290,23 @@ pub(crate) fn validate_template(
             "spec.steps",
             "a template needs at least one step",
         ));
+    }
+    if t.spec.target.keys().any(|k| k.is_empty()) {
+        issues.push(Issue::new("spec.target", "a target key is empty"));
+    }
+    if t.spec.concurrency.as_ref().is_some_and(|c| c.limit == 0) {
+        issues.push(Issue::new(
+            "spec.concurrency.limit",
+            "a concurrency `limit` must be at least 1",
+        ));
+    }
+    for (i, s) in steps.iter().enumerate() {
+        if s.concurrency.as_ref().is_some_and(|c| c.limit == 0) {
+            issues.push(Issue::new(
+                format!("spec.steps[{i}].concurrency.limit"),
+                "a concurrency `limit` must be at least 1",
+            ));
+        }
     }
     // Step ids.
     let mut ids: HashMap<&str, usize> = HashMap::with_capacity(steps.len());

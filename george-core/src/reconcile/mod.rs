@@ -77,6 +77,8 @@ pub struct JobDefinition {
     /// generation takes it unless that would not move forward (generations only grow: a
     /// template edit bumps the job's generation without touching the CR's).
     pub source_generation: Option<u64>,
+    /// The job's target: its own keys over its template's.
+    pub target: std::collections::BTreeMap<String, String>,
 }
 
 impl JobDefinition {
@@ -97,8 +99,31 @@ impl JobDefinition {
                 .map(|s| s.id.clone())
                 .collect(),
             source_generation: d.source_generation(),
+            target: target_of(d),
         }
     }
+}
+
+/// The target of `d`: the job's `target` keys over its template's.
+pub fn target_of(d: &DesiredJob) -> std::collections::BTreeMap<String, String> {
+    let mut t = d.template.spec.target.clone();
+    t.extend(
+        d.job
+            .spec
+            .target
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    t
+}
+
+/// The job status of `rec` implied by its step states ([`derive_status`]), except that
+/// a job another job resolved ([`JobRecord::resolved_by`]) is `Succeeded`.
+pub fn record_status(rec: &JobRecord) -> JobStatus {
+    if rec.resolved_by.is_some() {
+        return JobStatus::Succeeded;
+    }
+    derive_status(rec.steps.iter().map(|s| &s.state), rec.removed)
 }
 
 /// Reconciles one job.
@@ -155,7 +180,8 @@ pub fn reconcile(
         // The next pass sees the new generation's steps.
         return actions;
     }
-    if rec.status == JobStatus::Cancelled {
+    if rec.status == JobStatus::Cancelled || rec.resolved_by.is_some() {
+        // Cancelled, or resolved by another job: left alone until a new generation.
         return actions;
     }
     step_pass(&d.template.spec.steps, rec, now_ms, &mut actions);
@@ -187,7 +213,7 @@ fn step_pass(specs: &[StepSpec], rec: &JobRecord, now_ms: u64, actions: &mut Vec
         )
     });
     if quiet {
-        let status = derive_status(rec.steps.iter().map(|s| &s.state), rec.removed);
+        let status = record_status(rec);
         if status != rec.status {
             actions.push(Action::SetStatus(status));
         }
@@ -267,7 +293,11 @@ fn step_pass(specs: &[StepSpec], rec: &JobRecord, now_ms: u64, actions: &mut Vec
             });
         }
     }
-    let status = derive_status(states.iter(), rec.removed);
+    let status = if rec.resolved_by.is_some() {
+        JobStatus::Succeeded
+    } else {
+        derive_status(states.iter(), rec.removed)
+    };
     if status != rec.status {
         actions.push(Action::SetStatus(status));
     }
@@ -350,8 +380,12 @@ pub fn apply(record: &mut JobRecord, actions: &[Action], commit: &str) -> Applie
                 keep_on_removal,
                 gated,
                 source_generation,
+                target,
             }) => {
                 record.generation = next_generation(record.generation, *source_generation);
+                record.target.clone_from(target);
+                // A new definition is new work: a resolution of the old one ends here.
+                record.resolved_by = None;
                 record.spec_hash = *spec_hash;
                 record.commit = commit.to_string();
                 record.path.clone_from(path);
@@ -506,6 +540,7 @@ pub fn new_record(name: &str, action: &Action, commit: &str, now_ms: u64) -> Opt
         steps,
         keep_on_removal,
         source_generation,
+        target,
         ..
     }) = action
     else {
@@ -525,6 +560,8 @@ pub fn new_record(name: &str, action: &Action, commit: &str, now_ms: u64) -> Opt
         revision: 0,
         created_at_ms: now_ms,
         updated_at_ms: now_ms,
+        target: target.clone(),
+        resolved_by: None,
         ordered_by: None,
     })
 }

@@ -219,7 +219,7 @@ pub(crate) fn status_event(
     cause: &str,
     events: &mut Vec<NewEvent>,
 ) {
-    let status = super::derive_status(job.steps.iter().map(|s| &s.state), job.removed);
+    let status = super::record_status(job);
     if status != job.status {
         events.push(NewEvent::new(
             now,

@@ -35,6 +35,8 @@ fn record(states: &[(&str, StepState)]) -> JobRecord {
         revision: 1,
         created_at_ms: 0,
         updated_at_ms: 0,
+        target: Default::default(),
+        resolved_by: None,
         ordered_by: None,
     }
 }
@@ -345,6 +347,7 @@ fn a_new_generation_cancels_waiting_plans_and_voids_unexecuted_ones() {
             .collect(),
         keep_on_removal: false,
         source_generation: None,
+        target: Default::default(),
         gated: gated.iter().map(|s| s.to_string()).collect(),
     };
     let mut rec = record(&[

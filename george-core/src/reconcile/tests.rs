@@ -25,6 +25,7 @@ fn step(id: &str, deps: &[&str]) -> StepSpec {
         timeout_ms: None,
         budget: None,
         autonomy: None,
+        concurrency: None,
     }
 }
 
@@ -42,6 +43,8 @@ fn desired(hash: u64, keep: bool) -> DesiredJob {
             description: None,
             parameters: vec![],
             autonomy: None,
+            target: BTreeMap::new(),
+            concurrency: None,
             steps: vec![step("a", &[]), step("b", &["a"]), step("c", &["b"])],
         },
     };
@@ -59,6 +62,7 @@ fn desired(hash: u64, keep: bool) -> DesiredJob {
             },
             max_parallel_steps: None,
             budget: None,
+            target: BTreeMap::new(),
         },
     };
     DesiredJob {

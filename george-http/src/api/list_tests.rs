@@ -19,6 +19,8 @@ fn rec(name: &str, template: &str, status: JobStatus, created: u64) -> JobRecord
         revision: 1,
         created_at_ms: created,
         updated_at_ms: created,
+        target: Default::default(),
+        resolved_by: None,
         ordered_by: None,
     }
 }

@@ -17,6 +17,8 @@ fn record(status: CoreStatus, steps: Vec<StepRecord>) -> JobRecord {
         revision: 7,
         created_at_ms: 0,
         updated_at_ms: 1_700_000_000_000,
+        target: Default::default(),
+        resolved_by: None,
         ordered_by: None,
     }
 }
