@@ -25,6 +25,8 @@ fn record(name: &str) -> JobRecord {
         revision: 0,
         created_at_ms: 1,
         updated_at_ms: 1,
+        target: Default::default(),
+        resolved_by: None,
         ordered_by: None,
     }
 }
