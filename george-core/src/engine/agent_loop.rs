@@ -402,6 +402,8 @@ impl AttemptCtx<'_> {
             // A turn that ordered children to wait for ends the attempt waiting, unless
             // it also reported a failure or a block.
             if !waits.is_empty() && matches!(outcome, None | Some(Outcome::Succeeded(_))) {
+                // Not a success: nothing is resolved by it either.
+                r.resolves.clear();
                 outcome = Some(Outcome::WaitForChildren(waits));
             }
             if let Some(o) = outcome {
