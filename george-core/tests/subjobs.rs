@@ -568,7 +568,15 @@ async fn cancelling_the_parent_applies_the_parent_close_policy() {
         JobStatus::Succeeded
     );
     assert_eq!(events(&e, "p", "child.closed").await.len(), 3);
-    assert_eq!(events(&e, &cancelled, "child.closed").await.len(), 1);
+    let closed = events(&e, &cancelled, "child.closed").await;
+    assert_eq!(closed.len(), 1);
+    assert!(
+        closed[0].detail.contains("parent p was cancelled"),
+        "{}",
+        closed[0].detail
+    );
+    // Its reason is its parent's, not a Git removal it never had.
+    assert!(events(&e, &cancelled, "job.removed").await.is_empty());
     h.shutdown().await;
 }
 

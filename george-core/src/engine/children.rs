@@ -513,7 +513,14 @@ async fn close_child(engine: &Engine, parent: &str, link: &ChildLink) -> Result<
         "parent {parent} was cancelled: parent_close {}",
         policy.as_str()
     );
+    // A child already finished is left as it is: there is nothing to cancel. (Read
+    // before the desired state is dropped, so a finished child keeps it.)
+    let finished = engine
+        .job(&link.job)
+        .await?
+        .is_none_or(|c| c.status.is_finished());
     if policy == ParentClosePolicy::Cancel
+        && !finished
         && let Ok(mut d) = shared.desired.write()
     {
         d.children.remove(&link.job);
@@ -538,24 +545,23 @@ async fn close_child(engine: &Engine, parent: &str, link: &ChildLink) -> Result<
         let mut requests = Vec::new();
         match policy {
             ParentClosePolicy::Cancel => {
-                if rec.removed {
+                if rec.removed || rec.status.is_finished() {
                     return Ok(None);
                 }
-                let mut actions = vec![Action::Remove { cancel: true }];
-                actions.extend(
-                    rec.steps
-                        .iter()
-                        .filter(|s| !matches!(s.state, StepState::Succeeded | StepState::Cancelled))
-                        .filter(|_| !rec.status.is_finished())
-                        .map(|s| Action::Transition {
-                            step: s.id.to_string(),
-                            event: StepEvent::Cancel,
-                            reason: why.clone(),
-                        }),
-                );
-                if !rec.status.is_finished() {
-                    actions.push(Action::SetStatus(JobStatus::Cancelled));
-                }
+                // Marked removed: it has no desired state any more (no reconcile brings
+                // it back), and the reason is the `child.closed` event below.
+                next.removed = true;
+                let mut actions: Vec<Action> = rec
+                    .steps
+                    .iter()
+                    .filter(|s| !matches!(s.state, StepState::Succeeded | StepState::Cancelled))
+                    .map(|s| Action::Transition {
+                        step: s.id.to_string(),
+                        event: StepEvent::Cancel,
+                        reason: why.clone(),
+                    })
+                    .collect();
+                actions.push(Action::SetStatus(JobStatus::Cancelled));
                 let applied = reconcile::apply(&mut next, &actions, &rec.commit);
                 events.extend(events_of(now, applied.changes));
                 for (id, reason) in &applied.cancel_approvals {
