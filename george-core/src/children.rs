@@ -42,7 +42,7 @@
 //! # Waiting
 //!
 //! With `wait: true` the attempt ends in
-//! [`StepState::WaitingForChildren`](crate::state::StepState::WaitingForChildren), stored
+//! [`StepState::WaitingForChildren`], stored
 //! with the record (so it survives restarts), never `AwaitingApproval`. A child's finish
 //! requeues its parent; [`settle`] records each child's status and outputs on the
 //! parent's [`ChildLink`]s and, once all are finished, makes the step `Ready`: the next
