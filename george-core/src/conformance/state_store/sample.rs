@@ -12,8 +12,9 @@ use crate::state::{
 /// The generation of [`sample_job`], and of the requests of [`sample_approval`].
 const GENERATION: u64 = 3;
 
-/// A job named `name` with 10 steps, one or more in every [`StepState`], with
-/// outputs, messages, rejections and usage: a record that exercises every field.
+/// A job named `name` with 11 steps, one or more in every [`StepState`], with
+/// outputs, messages, rejections, usage and child-job links, itself a child job
+/// (`ordered_by`): a record that exercises every field.
 ///
 /// Its `revision` is 0; its `spec_hash` is above `i64::MAX` (a backend storing it in a
 /// signed 64-bit column must not lose it).
@@ -112,6 +113,38 @@ pub fn sample_job(name: &str) -> JobRecord {
     let mut notify = StepRecord::new("notify");
     notify.state = StepState::Cancelled;
 
+    // A step waiting for the child jobs it ordered, one of which finished.
+    let mut fan_out = StepRecord::new("fan-out");
+    fan_out.state = StepState::WaitingForChildren {
+        waiting_on: vec![
+            format!("{name}--fan-out--a1"),
+            format!("{name}--fan-out--b2"),
+        ],
+    };
+    fan_out.attempt = 1;
+    fan_out.children = vec![
+        crate::children::ChildLink {
+            job: format!("{name}--fan-out--a1"),
+            template: "migrate".into(),
+            wait: true,
+            on_child_failure: crate::children::ChildFailurePolicy::Continue,
+            parent_close: crate::children::ParentClosePolicy::Abandon,
+            status: Some(crate::state::JobStatus::Succeeded),
+            outputs: Some(json!({"run": {"rows": 12}}).into()),
+            closed: false,
+        },
+        crate::children::ChildLink {
+            job: format!("{name}--fan-out--b2"),
+            template: "migrate".into(),
+            wait: true,
+            on_child_failure: crate::children::ChildFailurePolicy::Fail,
+            parent_close: crate::children::ParentClosePolicy::Cancel,
+            status: None,
+            outputs: None,
+            closed: true,
+        },
+    ];
+
     // Built from JSON so that fields added to `JobRecord` with a serde default do not
     // break this function; unknown keys are ignored.
     let mut job: JobRecord = serde_json::from_value(json!({
@@ -131,8 +164,20 @@ pub fn sample_job(name: &str) -> JobRecord {
     }))
     .expect("conformance: the sample JobRecord JSON no longer matches JobRecord");
     job.steps = vec![
-        checkout, plan, apply, test, build, lint, deploy, review, wait, notify,
+        checkout, plan, apply, test, build, lint, deploy, review, wait, notify, fan_out,
     ];
+    job.ordered_by = Some(crate::children::OrderedBy {
+        job: format!("{name}-parent"),
+        step: "split".into(),
+        attempt: 2,
+        commit: "89abcdef0123456789abcdef0123456789abcdef".into(),
+        params: serde_json::from_value(json!({"n": 3, "env": "prod"}))
+            .expect("conformance: sample params"),
+        key: "k-1".into(),
+        depth: 2,
+        parent_close: crate::children::ParentClosePolicy::Finish,
+        abandoned: true,
+    });
     job
 }
 
