@@ -37,7 +37,9 @@
 //!
 //! The child's name is `<parent>--<step>--<key>` ([`child_name`]). Ordering the same
 //! again — a retried attempt, a restarted engine, the attempt after the wait — finds
-//! that child and returns its status and outputs; it is never created twice.
+//! that child and returns its status and outputs; it is never created twice. A child
+//! that failed stays failed: to order the work again (say after an operator retries the
+//! parent), the agent gives a new `key`.
 //!
 //! # Waiting
 //!
