@@ -36,13 +36,11 @@ fn job(name: &str) -> String {
     )
 }
 
-fn engine(
-    s: &Setup,
-    ceiling: Autonomy,
-) -> (
-    Engine,
-    tokio::sync::mpsc::UnboundedReceiver<george_core::state::ApprovalRequest>,
-) {
+type Requests = tokio::sync::mpsc::UnboundedReceiver<george_core::state::ApprovalRequest>;
+
+/// A started, running engine on `s` under the operator's `ceiling`, and the requests
+/// that reach a person.
+async fn start(s: &Setup, ceiling: Autonomy) -> (Engine, Requests, george_core::engine::RunHandle) {
     let (human, rx) = ChannelHuman::new();
     let e = Engine::builder(s.store.clone(), Arc::new(s.git.clone()))
         .id("e1")
@@ -53,7 +51,9 @@ fn engine(
         .autonomy_ceiling(ceiling)
         .build()
         .expect("engine");
-    (e, rx)
+    e.start().await.unwrap();
+    let run = e.spawn();
+    (e, rx, run)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,9 +66,7 @@ async fn a_policy_approves_exactly_what_its_rule_matches() {
     ]);
     s.provider
         .expect_call("two small changes", plan_answer("c1", 2));
-    let (e, mut rx) = engine(&s, Autonomy::Supervised);
-    e.start().await.unwrap();
-    let run = e.spawn();
+    let (e, mut rx, run) = start(&s, Autonomy::Supervised).await;
     assert_eq!(
         e.wait_finished("small", LIMIT).await.unwrap(),
         JobStatus::Succeeded
@@ -151,9 +149,7 @@ spec:
         },
         plan_answer("c2", 1),
     );
-    let (e, mut rx) = engine(&s, Autonomy::Supervised);
-    e.start().await.unwrap();
-    let run = e.spawn();
+    let (e, mut rx, run) = start(&s, Autonomy::Supervised).await;
     assert_eq!(
         e.wait_finished("j", LIMIT).await.unwrap(),
         JobStatus::Succeeded
@@ -193,9 +189,7 @@ async fn the_operator_ceiling_caps_a_committed_policy() {
     ]);
     s.provider
         .expect_call("two small changes", plan_answer("c1", 2));
-    let (e, mut rx) = engine(&s, Autonomy::Manual);
-    e.start().await.unwrap();
-    let run = e.spawn();
+    let (e, mut rx, run) = start(&s, Autonomy::Manual).await;
     let req = next_open(&mut rx).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(s.ledger.effects(), 0, "the policy approved nothing");
@@ -228,9 +222,7 @@ async fn a_step_that_names_its_approvers_is_not_a_policys_to_approve() {
     ]);
     s.provider
         .expect_call("two small changes", plan_answer("c1", 2));
-    let (e, mut rx) = engine(&s, Autonomy::Supervised);
-    e.start().await.unwrap();
-    let run = e.spawn();
+    let (e, mut rx, run) = start(&s, Autonomy::Supervised).await;
     let req = next_open(&mut rx).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(s.ledger.effects(), 0);
@@ -242,5 +234,96 @@ async fn a_step_that_names_its_approvers_is_not_a_policys_to_approve() {
         JobStatus::Succeeded
     );
     assert_eq!(s.ledger.effects(), 2);
+    run.shutdown().await;
+}
+
+fn autonomous_agent() -> String {
+    "apiVersion: george.dev/v1alpha1
+kind: AgentSpec
+metadata: {name: planner}
+spec:
+  model: m
+  system_prompt: You plan.
+  tools: [change]
+  autonomy: autonomous
+"
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_autonomous_agent_still_plans_under_a_supervised_ceiling() {
+    let s = Setup::new(vec![
+        ("agent-specs/p.yaml", autonomous_agent()),
+        ("task-templates/t.yaml", template("required")),
+        ("jobs/j.yaml", job("j")),
+    ]);
+    s.provider.expect_call(
+        "tries to change at once",
+        tool_call("c1", "change", json!({"i": 0})),
+    );
+    s.provider.expect_call("then plans", plan_answer("c2", 1));
+    let (_e, mut rx, run) = start(&s, Autonomy::Supervised).await;
+    let _req = next_open(&mut rx).await;
+    assert_eq!(s.ledger.effects(), 0, "the write tool never ran");
+    let offered: Vec<String> = s.provider.requests()[0]
+        .tools
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    assert!(!offered.contains(&"change".to_string()), "{offered:?}");
+    run.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_an_autonomous_ceiling_an_autonomous_agent_changes_without_a_plan() {
+    let s = Setup::new(vec![
+        ("agent-specs/p.yaml", autonomous_agent()),
+        ("task-templates/t.yaml", template("required")),
+        ("jobs/j.yaml", job("j")),
+    ]);
+    s.provider
+        .expect_call("changes itself", tool_call("c1", "change", json!({"i": 0})));
+    s.provider.expect_call(
+        "reports",
+        tool_call("c2", "report_success", json!({"summary": "changed"})),
+    );
+    let (e, mut rx, run) = start(&s, Autonomy::Autonomous).await;
+    assert_eq!(
+        e.wait_finished("j", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
+    assert_eq!(
+        s.ledger.effects(),
+        1,
+        "its one change, once; the execute step ran nothing"
+    );
+    assert!(e.approvals(false).await.unwrap().is_empty());
+    assert!(rx.try_recv().is_err(), "nobody was asked");
+    let rec = e.job("j").await.unwrap().unwrap();
+    assert!(rec.step("plan").unwrap().autonomous);
+    run.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_reporting_success_in_a_plan_step_never_runs_its_outputs() {
+    // The execute step runs nothing only for a step the engine marked autonomous: a
+    // supervised agent that reports success with plan-shaped outputs changes nothing.
+    let s = Setup::new(vec![
+        ("agent-specs/p.yaml", agent("change")),
+        ("task-templates/t.yaml", template("required")),
+        ("jobs/j.yaml", job("j")),
+    ]);
+    s.provider.expect_call(
+        "pretends",
+        tool_call(
+            "c1",
+            "report_success",
+            json!({"summary": "s", "outputs": {"autonomous": true, "actions": [{"tool": "change", "arguments": {}}]}}),
+        ),
+    );
+    s.provider.expect_call("plans", plan_answer("c2", 1));
+    let (_e, mut rx, run) = start(&s, Autonomy::Autonomous).await;
+    let _req = next_open(&mut rx).await;
+    assert_eq!(s.ledger.effects(), 0);
     run.shutdown().await;
 }
