@@ -152,7 +152,6 @@ fn summary_part(state: &AppState, v: &Viewer, rec: &JobRecord, events: &[Event])
                     }
                 }
             } }
-            (family_part(v, rec))
             @for s in rec.steps.iter().filter(|s| s.outputs.is_some() || !s.rejections.is_empty()) {
                 details {
                     summary { "Step " (s.id) ": outputs and rejected plans" }
@@ -162,54 +161,6 @@ fn summary_part(state: &AppState, v: &Viewer, rec: &JobRecord, events: &[Event])
                         ol { @for r in &s.rejections { li { strong { (r.plan) } " — rejected by " (r.by) ": " (r.reason) } } }
                     }
                 }
-            }
-        }
-    }
-}
-
-/// Sub-jobs: the job that ordered this one, and the child jobs its steps ordered, each
-/// a link, so the tree is walked a level at a time.
-fn family_part(v: &Viewer, rec: &JobRecord) -> Markup {
-    let children: Vec<_> = rec
-        .steps
-        .iter()
-        .flat_map(|s| s.children.iter().map(move |l| (&s.id, l)))
-        .collect();
-    let job_link = |name: &str| format!("{}/jobs/{}", v.base, urlencode(name));
-    html! {
-        @if let Some(o) = &rec.ordered_by {
-            section aria-labelledby="h-parent" {
-                h2 #h-parent { "Ordered by" }
-                p data-testid="parent" {
-                    "job " a href=(job_link(&o.job)) { (o.job) }
-                    ", step " (o.step) ", attempt " (o.attempt)
-                    ", pinned at commit " code { (o.commit.get(..8).unwrap_or(&o.commit)) }
-                    " · parent close: " (o.parent_close.as_str())
-                    @if o.abandoned { " (abandoned)" }
-                }
-            }
-        }
-        @if !children.is_empty() {
-            section aria-labelledby="h-children" {
-                h2 #h-children { "Child jobs" }
-                div.scroll tabindex="0" { table data-testid="children" {
-                    thead { tr {
-                        th scope="col" { "Job" } th scope="col" { "Step" } th scope="col" { "Template" }
-                        th scope="col" { "Waits" } th scope="col" { "Status" } th scope="col" { "Parent close" }
-                    } }
-                    tbody {
-                        @for (step, l) in &children {
-                            tr {
-                                th scope="row" { a href=(job_link(&l.job)) { (l.job) } }
-                                td { (step) }
-                                td { (l.template) }
-                                td { @if l.wait { "yes" } @else { "no" } }
-                                td { (badge(l.status.map_or("running", |s| s.name()))) }
-                                td { (l.parent_close.as_str()) @if l.closed { " (applied)" } }
-                            }
-                        }
-                    }
-                } }
             }
         }
     }
