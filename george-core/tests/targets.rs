@@ -851,3 +851,46 @@ async fn a_resolution_interrupted_between_its_writes_is_completed_on_start() {
         before
     );
 }
+
+/// The target is the template's default under the job's keys; a changed target is a
+/// new generation and the record follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_target_merges_template_and_job_and_a_change_is_a_new_generation() {
+    let template = "apiVersion: george.dev/v1alpha1
+kind: TaskTemplate
+metadata: {name: cmd}
+spec:
+  target: {kind: service, env: prod}
+  steps:
+    - {id: run, command: {program: 'true'}}
+"
+    .to_string();
+    let s = Setup::new(files(&[
+        ("task-templates/cmd.yaml", template),
+        ("jobs/a.yaml", job("a", "cmd", "darwin-store")),
+    ]));
+    let (e, _rx) = s.engine(None);
+    e.start().await.unwrap();
+    let run = e.spawn();
+    assert_eq!(
+        e.wait_finished("a", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
+    let rec = e.job("a").await.unwrap().unwrap();
+    assert_eq!(rec.target_key(), "env=prod,kind=service,name=darwin-store");
+    assert_eq!(rec.generation, 1);
+    s.git
+        .commit_files("main", [("jobs/a.yaml", job("a", "cmd", "other"))], "c2");
+    e.sync().await.unwrap();
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let rec = e.job("a").await.unwrap().unwrap();
+        if rec.generation == 2 && rec.status == JobStatus::Succeeded {
+            assert_eq!(rec.target_key(), "env=prod,kind=service,name=other");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rec:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    run.shutdown().await;
+}
