@@ -4,6 +4,8 @@
 //!
 //! ```toml
 //! engine_id = "engine-1"            # optional; unique among engines sharing a store
+//! autonomy_ceiling = "supervised"   # manual | supervised (default) | autonomous: the
+//!                                   # most autonomy any committed manifest or Policy gets
 //!
 //! [source]                          # the ops repository the engine follows
 //! path = "ops"                      # a local repository, or:
@@ -96,6 +98,10 @@ use serde::Deserialize;
 pub(crate) struct ServeConfig {
     /// This engine's id (default: `george-<host>`-like random).
     pub(crate) engine_id: Option<String>,
+    /// The operator's autonomy ceiling (`EngineConfig::autonomy_ceiling`); `manual`
+    /// sends every plan to a person whatever the committed policies say.
+    #[serde(default)]
+    pub(crate) autonomy_ceiling: george_core::model::Autonomy,
     /// The ops repository.
     pub(crate) source: Source,
     /// The state store.

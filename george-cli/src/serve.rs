@@ -305,7 +305,8 @@ async fn engine(
     let mut b = Engine::builder(store(c).await?, source)
         .reference(&c.source.reference)
         .poll_interval(Duration::from_millis(c.source.poll_interval_ms.max(100)))
-        .provider_factory(Arc::new(registry));
+        .provider_factory(Arc::new(registry))
+        .autonomy_ceiling(c.autonomy_ceiling);
     if let Some(id) = &c.engine_id {
         b = b.id(id);
     }

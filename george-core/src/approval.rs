@@ -36,6 +36,10 @@ pub struct Approver {
     /// The e-mail address of the user's commits, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Set only by the engine, for a committed Policy's decision (`policy:<name>`);
+    /// never read from input, so no caller can pass as a policy.
+    #[serde(skip)]
+    policy: bool,
 }
 
 impl Approver {
@@ -45,7 +49,23 @@ impl Approver {
             id: id.into(),
             groups: Vec::new(),
             email: None,
+            policy: false,
         }
+    }
+
+    /// The Policy `name`, deciding for the engine (`policy:<name>`). Only the engine
+    /// makes one: a policy matches no `user:`/`group:` entry, may approve only where
+    /// a step's rule names no approvers and needs one approval, and may always reject.
+    pub(crate) fn policy(name: impl Into<String>) -> Self {
+        Approver {
+            policy: true,
+            ..Approver::user(name)
+        }
+    }
+
+    /// Whether this is a Policy's decision rather than a person's.
+    pub fn is_policy(&self) -> bool {
+        self.policy
     }
 
     /// Adds a group.
@@ -60,14 +80,23 @@ impl Approver {
         self
     }
 
-    /// How the approver appears in the event log and on records: `human:<id>`. This is
-    /// the one place the `human:` prefix is added.
+    /// How the approver appears in the event log and on records: `human:<id>`, or
+    /// `policy:<name>` for a Policy's decision. This is the one place the prefixes are
+    /// added.
     pub fn actor(&self) -> String {
-        format!("human:{}", self.id)
+        if self.policy {
+            format!("policy:{}", self.id)
+        } else {
+            format!("human:{}", self.id)
+        }
     }
 
-    /// Whether the rule entry `entry` (`user:<id>` or `group:<name>`) names this approver.
+    /// Whether the rule entry `entry` (`user:<id>` or `group:<name>`) names this
+    /// approver (never a policy).
     pub fn matches(&self, entry: &str) -> bool {
+        if self.policy {
+            return false;
+        }
         match entry.split_once(':') {
             Some(("user", id)) => id == self.id,
             Some(("group", g)) => self.groups.iter().any(|x| x == g),
@@ -158,6 +187,27 @@ pub fn check_rule(
     if approver.id.trim().is_empty() {
         return Err("an approver needs an id".into());
     }
+    if approver.policy {
+        // A policy may always say no; it may say yes only where the step asks for
+        // nothing more than one approval from anyone.
+        return if !approving {
+            Ok(())
+        } else if !rule.approvers.is_empty() {
+            Err(format!(
+                "{} may not approve: the step's approvers are named ({})",
+                approver.actor(),
+                rule.approvers.join(", ")
+            ))
+        } else if rule.min_approvals > 1 {
+            Err(format!(
+                "{} may not approve: the step needs {} approvals from people",
+                approver.actor(),
+                rule.min_approvals
+            ))
+        } else {
+            Ok(())
+        };
+    }
     if !rule.approvers.is_empty() && !rule.approvers.iter().any(|e| approver.matches(e)) {
         return Err(format!(
             "{} is not one of the step's approvers ({})",
@@ -188,6 +238,10 @@ mod tests {
         let sre = ApprovalRule::required().with_approvers(["group:sre"]);
         let bob = ApprovalRule::required().with_approvers(["user:bob"]);
         let no_self = ApprovalRule::required().with_forbid_self_approval(true);
+        let two = ApprovalRule {
+            min_approvals: 2,
+            ..ApprovalRule::required()
+        };
         let alice = Approver::user("alice")
             .in_group("sre")
             .with_email("alice@example.org");
@@ -210,7 +264,29 @@ mod tests {
                 false,
             ),
             (&any, &Approver::user(" "), None, true, false),
+            // A policy: approves only an unnamed, one-approval rule; always rejects.
+            (&any, &Approver::policy("p"), None, true, true),
+            (&any, &Approver::policy("p"), None, false, true),
+            (&sre, &Approver::policy("sre"), None, true, false),
+            (&sre, &Approver::policy("sre"), None, false, true),
+            (&bob, &Approver::policy("bob"), None, true, false),
+            (
+                &no_self,
+                &Approver::policy("alice"),
+                Some("alice"),
+                true,
+                true,
+            ),
+            (&two, &Approver::policy("p"), None, true, false),
+            (&two, &Approver::policy("p"), None, false, true),
         ];
+        assert!(!Approver::policy("bob").matches("user:bob"));
+        assert_eq!(Approver::policy("p").actor(), "policy:p");
+        // Input never makes a policy approver.
+        let forged: Approver =
+            serde_json::from_str(r#"{"id":"p","groups":[],"policy":true}"#).expect("json");
+        assert!(!forged.is_policy());
+        assert_eq!(forged.actor(), "human:p");
         for (i, (rule, who, author, approving, allowed)) in rows.iter().enumerate() {
             let got = check_rule(rule, who, *author, *approving);
             assert_eq!(got.is_ok(), *allowed, "row {i}: {got:?}");

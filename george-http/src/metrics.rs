@@ -11,9 +11,9 @@
 //! | `george_jobs` | gauge | `status` | jobs by status (every status, 0 included) |
 //! | `george_step_attempts_total` | counter | | step attempts started, over all jobs |
 //! | `george_approval_requests_total` | counter | | approval requests made |
-//! | `george_approval_decisions_total` | counter | `decision`: `approved`, `rejected`, `cancelled` | requests closed, by how |
+//! | `george_approval_decisions_total` | counter | `decision`: `approved`, `rejected`, `cancelled`; `decided_by`: `human`, `policy`, `engine` | requests closed, by how and by whom (a committed Policy, or the engine cancelling) |
 //! | `george_approvals_open` | gauge | | requests waiting for a human |
-//! | `george_approval_latency_seconds` | histogram | `decision`: `approved`, `rejected` | from the request to the decision |
+//! | `george_approval_latency_seconds` | histogram | `decision`: `approved`, `rejected`; `decided_by`: `human`, `policy` | from the request to the decision |
 //! | `george_tokens_total` | counter | `agent`, `provider`, `model`, `type`: `input`, `output`, `cache_read`, `cache_write` | tokens used by steps |
 //! | `george_cost_usd_total` | counter | `agent`, `provider`, `model` | their cost in US dollars |
 //! | `george_manifest_errors` | gauge | | manifest errors at the current commit |
@@ -137,9 +137,26 @@ async fn scrape(state: &AppState) -> ApiResult<String> {
     let latency = Family::<Labels, Histogram>::new_with_constructor(|| {
         Histogram::new(exponential_buckets(1.0, 4.0, 10))
     });
-    for d in ["approved", "rejected", "cancelled"] {
-        let _ = decisions.get_or_create_owned(&vec![("decision", d.to_string())]);
+    for (d, by) in [
+        ("approved", "human"),
+        ("approved", "policy"),
+        ("rejected", "human"),
+        ("rejected", "policy"),
+        ("cancelled", "engine"),
+    ] {
+        let _ = decisions.get_or_create_owned(&vec![
+            ("decision", d.to_string()),
+            ("decided_by", by.to_string()),
+        ]);
     }
+    let decider = |by: &str| {
+        if by.starts_with("policy:") {
+            "policy"
+        } else {
+            "human"
+        }
+    };
+    let mut by_policy = std::collections::HashSet::new();
     for r in &approvals {
         requests.inc();
         let decided = match &r.status {
@@ -147,18 +164,29 @@ async fn scrape(state: &AppState) -> ApiResult<String> {
                 open.inc();
                 continue;
             }
-            ApprovalStatus::Approved { at_ms, .. } => Some(("approved", *at_ms)),
-            ApprovalStatus::Rejected { at_ms, .. } => Some(("rejected", *at_ms)),
+            ApprovalStatus::Approved { at_ms, by, .. } => {
+                if by.starts_with("policy:") {
+                    by_policy.insert(r.id.as_str());
+                }
+                Some(("approved", decider(by), *at_ms))
+            }
+            ApprovalStatus::Rejected { at_ms, by, .. } => Some(("rejected", decider(by), *at_ms)),
             ApprovalStatus::Cancelled { .. } => None,
         };
-        let label = decided.map_or("cancelled", |(d, _)| d);
+        let (label, by) = decided.map_or(("cancelled", "engine"), |(d, by, _)| (d, by));
         decisions
-            .get_or_create(&vec![("decision", label.to_string())])
+            .get_or_create(&vec![
+                ("decision", label.to_string()),
+                ("decided_by", by.to_string()),
+            ])
             .inc();
-        if let Some((d, at)) = decided {
+        if let Some((d, by, at)) = decided {
             let seconds = at.saturating_sub(r.requested_at_ms) as f64 / 1000.0;
             latency
-                .get_or_create(&vec![("decision", d.to_string())])
+                .get_or_create(&vec![
+                    ("decision", d.to_string()),
+                    ("decided_by", by.to_string()),
+                ])
                 .observe(seconds);
         }
     }
@@ -233,7 +261,7 @@ async fn scrape(state: &AppState) -> ApiResult<String> {
         "Step attempts this engine holds a lease on",
         leases,
     );
-    crate::metrics_steps::register(&mut registry, e, &jobs);
+    crate::metrics_steps::register(&mut registry, e, &jobs, &by_policy);
     crate::metrics_engine::register(&mut registry, e, head.as_ref()).await;
 
     let mut out = String::new();

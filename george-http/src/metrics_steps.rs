@@ -4,14 +4,20 @@
 //! |---|---|---|---|
 //! | `george_step_attempts_by_mode_total` | counter | `mode`: `agent`, `command`, `approved` | step attempts started, by how the step runs (its template at the current commit; `unknown` when gone) |
 //! | `george_steps_finished_total` | counter | `template`, `outcome`: `succeeded`, `failed`, `cancelled` | steps that finished, by how |
-//! | `george_autonomy_ratio` | gauge | `template` | of the template's succeeded steps, the share that needed no human decision (no approval, no rejection) |
+//! | `george_autonomy_ratio` | gauge | `template`, `autonomy` | of the template's succeeded steps, the share that needed no human decision (no approval or rejection by a person; a committed Policy's decision is not a person's) |
+//! | `george_jobs_finished_total` | counter | `template`, `autonomy`, `outcome`: `succeeded`, `failed`, `cancelled` | finished jobs: the success rate per template and autonomy level |
+//! | `george_job_cost_usd_total` | counter | `template`, `autonomy` | the cost of finished jobs in US dollars (divide by `george_jobs_finished_total` for the cost per task) |
 //!
-//! Template names come from the manifests (a handful); no label names a job.
+//! `autonomy` is the template's level at the current commit — its declared `autonomy`
+//! (`supervised` when it declares none) capped by the operator's ceiling: `manual`,
+//! `supervised` or `autonomous`; `unknown` when the template is gone. Template names
+//! come from the manifests (a handful); no label names a job.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use george_core::engine::Engine;
-use george_core::state::{JobRecord, StepState};
+use george_core::model::Autonomy;
+use george_core::state::{JobRecord, JobStatus, StepState};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -37,9 +43,37 @@ fn modes(engine: &Engine) -> HashMap<(String, String), &'static str> {
     out
 }
 
-/// Registers the step metrics of `jobs` in `registry`.
-pub(crate) fn register(registry: &mut Registry, engine: &Engine, jobs: &[JobRecord]) {
+/// Each template's autonomy level at the current commit (see the module's doc).
+fn levels(engine: &Engine) -> HashMap<String, &'static str> {
+    let ceiling = engine.autonomy_ceiling();
+    engine
+        .catalogue()
+        .templates
+        .iter()
+        .map(|t| {
+            let level = t
+                .value
+                .spec
+                .autonomy
+                .unwrap_or(Autonomy::Supervised)
+                .min(ceiling);
+            (t.value.metadata.name.clone(), level.as_str())
+        })
+        .collect()
+}
+
+/// Registers the step metrics of `jobs` in `registry`; `by_policy` holds the ids of
+/// the approval requests a committed Policy approved.
+pub(crate) fn register(
+    registry: &mut Registry,
+    engine: &Engine,
+    jobs: &[JobRecord],
+    by_policy: &HashSet<&str>,
+) {
     let modes = modes(engine);
+    let levels = levels(engine);
+    let jobs_finished = Family::<Labels, Counter>::default();
+    let job_cost = Family::<Labels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
     let by_mode = Family::<Labels, Counter>::default();
     for m in ["agent", "command", "approved"] {
         let _ = by_mode.get_or_create_owned(&vec![("mode", m.to_string())]);
@@ -48,6 +82,29 @@ pub(crate) fn register(registry: &mut Registry, engine: &Engine, jobs: &[JobReco
     // (template) → (succeeded steps, of which without a human decision)
     let mut autonomy: HashMap<&str, (u64, u64)> = HashMap::new();
     for j in jobs {
+        let level = levels.get(&j.template).copied().unwrap_or("unknown");
+        let job_labels = |extra: Option<&str>| {
+            let mut l: Labels = vec![
+                ("template", j.template.clone()),
+                ("autonomy", level.to_string()),
+            ];
+            if let Some(o) = extra {
+                l.push(("outcome", o.to_string()));
+            }
+            l
+        };
+        let job_outcome = match j.status {
+            JobStatus::Succeeded => Some("succeeded"),
+            JobStatus::Failed => Some("failed"),
+            JobStatus::Cancelled => Some("cancelled"),
+            _ => None,
+        };
+        if let Some(o) = job_outcome {
+            jobs_finished.get_or_create(&job_labels(Some(o))).inc();
+            job_cost
+                .get_or_create(&job_labels(None))
+                .inc_by(j.usage().cost_usd);
+        }
         for s in &j.steps {
             let mode = modes
                 .get(&(j.template.clone(), s.id.to_string()))
@@ -73,7 +130,12 @@ pub(crate) fn register(registry: &mut Registry, engine: &Engine, jobs: &[JobReco
             if outcome == "succeeded" {
                 let e = autonomy.entry(j.template.as_str()).or_default();
                 e.0 += 1;
-                if s.approved.is_none() && s.rejections.is_empty() {
+                let approved_alone = s
+                    .approved
+                    .as_ref()
+                    .is_none_or(|a| by_policy.contains(a.request.as_str()));
+                let rejected_alone = s.rejections.iter().all(|r| r.by.starts_with("policy:"));
+                if approved_alone && rejected_alone {
                     e.1 += 1;
                 }
             }
@@ -81,10 +143,24 @@ pub(crate) fn register(registry: &mut Registry, engine: &Engine, jobs: &[JobReco
     }
     let ratio = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     for (template, (all, alone)) in autonomy {
+        let level = levels.get(template).copied().unwrap_or("unknown");
         ratio
-            .get_or_create(&vec![("template", template.to_string())])
+            .get_or_create(&vec![
+                ("template", template.to_string()),
+                ("autonomy", level.to_string()),
+            ])
             .set(alone as f64 / all as f64);
     }
+    registry.register(
+        "jobs_finished",
+        "Finished jobs, by template, autonomy level and outcome",
+        jobs_finished,
+    );
+    registry.register(
+        "job_cost_usd",
+        "Cost of finished jobs in US dollars, by template and autonomy level",
+        job_cost,
+    );
     registry.register(
         "step_attempts_by_mode",
         "Step attempts started, by how the step runs",

@@ -102,7 +102,7 @@ async fn metrics_count_jobs_approvals_tokens_and_cost_without_job_labels() {
         value(
             &m,
             "george_approval_decisions_total",
-            &[("decision", "rejected")]
+            &[("decision", "rejected"), ("decided_by", "human")]
         ),
         2.0
     );
@@ -110,7 +110,7 @@ async fn metrics_count_jobs_approvals_tokens_and_cost_without_job_labels() {
         value(
             &m,
             "george_approval_decisions_total",
-            &[("decision", "approved")]
+            &[("decision", "approved"), ("decided_by", "human")]
         ),
         1.0
     );
@@ -118,7 +118,7 @@ async fn metrics_count_jobs_approvals_tokens_and_cost_without_job_labels() {
         value(
             &m,
             "george_approval_decisions_total",
-            &[("decision", "cancelled")]
+            &[("decision", "cancelled"), ("decided_by", "engine")]
         ),
         0.0
     );
@@ -194,7 +194,38 @@ async fn metrics_count_jobs_approvals_tokens_and_cost_without_job_labels() {
     assert_eq!(value(&m, "george_steps_finished_total", &failed), 1.0);
     // Of `gated`'s two succeeded steps, the plan needed a human; `check` did not.
     assert_eq!(
-        value(&m, "george_autonomy_ratio", &[("template", "gated")]),
+        value(
+            &m,
+            "george_autonomy_ratio",
+            &[("template", "gated"), ("autonomy", "supervised")]
+        ),
+        0.5
+    );
+    // Nothing was decided by a policy; the success rate and cost per task by template
+    // and autonomy level.
+    assert_eq!(
+        value(
+            &m,
+            "george_approval_decisions_total",
+            &[("decision", "approved"), ("decided_by", "policy")]
+        ),
+        0.0
+    );
+    let job = |t: &str, o: &str| {
+        value(
+            &m,
+            "george_jobs_finished_total",
+            &[("template", t), ("autonomy", "supervised"), ("outcome", o)],
+        )
+    };
+    assert_eq!(job("gated", "succeeded"), 1.0);
+    assert_eq!(job("failing", "failed"), 1.0);
+    assert_eq!(
+        value(
+            &m,
+            "george_job_cost_usd_total",
+            &[("template", "gated"), ("autonomy", "supervised")]
+        ),
         0.5
     );
 
@@ -208,7 +239,16 @@ async fn metrics_count_jobs_approvals_tokens_and_cost_without_job_labels() {
     for (k, vs) in &values {
         assert!(
             [
-                "status", "decision", "agent", "provider", "model", "type", "template", "outcome",
+                "status",
+                "decision",
+                "decided_by",
+                "autonomy",
+                "agent",
+                "provider",
+                "model",
+                "type",
+                "template",
+                "outcome",
                 "mode"
             ]
             .contains(&k.as_str()),
@@ -257,5 +297,93 @@ async fn lag_behind_the_source_shows_in_health_and_metrics() {
         (&json!(true), &json!(0))
     );
     assert_eq!(value(&scrape(&s).await, "george_git_lag_commits", &[]), 0.0);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policys_decisions_count_as_autonomous() {
+    let mut s = Server::start().await;
+    let _gated = s.next_open().await;
+    let template = "apiVersion: george.dev/v1alpha1
+kind: TaskTemplate
+metadata: {name: auto}
+spec:
+  steps:
+    - {id: plan, agent: planner, instructions: Plan., approval: required}
+    - {id: run, depends_on: [plan], execute_approved: plan}
+";
+    let policy = "apiVersion: george.dev/v1alpha1
+kind: Policy
+metadata: {name: harmless}
+spec:
+  rules:
+    - {name: true-only, effect: allow, tool: run_command, arguments: {program: {equals: 'true'}}}
+";
+    s.provider.expect_call(
+        "plan auto",
+        george_core::scripted::tool_call(
+            "a1",
+            "submit_plan",
+            json!({"summary": "run true", "actions": [
+                {"tool": "run_command", "arguments": {"program": "true"}}
+            ]}),
+        ),
+    );
+    s.git.commit_files(
+        "main",
+        [
+            ("task-templates/auto.yaml", template.to_string()),
+            ("policies/harmless.yaml", policy.to_string()),
+            ("jobs/auto.yaml", support::job("auto", "auto", "")),
+        ],
+        "an auto-approved job",
+    );
+    s.engine.sync().await.expect("sync");
+    assert_eq!(
+        s.engine
+            .wait_finished("auto", LIMIT)
+            .await
+            .expect("auto ends"),
+        george_core::state::JobStatus::Succeeded
+    );
+    let m = scrape(&s).await;
+    assert_eq!(
+        value(
+            &m,
+            "george_approval_decisions_total",
+            &[("decision", "approved"), ("decided_by", "policy")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "george_approval_latency_seconds",
+            &[("decision", "approved"), ("decided_by", "policy")]
+        ),
+        1.0,
+        "one observation"
+    );
+    assert_eq!(
+        value(
+            &m,
+            "george_autonomy_ratio",
+            &[("template", "auto"), ("autonomy", "supervised")]
+        ),
+        1.0,
+        "a policy's approval is not a person's"
+    );
+    assert_eq!(
+        value(
+            &m,
+            "george_jobs_finished_total",
+            &[
+                ("template", "auto"),
+                ("autonomy", "supervised"),
+                ("outcome", "succeeded")
+            ]
+        ),
+        1.0
+    );
     s.shutdown().await;
 }

@@ -9,7 +9,7 @@ use super::attempt::{AttemptCtx, AttemptReport, Outcome, clip, fail};
 use super::prompt::{self, DEFER, REPORT_BLOCKED, REPORT_FAILURE, REPORT_SUCCESS, SUBMIT_PLAN};
 use super::targets;
 use crate::events::EventAction;
-use crate::model::{AgentSpec, Autonomy};
+use crate::model::AgentSpec;
 use crate::provider::{ChatRequest, Message, RequestContext};
 use crate::state::{Plan, PlannedAction};
 use crate::template;
@@ -77,7 +77,15 @@ impl AttemptCtx<'_> {
         } else {
             source.to_string()
         };
-        let needs_approval = self.spec.approval.required || a.autonomy == Autonomy::Manual;
+        let needs_approval = self.spec.approval.required
+            || crate::policy::forces_approval(
+                [
+                    Some(a.autonomy),
+                    self.desired.template.spec.autonomy,
+                    self.spec.autonomy,
+                ],
+                self.autonomy_ceiling,
+            );
         let rejections = self
             .record
             .step(&self.spec.id)

@@ -92,6 +92,8 @@ pub(crate) struct AttemptCtx<'a> {
     pub(crate) tool_lists: &'a ToolLists,
     /// The store, read by `ops_journal` and the check of `resolves`.
     pub(crate) store: &'a dyn crate::store::StateStore,
+    /// The operator's autonomy ceiling ([`EngineConfig::autonomy_ceiling`](super::EngineConfig::autonomy_ceiling)).
+    pub(crate) autonomy_ceiling: crate::model::Autonomy,
 }
 
 /// The tools offered to each agent, planning (`[1]`) or not (`[0]`): built once per

@@ -16,6 +16,7 @@ use crate::git::DynGitSource;
 use crate::human::{HumanChannel, LogHuman};
 use crate::manifest::ManifestLimits;
 use crate::manifest::ManifestSet;
+use crate::model::Autonomy;
 use crate::provider::{DynProvider, ProviderFactory};
 use crate::reconcile::queue::WorkQueue;
 use crate::secret::KnownSecrets;
@@ -53,6 +54,12 @@ pub struct EngineConfig {
     pub manifest_limits: ManifestLimits,
     /// Caps on every agent attempt (iterations, tool calls per turn, transcript bytes).
     pub agent_limits: super::AgentLimits,
+    /// The most autonomy any agent, template or step gets, whatever the manifests
+    /// declare (default [`Autonomy::Supervised`]): `manual` sends every plan of every
+    /// agent step to a person and no committed `Policy` approves anything;
+    /// `supervised` lets committed policies approve the plans their rules match. It is
+    /// the operator's, not Git's: a committer cannot raise it.
+    pub autonomy_ceiling: Autonomy,
 }
 
 impl Default for EngineConfig {
@@ -67,6 +74,7 @@ impl Default for EngineConfig {
             claim_visibility_ms: 10_000,
             manifest_limits: ManifestLimits::default(),
             agent_limits: super::AgentLimits::default(),
+            autonomy_ceiling: Autonomy::Supervised,
         }
     }
 }
@@ -93,6 +101,12 @@ impl EngineBuilder {
     /// A step whose outcome needs approval may call only `read` and `dry_run` tools.
     pub fn effect_class(mut self, name: impl Into<String>, effect: EffectClass) -> Self {
         self.effects.insert(name.into(), effect);
+        self
+    }
+
+    /// Sets the operator's autonomy ceiling (see [`EngineConfig::autonomy_ceiling`]).
+    pub fn autonomy_ceiling(mut self, ceiling: Autonomy) -> Self {
+        self.config.autonomy_ceiling = ceiling;
         self
     }
 

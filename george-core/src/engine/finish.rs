@@ -14,7 +14,8 @@ use crate::backoff::backoff_ms;
 use crate::error::{ErrorKind, Result};
 use crate::git::CommitId;
 use crate::manifest::DesiredJob;
-use crate::model::{ApprovalRule, Autonomy};
+use crate::model::ApprovalRule;
+use crate::policy::{Applied, apply_verdict};
 use crate::reconcile::{self, Action, Outcome, OutcomeContext, record_outcome};
 use crate::state::{ApprovalRequest, JobRecord};
 use crate::store::{JobWrite, TranscriptKey};
@@ -40,10 +41,7 @@ pub(super) async fn finish(
     // The rule a plan's request carries: the step's, or any approver when the agent's
     // autonomy forces approval.
     let mut rule = spec.map(|s| s.approval.clone()).unwrap_or_default();
-    if !rule.required
-        && let Some(a) = super::io::agent_of(shared, &agent)
-        && a.spec.autonomy == Autonomy::Manual
-    {
+    if !rule.required && super::policy::forces_approval(shared, d, spec, &agent) {
         rule = ApprovalRule::required();
     }
     let mut author = None;
@@ -170,13 +168,23 @@ async fn finish_once(
         }
     }
     let recorded = record_outcome(&mut rec, step, report.outcome, ctx)?;
-    let approval = recorded.insert;
+    let mut approval = recorded.insert;
     rec.updated_at_ms = now;
     let mut w_events = report.events;
     w_events.extend(recorded.events);
     // A success that resolves other jobs records them with the outcome (the first of
     // the resolution's two writes: see `targets`).
     super::targets::record_resolves(&mut rec, step, report.resolves, now, &mut w_events);
+    // A plan the committed policies decide is decided here, in the same write, as a
+    // person's decision would be (`policy:<name>`); the rest wait for a person.
+    let mut decided = None;
+    if let Some(req) = &approval {
+        let verdict = super::policy::verdict(shared, &rec, req);
+        if let Applied::Decided(d, events) = apply_verdict(&mut rec, req, &verdict, now)? {
+            w_events.extend(events);
+            decided = Some(d);
+        }
+    }
     // Dispatch what this outcome made ready in the same write: one commit per step on a
     // chain of steps instead of two.
     let mut to_start = Vec::new();
@@ -219,6 +227,11 @@ async fn finish_once(
     }
     if let Some(req) = &approval {
         w = w.insert_approval(req.clone());
+    }
+    if let Some(d) = decided {
+        w = w.update_approval(*d);
+        // Decided: nobody is asked.
+        approval = None;
     }
     let span = tracing::info_span!("store.commit", write = "outcome");
     if let Err(e) = commit_after(shared, guard, w, Some(before))

@@ -98,6 +98,7 @@ pub(super) fn spawn_attempt(
             secrets: &e.shared.secrets,
             tool_lists: &e.shared.tool_lists,
             store: &*e.shared.store,
+            autonomy_ceiling: e.shared.config.autonomy_ceiling,
         };
         // Boxed: the attempt's and the outcome's state machines are large, and a task's
         // future is copied when it is spawned and moved.

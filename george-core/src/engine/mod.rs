@@ -29,6 +29,7 @@ mod lease;
 mod limits;
 pub mod metrics;
 pub mod operator;
+mod policy;
 pub mod preview;
 pub mod prompt;
 mod recovery;
@@ -215,6 +216,11 @@ impl Engine {
     /// This engine's id.
     pub fn id(&self) -> &str {
         &self.shared.config.id
+    }
+
+    /// The operator's autonomy ceiling ([`EngineConfig::autonomy_ceiling`]).
+    pub fn autonomy_ceiling(&self) -> crate::model::Autonomy {
+        self.shared.config.autonomy_ceiling
     }
 
     /// Loads observed state from the store, takes back the attempts an earlier engine

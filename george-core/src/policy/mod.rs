@@ -77,12 +77,14 @@ use crate::manifest::ManifestSet;
 use crate::model::{Autonomy, Effect, Policy};
 use crate::state::Plan;
 
+mod apply;
 mod matching;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_manifest;
 
+pub use apply::{Applied, apply_verdict};
 pub use matching::glob_matches;
 
 static NO_TARGET: BTreeMap<String, String> = BTreeMap::new();
@@ -417,6 +419,21 @@ pub fn decide(effective: Autonomy, verdict: Verdict) -> Verdict {
         // issue 15: autonomous mode decides plans like supervised mode.
         (_, verdict) => verdict,
     }
+}
+
+/// Whether a step at the declared levels (agent, template, step) under the operator's
+/// `ceiling` runs at [`Autonomy::Manual`]: its agent may only plan, and every plan goes
+/// to a person, whatever the step's own `approval` says.
+///
+/// ```
+/// use george_core::model::Autonomy::*;
+/// use george_core::policy::forces_approval;
+/// assert!(!forces_approval([Some(Supervised), None, None], Supervised));
+/// assert!(forces_approval([Some(Supervised), None, Some(Manual)], Autonomous));
+/// assert!(forces_approval([Some(Autonomous), None, None], Manual));
+/// ```
+pub fn forces_approval(declared: [Option<Autonomy>; 3], ceiling: Autonomy) -> bool {
+    effective_autonomy(declared, ceiling) == Autonomy::Manual
 }
 
 /// What [`decide_plan`] found: the effective autonomy and the verdict that stands.
