@@ -894,3 +894,67 @@ spec:
     }
     run.shutdown().await;
 }
+
+/// A policy's `target` matches the job's target: a plan on darwin-store is approved
+/// by the policy, the same plan on another service waits for a person.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_rule_on_a_target_sees_the_jobs_target() {
+    let template = "apiVersion: george.dev/v1alpha1
+kind: TaskTemplate
+metadata: {name: fix}
+spec:
+  steps:
+    - id: plan
+      agent: ops
+      instructions: Plan.
+      approval: required
+    - id: execute
+      depends_on: [plan]
+      execute_approved: plan
+"
+    .to_string();
+    let policy = "apiVersion: george.dev/v1alpha1
+kind: Policy
+metadata: {name: darwin}
+spec:
+  rules:
+    - {name: deploy-darwin, effect: allow, tool: deploy, target: {name: darwin-store}}
+"
+    .to_string();
+    let s = Setup::new(files(&[
+        ("agent-specs/ops.yaml", agent("ops", "deploy", false)),
+        ("task-templates/fix.yaml", template),
+        ("policies/darwin.yaml", policy),
+        ("jobs/a.yaml", job("a", "fix", "darwin-store")),
+        ("jobs/b.yaml", job("b", "fix", "other")),
+    ]));
+    let plan = || {
+        vec![tool_call(
+            "p",
+            "submit_plan",
+            json!({"summary": "deploy", "actions": [{"tool": "deploy", "arguments": {}}]}),
+        )]
+    };
+    s.provider.script("a", plan());
+    s.provider.script("b", plan());
+    let deployer = Deployer::new(&[("a", "darwin-store"), ("b", "other")], Duration::ZERO, 99);
+    let (e, mut rx) = s.engine(Some(Arc::new(deployer.clone())));
+    e.start().await.unwrap();
+    let run = e.spawn();
+    assert_eq!(
+        e.wait_finished("a", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
+    let req = loop {
+        let r = tokio::time::timeout(LIMIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if r.status == ApprovalStatus::Open {
+            break r;
+        }
+    };
+    assert_eq!(req.job, "b", "only b's plan waits for a person");
+    assert_eq!(*deployer.entered.lock().unwrap(), ["a"]);
+    run.shutdown().await;
+}

@@ -17,7 +17,8 @@ pub(super) fn verdict(shared: &Shared, job: &JobRecord, request: &ApprovalReques
             },
         };
     };
-    let ctx = PlanContext::new(&request.agent, &job.template, &request.step);
+    let ctx =
+        PlanContext::new(&request.agent, &job.template, &request.step).with_target(&job.target);
     policy::decide_plan(&d.set, &ctx, &request.plan, shared.config.autonomy_ceiling).verdict
 }
 
