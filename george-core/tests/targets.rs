@@ -302,7 +302,7 @@ async fn run_deploys(jobs: &[(&str, &str)], concurrency: &str, meet: usize) -> D
     for (j, _) in jobs {
         s.provider.script(j, deploy_script());
     }
-    let deployer = Deployer::new(jobs, Duration::from_millis(300), meet);
+    let deployer = Deployer::new(jobs, Duration::from_millis(1000), meet);
     let (e, _rx) = s.engine(Some(Arc::new(deployer.clone())));
     e.start().await.unwrap();
     let run = e.spawn();
