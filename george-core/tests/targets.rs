@@ -493,6 +493,12 @@ async fn ops_journal_shows_only_the_calling_jobs_target() {
     run.shutdown().await;
 
     assert!(s.provider.offered("a").contains(&"ops_journal".to_string()));
+    let told = s.provider.requests.lock().unwrap().iter().any(|r| {
+        r.messages.iter().any(|m| {
+            matches!(m, Message::User { content } if content.contains("# Target\nThis job works on kind=service,name=darwin-store"))
+        })
+    });
+    assert!(told, "the user message names the job's target");
     let results = s.provider.results_of("a");
     let (tool, content, is_error) = &results[0];
     assert_eq!(tool, "ops_journal");
