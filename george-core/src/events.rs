@@ -4,7 +4,7 @@
 //!
 //! | action | actor | when |
 //! |---|---|---|
-//! | `job.created` | `git` | a Job manifest appeared; the record was created |
+//! | `job.created` | `git`, or `job:<parent>` for a child job | a Job manifest appeared, or an agent ordered a child job; the record was created |
 //! | `job.generation` | `engine` | the desired definition changed: a new generation |
 //! | `job.removed` | `engine` | the manifest was removed from Git |
 //! | `job.status` | `engine`, `agent:<a>`, `human:<id>` | the job's summary status changed (`from → to: cause`) |
@@ -26,6 +26,10 @@
 //! | `approval.voided` | `engine` | a new generation voided an approved plan not yet executed |
 //! | `action.executed` | `engine` | one approved action took effect (recorded before the next runs) |
 //! | `job.resolved` | `engine` (reporter's log), `agent:<a>` (resolved job's log) | `report_success {resolves}`: `resolves <job> (generation g)` in the reporter's log, with its outcome; `resolved by <job>/<step> (attempt n)` in the resolved job's |
+//! | `job.ordered` | `agent:<a>` on the parent | the agent ordered a child job ([sub-jobs](crate::children)) |
+//! | `step.waiting` | `agent:<a>` | the attempt ended waiting for the children it ordered |
+//! | `child.finished` | `engine` on the parent | a child the step waits for finished (its status) |
+//! | `child.closed` | `engine` on parent and child | the parent closed: its parent-close policy applied (cancel / finish / abandon) |
 
 /// One kind of event. `#[non_exhaustive]`: new kinds may be added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,6 +91,14 @@ pub enum EventAction {
     ActionExecuted,
     /// `job.resolved`: one job's success resolved another on the same target.
     JobResolved,
+    /// `job.ordered`: an agent ordered a child job.
+    JobOrdered,
+    /// `step.waiting`: a step waits for its children.
+    StepWaiting,
+    /// `child.finished`: a child the step waits for finished.
+    ChildFinished,
+    /// `child.closed`: the parent closed and its parent-close policy applied.
+    ChildClosed,
 }
 
 impl EventAction {
@@ -120,6 +132,10 @@ impl EventAction {
         EventAction::ApprovalVoided,
         EventAction::ActionExecuted,
         EventAction::JobResolved,
+        EventAction::JobOrdered,
+        EventAction::StepWaiting,
+        EventAction::ChildFinished,
+        EventAction::ChildClosed,
     ];
 
     /// The string stored in the log.
@@ -153,6 +169,10 @@ impl EventAction {
             EventAction::ApprovalVoided => "approval.voided",
             EventAction::ActionExecuted => "action.executed",
             EventAction::JobResolved => "job.resolved",
+            EventAction::JobOrdered => "job.ordered",
+            EventAction::StepWaiting => "step.waiting",
+            EventAction::ChildFinished => "child.finished",
+            EventAction::ChildClosed => "child.closed",
         }
     }
 

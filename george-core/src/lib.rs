@@ -48,6 +48,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod approval;
+pub mod children;
 pub mod clock;
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -120,6 +120,9 @@ pub struct AgentConfig {
     /// policy that allows it today; a `Policy` kind may later gate it further.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub may_resolve: bool,
+    /// The task templates this agent may order child jobs of with the `order_job` tool (sub-jobs); empty by default, and then the tool is not offered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub may_order: Vec<String>,
 }
 
 fn default_provider() -> String {

@@ -13,6 +13,7 @@ use crate::provider::Usage;
 /// Pending → Ready → Running → {Succeeded | Failed | Blocked | AwaitingApproval | Deferred}
 /// AwaitingApproval → {Succeeded (approved) | Ready (rejected: feedback added) | Cancelled}
 /// Deferred(until) → Ready ;  Failed(retryable) → Ready ;  Running → Ready (interrupted)
+/// Running → WaitingForChildren → {Ready (every child finished) | Failed (a child failed)}
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -51,6 +52,15 @@ pub enum StepState {
     },
     /// Cancelled (job removed from Git, or cancelled by a human).
     Cancelled,
+    /// The attempt ordered child jobs with `wait: true` ([sub-jobs](crate::children)) and
+    /// ended waiting for them. Not `AwaitingApproval`: no human is asked, and it cannot be
+    /// deferred; stored with the record, so it survives restarts. When every child is
+    /// finished the step becomes `Ready` and is attempted again with their outputs.
+    WaitingForChildren {
+        /// The child jobs' names. (Not `children`: the state is flattened into
+        /// [`StepRecord`], whose `children` are the links to every child it ordered.)
+        waiting_on: Vec<String>,
+    },
 }
 
 /// What happens to a step: the input of [`StepState::apply`].
@@ -98,6 +108,13 @@ pub enum StepEvent {
     Interrupt,
     /// Cancel the step.
     Cancel,
+    /// The attempt ordered child jobs and waits for them.
+    WaitForChildren {
+        /// The child jobs' names.
+        children: Vec<String>,
+    },
+    /// A child the step waits for failed, and its order said `on_child_failure: fail`.
+    ChildFailed,
 }
 
 /// A transition that the state machine does not have.
@@ -123,6 +140,7 @@ impl StepState {
             StepState::AwaitingApproval { .. } => "awaiting_approval",
             StepState::Deferred { .. } => "deferred",
             StepState::Cancelled => "cancelled",
+            StepState::WaitingForChildren { .. } => "waiting_for_children",
         }
     }
 
@@ -140,19 +158,24 @@ impl StepState {
     ///
     /// | from | event | to |
     /// |---|---|---|
-    /// | Pending, Deferred, Failed(retry), Blocked | MakeReady | Ready |
+    /// | Pending, Deferred, Failed(retry), Blocked, WaitingForChildren | MakeReady | Ready |
     /// | Ready | Start | Running |
     /// | Running | Renew | Running (new lease) |
     /// | Running | Succeed / Fail / Block / RequestApproval / Defer | the matching state |
     /// | Running | Interrupt | Ready |
     /// | AwaitingApproval | Approve | Succeeded |
     /// | AwaitingApproval | Reject | Ready |
+    /// | Running | WaitForChildren | WaitingForChildren |
+    /// | WaitingForChildren | ChildFailed | Failed (no retry) |
     /// | any but Succeeded, Cancelled | Cancel | Cancelled |
     pub fn apply(&self, event: StepEvent) -> Result<StepState, InvalidTransition> {
         use StepEvent as E;
         use StepState as S;
         let next = match (self, event) {
-            (S::Pending | S::Deferred { .. } | S::Blocked, E::MakeReady) => S::Ready,
+            (
+                S::Pending | S::Deferred { .. } | S::Blocked | S::WaitingForChildren { .. },
+                E::MakeReady,
+            ) => S::Ready,
             (
                 S::Failed {
                     retry_at_ms: Some(_),
@@ -181,6 +204,10 @@ impl StepState {
             (S::Running { .. }, E::Interrupt) => S::Ready,
             (S::AwaitingApproval { .. }, E::Approve) => S::Succeeded,
             (S::AwaitingApproval { .. }, E::Reject) => S::Ready,
+            (S::Running { .. }, E::WaitForChildren { children }) => S::WaitingForChildren {
+                waiting_on: children,
+            },
+            (S::WaitingForChildren { .. }, E::ChildFailed) => S::Failed { retry_at_ms: None },
             (s, E::Cancel) if !matches!(s, S::Succeeded | S::Cancelled) => S::Cancelled,
             (s, e) => {
                 return Err(InvalidTransition {
@@ -209,6 +236,8 @@ impl StepEvent {
             StepEvent::Reject => "reject",
             StepEvent::Interrupt => "interrupt",
             StepEvent::Cancel => "cancel",
+            StepEvent::WaitForChildren { .. } => "wait_for_children",
+            StepEvent::ChildFailed => "child_failed",
         }
     }
 }
@@ -299,6 +328,10 @@ pub struct StepRecord {
     /// [`JobRecord::resolved_by`]), and repairs an interrupted one on restart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resolves: Vec<Resolves>,
+    /// The child jobs this step ordered ([sub-jobs](crate::children)), in order,
+    /// across attempts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<crate::children::ChildLink>,
 }
 
 /// One job a step's success resolves, and the generation of it that was checked (a
@@ -325,6 +358,7 @@ impl StepRecord {
             effects: Vec::new(),
             usage: Usage::default(),
             resolves: Vec::new(),
+            children: Vec::new(),
         }
     }
 }
@@ -418,6 +452,10 @@ pub struct JobRecord {
     /// unfinished steps `Cancelled`) whatever its steps say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_by: Option<ResolvedBy>,
+    /// For a child job ([sub-jobs](crate::children)): who ordered it, with what, at
+    /// which commit. `None` for a job from a manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordered_by: Option<crate::children::OrderedBy>,
 }
 
 /// The step attempt whose `report_success {resolves}` ended a job.
@@ -503,7 +541,9 @@ impl JobRecord {
                     pending = true;
                     None
                 }
-                StepState::AwaitingApproval { .. } | StepState::Blocked => {
+                StepState::AwaitingApproval { .. }
+                | StepState::Blocked
+                | StepState::WaitingForChildren { .. } => {
                     waiting = true;
                     None
                 }
@@ -814,6 +854,61 @@ mod tests {
         assert_eq!(s.apply(StepEvent::Reject), Ok(StepState::Ready));
     }
 
+    /// The rows of waiting for children, as a table: (from, event, to or refusal).
+    #[test]
+    fn table_of_waiting_for_children() {
+        let running = StepState::Running {
+            holder: "e".into(),
+            lease_until_ms: 1,
+        };
+        let waiting = StepState::WaitingForChildren {
+            waiting_on: vec!["p--s--k".into()],
+        };
+        let wait = StepEvent::WaitForChildren {
+            children: vec!["p--s--k".into()],
+        };
+        let rows: Vec<(StepState, StepEvent, Result<StepState, &str>)> = vec![
+            (running.clone(), wait.clone(), Ok(waiting.clone())),
+            (waiting.clone(), StepEvent::MakeReady, Ok(StepState::Ready)),
+            (
+                waiting.clone(),
+                StepEvent::ChildFailed,
+                Ok(StepState::Failed { retry_at_ms: None }),
+            ),
+            (waiting.clone(), StepEvent::Cancel, Ok(StepState::Cancelled)),
+            // Waiting for children is neither deferrable nor a human's to decide, and
+            // no attempt is in flight to interrupt.
+            (
+                waiting.clone(),
+                StepEvent::Defer { until_ms: 5 },
+                Err("defer"),
+            ),
+            (waiting.clone(), StepEvent::Approve, Err("approve")),
+            (waiting.clone(), StepEvent::Interrupt, Err("interrupt")),
+            (waiting.clone(), wait.clone(), Err("wait_for_children")),
+            (StepState::Ready, wait.clone(), Err("wait_for_children")),
+            (
+                StepState::AwaitingApproval {
+                    request: "r".into(),
+                },
+                wait,
+                Err("wait_for_children"),
+            ),
+            (running, StepEvent::ChildFailed, Err("child_failed")),
+        ];
+        for (from, event, want) in rows {
+            let got = from.apply(event.clone());
+            match want {
+                Ok(to) => assert_eq!(got, Ok(to), "{from:?} on {event:?}"),
+                Err(name) => {
+                    let e = got.unwrap_err();
+                    assert_eq!((e.from, e.event), (from.name(), name), "{from:?}");
+                }
+            }
+        }
+        assert!(!waiting.is_terminal());
+    }
+
     #[test]
     fn at_rest_is_finished_or_waiting_for_a_person_with_nothing_to_run() {
         let running = StepState::Running {
@@ -875,6 +970,7 @@ mod tests {
                 updated_at_ms: 0,
                 target: Default::default(),
                 resolved_by: None,
+                ordered_by: None,
             };
             assert_eq!(rec.at_rest(), want, "{status:?} {states:?}");
         }

@@ -178,6 +178,7 @@ async fn an_attempt_of_a_dead_engine_is_taken_over_when_its_lease_expires() {
         updated_at_ms: now,
         target: Default::default(),
         resolved_by: None,
+        ordered_by: None,
     };
     store.commit(JobWrite::create(rec)).await.unwrap();
     let e = engine(&git, store, &exits);

@@ -8,6 +8,7 @@ use tracing::Instrument as _;
 use super::attempt::{AttemptCtx, AttemptReport, Outcome, clip, fail};
 use super::prompt::{self, DEFER, REPORT_BLOCKED, REPORT_FAILURE, REPORT_SUCCESS, SUBMIT_PLAN};
 use super::targets;
+use crate::children::{ChildOrder, ORDER_JOB};
 use crate::events::EventAction;
 use crate::model::AgentSpec;
 use crate::provider::{ChatRequest, Message, RequestContext};
@@ -111,6 +112,9 @@ impl AttemptCtx<'_> {
             prompt::append_plannable_tools(&mut user, &plannable);
         }
         // A planning attempt is offered `read` and `dry_run` tools only.
+        // An agent that may order child jobs gets `order_job`, except while planning
+        // (ordering is a change, and nothing changes before approval).
+        let orders = !needs_approval && !a.may_order.is_empty();
         let tools = self.tool_lists.get(agent, needs_approval, || {
             a.tools
                 .iter()
@@ -118,6 +122,7 @@ impl AttemptCtx<'_> {
                 .filter(|d| !needs_approval || d.effect.allowed_while_planning())
                 .chain(prompt::outcome_tools(needs_approval))
                 .cloned()
+                .chain(orders.then(|| prompt::order_job_tool(&a.may_order)))
                 .collect()
         });
         // A job with a target also sees its target's journal (a `read` tool).
@@ -205,9 +210,29 @@ impl AttemptCtx<'_> {
             // are collected first so the message is moved there, not copied.
             let mut results = Vec::with_capacity(msg.tool_calls.len());
             let mut outcome: Option<Outcome> = None;
+            // Children ordered with `wait` in this turn and not finished yet.
+            let mut waits: Vec<String> = Vec::new();
             for call in &msg.tool_calls {
                 calls += 1;
-                let (content, is_error) = if prompt::is_outcome_tool(&call.name) {
+                let (content, is_error) = if call.name == ORDER_JOB {
+                    match self
+                        .order_child(a, agent_name, needs_approval, &call.arguments)
+                        .await
+                    {
+                        Ok((content, wait)) => {
+                            waits.extend(wait);
+                            (content, false)
+                        }
+                        Err(why) => {
+                            r.events.push(self.event(
+                                &crate::events::engine_actor(),
+                                EventAction::ToolRefused,
+                                why.clone(),
+                            ));
+                            (why, true)
+                        }
+                    }
+                } else if prompt::is_outcome_tool(&call.name) {
                     if outcome.is_some() {
                         (
                             "an outcome was already reported in this turn; this call is ignored"
@@ -383,6 +408,11 @@ impl AttemptCtx<'_> {
                 r.outcome = fail(why, false);
                 return r;
             }
+            // A turn that ordered children to wait for ends the attempt waiting, unless
+            // it also reported a failure or a block.
+            if !waits.is_empty() && matches!(outcome, None | Some(Outcome::Succeeded(_))) {
+                outcome = Some(Outcome::WaitForChildren(waits));
+            }
             if let Some(o) = outcome {
                 r.outcome = o;
                 return r;
@@ -417,6 +447,45 @@ impl AttemptCtx<'_> {
             false,
         );
         r
+    }
+
+    /// One `order_job` call: the content returned to the model and the child to wait
+    /// for, if any; or why it was refused.
+    async fn order_child(
+        &self,
+        a: &crate::model::AgentConfig,
+        agent_name: &str,
+        needs_approval: bool,
+        args: &Value,
+    ) -> Result<(String, Option<String>), String> {
+        if needs_approval {
+            return Err(
+                "this step needs a human's approval: it may not order child jobs while planning"
+                    .into(),
+            );
+        }
+        let order = ChildOrder::from_arguments(args)?;
+        if !a.may_order.contains(&order.template) {
+            return Err(format!(
+                "agent {agent_name} may not order template {:?} (may_order: [{}])",
+                order.template,
+                a.may_order.join(", ")
+            ));
+        }
+        let Some(orders) = self.orders else {
+            return Err("child jobs cannot be ordered here".into());
+        };
+        let reply = orders.order(&order).await?;
+        let wait = (order.wait && !reply.status.is_finished()).then(|| reply.name.clone());
+        let content = json!({
+            "job": reply.name,
+            "created": reply.created,
+            "status": reply.status,
+            "outputs": reply.outputs,
+            "waiting": wait.is_some(),
+        })
+        .to_string();
+        Ok((content, wait))
     }
 
     fn outcome_from(

@@ -82,6 +82,8 @@ pub(crate) struct AttemptCtx<'a> {
     pub(crate) approval: Option<&'a ApprovalRequest>,
     /// For an `execute_approved` step: where each action's effect is recorded.
     pub(crate) effects: Option<&'a dyn EffectLog>,
+    /// Where the agent's `order_job` calls order child jobs.
+    pub(crate) orders: Option<&'a dyn super::children::ChildOrders>,
     /// The fuel and output cap of every render (instructions, command arguments).
     pub(crate) render: crate::template::Limits,
     /// The operator's caps on an agent attempt.
@@ -90,10 +92,10 @@ pub(crate) struct AttemptCtx<'a> {
     pub(crate) secrets: &'a crate::secret::KnownSecrets,
     /// The tool lists offered to agents, built once per agent spec.
     pub(crate) tool_lists: &'a ToolLists,
-    /// The store, read by `ops_journal` and the check of `resolves`.
-    pub(crate) store: &'a dyn crate::store::StateStore,
     /// The operator's autonomy ceiling ([`EngineConfig::autonomy_ceiling`](super::EngineConfig::autonomy_ceiling)).
     pub(crate) autonomy_ceiling: crate::model::Autonomy,
+    /// The store, read by `ops_journal` and the check of `resolves`.
+    pub(crate) store: &'a dyn crate::store::StateStore,
 }
 
 /// The tools offered to each agent, planning (`[1]`) or not (`[0]`): built once per

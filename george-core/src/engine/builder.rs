@@ -54,6 +54,12 @@ pub struct EngineConfig {
     pub manifest_limits: ManifestLimits,
     /// Caps on every agent attempt (iterations, tool calls per turn, transcript bytes).
     pub agent_limits: super::AgentLimits,
+    /// The deepest a tree of [sub-jobs](crate::children) may grow: a child of a Git job
+    /// has depth 1 (default 3). An order deeper is refused.
+    pub max_child_depth: u32,
+    /// The most child jobs one job may order, over all its steps and attempts (default
+    /// 20). An order beyond is refused; ordering an existing child again is not counted.
+    pub max_children_per_job: usize,
     /// The most autonomy any agent, template or step gets, whatever the manifests
     /// declare (default [`Autonomy::Supervised`]): `manual` sends every plan of every
     /// agent step to a person and no committed `Policy` approves anything;
@@ -74,6 +80,8 @@ impl Default for EngineConfig {
             claim_visibility_ms: 10_000,
             manifest_limits: ManifestLimits::default(),
             agent_limits: super::AgentLimits::default(),
+            max_child_depth: 3,
+            max_children_per_job: 20,
             autonomy_ceiling: Autonomy::Supervised,
         }
     }
@@ -101,6 +109,19 @@ impl EngineBuilder {
     /// A step whose outcome needs approval may call only `read` and `dry_run` tools.
     pub fn effect_class(mut self, name: impl Into<String>, effect: EffectClass) -> Self {
         self.effects.insert(name.into(), effect);
+        self
+    }
+
+    /// Sets the deepest tree of child jobs (see [`EngineConfig::max_child_depth`]).
+    pub fn max_child_depth(mut self, depth: u32) -> Self {
+        self.config.max_child_depth = depth;
+        self
+    }
+
+    /// Sets the most child jobs one job may order (see
+    /// [`EngineConfig::max_children_per_job`]).
+    pub fn max_children_per_job(mut self, n: usize) -> Self {
+        self.config.max_children_per_job = n;
         self
     }
 
@@ -248,8 +269,11 @@ impl EngineBuilder {
                     commit: None,
                     set: ManifestSet::default(),
                     retained: HashMap::new(),
+                    children: HashMap::new(),
                     recorded: false,
                 }),
+                closing: Mutex::new(std::collections::BTreeSet::new()),
+                pinned: Mutex::new(None),
                 cache: Mutex::new(HashMap::new()),
                 queue: Mutex::new(WorkQueue::new()),
                 wake: Notify::new(),

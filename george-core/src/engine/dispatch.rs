@@ -21,6 +21,11 @@ pub(in crate::engine) async fn reconcile_key(engine: &Engine, job: &str) {
         let at = shared.clock.now_ms() + 500 + fastrand::u64(0..500);
         lock(&shared.queue).add_at(job, at);
     }
+    // Parents cancelled by this reconcile (or earlier) close their children, with no
+    // job's lock held.
+    if !lock(&shared.closing).is_empty() {
+        super::children::close_due(engine).await;
+    }
 }
 
 async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
@@ -31,8 +36,34 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
     let mut synced = false;
     for _round in 0..4 {
         load(shared, job, &mut guard).await?;
-        let (mut desired, invalid, commit_id) = desired_of(shared, job);
+        let (mut desired, mut invalid, commit_id) = desired_of(shared, job);
         let now = shared.clock.now_ms();
+        // A step waiting for children: settled first (made ready, or failed), in its own
+        // write; the next round reconciles and dispatches it.
+        if let Some(rec) = guard.as_deref()
+            && rec.status != crate::state::JobStatus::Cancelled
+            && let Some(w) = super::children::settle_write(shared, rec, now).await?
+        {
+            match commit(shared, &mut guard, w).await {
+                Ok(_) => continue,
+                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        // A child job: its pinned definition (resolved again when this engine has not
+        // seen it, e.g. another engine ordered it); none once cancelled by its parent.
+        if let Some(rec) = guard.as_deref()
+            && rec.ordered_by.is_some()
+        {
+            if rec.removed {
+                desired = None;
+            } else if desired.is_none() {
+                desired = super::children::restore_one(shared, rec).await;
+                // Unresolvable (its commit is gone): left as it is, like an invalid
+                // manifest, never cancelled for it.
+                invalid = desired.is_none();
+            }
+        }
         let kept = match (&desired, guard.as_deref()) {
             (None, Some(rec)) if rec.removed && rec.keep_on_removal => retained_of(shared, job),
             _ => None,

@@ -172,9 +172,6 @@ async fn finish_once(
     rec.updated_at_ms = now;
     let mut w_events = report.events;
     w_events.extend(recorded.events);
-    // A success that resolves other jobs records them with the outcome (the first of
-    // the resolution's two writes: see `targets`).
-    super::targets::record_resolves(&mut rec, step, report.resolves, now, &mut w_events);
     // A plan the committed policies decide is decided here, in the same write, as a
     // person's decision would be (`policy:<name>`); the rest wait for a person.
     let mut decided = None;
@@ -185,6 +182,9 @@ async fn finish_once(
             decided = Some(d);
         }
     }
+    // A success that resolves other jobs records them with the outcome (the first of
+    // the resolution's two writes: see `targets`).
+    super::targets::record_resolves(&mut rec, step, report.resolves, now, &mut w_events);
     // Dispatch what this outcome made ready in the same write: one commit per step on a
     // chain of steps instead of two.
     let mut to_start = Vec::new();

@@ -36,11 +36,12 @@ pub(super) async fn load(
     Ok(())
 }
 
-/// The job's valid desired state, whether its manifest is invalid, and the commit.
+/// The job's valid desired state, whether its manifest is invalid, and the commit. A
+/// child job's desired state is the one pinned when it was ordered.
 pub(super) fn desired_of(shared: &Shared, job: &str) -> (Option<DesiredJob>, bool, String) {
     match shared.desired.read() {
         Ok(d) => (
-            d.set.jobs.get(job).cloned(),
+            d.set.jobs.get(job).or_else(|| d.children.get(job)).cloned(),
             d.set.invalid_job_names.contains(job),
             d.commit.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
         ),
@@ -138,6 +139,7 @@ pub(super) async fn commit_after(
         Ok(rev) => {
             crate::store::set_revision(&mut rec, rev);
             publish(shared, before, &rec, approvals);
+            super::children::after_write(shared, before, &rec);
             // A record at rest leaves the cache: the store has it, and nothing here
             // needs it until an outside event, which reloads it.
             *guard = (!rec.at_rest()).then(|| rec.clone());

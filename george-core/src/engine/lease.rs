@@ -80,6 +80,13 @@ pub(super) fn spawn_attempt(
             step: step.clone(),
             attempt,
         };
+        let orders = super::children::StepOrders {
+            engine: e.clone(),
+            job: job.clone(),
+            step: step.clone(),
+            attempt,
+            actor: format!("agent:{}", spec.agent.as_deref().unwrap_or_default()).into(),
+        };
         let ctx = AttemptCtx {
             clock: &*e.shared.clock,
             providers: &e.shared.providers,
@@ -93,12 +100,13 @@ pub(super) fn spawn_attempt(
             holder: &e.shared.config.id,
             approval: approval.as_ref(),
             effects: Some(&log),
+            orders: Some(&orders),
             render: e.shared.config.manifest_limits.template,
             limits: e.shared.config.agent_limits,
             secrets: &e.shared.secrets,
             tool_lists: &e.shared.tool_lists,
-            store: &*e.shared.store,
             autonomy_ceiling: e.shared.config.autonomy_ceiling,
+            store: &*e.shared.store,
         };
         // Boxed: the attempt's and the outcome's state machines are large, and a task's
         // future is copied when it is spawned and moved.
@@ -190,6 +198,7 @@ fn outcome_of(outcome: &Outcome) -> &'static str {
         Outcome::Blocked(_) => "blocked",
         Outcome::NeedsApproval(_) => "needs_approval",
         Outcome::Deferred { .. } => "deferred",
+        Outcome::WaitForChildren(_) => "waiting_for_children",
     }
 }
 

@@ -19,6 +19,7 @@
 mod agent_loop;
 pub mod attempt;
 mod builder;
+mod children;
 mod command_step;
 mod decisions;
 mod dispatch;
@@ -109,6 +110,9 @@ pub(crate) struct Desired {
     /// Last definitions of jobs removed from Git with `on_removal: keep`, so they can
     /// run to the end (kept in memory: after a restart such a job stays as it is).
     pub(crate) retained: HashMap<String, crate::manifest::DesiredJob>,
+    /// Desired states of the child jobs agents ordered ([sub-jobs](crate::children)),
+    /// pinned to their parents' commits; rebuilt from the store on start.
+    pub(crate) children: HashMap<String, crate::manifest::DesiredJob>,
     /// Whether `commit` is recorded in the store as the last reconciled commit (a
     /// failed write is retried by the next sync).
     pub(crate) recorded: bool,
@@ -178,6 +182,11 @@ pub(crate) struct Shared {
     pub(crate) human: Arc<dyn HumanChannel>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) desired: RwLock<Desired>,
+    /// Cancelled or removed parents whose children's parent-close policy is due.
+    pub(crate) closing: Mutex<BTreeSet<String>>,
+    /// The manifest set at a commit other than the current one, last loaded to resolve
+    /// a child pinned to it.
+    pub(crate) pinned: Mutex<Option<(String, Arc<ManifestSet>)>>,
     pub(crate) cache: Mutex<HashMap<String, Slot>>,
     pub(crate) queue: Mutex<WorkQueue>,
     pub(crate) wake: Notify,
@@ -237,6 +246,9 @@ impl Engine {
             .filter(|j| targets::has_resolutions(j))
             .map(|j| j.name.clone())
             .collect();
+        // Children's pinned desired states first: no reconcile may see a child without
+        // it (and cancel it as removed from Git).
+        children::restore(&self.shared, &jobs).await;
         {
             let mut cache = lock(&self.shared.cache);
             for j in jobs {

@@ -170,13 +170,15 @@ impl Engine {
     }
 
     /// The desired state of `job` at the current commit, when its manifest is valid there
-    /// (`None` for an unknown or invalid job). Cheap: the parts are shared.
+    /// (`None` for an unknown or invalid job); for a child job
+    /// ([sub-jobs](crate::children)) this engine knows, the one pinned at its parent's
+    /// commit. Cheap: the parts are shared.
     pub fn desired_job(&self, job: &str) -> Option<crate::manifest::DesiredJob> {
         self.shared
             .desired
             .read()
             .ok()
-            .and_then(|d| d.set.jobs.get(job).cloned())
+            .and_then(|d| d.set.jobs.get(job).or_else(|| d.children.get(job)).cloned())
     }
 
     /// The Git reference this engine follows (`main`).

@@ -88,7 +88,9 @@ fn build_outcome_tools(needs_approval: bool) -> Vec<ToolDefinition> {
         .collect()
 }
 
-/// The rendering context of a step's templates: `params` and `steps.<id>.outputs`.
+/// The rendering context of a step's templates: `params`, `steps.<id>.outputs` and,
+/// for child jobs the job ordered ([sub-jobs](crate::children)),
+/// `children.<name>.{template, step, status, outputs}`.
 pub fn render_context(desired: &DesiredJob, record: &JobRecord) -> Value {
     let mut steps = serde_json::Map::new();
     for s in &record.steps {
@@ -96,7 +98,34 @@ pub fn render_context(desired: &DesiredJob, record: &JobRecord) -> Value {
             steps.insert(s.id.to_string(), json!({ "outputs": o }));
         }
     }
-    json!({ "params": &*desired.params, "steps": steps, "job": { "name": record.name } })
+    let mut ctx =
+        json!({ "params": &*desired.params, "steps": steps, "job": { "name": record.name } });
+    if record.steps.iter().any(|s| !s.children.is_empty()) {
+        ctx["children"] = crate::children::context_of(record);
+    }
+    ctx
+}
+
+/// The `order_job` tool ([sub-jobs](crate::children)), for an agent that may order
+/// child jobs of `templates`.
+pub fn order_job_tool(templates: &[String]) -> ToolDefinition {
+    ToolDefinition::new(
+        crate::children::ORDER_JOB,
+        "Order a child job from a task template. With `wait` (the default) this step attempt ends and runs again, with the children's outputs, once they finish; without, the child runs on its own and you continue. Ordering the same template and params (or `key`) again returns the existing child and its status and outputs.",
+        json!({
+            "type": "object",
+            "properties": {
+                "template": {"type": "string", "enum": templates},
+                "params": {"type": "object"},
+                "wait": {"type": "boolean", "default": true},
+                "key": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"},
+                "on_child_failure": {"type": "string", "enum": ["fail", "continue"], "default": "fail"},
+                "parent_close": {"type": "string", "enum": ["cancel", "finish", "abandon"], "default": "cancel"}
+            },
+            "required": ["template"]
+        }),
+    )
+    .with_effect(EffectClass::Write)
 }
 
 /// How rejections are worded for the next planning attempt: explicit that the plan was
@@ -167,6 +196,25 @@ pub fn user_message(
         s.push_str("# Results of earlier steps\n");
         for (id, o) in deps {
             let _ = writeln!(s, "- {id}: {o}");
+        }
+        s.push('\n');
+    }
+    if let Some(step) = record.step(&spec.id)
+        && !step.children.is_empty()
+    {
+        s.push_str("# Child jobs this step ordered\n");
+        for l in &step.children {
+            let _ = writeln!(
+                s,
+                "- {} (template {}): {}{}",
+                l.job,
+                l.template,
+                l.status.map_or("running", crate::state::JobStatus::name),
+                l.outputs
+                    .as_ref()
+                    .map(|o| format!(", outputs {o}"))
+                    .unwrap_or_default()
+            );
         }
         s.push('\n');
     }

@@ -48,6 +48,6 @@ pub(super) fn redact_report(secrets: &KnownSecrets, report: &mut AttemptReport) 
         | Outcome::Deferred { reason, .. } => {
             secrets.redact_in_place(reason);
         }
-        Outcome::NeedsApproval(_) => {}
+        Outcome::NeedsApproval(_) | Outcome::WaitForChildren(_) => {}
     }
 }

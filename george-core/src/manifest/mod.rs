@@ -43,6 +43,7 @@ use crate::model::{AgentSpec, Job, Kind, Policy, TaskTemplate};
 mod graph;
 mod index;
 mod locate;
+mod order;
 mod params;
 mod parse;
 mod resolve;

@@ -214,6 +214,7 @@ fn step_pass(specs: &[StepSpec], rec: &JobRecord, now_ms: u64, actions: &mut Vec
                 | StepState::Cancelled
                 | StepState::Blocked
                 | StepState::AwaitingApproval { .. }
+                | StepState::WaitingForChildren { .. }
                 | StepState::Failed { retry_at_ms: None }
         )
     });
@@ -567,6 +568,7 @@ pub fn new_record(name: &str, action: &Action, commit: &str, now_ms: u64) -> Opt
         updated_at_ms: now_ms,
         target: target.clone(),
         resolved_by: None,
+        ordered_by: None,
     })
 }
 

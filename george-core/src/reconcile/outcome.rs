@@ -36,6 +36,8 @@ pub enum Outcome {
         /// Why.
         reason: String,
     },
+    /// Wait for these child jobs ([sub-jobs](crate::children)), then run again.
+    WaitForChildren(Vec<String>),
 }
 
 /// What [`record_outcome`] needs besides the record and the outcome.
@@ -87,6 +89,7 @@ fn actor_of(agent: &str) -> std::sync::Arc<str> {
 /// | Running (…) | Failed | Failed (`retry_at_ms`) |
 /// | Running (…) | Blocked / Deferred | Blocked / Deferred |
 /// | Running (…) | NeedsApproval | AwaitingApproval, request inserted |
+/// | Running (…) | WaitForChildren | WaitingForChildren |
 /// | anything else | any | `Conflict`: the lease was lost, nothing changes |
 ///
 /// # Errors
@@ -146,6 +149,15 @@ pub fn record_outcome(
             let d = format!("deferred {} ms: {reason}", until_ms.saturating_sub(now));
             s.message = Some(reason);
             (StepEvent::Defer { until_ms }, EventAction::StepDeferred, d)
+        }
+        Outcome::WaitForChildren(children) => {
+            let d = format!("waiting for {}", children.join(", "));
+            s.message = None;
+            (
+                StepEvent::WaitForChildren { children },
+                EventAction::StepWaiting,
+                d,
+            )
         }
         Outcome::NeedsApproval(plan) => {
             let id = ApprovalRequest::make_id(&name, step, generation, ctx.attempt);

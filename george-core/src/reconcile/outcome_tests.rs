@@ -37,6 +37,7 @@ fn record(states: &[(&str, StepState)]) -> JobRecord {
         updated_at_ms: 0,
         target: Default::default(),
         resolved_by: None,
+        ordered_by: None,
     }
 }
 

@@ -258,6 +258,86 @@ pub struct JobDetail {
     pub revision: u64,
     /// The steps, in template order.
     pub steps: Vec<ApiStep>,
+    /// For a child job (sub-jobs): the job, step and attempt that ordered it, and the
+    /// commit its definition is pinned to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ApiParent>,
+    /// The child jobs this job's steps ordered, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<ApiChild>,
+}
+
+/// Who ordered a child job (`george::children::OrderedBy`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiParent {
+    /// The parent job.
+    pub job: String,
+    /// Its step that ordered this job.
+    pub step: String,
+    /// The attempt of that step that ordered it.
+    pub attempt: u32,
+    /// The commit of the parent's generation: this job's definition is pinned to it.
+    pub commit: String,
+    /// 1 for a child of a Git job, 2 for a grandchild, …
+    pub depth: u32,
+    /// What the parent's cancellation does to this job: `cancel`, `finish` or `abandon`.
+    pub parent_close: String,
+    /// Whether the parent closed and abandoned it.
+    pub abandoned: bool,
+}
+
+/// A child job a step ordered (`george::children::ChildLink`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiChild {
+    /// The child job's name.
+    pub job: String,
+    /// The step that ordered it.
+    pub step: String,
+    /// Its template.
+    pub template: String,
+    /// Whether the step waits for it.
+    pub wait: bool,
+    /// Its status once finished, as the parent saw it (absent before; the child's own
+    /// record has the live status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ApiJobStatus>,
+    /// What the parent's cancellation does to it: `cancel`, `finish` or `abandon`.
+    pub parent_close: String,
+    /// Whether the parent-close policy was applied.
+    pub closed: bool,
+}
+
+impl ApiParent {
+    pub(crate) fn of(rec: &JobRecord) -> Option<Self> {
+        rec.ordered_by.as_ref().map(|o| ApiParent {
+            job: o.job.clone(),
+            step: o.step.clone(),
+            attempt: o.attempt,
+            commit: o.commit.clone(),
+            depth: o.depth,
+            parent_close: o.parent_close.as_str().to_string(),
+            abandoned: o.abandoned,
+        })
+    }
+}
+
+impl ApiChild {
+    pub(crate) fn all(rec: &JobRecord) -> Vec<Self> {
+        rec.steps
+            .iter()
+            .flat_map(|s| {
+                s.children.iter().map(|l| ApiChild {
+                    job: l.job.clone(),
+                    step: s.id.to_string(),
+                    template: l.template.clone(),
+                    wait: l.wait,
+                    status: l.status.map(Into::into),
+                    parent_close: l.parent_close.as_str().to_string(),
+                    closed: l.closed,
+                })
+            })
+            .collect()
+    }
 }
 
 /// One entry of a job's event log.

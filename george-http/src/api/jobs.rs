@@ -7,7 +7,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::job_types::{
-    ApiEvent, ApiStep, EventPage, JobActionBody, JobDetail, JobList, JobSummary, Transcript,
+    ApiChild, ApiEvent, ApiParent, ApiStep, EventPage, JobActionBody, JobDetail, JobList,
+    JobSummary, Transcript,
 };
 use super::list::{self, JobQuery};
 use crate::auth::{Caller, Role};
@@ -101,6 +102,8 @@ pub(crate) async fn detail(state: &AppState, name: &str) -> ApiResult<JobDetail>
             .iter()
             .map(|s| ApiStep::of(s, step_agents.get(&*s.id).cloned()))
             .collect(),
+        parent: ApiParent::of(&rec),
+        children: ApiChild::all(&rec),
     })
 }
 

@@ -21,6 +21,7 @@ fn rec(name: &str, template: &str, status: JobStatus, created: u64) -> JobRecord
         updated_at_ms: created,
         target: Default::default(),
         resolved_by: None,
+        ordered_by: None,
     }
 }
 

@@ -41,6 +41,7 @@ pub(crate) fn state_name(s: &StepState) -> &'static str {
         StepState::AwaitingApproval { .. } => "AwaitingApproval",
         StepState::Deferred { .. } => "Deferred",
         StepState::Cancelled => "Cancelled",
+        StepState::WaitingForChildren { .. } => "WaitingForChildren",
     }
 }
 

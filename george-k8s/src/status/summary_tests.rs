@@ -19,6 +19,7 @@ fn record(status: CoreStatus, steps: Vec<StepRecord>) -> JobRecord {
         updated_at_ms: 1_700_000_000_000,
         target: Default::default(),
         resolved_by: None,
+        ordered_by: None,
     }
 }
 
