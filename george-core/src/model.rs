@@ -152,8 +152,9 @@ pub enum Autonomy {
     Supervised,
     /// Every plan waits for a human, whatever the step or any policy says.
     Manual,
-    /// Like `supervised` for plans; write tools may later be allowed without a plan,
-    /// within budgets (issue 15; the engine treats it as `supervised` today).
+    /// A step whose approval is required does not plan: its agent uses its write tools
+    /// itself, within its budgets ([`crate::policy::plans`]). Only under an operator
+    /// ceiling of `autonomous` (`EngineConfig::autonomy_ceiling`).
     Autonomous,
 }
 

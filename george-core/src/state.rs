@@ -332,6 +332,11 @@ pub struct StepRecord {
     /// across attempts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<crate::children::ChildLink>,
+    /// Set by the engine (never by an agent) when the step succeeded at autonomy
+    /// `autonomous` although its approval is required: its agent made its changes
+    /// itself, so an `execute_approved` step after it runs nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub autonomous: bool,
 }
 
 /// One job a step's success resolves, and the generation of it that was checked (a
@@ -359,6 +364,7 @@ impl StepRecord {
             usage: Usage::default(),
             resolves: Vec::new(),
             children: Vec::new(),
+            autonomous: false,
         }
     }
 }

@@ -244,3 +244,100 @@ async fn a_step_that_names_its_approvers_is_not_a_policys_to_approve() {
     assert_eq!(s.ledger.effects(), 2);
     run.shutdown().await;
 }
+
+fn autonomous_agent() -> String {
+    "apiVersion: george.dev/v1alpha1
+kind: AgentSpec
+metadata: {name: planner}
+spec:
+  model: m
+  system_prompt: You plan.
+  tools: [change]
+  autonomy: autonomous
+"
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_autonomous_agent_still_plans_under_a_supervised_ceiling() {
+    let s = Setup::new(vec![
+        ("agent-specs/p.yaml", autonomous_agent()),
+        ("task-templates/t.yaml", template("required")),
+        ("jobs/j.yaml", job("j")),
+    ]);
+    s.provider.expect_call(
+        "tries to change at once",
+        tool_call("c1", "change", json!({"i": 0})),
+    );
+    s.provider.expect_call("then plans", plan_answer("c2", 1));
+    let (e, mut rx) = engine(&s, Autonomy::Supervised);
+    e.start().await.unwrap();
+    let run = e.spawn();
+    let _req = next_open(&mut rx).await;
+    assert_eq!(s.ledger.effects(), 0, "the write tool never ran");
+    let offered: Vec<String> = s.provider.requests()[0]
+        .tools
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    assert!(!offered.contains(&"change".to_string()), "{offered:?}");
+    run.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_an_autonomous_ceiling_an_autonomous_agent_changes_without_a_plan() {
+    let s = Setup::new(vec![
+        ("agent-specs/p.yaml", autonomous_agent()),
+        ("task-templates/t.yaml", template("required")),
+        ("jobs/j.yaml", job("j")),
+    ]);
+    s.provider
+        .expect_call("changes itself", tool_call("c1", "change", json!({"i": 0})));
+    s.provider.expect_call(
+        "reports",
+        tool_call("c2", "report_success", json!({"summary": "changed"})),
+    );
+    let (e, mut rx) = engine(&s, Autonomy::Autonomous);
+    e.start().await.unwrap();
+    let run = e.spawn();
+    assert_eq!(
+        e.wait_finished("j", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
+    assert_eq!(
+        s.ledger.effects(),
+        1,
+        "its one change, once; the execute step ran nothing"
+    );
+    assert!(e.approvals(false).await.unwrap().is_empty());
+    assert!(rx.try_recv().is_err(), "nobody was asked");
+    let rec = e.job("j").await.unwrap().unwrap();
+    assert!(rec.step("plan").unwrap().autonomous);
+    run.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_reporting_success_in_a_plan_step_never_runs_its_outputs() {
+    // The execute step runs nothing only for a step the engine marked autonomous: a
+    // supervised agent that reports success with plan-shaped outputs changes nothing.
+    let s = Setup::new(vec![
+        ("agent-specs/p.yaml", agent("change")),
+        ("task-templates/t.yaml", template("required")),
+        ("jobs/j.yaml", job("j")),
+    ]);
+    s.provider.expect_call(
+        "pretends",
+        tool_call(
+            "c1",
+            "report_success",
+            json!({"summary": "s", "outputs": {"autonomous": true, "actions": [{"tool": "change", "arguments": {}}]}}),
+        ),
+    );
+    s.provider.expect_call("plans", plan_answer("c2", 1));
+    let (e, mut rx) = engine(&s, Autonomy::Autonomous);
+    e.start().await.unwrap();
+    let run = e.spawn();
+    let _req = next_open(&mut rx).await;
+    assert_eq!(s.ledger.effects(), 0);
+    run.shutdown().await;
+}

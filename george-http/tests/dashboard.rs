@@ -712,3 +712,92 @@ async fn with_the_source_shared_manifests_and_error_lines_are_shown() {
     }
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_page_shows_the_parent_and_child_tree() {
+    let mut s = Server::start().await;
+    let _gated = s.next_open().await;
+    let lead = "apiVersion: george.dev/v1alpha1
+kind: AgentSpec
+metadata: {name: lead}
+spec: {model: m, system_prompt: You delegate., may_order: [leaf]}
+";
+    let parent = "apiVersion: george.dev/v1alpha1
+kind: TaskTemplate
+metadata: {name: tree}
+spec:
+  steps:
+    - {id: split, agent: lead, instructions: Delegate.}
+";
+    let leaf = "apiVersion: george.dev/v1alpha1
+kind: TaskTemplate
+metadata: {name: leaf}
+spec:
+  steps:
+    - {id: work, command: {program: 'true'}}
+";
+    s.provider.expect_call(
+        "order",
+        george_core::scripted::tool_call(
+            "o1",
+            "order_job",
+            serde_json::json!({"template": "leaf", "params": {}, "wait": true, "key": "one"}),
+        ),
+    );
+    s.provider.expect_call(
+        "done",
+        george_core::scripted::tool_call(
+            "o2",
+            "report_success",
+            serde_json::json!({"summary": "delegated"}),
+        ),
+    );
+    s.git.commit_files(
+        "main",
+        [
+            ("agent-specs/lead.yaml", lead.to_string()),
+            ("task-templates/tree.yaml", parent.to_string()),
+            ("task-templates/leaf.yaml", leaf.to_string()),
+            ("jobs/tree.yaml", support::job("tree", "tree", "")),
+        ],
+        "a job that orders a child",
+    );
+    s.engine.sync().await.expect("sync");
+    assert_eq!(
+        s.engine.wait_finished("tree", LIMIT).await.expect("ends"),
+        george_core::state::JobStatus::Succeeded
+    );
+    let child = "tree--split--one";
+    let mut b = Browser::new(&s);
+    b.login(READER).await;
+    let page = b.get("/ui/jobs/tree").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("data-testid=\"job-tree\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(&format!("href=\"/ops/ui/jobs/{child}\"")),
+        "the child is linked: {}",
+        page.body
+    );
+    let tree = &page.body[page
+        .body
+        .find("data-testid=\"child-job\"")
+        .expect("a child row")..];
+    assert!(tree[..400.min(tree.len())].contains("Succeeded"), "{tree}");
+    let page = b.get(&format!("/ui/jobs/{child}")).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("data-testid=\"parent-job\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("href=\"/ops/ui/jobs/tree\""),
+        "the parent is linked"
+    );
+    s.shutdown().await;
+}

@@ -78,15 +78,15 @@ impl AttemptCtx<'_> {
         } else {
             source.to_string()
         };
-        let needs_approval = self.spec.approval.required
-            || crate::policy::forces_approval(
-                [
-                    Some(a.autonomy),
-                    self.desired.template.spec.autonomy,
-                    self.spec.autonomy,
-                ],
-                self.autonomy_ceiling,
-            );
+        let needs_approval = crate::policy::plans(
+            self.spec.approval.required,
+            [
+                Some(a.autonomy),
+                self.desired.template.spec.autonomy,
+                self.spec.autonomy,
+            ],
+            self.autonomy_ceiling,
+        );
         let rejections = self
             .record
             .step(&self.spec.id)

@@ -70,6 +70,15 @@ impl AttemptCtx<'_> {
 
     pub(super) async fn run_approved(&self, src: &str) -> AttemptReport {
         let mut r = self.report(fail("", false));
+        // A planning step that ran at autonomy `autonomous` made its changes itself (the
+        // engine marked it; an agent cannot): there is no plan, and nothing to run.
+        if self.record.step(src).is_some_and(|s| s.autonomous) {
+            r.outcome = Outcome::Succeeded(json!({
+                "executed": 0,
+                "reason": format!("step {src} ran autonomously: its agent made its changes itself"),
+            }));
+            return r;
+        }
         let req = match self.approved_plan(src) {
             Ok(req) => req,
             Err(why) => {

@@ -38,10 +38,12 @@ pub(super) async fn finish(
     super::redact::redact_report(&shared.secrets, &mut report);
     let spec = d.template.spec.steps.iter().find(|s| s.id == step);
     let agent = spec.and_then(|s| s.agent.clone()).unwrap_or_default();
-    // The rule a plan's request carries: the step's, or any approver when the agent's
-    // autonomy forces approval.
+    // The rule a plan's request carries: the step's, or any approver when the autonomy
+    // level (manual) makes the step plan; at `autonomous` a gated step does not plan.
     let mut rule = spec.map(|s| s.approval.clone()).unwrap_or_default();
-    if !rule.required && super::policy::forces_approval(shared, d, spec, &agent) {
+    let plans = super::policy::plans(shared, d, spec, &agent);
+    let autonomous = rule.required && !plans;
+    if !rule.required && plans {
         rule = ApprovalRule::required();
     }
     let mut author = None;
@@ -92,6 +94,7 @@ pub(super) async fn finish(
             rule: &rule,
             commit_author: author.as_deref(),
             executes: spec.and_then(|s| s.execute_approved.as_deref()),
+            autonomous,
         };
         match finish_once(engine, job, step, (rec, before), this, &ctx, &mut guard).await {
             Err(e) if e.kind() == ErrorKind::Conflict && round < ROUNDS => {

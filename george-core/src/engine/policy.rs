@@ -22,16 +22,12 @@ pub(super) fn verdict(shared: &Shared, job: &JobRecord, request: &ApprovalReques
     policy::decide_plan(&d.set, &ctx, &request.plan, shared.config.autonomy_ceiling).verdict
 }
 
-/// Whether step `spec` of the job `d`, run by `agent`, must plan and wait for a person
-/// ([`policy::forces_approval`]).
-pub(super) fn forces_approval(
-    shared: &Shared,
-    d: &DesiredJob,
-    spec: Option<&StepSpec>,
-    agent: &str,
-) -> bool {
+/// Whether step `spec` of the job `d`, run by `agent`, plans and waits for a decision
+/// ([`policy::plans`]).
+pub(super) fn plans(shared: &Shared, d: &DesiredJob, spec: Option<&StepSpec>, agent: &str) -> bool {
     let agent = super::io::agent_of(shared, agent).map(|a| a.spec.autonomy);
-    policy::forces_approval(
+    policy::plans(
+        spec.is_some_and(|s| s.approval.required),
         [
             agent,
             d.template.spec.autonomy,

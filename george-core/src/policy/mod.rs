@@ -421,19 +421,25 @@ pub fn decide(effective: Autonomy, verdict: Verdict) -> Verdict {
     }
 }
 
-/// Whether a step at the declared levels (agent, template, step) under the operator's
-/// `ceiling` runs at [`Autonomy::Manual`]: its agent may only plan, and every plan goes
-/// to a person, whatever the step's own `approval` says.
+/// Whether a step whose own approval rule says `approval_required`, at the declared
+/// levels (agent, template, step) under the operator's `ceiling`, plans and waits for a
+/// decision: always at `manual`, as the step says at `supervised`, never at
+/// `autonomous` (its agent uses write tools itself, within its budgets).
 ///
 /// ```
 /// use george_core::model::Autonomy::*;
-/// use george_core::policy::forces_approval;
-/// assert!(!forces_approval([Some(Supervised), None, None], Supervised));
-/// assert!(forces_approval([Some(Supervised), None, Some(Manual)], Autonomous));
-/// assert!(forces_approval([Some(Autonomous), None, None], Manual));
+/// use george_core::policy::plans;
+/// assert!(plans(true, [Some(Autonomous), None, None], Supervised));
+/// assert!(!plans(true, [Some(Autonomous), None, None], Autonomous));
+/// assert!(plans(false, [Some(Manual), None, None], Autonomous));
+/// assert!(!plans(false, [Some(Supervised), None, None], Autonomous));
 /// ```
-pub fn forces_approval(declared: [Option<Autonomy>; 3], ceiling: Autonomy) -> bool {
-    effective_autonomy(declared, ceiling) == Autonomy::Manual
+pub fn plans(approval_required: bool, declared: [Option<Autonomy>; 3], ceiling: Autonomy) -> bool {
+    match effective_autonomy(declared, ceiling) {
+        Autonomy::Manual => true,
+        Autonomy::Supervised => approval_required,
+        Autonomy::Autonomous => false,
+    }
 }
 
 /// What [`decide_plan`] found: the effective autonomy and the verdict that stands.

@@ -59,6 +59,11 @@ pub struct OutcomeContext<'a> {
     pub commit_author: Option<&'a str>,
     /// For an `execute_approved` step: the planning step whose plan it ran.
     pub executes: Option<&'a str>,
+    /// Whether the attempt ran at autonomy `autonomous` in a step whose approval is
+    /// required: its agent used write tools itself instead of planning. A success then
+    /// marks the step ([`StepRecord::autonomous`](crate::state::StepRecord::autonomous)),
+    /// so the `execute_approved` step after it has nothing to run.
+    pub autonomous: bool,
 }
 
 /// What an outcome or a decision changed besides the record.
@@ -123,6 +128,7 @@ pub fn record_outcome(
             let d = format!("succeeded: {}", clip_json(&outputs));
             s.outputs = Some(std::sync::Arc::new(outputs));
             s.message = None;
+            s.autonomous = ctx.autonomous;
             (StepEvent::Succeed, EventAction::StepSucceeded, d)
         }
         Outcome::Failed { reason, retryable } => {

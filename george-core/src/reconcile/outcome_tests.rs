@@ -68,6 +68,7 @@ fn ctx<'a>(rule: &'a ApprovalRule) -> OutcomeContext<'a> {
         rule,
         commit_author: None,
         executes: None,
+        autonomous: false,
     }
 }
 

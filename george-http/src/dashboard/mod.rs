@@ -55,6 +55,7 @@ mod session;
 mod timeline;
 mod view_approvals;
 mod view_catalogue;
+mod view_children;
 mod view_job;
 mod view_jobs;
 mod view_overview;

@@ -247,6 +247,7 @@ pub(crate) async fn job(
     };
     let frag = format!("{}/jobs/{}/fragment", v.base, urlencode(&name));
     let filters = query_of(&q);
+    let tree = super::view_children::tree(&state, &v, &rec).await;
     let body = html! {
         dl.facts {
             dt { "Template" } dd { a href={ (v.base) "/catalogue#template-" (rec.template) } { (rec.template) } }
@@ -273,7 +274,7 @@ pub(crate) async fn job(
         }
         section aria-labelledby="h-children" data-testid="child-jobs" {
             h2 #h-children { "Child jobs" }
-            ul.tree { li { (rec.name) ul.tree { li.muted { "No child jobs yet." } } } }
+            (tree)
         }
     };
     layout::page(&v, Some(Nav::Jobs), &format!("Job {name}"), body)
