@@ -18,6 +18,9 @@
 //!
 //! Run: `cargo run --example feature_delivery`
 
+#[path = "support/mod.rs"]
+mod support;
+
 #[path = "support/feature.rs"]
 mod feature;
 
@@ -38,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (engine, report) = feature::run(&s, Duration::from_secs(120)).await?;
     for job in [feature::FEATURE, feature::WATCH, feature::INCIDENT] {
         println!("\nTimeline of job {job}:");
-        for line in feature::timeline(&engine, job).await? {
+        for line in support::timeline(&engine, job).await? {
             println!("  {line}");
         }
     }

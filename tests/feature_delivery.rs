@@ -2,6 +2,9 @@
 //! on `service/darwin-store` end `Succeeded`, the incident "resolved by" the feature job's
 //! fix, on real Git repositories and SQLite, with each agent's tool results checked.
 
+#[path = "../examples/support/mod.rs"]
+mod support;
+
 #[path = "../examples/support/feature.rs"]
 mod feature;
 

@@ -2,7 +2,7 @@
 //! `examples/feature-delivery/`), an `app` repository (a small shop and its Helm chart,
 //! `examples/data/darwin-store/`, whose chart lacks the database settings), a SQLite store,
 //! a scripted human and scripted agents. Shared by `examples/feature_delivery.rs` and
-//! `tests/feature_delivery.rs`.
+//! `tests/feature_delivery.rs`, which include `support/mod.rs` as `support` beside it.
 //!
 //! The agents are scripts that react to what their tools return (each step's script sees
 //! its request: the attempt, the turn, the last tool result), so two jobs running at once
@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +21,8 @@ use george::provider::{ChatRequest, ChatResponse, Message};
 use george::scripted::tool_call;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
+
+use super::support::{copy_dir, git};
 
 /// The feature job (from Git).
 pub const FEATURE: &str = "darwin-store-product-images";
@@ -40,45 +41,6 @@ pub struct Scenario {
     pub ops: PathBuf,
     pub app: PathBuf,
     pub db: PathBuf,
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=George Example",
-            "-c",
-            "user.email=george@example.invalid",
-        ])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the git program must be installed");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 /// Creates the two repositories and the observed rollout (`ready: 5/5 revision: 1`).
@@ -534,23 +496,4 @@ pub async fn run(s: &Scenario, timeout: Duration) -> george::Result<(Engine, Rep
             agents,
         },
     ))
-}
-
-/// One job's events, as lines: time, actor, action, step, detail.
-pub async fn timeline(engine: &Engine, job: &str) -> george::Result<Vec<String>> {
-    let events = engine.events(job).await?;
-    let t0 = events.first().map_or(0, |e| e.at_ms);
-    Ok(events
-        .iter()
-        .map(|e| {
-            format!(
-                "{:>7.3}s  {:<16} {:<18} {:<12} {}",
-                (e.at_ms - t0) as f64 / 1000.0,
-                e.actor,
-                e.action,
-                e.step.as_deref().unwrap_or("-"),
-                e.detail.replace('\n', " ")
-            )
-        })
-        .collect())
 }

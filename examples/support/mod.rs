@@ -43,7 +43,9 @@ pub struct Scenario {
     pub db: PathBuf,
 }
 
-fn git(dir: &Path, args: &[&str]) {
+/// Runs `git args` in `dir` (a fixed example identity, `main` as the first branch) and
+/// returns its standard output; panics when git fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args([
             "-c",
@@ -66,9 +68,11 @@ fn git(dir: &Path, args: &[&str]) {
         "git {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copies the directory `from` to `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read_dir") {
         let entry = entry.expect("entry");

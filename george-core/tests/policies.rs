@@ -36,13 +36,11 @@ fn job(name: &str) -> String {
     )
 }
 
-fn engine(
-    s: &Setup,
-    ceiling: Autonomy,
-) -> (
-    Engine,
-    tokio::sync::mpsc::UnboundedReceiver<george_core::state::ApprovalRequest>,
-) {
+type Requests = tokio::sync::mpsc::UnboundedReceiver<george_core::state::ApprovalRequest>;
+
+/// A started, running engine on `s` under the operator's `ceiling`, and the requests
+/// that reach a person.
+async fn start(s: &Setup, ceiling: Autonomy) -> (Engine, Requests, george_core::engine::RunHandle) {
     let (human, rx) = ChannelHuman::new();
     let e = Engine::builder(s.store.clone(), Arc::new(s.git.clone()))
         .id("e1")
@@ -53,7 +51,9 @@ fn engine(
         .autonomy_ceiling(ceiling)
         .build()
         .expect("engine");
-    (e, rx)
+    e.start().await.unwrap();
+    let run = e.spawn();
+    (e, rx, run)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,9 +66,7 @@ async fn a_policy_approves_exactly_what_its_rule_matches() {
     ]);
     s.provider
         .expect_call("two small changes", plan_answer("c1", 2));
-    let (e, mut rx) = engine(&s, Autonomy::Supervised);
-    e.start().await.unwrap();
-    let run = e.spawn();
+    let (e, mut rx, run) = start(&s, Autonomy::Supervised).await;
     assert_eq!(
         e.wait_finished("small", LIMIT).await.unwrap(),
         JobStatus::Succeeded
@@ -151,9 +149,7 @@ spec:
         },
         plan_answer("c2", 1),
     );
-    let (e, mut rx) = engine(&s, Autonomy::Supervised);
-    e.start().await.unwrap();
-    let run = e.spawn();
+    let (e, mut rx, run) = start(&s, Autonomy::Supervised).await;
     assert_eq!(
         e.wait_finished("j", LIMIT).await.unwrap(),
         JobStatus::Succeeded
@@ -193,9 +189,7 @@ async fn the_operator_ceiling_caps_a_committed_policy() {
     ]);
     s.provider
         .expect_call("two small changes", plan_answer("c1", 2));
-    let (e, mut rx) = engine(&s, Autonomy::Manual);
-    e.start().await.unwrap();
-    let run = e.spawn();
+    let (e, mut rx, run) = start(&s, Autonomy::Manual).await;
     let req = next_open(&mut rx).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(s.ledger.effects(), 0, "the policy approved nothing");
@@ -228,9 +222,7 @@ async fn a_step_that_names_its_approvers_is_not_a_policys_to_approve() {
     ]);
     s.provider
         .expect_call("two small changes", plan_answer("c1", 2));
-    let (e, mut rx) = engine(&s, Autonomy::Supervised);
-    e.start().await.unwrap();
-    let run = e.spawn();
+    let (e, mut rx, run) = start(&s, Autonomy::Supervised).await;
     let req = next_open(&mut rx).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(s.ledger.effects(), 0);
@@ -270,9 +262,7 @@ async fn a_committed_autonomous_agent_still_plans_under_a_supervised_ceiling() {
         tool_call("c1", "change", json!({"i": 0})),
     );
     s.provider.expect_call("then plans", plan_answer("c2", 1));
-    let (e, mut rx) = engine(&s, Autonomy::Supervised);
-    e.start().await.unwrap();
-    let run = e.spawn();
+    let (_e, mut rx, run) = start(&s, Autonomy::Supervised).await;
     let _req = next_open(&mut rx).await;
     assert_eq!(s.ledger.effects(), 0, "the write tool never ran");
     let offered: Vec<String> = s.provider.requests()[0]
@@ -297,9 +287,7 @@ async fn under_an_autonomous_ceiling_an_autonomous_agent_changes_without_a_plan(
         "reports",
         tool_call("c2", "report_success", json!({"summary": "changed"})),
     );
-    let (e, mut rx) = engine(&s, Autonomy::Autonomous);
-    e.start().await.unwrap();
-    let run = e.spawn();
+    let (e, mut rx, run) = start(&s, Autonomy::Autonomous).await;
     assert_eq!(
         e.wait_finished("j", LIMIT).await.unwrap(),
         JobStatus::Succeeded
@@ -334,9 +322,7 @@ async fn an_agent_reporting_success_in_a_plan_step_never_runs_its_outputs() {
         ),
     );
     s.provider.expect_call("plans", plan_answer("c2", 1));
-    let (e, mut rx) = engine(&s, Autonomy::Autonomous);
-    e.start().await.unwrap();
-    let run = e.spawn();
+    let (_e, mut rx, run) = start(&s, Autonomy::Autonomous).await;
     let _req = next_open(&mut rx).await;
     assert_eq!(s.ledger.effects(), 0);
     run.shutdown().await;
