@@ -25,7 +25,7 @@
 //! | `approval.cancelled` | `engine` | a new generation or the job's removal cancelled an open request |
 //! | `approval.voided` | `engine` | a new generation voided an approved plan not yet executed |
 //! | `action.executed` | `engine` | one approved action took effect (recorded before the next runs) |
-//! | `job.resolved` | `engine` (reporter's log), `agent:<a>` (resolved job's log) | `report_success {resolves}`: "resolves <job> (generation g)" in the reporter's log, with its outcome; "resolved by <job>/<step> (attempt n)" in the resolved job's |
+//! | `job.resolved` | `engine` (reporter's log), `agent:<a>` (resolved job's log) | `report_success {resolves}`: `resolves <job> (generation g)` in the reporter's log, with its outcome; `resolved by <job>/<step> (attempt n)` in the resolved job's |
 //! | `job.ordered` | `agent:<a>` on the parent | the agent ordered a child job ([sub-jobs](crate::children)) |
 //! | `step.waiting` | `agent:<a>` | the attempt ended waiting for the children it ordered |
 //! | `child.finished` | `engine` on the parent | a child the step waits for finished (its status) |

@@ -302,7 +302,7 @@ async fn run_deploys(jobs: &[(&str, &str)], concurrency: &str, meet: usize) -> D
     for (j, _) in jobs {
         s.provider.script(j, deploy_script());
     }
-    let deployer = Deployer::new(jobs, Duration::from_millis(300), meet);
+    let deployer = Deployer::new(jobs, Duration::from_millis(1000), meet);
     let (e, _rx) = s.engine(Some(Arc::new(deployer.clone())));
     e.start().await.unwrap();
     let run = e.spawn();
@@ -493,6 +493,12 @@ async fn ops_journal_shows_only_the_calling_jobs_target() {
     run.shutdown().await;
 
     assert!(s.provider.offered("a").contains(&"ops_journal".to_string()));
+    let told = s.provider.requests.lock().unwrap().iter().any(|r| {
+        r.messages.iter().any(|m| {
+            matches!(m, Message::User { content } if content.contains("# Target\nThis job works on kind=service,name=darwin-store"))
+        })
+    });
+    assert!(told, "the user message names the job's target");
     let results = s.provider.results_of("a");
     let (tool, content, is_error) = &results[0];
     assert_eq!(tool, "ops_journal");
@@ -850,4 +856,111 @@ async fn a_resolution_interrupted_between_its_writes_is_completed_on_start() {
         s.store.get_job("infra").await.unwrap().unwrap().revision,
         before
     );
+}
+
+/// The target is the template's default under the job's keys; a changed target is a
+/// new generation and the record follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_target_merges_template_and_job_and_a_change_is_a_new_generation() {
+    let template = "apiVersion: george.dev/v1alpha1
+kind: TaskTemplate
+metadata: {name: cmd}
+spec:
+  target: {kind: service, env: prod}
+  steps:
+    - {id: run, command: {program: 'true'}}
+"
+    .to_string();
+    let s = Setup::new(files(&[
+        ("task-templates/cmd.yaml", template),
+        ("jobs/a.yaml", job("a", "cmd", "darwin-store")),
+    ]));
+    let (e, _rx) = s.engine(None);
+    e.start().await.unwrap();
+    let run = e.spawn();
+    assert_eq!(
+        e.wait_finished("a", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
+    let rec = e.job("a").await.unwrap().unwrap();
+    assert_eq!(rec.target_key(), "env=prod,kind=service,name=darwin-store");
+    assert_eq!(rec.generation, 1);
+    s.git
+        .commit_files("main", [("jobs/a.yaml", job("a", "cmd", "other"))], "c2");
+    e.sync().await.unwrap();
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let rec = e.job("a").await.unwrap().unwrap();
+        if rec.generation == 2 && rec.status == JobStatus::Succeeded {
+            assert_eq!(rec.target_key(), "env=prod,kind=service,name=other");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rec:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    run.shutdown().await;
+}
+
+/// A policy's `target` matches the job's target: a plan on darwin-store is approved
+/// by the policy, the same plan on another service waits for a person.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_rule_on_a_target_sees_the_jobs_target() {
+    let template = "apiVersion: george.dev/v1alpha1
+kind: TaskTemplate
+metadata: {name: fix}
+spec:
+  steps:
+    - id: plan
+      agent: ops
+      instructions: Plan.
+      approval: required
+    - id: execute
+      depends_on: [plan]
+      execute_approved: plan
+"
+    .to_string();
+    let policy = "apiVersion: george.dev/v1alpha1
+kind: Policy
+metadata: {name: darwin}
+spec:
+  rules:
+    - {name: deploy-darwin, effect: allow, tool: deploy, target: {name: darwin-store}}
+"
+    .to_string();
+    let s = Setup::new(files(&[
+        ("agent-specs/ops.yaml", agent("ops", "deploy", false)),
+        ("task-templates/fix.yaml", template),
+        ("policies/darwin.yaml", policy),
+        ("jobs/a.yaml", job("a", "fix", "darwin-store")),
+        ("jobs/b.yaml", job("b", "fix", "other")),
+    ]));
+    let plan = || {
+        vec![tool_call(
+            "p",
+            "submit_plan",
+            json!({"summary": "deploy", "actions": [{"tool": "deploy", "arguments": {}}]}),
+        )]
+    };
+    s.provider.script("a", plan());
+    s.provider.script("b", plan());
+    let deployer = Deployer::new(&[("a", "darwin-store"), ("b", "other")], Duration::ZERO, 99);
+    let (e, mut rx) = s.engine(Some(Arc::new(deployer.clone())));
+    e.start().await.unwrap();
+    let run = e.spawn();
+    assert_eq!(
+        e.wait_finished("a", LIMIT).await.unwrap(),
+        JobStatus::Succeeded
+    );
+    let req = loop {
+        let r = tokio::time::timeout(LIMIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if r.status == ApprovalStatus::Open {
+            break r;
+        }
+    };
+    assert_eq!(req.job, "b", "only b's plan waits for a person");
+    assert_eq!(*deployer.entered.lock().unwrap(), ["a"]);
+    run.shutdown().await;
 }

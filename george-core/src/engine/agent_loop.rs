@@ -249,17 +249,26 @@ impl AttemptCtx<'_> {
                             Ok(o) if call.name == REPORT_SUCCESS => {
                                 // `resolves` is checked in full before anything is
                                 // recorded: a refused name refuses the whole outcome.
-                                match targets::parse_resolves(&call.arguments) {
-                                    Ok(names) => targets::check_resolves(
-                                        self.store,
-                                        self.record,
-                                        agent,
-                                        &names,
-                                    )
-                                    .await
-                                    .map(|res| (o, res)),
+                                let res = match targets::parse_resolves(&call.arguments) {
+                                    Ok(names) => {
+                                        targets::check_resolves(
+                                            self.store,
+                                            self.record,
+                                            agent,
+                                            &names,
+                                        )
+                                        .await
+                                    }
                                     Err(why) => Err(why),
+                                };
+                                if let Err(why) = &res {
+                                    r.events.push(self.event(
+                                        &crate::events::engine_actor(),
+                                        EventAction::ToolRefused,
+                                        format!("report_success refused: {why}"),
+                                    ));
                                 }
+                                res.map(|res| (o, res))
                             }
                             Ok(o) => Ok((o, Vec::new())),
                             Err(why) => Err(why),

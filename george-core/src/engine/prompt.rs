@@ -171,6 +171,14 @@ pub fn user_message(
         spec.id,
         attempt
     );
+    if !record.target.is_empty() {
+        let _ = writeln!(
+            s,
+            "# Target\nThis job works on {}. Other jobs may work on it too: `ops_journal` shows them, \
+             their outcomes and their changes; read it before you change anything.\n",
+            record.target_key()
+        );
+    }
     if !desired.params.is_empty() {
         let _ = writeln!(
             s,

@@ -11,10 +11,15 @@
 //! - **Concurrency** — a step under `concurrency: {key: target, limit: n}` (its own, or
 //!   its template's for `execute_approved` steps: see
 //!   [`TemplateSpec::concurrency_of`](crate::model::TemplateSpec::concurrency_of)) is
-//!   started only while fewer than `n` such steps run on the same target in this engine;
-//!   otherwise it stays `Ready` and its job is queued again when a slot frees. Slots live
-//!   in memory: a restarted engine first takes its own running attempts back (they become
-//!   `Ready`, see `recovery`), so it starts with no slot held and none lost.
+//!   started only while fewer than `n` such steps run on the same target: this engine's
+//!   own (in-memory slots, reserved in `dispatch::try_start`, released when the attempt
+//!   ends) plus other engines' with a live lease (read from the store by
+//!   `refresh_foreign` in the same reconcile pass). Otherwise it stays `Ready` and its
+//!   job is queued again when a slot frees (or, for another engine's hold, at the
+//!   earliest of its lease's expiry and the claim interval). A restarted engine first
+//!   takes its own running attempts back (they become `Ready`, see `recovery`), so it
+//!   starts with no slot held and none lost; under a new id, its old incarnation's live
+//!   leases count as another engine's.
 //! - **`resolves`** — `report_success {…, resolves: [job]}` ends other jobs on the same
 //!   target `Succeeded`. Checked when the agent reports (a refused name is a tool error:
 //!   no effect at all, the model may report again): the agent's spec has
@@ -22,10 +27,10 @@
 //!   another job on the same target, and is not finished. Then two writes, in this
 //!   order: (1) the reporter's outcome, with the step's
 //!   [`resolves`](crate::state::StepRecord::resolves) and a `job.resolved` event
-//!   ("resolves <job>"); (2) for each named job, under its lock and retried on
+//!   (`resolves <job>`); (2) for each named job, under its lock and retried on
 //!   conflict: its unfinished steps `Cancelled`, its open approval requests cancelled,
 //!   [`resolved_by`](crate::state::JobRecord::resolved_by) set, status `Succeeded`, and a
-//!   `job.resolved` event ("resolved by <job>/<step>"). A crash between the two is
+//!   `job.resolved` event (`resolved by <job>/<step>`). A crash between the two is
 //!   repaired when an engine starts: (2) is derived from the reporter's recorded step
 //!   and is idempotent. Each resolution names the generation it was checked against:
 //!   a job edited in Git since is not resolved.
@@ -343,7 +348,7 @@ pub(super) async fn check_resolves(
 }
 
 /// Records `resolves` on the step `step` of `rec` when its outcome made it `Succeeded`,
-/// with a `job.resolved` event ("resolves <job>") each: in the outcome's write.
+/// with a `job.resolved` event (`resolves <job>`) each: in the outcome's write.
 pub(super) fn record_resolves(
     rec: &mut JobRecord,
     step: &str,

@@ -180,8 +180,14 @@ pub fn reconcile(
         // The next pass sees the new generation's steps.
         return actions;
     }
-    if rec.status == JobStatus::Cancelled || rec.resolved_by.is_some() {
-        // Cancelled, or resolved by another job: left alone until a new generation.
+    if rec.resolved_by.is_some() {
+        // Resolved by another job: `Succeeded`, and left alone until a new generation.
+        if rec.status != JobStatus::Succeeded {
+            actions.push(Action::SetStatus(JobStatus::Succeeded));
+        }
+        return actions;
+    }
+    if rec.status == JobStatus::Cancelled {
         return actions;
     }
     step_pass(&d.template.spec.steps, rec, now_ms, &mut actions);

@@ -351,3 +351,29 @@ fn a_source_generation_is_the_jobs_generation() {
     apply(&mut r, &a, "c2");
     assert_eq!(r.generation, 6);
 }
+
+#[test]
+fn a_resolved_job_is_succeeded_and_left_alone_until_a_new_generation() {
+    let d = desired(7, false);
+    let mut r = observed([Succeeded, Cancelled, Cancelled]);
+    r.resolved_by = Some(crate::state::ResolvedBy {
+        job: "other".into(),
+        step: "fix".into(),
+        attempt: 1,
+    });
+    assert_eq!(record_status(&r), JobStatus::Succeeded);
+    // Its status is derived as Succeeded, whatever its steps say.
+    assert_eq!(
+        reconcile(Some(&d), false, Some(&r), 10),
+        vec![Action::SetStatus(JobStatus::Succeeded)]
+    );
+    r.status = JobStatus::Succeeded;
+    assert!(reconcile(Some(&d), false, Some(&r), 10).is_empty());
+    // A new definition is new work: the resolution ends with the old one.
+    let edited = desired(8, false);
+    let a = reconcile(Some(&edited), false, Some(&r), 10);
+    assert!(matches!(a.as_slice(), [Action::NewGeneration(_)]), "{a:?}");
+    apply(&mut r, &a, "c1");
+    assert!(r.resolved_by.is_none());
+    assert_eq!(r.generation, 2);
+}

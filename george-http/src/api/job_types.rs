@@ -100,6 +100,10 @@ pub struct JobSummary {
     pub created_at_ms: u64,
     /// Last change.
     pub updated_at_ms: u64,
+    /// What the job works on (free keys, e.g. `kind: service, name: darwin-store`);
+    /// absent when it has no target.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub target: std::collections::BTreeMap<String, String>,
 }
 
 impl JobSummary {
@@ -123,6 +127,7 @@ impl JobSummary {
             usage: (&rec.usage()).into(),
             created_at_ms: rec.created_at_ms,
             updated_at_ms: rec.updated_at_ms,
+            target: rec.target.clone(),
         }
     }
 }

@@ -25,8 +25,8 @@ pub use claims::{
     concurrent_claims_are_disjoint, lease_fencing,
 };
 pub use records::{
-    events_are_sequenced, job_round_trips_exactly, list_jobs_ordered, meta_round_trip,
-    transcripts_stored_and_replaced,
+    events_are_sequenced, job_round_trips_exactly, jobs_on_target_filters, list_jobs_ordered,
+    meta_round_trip, transcripts_stored_and_replaced,
 };
 pub use sample::{sample_approval, sample_job, sample_transcript};
 
@@ -58,6 +58,7 @@ pub async fn run_all(store: &dyn StateStore) {
     concurrent_claims_are_disjoint(store).await;
     compact_finished_jobs(store).await;
     lease_fencing(store).await;
+    jobs_on_target_filters(store).await;
 }
 
 // ---------------------------------------------------------------------------------

@@ -292,3 +292,65 @@ pub async fn job_round_trips_exactly(store: &dyn StateStore) {
         "StateStore conformance: list_jobs must return the record exactly"
     );
 }
+
+/// [`StateStore::jobs_on_target`]: the jobs whose target has that canonical key (a
+/// target round-trips with the record, along with `resolved_by` and a step's
+/// `resolves`), ordered by name; never jobs without a target nor on another one.
+pub async fn jobs_on_target_filters(store: &dyn StateStore) {
+    use crate::state::{ResolvedBy, Resolves};
+    let p = unique("target");
+    let service = |name: &str| {
+        [("kind", "service"), ("name", name)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let mine = service(&p);
+    let mut b = sample_job(&format!("{p}-b"));
+    b.target = mine.clone();
+    b.resolved_by = Some(ResolvedBy {
+        job: format!("{p}-a"),
+        step: "s".into(),
+        attempt: 1,
+    });
+    let mut a = sample_job(&format!("{p}-a"));
+    a.target = mine.clone();
+    let mut step = crate::state::StepRecord::new("s");
+    step.state = crate::state::StepState::Succeeded;
+    a.steps = vec![step];
+    a.steps[0].resolves = vec![Resolves {
+        job: format!("{p}-b"),
+        generation: 1,
+    }];
+    let mut other = sample_job(&format!("{p}-other"));
+    other.target = service(&format!("{p}-x"));
+    let none = sample_job(&format!("{p}-none"));
+    for j in [b, a.clone(), other, none] {
+        ok(store.commit(JobWrite::create(j)).await, "create");
+    }
+    let key = crate::model::target_key(&mine);
+    let found = ok(store.jobs_on_target(&key).await, "jobs_on_target");
+    let names: Vec<&str> = found.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [format!("{p}-a"), format!("{p}-b")],
+        "StateStore conformance: jobs_on_target returns the jobs on that target, by name"
+    );
+    assert_eq!(
+        found[0].target, mine,
+        "StateStore conformance: a job's target round-trips"
+    );
+    assert_eq!(
+        found[0].steps[0].resolves, a.steps[0].resolves,
+        "StateStore conformance: a step's resolves round-trip"
+    );
+    assert!(
+        found[1].resolved_by.is_some(),
+        "StateStore conformance: a job's resolved_by round-trips"
+    );
+    let empty = ok(store.jobs_on_target("").await, "jobs_on_target(\"\")");
+    assert!(
+        empty.is_empty(),
+        "StateStore conformance: jobs_on_target(\"\") matches no job"
+    );
+}
