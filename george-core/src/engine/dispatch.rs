@@ -189,7 +189,7 @@ pub(super) fn start_ready(
 
 /// Loads the open requests in `ids` and cancels them (`(id, reason)`), with an
 /// `approval.cancelled` event each; the caller stores them with the job write.
-async fn cancel_requests(
+pub(super) async fn cancel_requests(
     shared: &Shared,
     ids: &[(String, String)],
     now: u64,

@@ -58,7 +58,7 @@ use crate::model::{AgentSpec, TaskTemplate};
 use crate::provider::Message;
 use crate::reconcile::{self, Action, derive_status};
 use crate::state::{
-    ApprovalRequest, ApprovalStatus, Event, JobRecord, JobStatus, NewEvent, StepEvent, StepState,
+    ApprovalRequest, ApprovalStatus, Event, JobRecord, JobStatus, NewEvent, StepState,
 };
 use crate::store::{JobWrite, TranscriptKey};
 use crate::tool::ToolDefinition;
@@ -219,17 +219,7 @@ impl Engine {
                         }
                         _ => {}
                     }
-                    let mut actions: Vec<Action> = rec
-                        .steps
-                        .iter()
-                        .filter(|s| !matches!(s.state, StepState::Succeeded | StepState::Cancelled))
-                        .map(|s| Action::Transition {
-                            step: s.id.to_string(),
-                            event: StepEvent::Cancel,
-                            reason: why.clone(),
-                        })
-                        .collect();
-                    actions.push(Action::SetStatus(JobStatus::Cancelled));
+                    let actions = reconcile::end_job(rec, JobStatus::Cancelled, &why);
                     let mut next = rec.clone();
                     let applied = reconcile::apply(&mut next, &actions, &rec.commit);
                     Ok(Some((next, applied.changes, applied.cancel_approvals)))

@@ -46,9 +46,7 @@ use crate::events::EventAction;
 use crate::manifest::DesiredJob;
 use crate::model::{AgentSpec, ConcurrencyKey, StepSpec};
 use crate::reconcile::{self, Action};
-use crate::state::{
-    ApprovalStatus, JobRecord, JobStatus, NewEvent, ResolvedBy, Resolves, StepEvent, StepState,
-};
+use crate::state::{JobRecord, JobStatus, NewEvent, ResolvedBy, Resolves, StepState};
 use crate::store::{JobWrite, StateStore};
 use crate::tool::{EffectClass, ToolDefinition};
 
@@ -450,17 +448,7 @@ async fn resolve_one(
             return Ok(());
         }
         let why = format!("resolved by {}/{}", by.job, by.step);
-        let mut actions: Vec<Action> = rec
-            .steps
-            .iter()
-            .filter(|s| !matches!(s.state, StepState::Succeeded | StepState::Cancelled))
-            .map(|s| Action::Transition {
-                step: s.id.to_string(),
-                event: StepEvent::Cancel,
-                reason: why.clone(),
-            })
-            .collect();
-        actions.push(Action::SetStatus(JobStatus::Succeeded));
+        let actions = reconcile::end_job(rec, JobStatus::Succeeded, &why);
         let mut next = rec.clone();
         next.resolved_by = Some(by.clone());
         let applied = reconcile::apply(&mut next, &actions, &rec.commit);
@@ -474,27 +462,9 @@ async fn resolve_one(
             None,
             format!("resolved by {by}"),
         ));
-        let mut cancelled = Vec::new();
-        for (id, reason) in &applied.cancel_approvals {
-            let Some(mut req) = shared.store.approval(id).await? else {
-                continue;
-            };
-            if req.status != ApprovalStatus::Open {
-                continue;
-            }
-            req.status = ApprovalStatus::Cancelled {
-                at_ms: now,
-                reason: reason.clone(),
-            };
-            events.push(NewEvent::new(
-                now,
-                crate::events::engine_actor(),
-                EventAction::ApprovalCancelled,
-                Some(&req.step),
-                format!("cancelled {id}: {reason}"),
-            ));
-            cancelled.push(req);
-        }
+        let cancelled =
+            super::dispatch::cancel_requests(shared, &applied.cancel_approvals, now, &mut events)
+                .await?;
         let mut w = JobWrite::update(next).events(events);
         for req in &cancelled {
             w = w.update_approval(req.clone());

@@ -491,6 +491,24 @@ pub fn apply(record: &mut JobRecord, actions: &[Action], commit: &str) -> Applie
     out
 }
 
+/// The actions that end a job with `status` (`Cancelled` by an operator, `Succeeded`
+/// when another job resolved it): every step not yet succeeded or cancelled is
+/// cancelled, giving `reason`, then the status is set.
+pub fn end_job(rec: &JobRecord, status: JobStatus, reason: &str) -> Vec<Action> {
+    let mut actions: Vec<Action> = rec
+        .steps
+        .iter()
+        .filter(|s| !matches!(s.state, StepState::Succeeded | StepState::Cancelled))
+        .map(|s| Action::Transition {
+            step: s.id.to_string(),
+            event: StepEvent::Cancel,
+            reason: reason.to_string(),
+        })
+        .collect();
+    actions.push(Action::SetStatus(status));
+    actions
+}
+
 /// One kept step of a new generation: blocked and terminally failed steps start over;
 /// approvals never carry over (see [`Action::NewGeneration`]).
 fn new_generation_step(s: &mut StepRecord, gated: bool, generation: u64, out: &mut Applied) {
