@@ -23,9 +23,7 @@ use crate::git::CommitId;
 use crate::manifest::{DesiredJob, ManifestSet};
 use crate::model::Params;
 use crate::reconcile::{self, Action, JobDefinition};
-use crate::state::{
-    ApprovalRequest, ApprovalStatus, JobRecord, JobStatus, NewEvent, StepEvent, StepState,
-};
+use crate::state::{ApprovalRequest, ApprovalStatus, JobRecord, JobStatus, NewEvent};
 use crate::store::JobWrite;
 
 /// What an `order_job` call returns to the model.
@@ -551,17 +549,7 @@ async fn close_child(engine: &Engine, parent: &str, link: &ChildLink) -> Result<
                 // Marked removed: it has no desired state any more (no reconcile brings
                 // it back), and the reason is the `child.closed` event below.
                 next.removed = true;
-                let mut actions: Vec<Action> = rec
-                    .steps
-                    .iter()
-                    .filter(|s| !matches!(s.state, StepState::Succeeded | StepState::Cancelled))
-                    .map(|s| Action::Transition {
-                        step: s.id.to_string(),
-                        event: StepEvent::Cancel,
-                        reason: why.clone(),
-                    })
-                    .collect();
-                actions.push(Action::SetStatus(JobStatus::Cancelled));
+                let actions = reconcile::end_job(rec, JobStatus::Cancelled, &why);
                 let applied = reconcile::apply(&mut next, &actions, &rec.commit);
                 events.extend(events_of(now, applied.changes));
                 for (id, reason) in &applied.cancel_approvals {
