@@ -13,7 +13,7 @@
 //! | `george_approval_requests_total` | counter | | approval requests made |
 //! | `george_approval_decisions_total` | counter | `decision`: `approved`, `rejected`, `cancelled`; `decided_by`: `human`, `policy`, `engine` | requests closed, by how and by whom (a committed Policy, or the engine cancelling) |
 //! | `george_approvals_open` | gauge | | requests waiting for a human |
-//! | `george_approval_latency_seconds` | histogram | `decision`: `approved`, `rejected`; `decided_by`: `human`, `policy` | from the request to the decision |
+//! | `george_approval_latency_seconds` | histogram | `decision`: `approved`, `rejected`; `decided_by`: `human`, `policy`; `template`, `autonomy` (as in [`crate::metrics_steps`]) | from the request to the decision |
 //! | `george_tokens_total` | counter | `agent`, `provider`, `model`, `type`: `input`, `output`, `cache_read`, `cache_write` | tokens used by steps |
 //! | `george_cost_usd_total` | counter | `agent`, `provider`, `model` | their cost in US dollars |
 //! | `george_manifest_errors` | gauge | | manifest errors at the current commit |
@@ -156,6 +156,12 @@ async fn scrape(state: &AppState) -> ApiResult<String> {
             "human"
         }
     };
+    // The template and autonomy level of each request's job.
+    let levels = crate::metrics_steps::levels(e);
+    let template_of: HashMap<&str, &str> = jobs
+        .iter()
+        .map(|j| (j.name.as_str(), j.template.as_str()))
+        .collect();
     let mut by_policy = std::collections::HashSet::new();
     for r in &approvals {
         requests.inc();
@@ -182,10 +188,17 @@ async fn scrape(state: &AppState) -> ApiResult<String> {
             .inc();
         if let Some((d, by, at)) = decided {
             let seconds = at.saturating_sub(r.requested_at_ms) as f64 / 1000.0;
+            let template = template_of
+                .get(r.job.as_str())
+                .copied()
+                .unwrap_or("unknown");
+            let level = levels.get(template).copied().unwrap_or("unknown");
             latency
                 .get_or_create(&vec![
                     ("decision", d.to_string()),
                     ("decided_by", by.to_string()),
+                    ("template", template.to_string()),
+                    ("autonomy", level.to_string()),
                 ])
                 .observe(seconds);
         }

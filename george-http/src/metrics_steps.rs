@@ -44,7 +44,7 @@ fn modes(engine: &Engine) -> HashMap<(String, String), &'static str> {
 }
 
 /// Each template's autonomy level at the current commit (see the module's doc).
-fn levels(engine: &Engine) -> HashMap<String, &'static str> {
+pub(crate) fn levels(engine: &Engine) -> HashMap<String, &'static str> {
     let ceiling = engine.autonomy_ceiling();
     engine
         .catalogue()

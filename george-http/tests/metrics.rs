@@ -359,7 +359,12 @@ spec:
         value(
             &m,
             "george_approval_latency_seconds",
-            &[("decision", "approved"), ("decided_by", "policy")]
+            &[
+                ("decision", "approved"),
+                ("decided_by", "policy"),
+                ("template", "auto"),
+                ("autonomy", "supervised")
+            ]
         ),
         1.0,
         "one observation"

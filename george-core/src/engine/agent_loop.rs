@@ -249,9 +249,9 @@ impl AttemptCtx<'_> {
                             Ok(o) if call.name == REPORT_SUCCESS => {
                                 // `resolves` is checked in full before anything is
                                 // recorded: a refused name refuses the whole outcome.
-                                let res = match targets::parse_resolves(&call.arguments) {
+                                let res = match super::resolves::parse_resolves(&call.arguments) {
                                     Ok(names) => {
-                                        targets::check_resolves(
+                                        super::resolves::check_resolves(
                                             self.store,
                                             self.record,
                                             agent,

@@ -187,7 +187,7 @@ async fn finish_once(
     }
     // A success that resolves other jobs records them with the outcome (the first of
     // the resolution's two writes: see `targets`).
-    super::targets::record_resolves(&mut rec, step, report.resolves, now, &mut w_events);
+    super::resolves::record_resolves(&mut rec, step, report.resolves, now, &mut w_events);
     // Dispatch what this outcome made ready in the same write: one commit per step on a
     // chain of steps instead of two.
     let mut to_start = Vec::new();

@@ -171,7 +171,7 @@ pub(super) fn spawn_attempt(
         }
         // The second write of a resolution: from the outcome as recorded (nothing when
         // it was discarded), so it is the same code a restart repairs with.
-        if resolves && let Err(err) = super::targets::complete_resolutions(&e, &job).await {
+        if resolves && let Err(err) = super::resolves::complete_resolutions(&e, &job).await {
             tracing::warn!(job, step, error = %err, "ending the resolved jobs failed; an engine start completes it");
         }
     };

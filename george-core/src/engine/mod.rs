@@ -35,6 +35,7 @@ pub mod preview;
 pub mod prompt;
 mod recovery;
 mod redact;
+mod resolves;
 mod run_loop;
 mod sync;
 pub mod targets;
@@ -243,7 +244,7 @@ impl Engine {
         let jobs = self.shared.store.list_jobs().await?;
         let resolving: Vec<String> = jobs
             .iter()
-            .filter(|j| targets::has_resolutions(j))
+            .filter(|j| resolves::has_resolutions(j))
             .map(|j| j.name.clone())
             .collect();
         // Children's pinned desired states first: no reconcile may see a child without
@@ -259,7 +260,7 @@ impl Engine {
         let names: Vec<String> = lock(&self.shared.cache).keys().cloned().collect();
         recovery::recover_own_attempts(self, &names).await?;
         // A resolution interrupted between its two writes is finished now.
-        targets::repair_resolutions(self, &resolving).await;
+        resolves::repair_resolutions(self, &resolving).await;
         self.enqueue(names);
         self.sync().await?;
         for req in self.shared.store.approvals(true).await? {
