@@ -17,9 +17,11 @@
 //! ```
 
 mod agent_loop;
+mod agent_outcome;
 pub mod attempt;
 mod builder;
 mod children;
+mod children_life;
 mod command_step;
 mod decisions;
 mod dispatch;
