@@ -36,9 +36,16 @@ fn all_errors(path: &str, entry: &FileEntry, issues: Vec<Issue>) -> Vec<Manifest
     errors
 }
 
-pub(super) fn resolve_agent(set: &mut ManifestSet, name: &str, dirty: &mut Dirty) -> bool {
-    let before = agent_state(set, name);
-    let claimants = set.index.claimants(Kind::AgentSpec, name);
+/// The object `name` of `kind`: the first path claiming it owns it (later ones get a
+/// duplicate-name error), valid when that file has no error. Records every claimant's
+/// errors; returns the valid object and whether any file's errors changed.
+fn first_valid<T>(
+    set: &mut ManifestSet,
+    kind: Kind,
+    name: &str,
+    pick: impl Fn(&Object) -> Option<&Arc<T>>,
+) -> (Option<Loaded<T>>, bool) {
+    let claimants = set.index.claimants(kind, name);
     let mut errors_changed = false;
     let mut valid = None;
     for (i, path) in claimants.iter().enumerate() {
@@ -47,20 +54,30 @@ pub(super) fn resolve_agent(set: &mut ManifestSet, name: &str, dirty: &mut Dirty
         };
         let mut issues = Vec::new();
         if i > 0 {
-            issues.push(duplicate(Kind::AgentSpec, name, &claimants[0]));
+            issues.push(duplicate(kind, name, &claimants[0]));
         }
         let errors = all_errors(path, entry, issues);
-        if i == 0 && errors.is_empty() {
-            if let Object::Agent(a) = &entry.object {
-                valid = Some(Loaded {
-                    path: path.clone(),
-                    value: Arc::clone(a),
-                    hash: entry.hash,
-                });
-            }
+        if i == 0
+            && errors.is_empty()
+            && let Some(value) = pick(&entry.object)
+        {
+            valid = Some(Loaded {
+                path: path.clone(),
+                value: Arc::clone(value),
+                hash: entry.hash,
+            });
         }
         errors_changed |= set.index.set_errors(path, errors);
     }
+    (valid, errors_changed)
+}
+
+pub(super) fn resolve_agent(set: &mut ManifestSet, name: &str, dirty: &mut Dirty) -> bool {
+    let before = agent_state(set, name);
+    let (valid, errors_changed) = first_valid(set, Kind::AgentSpec, name, |o| match o {
+        Object::Agent(a) => Some(a),
+        _ => None,
+    });
     match valid {
         Some(loaded) => set.agents.insert(name.to_string(), loaded),
         None => set.agents.remove(name),
@@ -82,33 +99,18 @@ pub(super) fn resolve_agent(set: &mut ManifestSet, name: &str, dirty: &mut Dirty
 /// Resolves a policy name: the first path claiming it owns it; it is valid when that
 /// file has no error. Nothing else depends on a policy.
 pub(super) fn resolve_policy(set: &mut ManifestSet, name: &str) -> bool {
-    let claimants = set.index.claimants(Kind::Policy, name);
-    let mut errors_changed = false;
-    let mut valid = None;
-    for (i, path) in claimants.iter().enumerate() {
-        let Some(entry) = set.index.files.get(path) else {
-            continue;
-        };
-        let mut issues = Vec::new();
-        if i > 0 {
-            issues.push(duplicate(Kind::Policy, name, &claimants[0]));
-        }
-        let errors = all_errors(path, entry, issues);
-        if errors.is_empty() {
-            set.invalid_policy_paths.remove(path);
+    let (valid, errors_changed) = first_valid(set, Kind::Policy, name, |o| match o {
+        Object::Policy(p) => Some(p),
+        _ => None,
+    });
+    // Every claimant's validity is kept: while one is invalid, nothing is auto-approved.
+    for path in set.index.claimants(Kind::Policy, name) {
+        let ok = set.index.errors_of(&path).is_empty();
+        if ok {
+            set.invalid_policy_paths.remove(&path);
         } else {
-            set.invalid_policy_paths.insert(path.clone());
+            set.invalid_policy_paths.insert(path);
         }
-        if i == 0 && errors.is_empty() {
-            if let Object::Policy(p) = &entry.object {
-                valid = Some(Loaded {
-                    path: path.clone(),
-                    value: Arc::clone(p),
-                    hash: entry.hash,
-                });
-            }
-        }
-        errors_changed |= set.index.set_errors(path, errors);
     }
     match valid {
         Some(loaded) => set.policies.insert(name.to_string(), loaded),
