@@ -96,7 +96,7 @@ async fn the_quickstart_job_is_driven_from_the_shell() {
         sample(
             &metrics,
             "george_approval_decisions_total",
-            &format!("decision=\"{d}\""),
+            &format!("decision=\"{d}\",decided_by=\"human\""),
         )
     };
     assert_eq!(decided("rejected"), 2.0);
@@ -104,7 +104,7 @@ async fn the_quickstart_job_is_driven_from_the_shell() {
     let latency = sample(
         &metrics,
         "george_approval_latency_seconds_count",
-        "decision=\"approved\"",
+        "decision=\"approved\",decided_by=\"human\",template=\"right-size-service\",autonomy=\"supervised\"",
     );
     assert_eq!(latency, 1.0);
     let tokens: f64 = metrics
