@@ -103,11 +103,12 @@ async fn run_all(jobs: usize, steps: usize, max_running: usize, a_limit: Option<
 async fn a_finished_step_wakes_one_waiter_not_all() {
     let (jobs, steps) = (100, 4);
     let engine = run_all(jobs, steps, 2, None).await;
-    // Each job is reconciled when created, and a waiter when a slot it can use frees
-    // (about once per finished step at most). Waking all 98 waiters on every release
-    // took 1,250–1,900 here.
+    // Each job is reconciled when it is created and when a slot frees for it (a job
+    // that finishes a step takes its slot again for its next step, waking no one):
+    // about 3 reconciles per job here. Waking all 98 waiters on every release took
+    // 1,250–1,900; waking one per release without that hand-over, about 600.
     let reconciles = engine.stats().reconciles;
-    let bound = (jobs + jobs * steps * 2) as u64;
+    let bound = (jobs * 5) as u64;
     assert!(
         reconciles <= bound,
         "{reconciles} reconciles for {} steps (bound {bound})",

@@ -348,6 +348,28 @@ fn try_start(
 /// Releases the slots the step `step` of `job` (of `agent`) holds, and queues the jobs
 /// that waited for one.
 pub(super) fn release(engine: &Engine, job: &str, step: &str, agent: Option<&str>) {
+    let released = release_quiet(engine, job, step, agent);
+    wake_released(engine, released);
+}
+
+/// Slots given back whose waiters are not woken yet (see [`release_quiet`]).
+pub(super) struct Released<'a> {
+    job: &'a str,
+    agent: Option<&'a str>,
+    target: Option<String>,
+}
+
+/// Releases the slots the step `step` of `job` (of `agent`) holds without waking anyone:
+/// a finished attempt gives its slot back before its outcome is recorded, so the job's
+/// next step can take it in the same write; [`wake_released`] runs after, and wakes a
+/// waiter only for a slot still free then (no waiter is woken for a slot that the job
+/// itself takes again at once).
+pub(super) fn release_quiet<'a>(
+    engine: &Engine,
+    job: &'a str,
+    step: &str,
+    agent: Option<&'a str>,
+) -> Released<'a> {
     let mut slots = lock(&engine.shared.slots);
     let target = slots
         .target_held
@@ -372,8 +394,19 @@ pub(super) fn release(engine: &Engine, job: &str, step: &str, agent: Option<&str
     {
         *n = n.saturating_sub(1);
     }
+    Released { job, agent, target }
+}
+
+/// Queues the jobs waiting for what `released` gave back (see [`Waiters::released`](super::waiters::Waiters::released)).
+pub(super) fn wake_released(engine: &Engine, released: Released<'_>) {
+    let mut slots = lock(&engine.shared.slots);
     let free = engine.shared.config.max_running.saturating_sub(slots.total);
-    let due = slots.waiting.released(job, agent, target.as_deref(), free);
+    let due = slots.waiting.released(
+        released.job,
+        released.agent,
+        released.target.as_deref(),
+        free,
+    );
     drop(slots);
     if !due.is_empty() {
         engine.enqueue(due);
