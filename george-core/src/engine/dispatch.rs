@@ -312,9 +312,19 @@ fn try_start(
             return None;
         }
         slots.total += 1;
-        *slots.per_job.entry(rec.name.clone()).or_default() += 1;
+        match slots.per_job.get_mut(&rec.name) {
+            Some(n) => *n += 1,
+            None => {
+                slots.per_job.insert(rec.name.clone(), 1);
+            }
+        }
         if let Some(a) = &spec.agent {
-            *slots.per_agent.entry(a.clone()).or_default() += 1;
+            match slots.per_agent.get_mut(a) {
+                Some(n) => *n += 1,
+                None => {
+                    slots.per_agent.insert(a.clone(), 1);
+                }
+            }
         }
         if let Some((key, _)) = target_limit {
             *slots.per_target.entry(key.clone()).or_default() += 1;
@@ -371,9 +381,13 @@ pub(super) fn release_quiet<'a>(
     agent: Option<&'a str>,
 ) -> Released<'a> {
     let mut slots = lock(&engine.shared.slots);
-    let target = slots
-        .target_held
-        .remove(&(job.to_string(), step.to_string()));
+    let target = if slots.target_held.is_empty() {
+        None
+    } else {
+        slots
+            .target_held
+            .remove(&(job.to_string(), step.to_string()))
+    };
     if let Some(key) = &target
         && let Some(n) = slots.per_target.get_mut(key)
     {

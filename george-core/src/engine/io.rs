@@ -17,7 +17,11 @@ pub(super) const ROUNDS: usize = 5;
 
 /// The cache slot of `job` (created empty when absent).
 pub(super) fn slot(shared: &Shared, job: &str) -> Slot {
-    lock(&shared.cache)
+    let mut cache = lock(&shared.cache);
+    if let Some(s) = cache.get(job) {
+        return s.clone();
+    }
+    cache
         .entry(job.to_string())
         .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(None)))
         .clone()

@@ -74,19 +74,24 @@ pub(super) fn spawn_attempt(
             }
         }
         let tools = e.tool_table();
-        let log = StepEffects {
-            engine: e.clone(),
-            job: job.clone(),
-            step: step.clone(),
+        // Only an execution records effects, only an agent that may order children
+        // orders them.
+        let log = spec.execute_approved.is_some().then(|| StepEffects {
+            engine: &e,
+            job: &job,
+            step: &step,
             attempt,
-        };
-        let orders = super::children::StepOrders {
-            engine: e.clone(),
-            job: job.clone(),
-            step: step.clone(),
-            attempt,
-            actor: format!("agent:{}", spec.agent.as_deref().unwrap_or_default()).into(),
-        };
+        });
+        let orders = agents
+            .values()
+            .any(|a| !a.spec.may_order.is_empty())
+            .then(|| super::children::StepOrders {
+                engine: e.clone(),
+                job: job.clone(),
+                step: step.clone(),
+                attempt,
+                actor: format!("agent:{}", spec.agent.as_deref().unwrap_or_default()).into(),
+            });
         let ctx = AttemptCtx {
             clock: &*e.shared.clock,
             providers: &e.shared.providers,
@@ -99,8 +104,10 @@ pub(super) fn spawn_attempt(
             attempt,
             holder: &e.shared.config.id,
             approval: approval.as_ref(),
-            effects: Some(&log),
-            orders: Some(&orders),
+            effects: log.as_ref().map(|l| l as &dyn EffectLog),
+            orders: orders
+                .as_ref()
+                .map(|o| o as &dyn super::children::ChildOrders),
             render: e.shared.config.manifest_limits.template,
             limits: e.shared.config.agent_limits,
             secrets: &e.shared.secrets,
@@ -250,19 +257,19 @@ async fn renew(engine: &Engine, job: &str, step: &str, attempt: u32) -> bool {
 
 /// Records each approved action's effect on its step, fenced by the attempt's lease,
 /// before the next action runs.
-struct StepEffects {
-    engine: Engine,
-    job: String,
-    step: String,
+struct StepEffects<'a> {
+    engine: &'a Engine,
+    job: &'a str,
+    step: &'a str,
     attempt: u32,
 }
 
 #[async_trait::async_trait]
-impl EffectLog for StepEffects {
+impl EffectLog for StepEffects<'_> {
     async fn record(&self, effect: ActionEffect) -> Result<()> {
         let shared = &self.engine.shared;
-        let recorded = super::io::update_job(shared, &self.job, |rec| {
-            if !holds(rec, &self.step, self.attempt, &shared.config.id) {
+        let recorded = super::io::update_job(shared, self.job, |rec| {
+            if !holds(rec, self.step, self.attempt, &shared.config.id) {
                 return Err(crate::Error::conflict(format!(
                     "attempt {} of {}/{} lost its lease",
                     self.attempt, self.job, self.step
@@ -270,7 +277,7 @@ impl EffectLog for StepEffects {
             }
             let now = shared.clock.now_ms();
             let mut rec = rec.clone();
-            let Some(s) = rec.step_mut(&self.step) else {
+            let Some(s) = rec.step_mut(self.step) else {
                 return Ok(None);
             };
             if s.effects.iter().any(|e| e.index == effect.index) {
@@ -282,7 +289,7 @@ impl EffectLog for StepEffects {
                 now,
                 "engine",
                 EventAction::ActionExecuted,
-                Some(&self.step),
+                Some(self.step),
                 format!(
                     "approved action {} ({}) took effect: {}",
                     effect.index, effect.key, effect.tool
