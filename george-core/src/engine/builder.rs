@@ -280,6 +280,7 @@ impl EngineBuilder {
                 slots: Mutex::new(Slots::default()),
                 attempts: Mutex::new(HashMap::new()),
                 updates,
+                watchers: Default::default(),
                 reconciles: AtomicU64::new(0),
                 started: AtomicU64::new(0),
                 metrics: Default::default(),

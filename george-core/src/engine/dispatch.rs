@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::io::{agent_of, commit, desired_of, events_of, load, retained_of, slot};
 use super::lease::spawn_attempt;
+use super::waiters::Gate;
 use super::{Engine, Shared, lock};
 use crate::error::{ErrorKind, Result};
 use crate::events::EventAction;
@@ -268,8 +269,10 @@ fn try_start(
                 Some(&(n, at)) if at == now => Some(n),
                 _ => None,
             });
-        if foreign == Some(None) {
-            slots.waiting.insert(rec.name.clone());
+        if foreign == Some(None)
+            && let Some((k, _)) = &target_limit
+        {
+            slots.waiting.wait(&rec.name, Gate::Target(k.clone()));
             drop(slots);
             lock(&shared.queue).add(&rec.name);
             shared.wake.notify_one();
@@ -284,17 +287,28 @@ fn try_start(
             .as_ref()
             .and_then(|a| slots.per_agent.get(a).copied())
             .unwrap_or(0);
-        let over = slots.total >= shared.config.max_running
-            || d.job
-                .spec
-                .max_parallel_steps
-                .is_some_and(|m| job_running >= m as usize)
-            || agent_limit.is_some_and(|m| agent_running >= m as usize)
-            || target_limit
-                .as_ref()
-                .is_some_and(|(_, m)| target_running >= *m as usize);
-        if over {
-            slots.waiting.insert(rec.name.clone());
+        let gate = if slots.total >= shared.config.max_running {
+            Some(Gate::Engine)
+        } else if d
+            .job
+            .spec
+            .max_parallel_steps
+            .is_some_and(|m| job_running >= m as usize)
+        {
+            Some(Gate::Job)
+        } else if let Some(a) = spec.agent.as_ref()
+            && agent_limit.is_some_and(|m| agent_running >= m as usize)
+        {
+            Some(Gate::Agent(a.clone()))
+        } else if let Some((k, m)) = target_limit.as_ref()
+            && target_running >= *m as usize
+        {
+            Some(Gate::Target(k.clone()))
+        } else {
+            None
+        };
+        if let Some(gate) = gate {
+            slots.waiting.wait(&rec.name, gate);
             return None;
         }
         slots.total += 1;
@@ -334,15 +348,38 @@ fn try_start(
 /// Releases the slots the step `step` of `job` (of `agent`) holds, and queues the jobs
 /// that waited for one.
 pub(super) fn release(engine: &Engine, job: &str, step: &str, agent: Option<&str>) {
+    let released = release_quiet(engine, job, step, agent);
+    wake_released(engine, released);
+}
+
+/// Slots given back whose waiters are not woken yet (see [`release_quiet`]).
+pub(super) struct Released<'a> {
+    job: &'a str,
+    agent: Option<&'a str>,
+    target: Option<String>,
+}
+
+/// Releases the slots the step `step` of `job` (of `agent`) holds without waking anyone:
+/// a finished attempt gives its slot back before its outcome is recorded, so the job's
+/// next step can take it in the same write; [`wake_released`] runs after, and wakes a
+/// waiter only for a slot still free then (no waiter is woken for a slot that the job
+/// itself takes again at once).
+pub(super) fn release_quiet<'a>(
+    engine: &Engine,
+    job: &'a str,
+    step: &str,
+    agent: Option<&'a str>,
+) -> Released<'a> {
     let mut slots = lock(&engine.shared.slots);
-    if let Some(key) = slots
+    let target = slots
         .target_held
-        .remove(&(job.to_string(), step.to_string()))
-        && let Some(n) = slots.per_target.get_mut(&key)
+        .remove(&(job.to_string(), step.to_string()));
+    if let Some(key) = &target
+        && let Some(n) = slots.per_target.get_mut(key)
     {
         *n = n.saturating_sub(1);
         if *n == 0 {
-            slots.per_target.remove(&key);
+            slots.per_target.remove(key);
         }
     }
     slots.total = slots.total.saturating_sub(1);
@@ -357,9 +394,38 @@ pub(super) fn release(engine: &Engine, job: &str, step: &str, agent: Option<&str
     {
         *n = n.saturating_sub(1);
     }
-    let waiting = std::mem::take(&mut slots.waiting);
+    Released { job, agent, target }
+}
+
+/// Queues the jobs waiting for what `released` gave back (see [`Waiters::released`](super::waiters::Waiters::released)).
+pub(super) fn wake_released(engine: &Engine, released: Released<'_>) {
+    let mut slots = lock(&engine.shared.slots);
+    let free = engine.shared.config.max_running.saturating_sub(slots.total);
+    let due = slots.waiting.released(
+        released.job,
+        released.agent,
+        released.target.as_deref(),
+        free,
+    );
     drop(slots);
-    engine.enqueue(waiting);
+    if !due.is_empty() {
+        engine.enqueue(due);
+    }
+}
+
+/// Queues as many jobs waiting for an engine slot as there are free ones: called after
+/// each reconcile, so a waiter woken for a slot it could not use passes it on.
+pub(super) fn wake_for_free_slots(engine: &Engine) {
+    let mut slots = lock(&engine.shared.slots);
+    if !slots.waiting.any_engine() {
+        return;
+    }
+    let free = engine.shared.config.max_running.saturating_sub(slots.total);
+    let due = slots.waiting.due_engine(free);
+    drop(slots);
+    if !due.is_empty() {
+        engine.enqueue(due);
+    }
 }
 
 pub(super) fn release_all(engine: &Engine, job: &str, started: Vec<(String, Option<String>)>) {

@@ -93,6 +93,7 @@ fn publish(
         approval,
     };
     if before != Some(rec.status) {
+        shared.watchers.notify(&rec.name);
         let _ = shared.updates.send(update(None));
     }
     for a in approvals {

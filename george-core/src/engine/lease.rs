@@ -8,7 +8,7 @@ use std::time::Duration;
 use tracing::Instrument as _;
 
 use super::attempt::{AttemptCtx, AttemptReport, EffectLog, Outcome};
-use super::dispatch::{holds, release};
+use super::dispatch::{holds, release, release_quiet, wake_released};
 use super::io::{agent_of, commit, slot};
 use super::{Engine, lock};
 use crate::error::{ErrorKind, Result};
@@ -159,7 +159,7 @@ pub(super) fn spawn_attempt(
             .metrics
             .step_finished(mode_of(spec), started.elapsed());
         lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
-        release(&e, &job, &step, spec.agent.as_deref());
+        let released = release_quiet(&e, &job, &step, spec.agent.as_deref());
         let resolves = !report.resolves.is_empty();
         match Box::pin(super::finish::finish(&e, &d, &job, &step, attempt, report)).await {
             Ok(true) => {}
@@ -169,6 +169,7 @@ pub(super) fn spawn_attempt(
                 e.requeue(&job);
             }
         }
+        wake_released(&e, released);
         // The second write of a resolution: from the outcome as recorded (nothing when
         // it was discarded), so it is the same code a restart repairs with.
         if resolves && let Err(err) = super::resolves::complete_resolutions(&e, &job).await {

@@ -42,6 +42,8 @@ mod run_loop;
 mod sync;
 pub mod targets;
 mod tools;
+mod waiters;
+mod watch;
 
 pub use builder::{EngineBuilder, EngineConfig};
 pub use limits::AgentLimits;
@@ -167,7 +169,8 @@ pub(crate) struct Slots {
     /// Per target key, the running steps of other engines that hold it and when that
     /// was read from the store (see `targets::refresh_foreign`).
     pub(crate) foreign: HashMap<String, (usize, u64)>,
-    pub(crate) waiting: BTreeSet<String>,
+    /// Jobs waiting for a slot, by the limit that stopped them.
+    pub(crate) waiting: waiters::Waiters,
 }
 
 pub(crate) struct Shared {
@@ -196,6 +199,8 @@ pub(crate) struct Shared {
     pub(crate) slots: Mutex<Slots>,
     pub(crate) attempts: Mutex<InFlight>,
     pub(crate) updates: broadcast::Sender<JobUpdate>,
+    /// Waiters of [`Engine::wait_for`], woken by their own job's status changes.
+    pub(crate) watchers: watch::Watchers,
     pub(crate) secrets: crate::secret::KnownSecrets,
     pub(crate) reconciles: AtomicU64,
     pub(crate) started: AtomicU64,
@@ -333,6 +338,17 @@ impl Engine {
         self.enqueue([job.to_string()]);
     }
 
+    /// `job`'s status, read from the cached record without copying it.
+    async fn status(&self, job: &str) -> Result<Option<JobStatus>> {
+        let slot = lock(&self.shared.cache).get(job).cloned();
+        if let Some(s) = slot
+            && let Some(rec) = s.lock().await.as_deref()
+        {
+            return Ok(Some(rec.status));
+        }
+        Ok(self.shared.store.get_job(job).await?.map(|r| r.status))
+    }
+
     /// The observed state of `job` (from the engine's cache, else the store).
     ///
     /// # Errors
@@ -446,28 +462,20 @@ impl Engine {
         timeout: Duration,
         pred: impl Fn(JobStatus) -> bool,
     ) -> Result<JobStatus> {
-        let mut rx = self.subscribe();
+        // Woken by this job's status changes only (see `watch.rs`); the status is also
+        // read again every second, for changes another engine made through the store.
+        let watch = self.shared.watchers.watch(job);
         let fut = async {
-            if let Some(r) = self.job(job).await?
-                && pred(r.status)
-            {
-                return Ok(r.status);
-            }
             loop {
-                match rx.recv().await {
-                    Ok(u) if u.job == job && pred(u.status) => return Ok(u.status),
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        if let Some(r) = self.job(job).await?
-                            && pred(r.status)
-                        {
-                            return Ok(r.status);
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => {
-                        return Err(Error::backend("engine dropped"));
-                    }
+                let changed = watch.notify.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                if let Some(s) = self.status(job).await?
+                    && pred(s)
+                {
+                    return Ok(s);
                 }
+                let _ = tokio::time::timeout(Duration::from_secs(1), changed).await;
             }
         };
         match tokio::time::timeout(timeout, fut).await {

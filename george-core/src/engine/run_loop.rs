@@ -50,6 +50,7 @@ impl Engine {
                 let e = self.clone();
                 tokio::spawn(async move {
                     Box::pin(dispatch::reconcile_key(&e, &k)).await;
+                    dispatch::wake_for_free_slots(&e);
                     lock(&e.shared.queue).done(&k);
                     e.shared.wake.notify_one();
                 });
