@@ -14,7 +14,8 @@
 //!   defers to the feature job, whose fix ends it `Succeeded`, "resolved by".
 //!
 //! **The agents are scripted** (they react to what their tools return; no model, no key).
-//! A small file stands in for the cluster's view of the rollout (see `spawn_cluster`).
+//! A small file stands in for the cluster's view of the rollout (see `spawn_cluster`);
+//! `examples/feature_delivery_k8s.rs` runs the same event on a real Kubernetes API server.
 //!
 //! Run: `cargo run --example feature_delivery`
 
@@ -25,8 +26,6 @@ mod support;
 mod feature;
 
 use std::time::Duration;
-
-use george::prelude::*;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -39,49 +38,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         s.app.display()
     );
     let (engine, report) = feature::run(&s, Duration::from_secs(120)).await?;
-    for job in [feature::FEATURE, feature::WATCH, feature::INCIDENT] {
-        println!("\nTimeline of job {job}:");
-        for line in support::timeline(&engine, job).await? {
-            println!("  {line}");
-        }
-    }
-    println!("\nOps journal of service/darwin-store (jobs on the target, newest first):");
-    let mut on_target: Vec<_> = engine
-        .jobs()
-        .await?
-        .into_iter()
-        .filter(|j| j.target.get("name").map(String::as_str) == Some("darwin-store"))
-        .collect();
-    on_target.sort_by_key(|j| std::cmp::Reverse(j.updated_at_ms));
-    for j in on_target {
-        let resolved = j
-            .resolved_by
-            .as_ref()
-            .map(|r| format!(" (resolved by {}/{})", r.job, r.step))
-            .unwrap_or_default();
-        println!("  {:<44} {:<20} {}{resolved}", j.name, j.template, j.status);
-    }
-    println!("\napp repository history:");
-    for line in feature::app_log(&s) {
-        println!("  {line}");
-    }
-    if !report.agents.failures().is_empty() {
-        println!("\nscript mismatches: {:#?}", report.agents.failures());
-    }
-    println!(
-        "\nJob {}: {}\nJob {}: {}\nJob {}: {}",
-        feature::FEATURE,
-        report.feature,
-        feature::INCIDENT,
-        report.incident,
-        feature::WATCH,
-        report.watch
-    );
-    let ok = [report.feature, report.incident, report.watch]
-        .iter()
-        .all(|s| *s == JobStatus::Succeeded)
-        && report.agents.failures().is_empty();
-    if !ok {
+    feature::print_report(&engine, &s, &report).await?;
+    if !report.ok() {
         std::process::exit(1);
     }
     Ok(())

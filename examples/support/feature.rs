@@ -7,8 +7,12 @@
 //! The agents are scripts that react to what their tools return (each step's script sees
 //! its request: the attempt, the turn, the last tool result), so two jobs running at once
 //! interleave freely; every tool result a script relies on is checked, and a mismatch is
-//! recorded in [`Agents::failures`].
+//! recorded in [`Agents::failures`]. The scripts are in `feature_scripts.rs`; the variant
+//! whose rollout is a real Kubernetes Deployment is `feature_k8s.rs`.
 #![allow(dead_code)]
+
+#[path = "feature_scripts.rs"]
+mod scripts;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,13 +20,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use george::engine::EngineBuilder;
 use george::prelude::*;
 use george::provider::{ChatRequest, ChatResponse, Message};
 use george::scripted::tool_call;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::task::JoinHandle;
 
-use super::support::{copy_dir, git};
+use super::support::{copy_dir, git, timeline};
+
+#[allow(unused_imports)] // each includer uses some of them
+pub use scripts::{DEPLOYMENT, Rollout, agents, agents_for};
 
 /// The feature job (from Git).
 pub const FEATURE: &str = "darwin-store-product-images";
@@ -32,7 +40,8 @@ pub const WATCH: &str = "darwin-store-watch";
 pub const INCIDENT: &str = "darwin-store-watch--watch--stuck-rollout";
 /// The file standing in for the cluster's view of the rollout.
 pub const OBSERVED: &str = "observed/darwin-store.txt";
-const CHART: &str = "helm/templates/deployment.yaml";
+/// The app's Helm template of the Deployment.
+pub const CHART: &str = "helm/templates/deployment.yaml";
 
 /// Paths of one run.
 #[derive(Debug, Clone)]
@@ -227,217 +236,19 @@ impl Provider for Agents {
     }
 }
 
-fn call(name: &str, args: Value) -> Result<ChatResponse, String> {
-    Ok(tool_call(&format!("call_{name}"), name, args))
-}
-
-fn expect(last: &str, needle: &str) -> Result<(), String> {
-    last.contains(needle)
-        .then_some(())
-        .ok_or_else(|| format!("expected a tool result containing {needle:?}, got {last:?}"))
-}
-
-fn read(path: &str) -> Result<ChatResponse, String> {
-    call("app_read_file", json!({ "path": path }))
-}
-
-fn observe() -> Result<ChatResponse, String> {
-    call(
-        "run_command",
-        json!({ "program": "cat", "args": [OBSERVED] }),
-    )
-}
-
-fn defer(seconds: u64, reason: &str) -> Result<ChatResponse, String> {
-    call("defer", json!({ "seconds": seconds, "reason": reason }))
-}
-
-/// The unfinished jobs of `template` in an `ops_journal` result.
-fn open_jobs(journal: &str, template: &str) -> Vec<String> {
-    let v: Value = serde_json::from_str(journal).unwrap_or(Value::Null);
-    let jobs = v
-        .get("jobs")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    jobs.iter()
-        .filter(|j| j["template"] == template)
-        .filter(|j| {
-            !matches!(
-                j["status"].as_str().unwrap_or(""),
-                "Succeeded" | "Failed" | "Cancelled" | "succeeded" | "failed" | "cancelled"
-            )
-        })
-        .filter_map(|j| j["name"].as_str().map(str::to_string))
-        .collect()
-}
-
-const MODELS_WITH_DB: &str = r#""""darwin-store: products with images, stored in PostgreSQL."""
-
-import os
-from dataclasses import dataclass
-
-import psycopg
-
-DB = dict(
-    host=os.environ["DB_HOST"],
-    port=os.environ["DB_PORT"],
-    user=os.environ["DB_USER"],
-    password=os.environ["DB_PASSWORD"],
-    dbname=os.environ["DB_NAME"],
-)
-
-
-@dataclass
-class Product:
-    id: int
-    name: str
-    price_cents: int
-    image_data: str | None = None  # base64, at most 512 KiB
-
-
-def connect():
-    return psycopg.connect(**DB)
-"#;
-
-const DB_ENV: &str = "          env:
-            - {name: DB_HOST, value: {{ .Values.postgres.host | quote }}}
-            - {name: DB_PORT, value: {{ .Values.postgres.port | quote }}}
-            - {name: DB_USER, value: {{ .Values.postgres.user | quote }}}
-            - {name: DB_NAME, value: {{ .Values.postgres.database | quote }}}
-            - name: DB_PASSWORD
-              valueFrom: {secretKeyRef: {name: {{ .Values.postgres.passwordSecret }}, key: password}}
-          ports: [{containerPort: 8080}]";
-
-/// The agents of the event, step by step.
-pub fn agents() -> Agents {
-    let mut s: HashMap<&'static str, Script> = HashMap::new();
-    // Architect: reads the model and the chart, then submits the plan (read tools only).
-    s.insert("plan", Box::new(|t: &Turn| match t.turn {
-        0 => read("app/models.py"),
-        1 => {
-            expect(t.last, "_products: list[Product] = []")?;
-            read(CHART)
-        }
-        _ => {
-            expect(t.last, "kind: Deployment")?;
-            call("submit_plan", json!({
-                "summary": "Product images: Frontend — file input on Add Product, base64 \
-                    thumbnails in Product Inventory. Backend — replace the in-memory list with \
-                    PostgreSQL (DB_HOST, DB_PORT, DB_USER, DB_PASSWORD, DB_NAME from the \
-                    environment) and add image_data. Risk: medium (size-capped images). \
-                    Rollback: revert the commit.",
-                "actions": []
-            }))
-        }
-    }));
-    // Developer: commits the code, as planned — not the chart.
-    s.insert("implement", Box::new(|t: &Turn| match t.turn {
-        0 => call("app_commit", json!({
-            "message": "darwin-store: product images, stored in PostgreSQL",
-            "changes": [
-                {"path": "app/models.py", "content": MODELS_WITH_DB},
-                {"path": "static/index.html",
-                 "find": "  <input name=\"price_cents\" type=\"number\">",
-                 "replace": "  <input name=\"price_cents\" type=\"number\">\n  <input name=\"image\" type=\"file\" accept=\"image/*\">"}
-            ]
-        })),
-        _ => {
-            expect(t.last, "commit")?;
-            call("report_success", json!({"summary": "implemented and pushed", "outputs": {"pushed": true}}))
-        }
-    }));
-    // sysAdmin, verifying: waits for CI once, then reads the rollout and the chart.
-    s.insert("verify", Box::new(|t: &Turn| match (t.attempt, t.turn) {
-        (1, _) => defer(3, "CI/CD is building and rolling out the new code"),
-        (_, 0) => observe(),
-        (_, 1) if !t.last.contains("4/5") => defer(1, "the rollout is still in progress"),
-        (_, 1) => read(CHART),
-        _ => {
-            expect(t.last, "kind: Deployment")?;
-            if t.last.contains("DB_HOST") {
-                return Err("the chart already has DB_HOST".into());
-            }
-            call("report_success", json!({
-                "summary": "rollout stuck at 4/5: the new pods crash (KeyError: 'DB_HOST')",
-                "outputs": {"healthy": false, "cause": "the chart passes no DB_HOST, DB_PORT, \
-                    DB_USER, DB_PASSWORD or DB_NAME to the container"}
-            }))
-        }
-    }));
-    // sysAdmin, fixing under the target's lock: journal, chart fix, resolve what it closes.
-    s.insert("fix", Box::new(|t: &Turn| match t.turn {
-        0 => call("ops_journal", json!({})),
-        1 => {
-            let open = open_jobs(t.last, "investigate-rollout");
-            if open.is_empty() {
-                return Err(format!("the journal should show the detector's job: {}", t.last));
-            }
-            call("app_commit", json!({
-                "message": "darwin-store chart: pass the database settings to the container",
-                "changes": [{"path": CHART, "find": "          ports: [{containerPort: 8080}]", "replace": DB_ENV}]
-            }))
-        }
-        2 => {
-            expect(t.last, "commit")?;
-            call("ops_journal", json!({}))
-        }
-        _ => call("report_success", json!({
-            "summary": "the chart now passes the database settings; revision 3 rolls out",
-            "outputs": {"fixed": CHART},
-            "resolves": open_jobs(t.last, "investigate-rollout")
-        })),
-    }));
-    // Aligner: watches; on 4/5 it orders the investigation once (idempotent by key).
-    s.insert("watch", Box::new(|t: &Turn| match t.turn {
-        0 => observe(),
-        1 if !t.last.contains("4/5") => defer(1, "all replicas ready"),
-        1 => call("order_job", json!({
-            "template": "investigate-rollout",
-            "params": {"service": "darwin-store", "signal": "darwin-store has 4/5 replicas ready"},
-            "wait": false,
-            "key": "stuck-rollout"
-        })),
-        _ => {
-            expect(t.last, INCIDENT)?;
-            call("report_success", json!({"summary": "opened an investigation of darwin-store's rollout"}))
-        }
-    }));
-    // sysAdmin on the incident: journal and chart → cause.
-    s.insert(
-        "investigate",
-        Box::new(|t: &Turn| match t.turn {
-            0 => call("ops_journal", json!({})),
-            1 => {
-                expect(t.last, FEATURE)?;
-                read(CHART)
-            }
-            _ => call(
-                "report_success",
-                json!({
-                    "summary": "revision 2 needs PostgreSQL settings the chart does not pass",
-                    "outputs": {"cause": "no DB_* variables in helm/templates/deployment.yaml"}
-                }),
-            ),
-        }),
-    );
-    // sysAdmin, remediating: the feature job already owns the fix, so it waits for it.
-    s.insert(
-        "remediate",
-        Box::new(|t: &Turn| match t.turn {
-            0 => call("ops_journal", json!({})),
-            _ => defer(1, "darwin-store-product-images is fixing the chart"),
-        }),
-    );
-    Agents {
-        scripts: Arc::new(s),
-        ..Agents::default()
-    }
-}
-
 /// The engine: SQLite store, the `ops` repository, the `app` repository behind the Git
 /// write tool (`app_read_file`, `app_commit`), `cat` and `grep` as commands.
 pub async fn engine(s: &Scenario, agents: Agents, human: ChannelHuman) -> george::Result<Engine> {
+    engine_with(s, agents, human, |b| b).await
+}
+
+/// [`engine`], with `more` adding to the builder (e.g. the Kubernetes tools).
+pub async fn engine_with(
+    s: &Scenario,
+    agents: Agents,
+    human: ChannelHuman,
+    more: impl FnOnce(EngineBuilder) -> EngineBuilder,
+) -> george::Result<Engine> {
     let store = SqliteStateStore::open(&s.db).await?;
     let ops = LocalGitSource::open(&s.ops, "main")?;
     let app = GitWriteTool::new(
@@ -446,14 +257,14 @@ pub async fn engine(s: &Scenario, agents: Agents, human: ChannelHuman) -> george
         GitAuthor::new("George agents", "george@example.invalid"),
     )?
     .with_alias("app");
-    Engine::builder(Arc::new(store), Arc::new(ops))
+    let b = Engine::builder(Arc::new(store), Arc::new(ops))
         .id("engine-1")
         .provider("default", Arc::new(agents))
         .tools(Arc::new(app))
         .commands(CommandToolExecutor::new(["cat", "grep"]).with_cwd(&s.root))
         .human(Arc::new(human))
-        .poll_interval(Duration::from_secs(3600))
-        .build()
+        .poll_interval(Duration::from_secs(3600));
+    more(b).build()
 }
 
 /// What a run ended with.
@@ -465,14 +276,36 @@ pub struct Report {
     pub agents: Agents,
 }
 
-/// Runs the event to its end (or `timeout`), printing each job's timeline and the app's
-/// history.
+impl Report {
+    /// Both jobs, the watch and every script's checks passed.
+    pub fn ok(&self) -> bool {
+        [self.feature, self.incident, self.watch]
+            .iter()
+            .all(|s| *s == JobStatus::Succeeded)
+            && self.agents.failures().is_empty()
+    }
+}
+
+/// Runs the event to its end (or `timeout`) with the file standing in for the cluster
+/// ([`spawn_cluster`], [`Rollout::File`]).
 pub async fn run(s: &Scenario, timeout: Duration) -> george::Result<(Engine, Report)> {
-    let agents = agents();
-    let (human, approvals) = ChannelHuman::new();
-    let engine = engine(s, agents.clone(), human).await?;
-    let _human = spawn_human(engine.clone(), approvals);
     let _cluster = spawn_cluster(s);
+    run_event(s, Rollout::File, timeout, |b| b).await
+}
+
+/// Runs the event to its end (or `timeout`): the agents read the rollout through
+/// `rollout`, `more` adds to the engine's builder; whatever the rollout comes from must
+/// already be running.
+pub async fn run_event(
+    s: &Scenario,
+    rollout: Rollout,
+    timeout: Duration,
+    more: impl FnOnce(EngineBuilder) -> EngineBuilder,
+) -> george::Result<(Engine, Report)> {
+    let agents = agents_for(rollout);
+    let (human, approvals) = ChannelHuman::new();
+    let engine = engine_with(s, agents.clone(), human, more).await?;
+    let _human = spawn_human(engine.clone(), approvals);
     engine.start().await?;
     let errors = engine.manifest_errors();
     if !errors.is_empty() {
@@ -496,4 +329,43 @@ pub async fn run(s: &Scenario, timeout: Duration) -> george::Result<(Engine, Rep
             agents,
         },
     ))
+}
+
+/// Prints each job's timeline, the ops journal of `service/darwin-store`, the `app`
+/// history, any script mismatches and the jobs' ends.
+pub async fn print_report(engine: &Engine, s: &Scenario, report: &Report) -> george::Result<()> {
+    for job in [FEATURE, WATCH, INCIDENT] {
+        println!("\nTimeline of job {job}:");
+        for line in timeline(engine, job).await? {
+            println!("  {line}");
+        }
+    }
+    println!("\nOps journal of service/darwin-store (jobs on the target, newest first):");
+    let mut on_target: Vec<_> = engine
+        .jobs()
+        .await?
+        .into_iter()
+        .filter(|j| j.target.get("name").map(String::as_str) == Some("darwin-store"))
+        .collect();
+    on_target.sort_by_key(|j| std::cmp::Reverse(j.updated_at_ms));
+    for j in on_target {
+        let resolved = j
+            .resolved_by
+            .as_ref()
+            .map(|r| format!(" (resolved by {}/{})", r.job, r.step))
+            .unwrap_or_default();
+        println!("  {:<44} {:<20} {}{resolved}", j.name, j.template, j.status);
+    }
+    println!("\napp repository history:");
+    for line in app_log(s) {
+        println!("  {line}");
+    }
+    if !report.agents.failures().is_empty() {
+        println!("\nscript mismatches: {:#?}", report.agents.failures());
+    }
+    println!(
+        "\nJob {FEATURE}: {}\nJob {INCIDENT}: {}\nJob {WATCH}: {}",
+        report.feature, report.incident, report.watch
+    );
+    Ok(())
 }

@@ -67,7 +67,12 @@ async fn every_example_manifest_is_accepted_as_a_cr_and_reads_back_unchanged() {
     let pp = PatchParams::apply("george-test").validation_strict();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
     let mut kinds = std::collections::BTreeSet::new();
-    for repo in ["ops-repo", "ops-repo-k8s", "feature-delivery"] {
+    for repo in [
+        "ops-repo",
+        "ops-repo-k8s",
+        "feature-delivery",
+        "feature-delivery-k8s",
+    ] {
         for path in yaml_files(&root.join(repo)) {
             let text = std::fs::read_to_string(&path).unwrap();
             let kind: Value = serde_saphyr::from_str(&text).unwrap();
