@@ -178,7 +178,7 @@ pub(super) fn start_ready(
         match a {
             Action::Dispatch { step } => {
                 if let Some(attempt) = try_start(engine, d, rec, step, now, events) {
-                    to_start.push((step.clone(), attempt));
+                    to_start.push((step.to_string(), attempt));
                 }
             }
             Action::RequeueAt(at) => requeue = Some(requeue.map_or(*at, |r| r.min(*at))),

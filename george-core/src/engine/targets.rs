@@ -124,7 +124,7 @@ pub(super) async fn refresh_foreign(
             .spec
             .steps
             .iter()
-            .find(|s| s.id == *step)
+            .find(|s| *s.id == **step)
             .and_then(|s| target_limit(d, s, rec))
             .map(|(k, _)| k),
         _ => None,

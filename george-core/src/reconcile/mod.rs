@@ -35,17 +35,17 @@ pub enum Action {
     },
     /// Apply a state-machine event to a step.
     Transition {
-        /// The step id.
-        step: String,
+        /// The step id (shared with the record's).
+        step: std::sync::Arc<str>,
         /// The event.
         event: StepEvent,
         /// Why, for the event log.
-        reason: String,
+        reason: std::borrow::Cow<'static, str>,
     },
     /// Start an attempt of this `Ready` step (subject to the engine's concurrency limits).
     Dispatch {
-        /// The step id.
-        step: String,
+        /// The step id (shared with the record's).
+        step: std::sync::Arc<str>,
     },
     /// Change the job's summary status.
     SetStatus(JobStatus),
@@ -162,7 +162,7 @@ pub fn reconcile(
             for s in &rec.steps {
                 if !matches!(s.state, StepState::Succeeded | StepState::Cancelled) {
                     actions.push(Action::Transition {
-                        step: s.id.to_string(),
+                        step: s.id.clone(),
                         event: StepEvent::Cancel,
                         reason: "job manifest removed from Git".into(),
                     });
@@ -234,10 +234,10 @@ fn step_pass(specs: &[StepSpec], rec: &JobRecord, now_ms: u64, actions: &mut Vec
         let spec = spec_of(specs, i, &step.id);
         // A state that ends at `at`: past it, `event` makes the step ready; before it,
         // the job is requeued for then.
-        let mut timed = |at: u64, event: StepEvent, reason: &str| {
+        let mut timed = |at: u64, event: StepEvent, reason: &'static str| {
             if at <= now_ms {
                 actions.push(Action::Transition {
-                    step: step.id.to_string(),
+                    step: step.id.clone(),
                     event,
                     reason: reason.into(),
                 });
@@ -266,14 +266,14 @@ fn step_pass(specs: &[StepSpec], rec: &JobRecord, now_ms: u64, actions: &mut Vec
                 }
                 if let Some(dep) = dead {
                     actions.push(Action::Transition {
-                        step: step.id.to_string(),
+                        step: step.id.clone(),
                         event: StepEvent::Cancel,
-                        reason: format!("dependency {dep} did not succeed"),
+                        reason: format!("dependency {dep} did not succeed").into(),
                     });
                     states[i] = StepState::Cancelled;
                 } else if all_ok {
                     actions.push(Action::Transition {
-                        step: step.id.to_string(),
+                        step: step.id.clone(),
                         event: StepEvent::MakeReady,
                         reason: "dependencies succeeded".into(),
                     });
@@ -295,7 +295,7 @@ fn step_pass(specs: &[StepSpec], rec: &JobRecord, now_ms: u64, actions: &mut Vec
         }
         if states[i] == StepState::Ready {
             actions.push(Action::Dispatch {
-                step: step.id.to_string(),
+                step: step.id.clone(),
             });
         }
     }
@@ -457,7 +457,7 @@ pub fn apply(record: &mut JobRecord, actions: &[Action], commit: &str) -> Applie
                     match s.state.apply(event.clone()) {
                         Ok(next) => {
                             if let StepState::AwaitingApproval { request } = &s.state {
-                                out.cancel_approvals.push((request.clone(), reason.clone()));
+                                out.cancel_approvals.push((request.clone(), reason.to_string()));
                             }
                             let detail = format!("{} → {}: {reason}", s.state.name(), next.name());
                             s.state = next;
@@ -500,9 +500,9 @@ pub fn end_job(rec: &JobRecord, status: JobStatus, reason: &str) -> Vec<Action> 
         .iter()
         .filter(|s| !matches!(s.state, StepState::Succeeded | StepState::Cancelled))
         .map(|s| Action::Transition {
-            step: s.id.to_string(),
+            step: s.id.clone(),
             event: StepEvent::Cancel,
-            reason: reason.to_string(),
+            reason: reason.to_string().into(),
         })
         .collect();
     actions.push(Action::SetStatus(status));

@@ -95,7 +95,7 @@ fn transitions(actions: &[Action]) -> Vec<(String, &'static str)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Transition { step, event, .. } => Some((step.clone(), event.name())),
+            Action::Transition { step, event, .. } => Some((step.to_string(), event.name())),
             _ => None,
         })
         .collect()
