@@ -8,7 +8,7 @@ use tracing::Instrument as _;
 use super::attempt::AttemptReport;
 use super::dispatch::{d_agents, release_all, start_ready};
 use super::io::{ROUNDS, commit_after, desired_of, events_of, load, retained_of, slot};
-use super::lease::spawn_attempt;
+use super::lease::{Next, spawn_attempt};
 use super::{Engine, lock};
 use crate::backoff::backoff_ms;
 use crate::error::{ErrorKind, Result};
@@ -33,6 +33,7 @@ pub(super) async fn finish(
     step: &str,
     attempt: u32,
     mut report: AttemptReport,
+    next: &mut Option<Next>,
 ) -> Result<bool> {
     let shared = &engine.shared;
     super::redact::redact_report(&shared.secrets, &mut report);
@@ -96,7 +97,17 @@ pub(super) async fn finish(
             executes: spec.and_then(|s| s.execute_approved.as_deref()),
             autonomous,
         };
-        match finish_once(engine, job, step, (rec, before), this, &ctx, &mut guard).await {
+        match finish_once(
+            engine,
+            (job, step),
+            (rec, before),
+            this,
+            &ctx,
+            &mut guard,
+            next,
+        )
+        .await
+        {
             Err(e) if e.kind() == ErrorKind::Conflict && round < ROUNDS => {
                 tracing::debug!(
                     job,
@@ -146,12 +157,12 @@ async fn lock_commit(engine: &Engine, job: &str) -> String {
 
 async fn finish_once(
     engine: &Engine,
-    job: &str,
-    step: &str,
+    (job, step): (&str, &str),
     (mut rec, before): (JobRecord, crate::state::JobStatus),
     report: Outcomes,
     ctx: &OutcomeContext<'_>,
     guard: &mut tokio::sync::MutexGuard<'_, Option<std::sync::Arc<JobRecord>>>,
+    next: &mut Option<Next>,
 ) -> Result<(bool, Option<ApprovalRequest>)> {
     let shared = &engine.shared;
     let now = ctx.now_ms;
@@ -245,8 +256,18 @@ async fn finish_once(
         return Err(e);
     }
     if let (Some(dn), Some(rec)) = (&desired_now, guard.as_ref()) {
+        // The first step started goes on in this attempt's task (see `spawn_attempt`).
         for (step, n) in to_start {
-            spawn_attempt(engine, dn.clone(), rec.clone(), step, n);
+            if next.is_none() {
+                *next = Some(Next {
+                    d: dn.clone(),
+                    rec: rec.clone(),
+                    step,
+                    attempt: n,
+                });
+            } else {
+                spawn_attempt(engine, dn.clone(), rec.clone(), step, n);
+            }
         }
     }
     Ok((reconciled, approval))

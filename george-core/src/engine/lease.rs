@@ -17,6 +17,18 @@ use crate::manifest::DesiredJob;
 use crate::state::{ActionEffect, JobRecord, NewEvent, StepEvent, StepState};
 use crate::store::JobWrite;
 
+/// The next attempt an attempt's task runs itself (see [`spawn_attempt`]).
+pub(super) struct Next {
+    pub(super) d: DesiredJob,
+    pub(super) rec: std::sync::Arc<JobRecord>,
+    pub(super) step: String,
+    pub(super) attempt: u32,
+}
+
+/// Spawns a task that runs attempt `attempt` of `step`. When its outcome makes the next
+/// step of the job ready and this engine starts it in the same write, the same task goes
+/// on with it (a chain of steps runs in one task, not one task per step); the in-flight
+/// map follows it to the step it runs.
 pub(super) fn spawn_attempt(
     engine: &Engine,
     d: DesiredJob,
@@ -24,27 +36,52 @@ pub(super) fn spawn_attempt(
     step: String,
     attempt: u32,
 ) {
-    let e = engine.clone();
     let key = (rec.name.clone(), step.clone());
-    // One trace per attempt: a root span (never a child of whatever dispatched it), with
-    // the model calls, tool calls and store writes of the attempt as its children.
-    let span = tracing::info_span!(
-        parent: None,
-        "step.attempt",
-        job = %rec.name,
-        step = %step,
+    let first = Next {
+        d,
+        rec,
+        step,
         attempt,
-        agent = tracing::field::Empty,
-        mode = tracing::field::Empty,
-        outcome = tracing::field::Empty,
-    );
-    let attempt_task = async move {
+    };
+    // Registered before the task can look itself up: the map's lock is held while it is
+    // spawned.
+    let mut attempts = lock(&engine.shared.attempts);
+    let handle = tokio::spawn(run_chain(engine.clone(), first));
+    attempts.insert(key, (attempt, handle));
+}
+
+async fn run_chain(e: Engine, first: Next) {
+    let mut next = Some(first);
+    while let Some(n) = next.take() {
+        // One trace per attempt: a root span (never a child of whatever dispatched it),
+        // with the model calls, tool calls and store writes of the attempt as its children.
+        let span = tracing::info_span!(
+            parent: None,
+            "step.attempt",
+            job = %n.rec.name,
+            step = %n.step,
+            attempt = n.attempt,
+            agent = tracing::field::Empty,
+            mode = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        next = run_attempt(&e, n).instrument(span).await;
+    }
+}
+
+/// Runs one attempt to its outcome; returns the attempt this task runs next, if any.
+async fn run_attempt(e: &Engine, n: Next) -> Option<Next> {
+    let Next {
+        d,
+        rec,
+        step,
+        attempt,
+    } = n;
+    {
         let job = rec.name.clone();
         // The template is shared (`Arc`) and lives as long as this task: no copy.
         let template = d.template.clone();
-        let Some(spec) = template.spec.steps.iter().find(|s| s.id == step) else {
-            return;
-        };
+        let spec = template.spec.steps.iter().find(|s| s.id == step)?;
         let current = tracing::Span::current();
         current.record("mode", mode_of(spec));
         if let Some(a) = spec.agent.as_deref() {
@@ -77,7 +114,7 @@ pub(super) fn spawn_attempt(
         // Only an execution records effects, only an agent that may order children
         // orders them.
         let log = spec.execute_approved.is_some().then(|| StepEffects {
-            engine: &e,
+            engine: e,
             job: &job,
             step: &step,
             attempt,
@@ -141,8 +178,8 @@ pub(super) fn spawn_attempt(
                     if !held {
                         // Lost the lease: another engine owns the attempt now.
                         lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
-                        release(&e, &job, &step, spec.agent.as_deref());
-                        return;
+                        release(e, &job, &step, spec.agent.as_deref());
+                        return None;
                     }
                 }
                 _ = tokio::time::sleep(limit), if renewing.is_none() => {
@@ -152,7 +189,7 @@ pub(super) fn spawn_attempt(
                             usage: Default::default(), transcript: vec![], events: vec![], resolves: vec![],
                         };
                     }
-                    renewing = Some(Box::pin(renew(&e, &job, &step, attempt)));
+                    renewing = Some(Box::pin(renew(e, &job, &step, attempt)));
                 }
             }
         };
@@ -165,10 +202,14 @@ pub(super) fn spawn_attempt(
         e.shared
             .metrics
             .step_finished(mode_of(spec), started.elapsed());
-        lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
-        let released = release_quiet(&e, &job, &step, spec.agent.as_deref());
+        let released = release_quiet(e, &job, &step, spec.agent.as_deref());
         let resolves = !report.resolves.is_empty();
-        match Box::pin(super::finish::finish(&e, &d, &job, &step, attempt, report)).await {
+        let mut next = None;
+        match Box::pin(super::finish::finish(
+            e, &d, &job, &step, attempt, report, &mut next,
+        ))
+        .await
+        {
             Ok(true) => {}
             Ok(false) => e.requeue(&job),
             Err(err) => {
@@ -176,15 +217,32 @@ pub(super) fn spawn_attempt(
                 e.requeue(&job);
             }
         }
-        wake_released(&e, released);
+        wake_released(e, released);
+        // The in-flight entry follows the task to the step it runs next; without one
+        // (the engine is stopping and took it), the next step gets a task of its own.
+        let next = {
+            let mut attempts = lock(&e.shared.attempts);
+            let entry = attempts.remove(&(job.clone(), step.clone()));
+            match (next, entry) {
+                (Some(n), Some((_, handle))) => {
+                    attempts.insert((job.clone(), n.step.clone()), (n.attempt, handle));
+                    Some(n)
+                }
+                (Some(n), None) => {
+                    drop(attempts);
+                    spawn_attempt(e, n.d, n.rec, n.step, n.attempt);
+                    None
+                }
+                (None, _) => None,
+            }
+        };
         // The second write of a resolution: from the outcome as recorded (nothing when
         // it was discarded), so it is the same code a restart repairs with.
-        if resolves && let Err(err) = super::resolves::complete_resolutions(&e, &job).await {
+        if resolves && let Err(err) = super::resolves::complete_resolutions(e, &job).await {
             tracing::warn!(job, step, error = %err, "ending the resolved jobs failed; an engine start completes it");
         }
-    };
-    let handle = tokio::spawn(attempt_task.instrument(span));
-    lock(&engine.shared.attempts).insert(key, (attempt, handle));
+        next
+    }
 }
 
 /// The `mode` of a `step.attempt` span.

@@ -457,7 +457,8 @@ pub fn apply(record: &mut JobRecord, actions: &[Action], commit: &str) -> Applie
                     match s.state.apply(event.clone()) {
                         Ok(next) => {
                             if let StepState::AwaitingApproval { request } = &s.state {
-                                out.cancel_approvals.push((request.clone(), reason.to_string()));
+                                out.cancel_approvals
+                                    .push((request.clone(), reason.to_string()));
                             }
                             let detail = format!("{} → {}: {reason}", s.state.name(), next.name());
                             s.state = next;
