@@ -1,6 +1,7 @@
-//! Jobs waiting for a slot: every job finishes when limits are tight, and a finished
-//! step wakes only the waiters its slot can help — not every waiting job (a thundering
-//! herd that made each step reconcile all of them).
+//! Dispatch: jobs waiting for a slot (every job finishes when limits are tight, and a
+//! finished step wakes only the waiters its slot can help — not every waiting job, a
+//! thundering herd that made each step reconcile all of them), and chains of steps run in
+//! one task (stopping the engine mid-chain returns the running step, durably).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,12 +9,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use george::prelude::*;
 use george::provider::{AssistantMessage, ToolCall, Usage};
+use george::state::StepState;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// Reports success at once.
-#[derive(Debug)]
-struct Instant;
+/// Reports success at once (after `delay`).
+#[derive(Debug, Default)]
+struct Instant {
+    delay: Duration,
+}
 
 #[async_trait]
 impl Provider for Instant {
@@ -21,6 +25,7 @@ impl Provider for Instant {
         "instant"
     }
     async fn complete(&self, _req: ChatRequest) -> george::Result<ChatResponse> {
+        tokio::time::sleep(self.delay).await;
         Ok(ChatResponse::new(
             AssistantMessage {
                 content: None,
@@ -83,7 +88,7 @@ async fn run_all(jobs: usize, steps: usize, max_running: usize, a_limit: Option<
         Arc::new(repo(jobs, steps, a_limit)),
     )
     .max_running(max_running)
-    .provider("default", Arc::new(Instant))
+    .provider("default", Arc::new(Instant::default()))
     .build()
     .expect("engine");
     engine.start().await.expect("start");
@@ -122,4 +127,70 @@ async fn every_job_finishes_when_engine_and_agent_limits_both_bind() {
     // engine slot wait again on the agent, and pass the slot on to jobs of `b`.
     run_all(30, 4, 3, Some(1)).await;
     run_all(12, 3, 1, Some(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_mid_chain_returns_the_running_step_and_a_restart_finishes_the_job() {
+    let store = Arc::new(InMemoryStateStore::new());
+    let git = Arc::new(repo(1, 30, None));
+    let build = || {
+        Engine::builder(store.clone(), git.clone())
+            .provider(
+                "default",
+                Arc::new(Instant {
+                    delay: Duration::from_millis(5),
+                }),
+            )
+            .build()
+            .expect("engine")
+    };
+    let engine = build();
+    engine.start().await.expect("start");
+    let h = engine.spawn();
+    // Let the chain get a few steps in (each step's task goes on with the next one).
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        let done = engine.job("j0").await.expect("read").map_or(0, |rec| {
+            rec.steps
+                .iter()
+                .filter(|s| s.state == StepState::Succeeded)
+                .count()
+        });
+        if done >= 5 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the chain did not advance"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    h.shutdown().await;
+    // Nothing is left running: the step the chain was on is `Ready` again, in the store.
+    let rec = store.get_job("j0").await.expect("read").expect("stored");
+    let running: Vec<_> = rec
+        .steps
+        .iter()
+        .filter(|s| matches!(s.state, StepState::Running { .. }))
+        .map(|s| s.id.to_string())
+        .collect();
+    assert!(
+        running.is_empty(),
+        "still running after shutdown: {running:?}"
+    );
+    assert!(rec.status != JobStatus::Succeeded, "stopped before the end");
+    let events = store.events("j0", 0, 10_000).await.expect("events");
+    assert!(
+        events.iter().any(|e| e.action == "step.interrupted"),
+        "the interrupted step is in the log"
+    );
+    // A new engine on the same store finishes the job.
+    let again = build();
+    again.start().await.expect("start");
+    let h = again.spawn();
+    assert_eq!(
+        again.wait_finished("j0", LIMIT).await.expect("finishes"),
+        JobStatus::Succeeded
+    );
+    h.shutdown().await;
 }
