@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use george::prelude::*;
-use george::provider::{AssistantMessage, ToolCall, Usage};
+use george::scripted::tool_call;
 use george::state::StepState;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -26,17 +26,10 @@ impl Provider for Instant {
     }
     async fn complete(&self, _req: ChatRequest) -> george::Result<ChatResponse> {
         tokio::time::sleep(self.delay).await;
-        Ok(ChatResponse::new(
-            AssistantMessage {
-                content: None,
-                tool_calls: vec![ToolCall {
-                    id: "c".into(),
-                    name: "report_success".into(),
-                    arguments: serde_json::json!({"summary": "ok", "outputs": {}}),
-                    provider_metadata: None,
-                }],
-            },
-            Usage::default(),
+        Ok(tool_call(
+            "c",
+            "report_success",
+            serde_json::json!({"summary": "ok", "outputs": {}}),
         ))
     }
 }

@@ -316,10 +316,30 @@ pub async fn run_event(
         )));
     }
     let run = engine.spawn();
-    let feature = engine.wait_finished(FEATURE, timeout).await?;
-    let watch = engine.wait_finished(WATCH, timeout).await?;
-    let incident = engine.wait_finished(INCIDENT, timeout).await?;
+    let waited = async {
+        Ok::<_, george::Error>((
+            engine.wait_finished(FEATURE, timeout).await?,
+            engine.wait_finished(WATCH, timeout).await?,
+            engine.wait_finished(INCIDENT, timeout).await?,
+        ))
+    }
+    .await;
     run.shutdown().await;
+    let (feature, watch, incident) = match waited {
+        Ok(ends) => ends,
+        Err(e) => {
+            // What each job did, and what the agents were told, to see where it stopped.
+            for job in [FEATURE, WATCH, INCIDENT] {
+                eprintln!("\nTimeline of job {job} (it did not end in time):");
+                for line in timeline(&engine, job).await.unwrap_or_default() {
+                    eprintln!("  {line}");
+                }
+            }
+            eprintln!("\nagent calls: {:#?}", agents.calls());
+            eprintln!("script mismatches: {:#?}", agents.failures());
+            return Err(e);
+        }
+    };
     Ok((
         engine,
         Report {

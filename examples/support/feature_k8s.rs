@@ -23,7 +23,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -147,16 +146,7 @@ pub fn render_deployment(
 /// The `app` repository at `main`: the head, the chart, the values and the code (every
 /// `app/*.py`); `None` while git cannot say.
 fn app_at_main(app: &Path) -> Option<(String, String, String, String)> {
-    let run = |args: &[&str]| {
-        let o = Command::new("git")
-            .args(args)
-            .current_dir(app)
-            .output()
-            .ok()?;
-        o.status
-            .success()
-            .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
-    };
+    let run = |args: &[&str]| super::support::git_output(app, args);
     let head = run(&["rev-parse", "main"])?;
     let show = |path: &str| run(&["show", &format!("{}:{path}", head.trim())]);
     let mut code = String::new();

@@ -234,9 +234,10 @@ pub fn agents_for(rollout: Rollout) -> Agents {
     s.insert("fix", Box::new(|t: &Turn| match t.turn {
         0 => call("ops_journal", json!({})),
         1 => {
-            let open = open_jobs(t.last, "investigate-rollout");
-            if open.is_empty() {
-                return Err(format!("the journal should show the detector's job: {}", t.last));
+            // The detector polls on its own clock: when this step saw the stuck rollout
+            // first, its job is not in the journal yet, and the fix waits for it.
+            if open_jobs(t.last, "investigate-rollout").is_empty() {
+                return defer(1, "the detector has not opened its investigation yet");
             }
             call("app_commit", json!({
                 "message": "darwin-store chart: pass the database settings to the container",

@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,16 +118,7 @@ pub fn render_podinfo(values: &str, namespace: &str) -> Result<Value, String> {
 
 /// The `app` repository's `main` head and `values.yaml` there.
 fn app_head(app: &Path) -> Option<(String, String)> {
-    let run = |args: &[&str]| {
-        let o = Command::new("git")
-            .args(args)
-            .current_dir(app)
-            .output()
-            .ok()?;
-        o.status
-            .success()
-            .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
-    };
+    let run = |args: &[&str]| super::support::git_output(app, args);
     Some((
         run(&["rev-parse", "main"])?,
         run(&["show", &format!("main:{VALUES}")])?,

@@ -45,6 +45,19 @@ pub struct Scenario {
 
 /// Runs `git args` in `dir` (a fixed example identity, `main` as the first branch) and
 /// returns its standard output; panics when git fails.
+/// `git <args>` in `dir`: its standard output, or `None` when git fails (a read that a
+/// loop retries, where a panic would be wrong).
+pub fn git_output(dir: &Path, args: &[&str]) -> Option<String> {
+    let o = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .ok()?;
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args([
