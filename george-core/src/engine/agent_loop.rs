@@ -5,7 +5,7 @@
 use tracing::Instrument as _;
 
 use super::agent_outcome::json_len;
-use super::attempt::{AttemptCtx, AttemptReport, Outcome, clip, fail};
+use super::attempt::{AttemptCtx, AttemptReport, Outcome, clip, clip_json, fail};
 use super::prompt::{self, REPORT_SUCCESS};
 use super::targets;
 use crate::children::ORDER_JOB;
@@ -277,11 +277,7 @@ impl AttemptCtx<'_> {
                                 r.events.push(self.event(
                                     &actor,
                                     EventAction::OutcomeReported,
-                                    format!(
-                                        "{}: {}",
-                                        call.name,
-                                        clip(&call.arguments.to_string(), 200)
-                                    ),
+                                    format!("{}: {}", call.name, clip_json(&call.arguments, 200)),
                                 ));
                                 outcome = Some(o);
                                 ("recorded".to_string(), false)
@@ -299,7 +295,7 @@ impl AttemptCtx<'_> {
                         format!(
                             "{}({}) → {}",
                             call.name,
-                            clip(&call.arguments.to_string(), 100),
+                            clip_json(&call.arguments, 100),
                             clip(&content, 100)
                         ),
                     ));
@@ -354,7 +350,7 @@ impl AttemptCtx<'_> {
                                 format!(
                                     "{}({}) → {}",
                                     call.name,
-                                    clip(&call.arguments.to_string(), 100),
+                                    clip_json(&call.arguments, 100),
                                     clip(&out.content, 100)
                                 ),
                             ));

@@ -125,6 +125,21 @@ impl AttemptCtx<'_> {
 /// The size of `m` as JSON, in bytes, counted without building the text.
 /// The length of `m` as JSON, in bytes (what the transcript cap counts).
 pub(super) fn json_len(m: &Message) -> usize {
+    // A user message (the step's instructions, often long) is counted without
+    // serializing it: the envelope's length is known, the text's is its escaped length.
+    if let Message::User { content } = m {
+        static ENVELOPE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let envelope = *ENVELOPE.get_or_init(|| {
+            serialized_len(&Message::User {
+                content: String::new(),
+            })
+        });
+        return envelope + escaped_len(content);
+    }
+    serialized_len(m)
+}
+
+fn serialized_len(m: &Message) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -138,4 +153,56 @@ pub(super) fn json_len(m: &Message) -> usize {
     let mut c = Count(0);
     let _ = serde_json::to_writer(&mut c, m);
     c.0
+}
+
+/// The bytes `s` takes inside a JSON string as `serde_json` writes it (quotes not
+/// counted): `"` and `\\` and `\b \f \n \r \t` take two, other control characters six
+/// (`\u00XX`), everything else as in UTF-8.
+fn escaped_len(s: &str) -> usize {
+    s.len()
+        + s.bytes()
+            .map(|b| match b {
+                b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
+                0x00..=0x1f => 5,
+                _ => 0,
+            })
+            .sum::<usize>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_message_is_counted_as_serde_json_writes_it() {
+        for content in [
+            "",
+            "plain text",
+            "quotes \" and \\ backslashes",
+            "lines\nand\ttabs\r\u{8}\u{c}",
+            "control \u{1} \u{1f} \u{7f}",
+            "unicode: é ✓ 🚀 and </script>",
+        ] {
+            let m = Message::User {
+                content: content.to_string(),
+            };
+            assert_eq!(json_len(&m), serialized_len(&m), "{content:?}");
+        }
+    }
+
+    #[test]
+    fn clipped_json_is_the_clip_of_the_whole_text() {
+        use super::super::attempt::{clip, clip_json};
+        let long =
+            serde_json::json!({"path": "a".repeat(500), "n": [1, 2, 3], "s": "é✓🚀".repeat(90)});
+        for v in [
+            serde_json::json!({}),
+            serde_json::json!({"summary": "ok", "outputs": {}}),
+            long,
+        ] {
+            for n in [0, 1, 10, 100, 200, 10_000] {
+                assert_eq!(clip_json(&v, n), clip(&v.to_string(), n), "{n}");
+            }
+        }
+    }
 }

@@ -35,7 +35,9 @@ pub struct EngineConfig {
     pub id: String,
     /// The Git reference to follow (default `main`).
     pub reference: String,
-    /// Maximum step attempts running at once in this engine (default 64).
+    /// Maximum step attempts running at once in this engine (default 64). A ready step
+    /// over this limit (or its job's, agent's or target's) waits; a finished attempt's
+    /// slot goes first to its own job's next step, then to the oldest waiter it can help.
     pub max_running: usize,
     /// Lease length for a running attempt, in ms (default 30,000); renewed at a third.
     pub lease_ms: u64,
