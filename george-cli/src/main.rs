@@ -27,6 +27,11 @@ mod validate;
 
 use ops::Output;
 
+/// The process's allocator: mimalloc unless built without the `mimalloc` feature.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The exit code for invalid manifests.
 const EXIT_INVALID: u8 = 1;
 /// The exit code for a usage, I/O or configuration error.
