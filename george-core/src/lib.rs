@@ -55,6 +55,7 @@ pub mod clock;
 pub mod conformance;
 pub mod error;
 pub mod events;
+mod fastmap;
 pub mod git;
 pub mod human;
 pub mod manifest;

@@ -107,8 +107,11 @@ pub struct ChatRequest {
     pub model: String,
     /// The static system prompt (cacheable prefix).
     pub system: String,
-    /// The conversation so far.
-    pub messages: Vec<Message>,
+    /// The conversation so far. Shared with the engine's transcript of the attempt, so
+    /// a request does not copy the conversation (each turn of a long agent loop would
+    /// otherwise copy all of it); change it with [`ChatRequest::push`] or
+    /// [`Arc::make_mut`](std::sync::Arc::make_mut), which copy only while it is shared.
+    pub messages: std::sync::Arc<Vec<Message>>,
     /// Tools the model may call. Shared: the engine builds an attempt's list once and
     /// every request of the attempt's loop carries the same one.
     pub tools: std::sync::Arc<[ToolDefinition]>,
@@ -122,21 +125,27 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
-    /// A request for `model` with a system prompt and messages, no tools.
+    /// A request for `model` with a system prompt and messages (a `Vec<Message>`, or
+    /// an `Arc<Vec<Message>>` to share), no tools.
     pub fn new(
         model: impl Into<String>,
         system: impl Into<String>,
-        messages: Vec<Message>,
+        messages: impl Into<std::sync::Arc<Vec<Message>>>,
     ) -> Self {
         ChatRequest {
             model: model.into(),
             system: system.into(),
-            messages,
+            messages: messages.into(),
             tools: std::sync::Arc::new([]),
             max_tokens: None,
             temperature: None,
             context: None,
         }
+    }
+
+    /// Appends a message to the conversation (copying it first only if it is shared).
+    pub fn push(&mut self, message: Message) {
+        std::sync::Arc::make_mut(&mut self.messages).push(message);
     }
 
     /// Sets the context.
@@ -166,7 +175,7 @@ impl ChatRequest {
     /// The text of every user message, joined (handy in tests).
     pub fn user_text(&self) -> String {
         let mut out = String::new();
-        for m in &self.messages {
+        for m in self.messages.iter() {
             if let Message::User { content } = m {
                 out.push_str(content);
                 out.push('\n');

@@ -137,7 +137,7 @@ fn the_fixture_is_valid_and_defaults_are_applied() {
     assert_eq!(set.agents.len(), 1);
     assert_eq!(set.templates.len(), 1);
     let job = &set.jobs["scale-api"];
-    assert_eq!(job.path, "jobs/scale-api.yaml");
+    assert_eq!(&*job.path, "jobs/scale-api.yaml");
     assert_eq!(job.template.metadata.name, "scale");
     assert_eq!(job.params["replicas"], json!(4));
     assert_eq!(job.params["why"], json!("no reason given"));
@@ -256,7 +256,7 @@ fn names_missing_invalid_and_duplicate() {
     );
     assert!(e.message.contains("jobs/copy.yaml"), "{e}");
     // The first file (in path order) keeps the name.
-    assert_eq!(set.jobs["scale-api"].path, "jobs/copy.yaml");
+    assert_eq!(set.jobs["scale-api"].path.as_ref(), "jobs/copy.yaml");
     assert_eq!(set.errors.len(), 1);
 
     let set = load_with(&[("task-templates/again.yaml", TEMPLATE)]);
@@ -820,10 +820,10 @@ fn update_is_incremental_and_reports_changed_jobs() {
     );
     // Removing the owner of a duplicated name hands it to the other file.
     let mut set = load_with(&[("jobs/copy.yaml", JOB)]);
-    assert_eq!(set.jobs["scale-api"].path, "jobs/copy.yaml");
+    assert_eq!(set.jobs["scale-api"].path.as_ref(), "jobs/copy.yaml");
     let changed = set.update(vec![], &["jobs/copy.yaml".to_string()]);
     assert_eq!(changed.len(), 1);
-    assert_eq!(set.jobs["scale-api"].path, "jobs/scale-api.yaml");
+    assert_eq!(set.jobs["scale-api"].path.as_ref(), "jobs/scale-api.yaml");
     assert!(set.errors.is_empty());
 }
 

@@ -57,8 +57,8 @@ async fn sequential_tool_calls(stream: bool, chunk: Option<usize>) {
     assert_eq!(r1.stop_reason, StopReason::ToolUse);
     check_usage(&r1, 755, 0, 0, 84);
 
-    req.messages.push(Message::Assistant(r1.message.clone()));
-    req.messages.push(Message::Tool {
+    req.push(Message::Assistant(r1.message.clone()));
+    req.push(Message::Tool {
         tool_call_id: "toolu_REDACTED_1".into(),
         name: "add".into(),
         content: "7".into(),
@@ -80,8 +80,8 @@ async fn sequential_tool_calls(stream: bool, chunk: Option<usize>) {
     assert_eq!(r2.stop_reason, StopReason::ToolUse);
     check_usage(&r2, 852, 0, 0, 90);
 
-    req.messages.push(Message::Assistant(r2.message.clone()));
-    req.messages.push(Message::Tool {
+    req.push(Message::Assistant(r2.message.clone()));
+    req.push(Message::Tool {
         tool_call_id: "toolu_REDACTED_2".into(),
         name: "subtract".into(),
         content: "2".into(),
@@ -387,8 +387,8 @@ async fn tool_loop_requests_carry_cache_markers_and_error_results() {
     let p = provider(&server, false);
     let mut req = first_turn();
     let r1 = p.complete(req.clone()).await.expect("turn 1");
-    req.messages.push(Message::Assistant(r1.message));
-    req.messages.push(Message::Tool {
+    req.push(Message::Assistant(r1.message));
+    req.push(Message::Tool {
         tool_call_id: "toolu_REDACTED_1".into(),
         name: "add".into(),
         content: "the add tool failed".into(),

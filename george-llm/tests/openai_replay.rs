@@ -262,8 +262,8 @@ async fn llamacpp_tool_loop(chunk: Option<usize>) {
     assert_eq!(turn1.stop_reason, StopReason::ToolUse);
     assert_eq!(usage(&turn1), (1, 290, 0, 97, 0));
 
-    req.messages.push(Message::Assistant(turn1.message.clone()));
-    req.messages.push(Message::Tool {
+    req.push(Message::Assistant(turn1.message.clone()));
+    req.push(Message::Tool {
         tool_call_id: "call_REDACTED_1".into(),
         name: "subtract".into(),
         content: "-3".into(),

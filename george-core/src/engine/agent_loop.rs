@@ -59,10 +59,11 @@ impl AttemptCtx<'_> {
             },
         };
         let source = self.spec.instructions.as_deref().unwrap_or("");
-        let instructions = if template::has_syntax(source) {
+        // Text without template syntax is used as it is, not copied.
+        let instructions: std::borrow::Cow<'_, str> = if template::has_syntax(source) {
             let ctx = prompt::render_context(self.desired, self.record);
             match template::render_limited(source, &ctx, self.render) {
-                Ok(s) => s,
+                Ok(s) => s.into(),
                 Err(e) => {
                     return self.report(fail(
                         format!(
@@ -74,7 +75,7 @@ impl AttemptCtx<'_> {
                 }
             }
         } else {
-            source.to_string()
+            source.into()
         };
         let needs_approval = crate::policy::plans(
             self.spec.approval.required,
@@ -145,7 +146,7 @@ impl AttemptCtx<'_> {
             r.outcome = fail(why, false);
             return r;
         }
-        r.transcript.push(Message::User { content: user });
+        std::sync::Arc::make_mut(&mut r.transcript).push(Message::User { content: user });
         let context = RequestContext {
             job: self.record.name.clone(),
             step: self.spec.id.clone(),
@@ -200,7 +201,7 @@ impl AttemptCtx<'_> {
                     EventAction::LimitExceeded,
                     why.clone(),
                 ));
-                r.transcript.push(Message::Assistant(msg));
+                std::sync::Arc::make_mut(&mut r.transcript).push(Message::Assistant(msg));
                 r.outcome = fail(why, true);
                 return r;
             }
@@ -379,15 +380,18 @@ impl AttemptCtx<'_> {
                 });
             }
             let silent = msg.tool_calls.is_empty();
-            let start = r.transcript.len();
-            r.transcript.push(Message::Assistant(msg));
+            // The request of this turn is gone (the provider took it), so the
+            // transcript is not shared any more and is appended to in place.
+            let transcript = std::sync::Arc::make_mut(&mut r.transcript);
+            let start = transcript.len();
+            transcript.push(Message::Assistant(msg));
             if silent {
-                r.transcript.push(Message::User {
+                transcript.push(Message::User {
                     content: "Report the outcome of this step by calling one of the outcome tools; plain text is not read as an outcome.".into(),
                 });
             }
-            r.transcript.extend(results);
-            transcript_bytes += r.transcript[start..].iter().map(json_len).sum::<usize>();
+            transcript.extend(results);
+            transcript_bytes += transcript[start..].iter().map(json_len).sum::<usize>();
             if transcript_bytes > self.limits.max_transcript_bytes && outcome.is_none() {
                 let why = format!(
                     "the transcript reached {transcript_bytes} bytes, over the cap of {} \

@@ -122,8 +122,8 @@ impl AttemptCtx<'_> {
     }
 }
 
-/// The size of `m` as JSON, in bytes, counted without building the text.
-/// The length of `m` as JSON, in bytes (what the transcript cap counts).
+/// The length of `m` as JSON, in bytes (what the transcript cap counts), counted
+/// without building the text.
 pub(super) fn json_len(m: &Message) -> usize {
     // A user message (the step's instructions, often long) is counted without
     // serializing it: the envelope's length is known, the text's is its escaped length.

@@ -22,8 +22,9 @@ pub struct AttemptReport {
     pub outcome: Outcome,
     /// Tokens used.
     pub usage: Usage,
-    /// The conversation (empty for steps without a model).
-    pub transcript: Vec<Message>,
+    /// The conversation (empty for steps without a model). Shared with each model
+    /// request of the attempt and, once written, with the store's copy.
+    pub transcript: std::sync::Arc<Vec<Message>>,
     /// Events (tool calls, model calls) to append with the outcome.
     pub events: Vec<NewEvent>,
     /// The other jobs a success resolves (`report_success {resolves}`), checked.
@@ -102,7 +103,9 @@ pub(crate) struct AttemptCtx<'a> {
 /// agent spec (the entry keeps the spec it was built from, and a new spec at the same
 /// name replaces it), shared by every request of every attempt.
 #[derive(Default)]
-pub(crate) struct ToolLists(std::sync::Mutex<HashMap<String, [Option<ToolList>; 2]>>);
+pub(crate) struct ToolLists(
+    std::sync::Mutex<crate::fastmap::FastMap<String, [Option<ToolList>; 2]>>,
+);
 
 /// A built tool list and the agent spec it was built from.
 type ToolList = (Arc<AgentSpec>, Arc<[ToolDefinition]>);
@@ -194,7 +197,7 @@ impl AttemptCtx<'_> {
         AttemptReport {
             outcome,
             usage: Usage::default(),
-            transcript: Vec::new(),
+            transcript: Default::default(),
             events: Vec::new(),
             resolves: Vec::new(),
         }

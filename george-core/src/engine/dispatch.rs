@@ -106,7 +106,7 @@ async fn reconcile_inner(engine: &Engine, job: &str) -> Result<()> {
         let structural = actions
             .iter()
             .any(|a| matches!(a, Action::NewGeneration(_) | Action::Remove { .. }));
-        if structural && !synced && rec.commit != commit_id {
+        if structural && !synced && *rec.commit != *commit_id {
             // The record may come from an engine that has seen a newer commit than this
             // one: catch up with the branch before changing the job's definition, so
             // that engines behind never roll a job back to an older definition.

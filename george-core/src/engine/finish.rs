@@ -65,7 +65,7 @@ pub(super) async fn finish(
     let mut report = Some(Outcomes {
         outcome: report.outcome,
         usage: report.usage,
-        transcript: Arc::new(report.transcript),
+        transcript: report.transcript,
         events: report.events,
         resolves: report.resolves,
     });

@@ -42,14 +42,14 @@ pub(super) async fn load(
 
 /// The job's valid desired state, whether its manifest is invalid, and the commit. A
 /// child job's desired state is the one pinned when it was ordered.
-pub(super) fn desired_of(shared: &Shared, job: &str) -> (Option<DesiredJob>, bool, String) {
+pub(super) fn desired_of(shared: &Shared, job: &str) -> (Option<DesiredJob>, bool, Arc<str>) {
     match shared.desired.read() {
         Ok(d) => (
             d.set.jobs.get(job).or_else(|| d.children.get(job)).cloned(),
             d.set.invalid_job_names.contains(job),
-            d.commit.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
+            d.commit_id.clone(),
         ),
-        Err(_) => (None, true, String::new()),
+        Err(_) => (None, true, "".into()),
     }
 }
 

@@ -186,7 +186,7 @@ async fn run_attempt(e: &Engine, n: Next) -> Option<Next> {
                     if timeout.is_some_and(|t| started.elapsed() >= t) {
                         break AttemptReport {
                             outcome: Outcome::Failed { reason: format!("timed out after {} ms", spec.timeout_ms.unwrap_or(0)), retryable: true },
-                            usage: Default::default(), transcript: vec![], events: vec![], resolves: vec![],
+                            usage: Default::default(), transcript: Default::default(), events: vec![], resolves: vec![],
                         };
                     }
                     renewing = Some(Box::pin(renew(e, &job, &step, attempt)));

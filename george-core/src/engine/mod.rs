@@ -111,13 +111,16 @@ pub struct EngineStats {
 
 pub(crate) struct Desired {
     pub(crate) commit: Option<CommitId>,
+    /// `commit`'s id, shared (empty before the first sync): handed to every reconcile
+    /// without a copy.
+    pub(crate) commit_id: Arc<str>,
     pub(crate) set: ManifestSet,
     /// Last definitions of jobs removed from Git with `on_removal: keep`, so they can
     /// run to the end (kept in memory: after a restart such a job stays as it is).
-    pub(crate) retained: HashMap<String, crate::manifest::DesiredJob>,
+    pub(crate) retained: crate::fastmap::FastMap<String, crate::manifest::DesiredJob>,
     /// Desired states of the child jobs agents ordered ([sub-jobs](crate::children)),
     /// pinned to their parents' commits; rebuilt from the store on start.
-    pub(crate) children: HashMap<String, crate::manifest::DesiredJob>,
+    pub(crate) children: crate::fastmap::FastMap<String, crate::manifest::DesiredJob>,
     /// Whether `commit` is recorded in the store as the last reconciled commit (a
     /// failed write is retried by the next sync).
     pub(crate) recorded: bool,
@@ -130,7 +133,7 @@ type Slot = Arc<tokio::sync::Mutex<Option<Arc<JobRecord>>>>;
 /// The providers a [`ProviderFactory`] built, by (provider, base URL, key variable).
 pub(crate) struct ProviderCache {
     factory: Option<Arc<dyn ProviderFactory>>,
-    built: Mutex<HashMap<String, DynProvider>>,
+    built: Mutex<crate::fastmap::FastMap<String, DynProvider>>,
 }
 
 impl ProviderCache {
@@ -154,21 +157,21 @@ impl ProviderCache {
     }
 }
 /// In-flight attempts by (job, step): the attempt number and its task.
-type InFlight = HashMap<(String, String), (u32, JoinHandle<()>)>;
+type InFlight = crate::fastmap::FastMap<(String, String), (u32, JoinHandle<()>)>;
 
 #[derive(Default)]
 pub(crate) struct Slots {
     pub(crate) total: usize,
-    pub(crate) per_agent: HashMap<String, usize>,
-    pub(crate) per_job: HashMap<String, usize>,
+    pub(crate) per_agent: crate::fastmap::FastMap<String, usize>,
+    pub(crate) per_job: crate::fastmap::FastMap<String, usize>,
     /// Running steps per target key that count against a `concurrency: {key: target}`
     /// limit ([`targets`](self::targets)).
-    pub(crate) per_target: HashMap<String, usize>,
+    pub(crate) per_target: crate::fastmap::FastMap<String, usize>,
     /// The target key each such running step holds, by (job, step).
-    pub(crate) target_held: HashMap<(String, String), String>,
+    pub(crate) target_held: crate::fastmap::FastMap<(String, String), String>,
     /// Per target key, the running steps of other engines that hold it and when that
     /// was read from the store (see `targets::refresh_foreign`).
-    pub(crate) foreign: HashMap<String, (usize, u64)>,
+    pub(crate) foreign: crate::fastmap::FastMap<String, (usize, u64)>,
     /// Jobs waiting for a slot, by the limit that stopped them.
     pub(crate) waiting: waiters::Waiters,
 }
@@ -193,7 +196,7 @@ pub(crate) struct Shared {
     /// The manifest set at a commit other than the current one, last loaded to resolve
     /// a child pinned to it.
     pub(crate) pinned: Mutex<Option<(String, Arc<ManifestSet>)>>,
-    pub(crate) cache: Mutex<HashMap<String, Slot>>,
+    pub(crate) cache: Mutex<crate::fastmap::FastMap<String, Slot>>,
     pub(crate) queue: Mutex<WorkQueue>,
     pub(crate) wake: Notify,
     pub(crate) slots: Mutex<Slots>,

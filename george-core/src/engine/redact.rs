@@ -35,8 +35,10 @@ pub(super) fn redact_report(secrets: &KnownSecrets, report: &mut AttemptReport) 
     if secrets.is_empty() {
         return;
     }
-    for m in &mut report.transcript {
-        redact_message(secrets, m);
+    if !report.transcript.is_empty() {
+        for m in std::sync::Arc::make_mut(&mut report.transcript) {
+            redact_message(secrets, m);
+        }
     }
     for e in &mut report.events {
         secrets.redact_in_place(&mut e.detail);

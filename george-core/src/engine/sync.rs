@@ -35,6 +35,7 @@ pub(super) async fn sync(shared: &Shared, engine: &Engine) -> Result<Option<Comm
             keys.extend(lock(&shared.cache).keys().cloned());
             if let Ok(mut d) = shared.desired.write() {
                 d.set = set;
+                d.commit_id = head.0.as_str().into();
                 d.commit = Some(head.clone());
             }
             keys
@@ -69,7 +70,7 @@ pub(super) async fn sync(shared: &Shared, engine: &Engine) -> Result<Option<Comm
                 .jobs
                 .iter()
                 .filter(|(_, j)| {
-                    removed.contains(&j.path)
+                    removed.iter().any(|p| **p == *j.path)
                         && j.job.spec.on_removal == crate::model::RemovalPolicy::Keep
                 })
                 .map(|(n, j)| (n.clone(), j.clone()))
@@ -89,6 +90,7 @@ pub(super) async fn sync(shared: &Shared, engine: &Engine) -> Result<Option<Comm
             for n in readded {
                 d.retained.remove(&n);
             }
+            d.commit_id = head.0.as_str().into();
             d.commit = Some(head.clone());
             for e in d.set.errors.iter().filter(|e| changed.contains(&e.path)) {
                 tracing::warn!(error = %e, "invalid manifest");

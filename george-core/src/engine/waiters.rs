@@ -13,7 +13,7 @@
 //! now, or has nothing to start) passes it on: [`Waiters::due_engine`] is asked again
 //! after every reconcile, and wakes the next one while a slot is free.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 /// The limit a waiting job was stopped by.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,10 +32,10 @@ pub(crate) enum Gate {
 #[derive(Debug, Default)]
 pub(crate) struct Waiters {
     engine: VecDeque<String>,
-    engine_set: HashSet<String>,
+    engine_set: crate::fastmap::FastSet<String>,
     job: BTreeSet<String>,
-    agent: HashMap<String, BTreeSet<String>>,
-    target: HashMap<String, BTreeSet<String>>,
+    agent: crate::fastmap::FastMap<String, BTreeSet<String>>,
+    target: crate::fastmap::FastMap<String, BTreeSet<String>>,
 }
 
 impl Waiters {

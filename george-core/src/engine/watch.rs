@@ -5,7 +5,6 @@
 //! the broadcast channel: with many jobs running, a broadcast receiver wakes (a thread
 //! switch, a futex call) for each of them.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -16,7 +15,7 @@ use super::lock;
 /// Jobs someone waits for, each with the [`Notify`] its waiters share and their count.
 #[derive(Default)]
 pub(crate) struct Watchers {
-    map: Mutex<HashMap<String, (Arc<Notify>, usize)>>,
+    map: Mutex<crate::fastmap::FastMap<String, (Arc<Notify>, usize)>>,
     /// Waiters registered (any job): `notify` returns without locking when 0.
     waiting: AtomicUsize,
 }

@@ -83,7 +83,7 @@ pub struct Loaded<T> {
 #[derive(Debug, Clone)]
 pub struct DesiredJob {
     /// Repository-relative path of the Job manifest.
-    pub path: String,
+    pub path: Arc<str>,
     /// The Job.
     pub job: Arc<Job>,
     /// Its template.

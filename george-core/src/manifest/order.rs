@@ -75,7 +75,7 @@ impl ManifestSet {
             h.write_u64(self.agents.get(agent).map_or(0, |a| a.hash));
         }
         Ok(DesiredJob {
-            path: path.to_string(),
+            path: path.into(),
             job: Arc::new(job),
             template: Arc::clone(&t.value),
             params: Arc::new(resolved),

@@ -201,7 +201,7 @@ pub(super) fn mark_jobs_of(idx: &ManifestIndex, name: &str, dirty: &mut Dirty) {
 /// What the reconciler sees of a job name: its desired hash and path, or whether it is invalid.
 fn job_state(set: &ManifestSet, name: &str) -> (Option<(u64, String)>, bool) {
     (
-        set.jobs.get(name).map(|j| (j.hash, j.path.clone())),
+        set.jobs.get(name).map(|j| (j.hash, j.path.to_string())),
         set.invalid_job_names.contains(name),
     )
 }
@@ -245,7 +245,7 @@ fn check_job(
                 h.write_u64(set.agents.get(agent).map_or(0, |a| a.hash));
             }
             Some(DesiredJob {
-                path: path.to_string(),
+                path: path.into(),
                 job: Arc::clone(job),
                 template: Arc::clone(&template.value),
                 params: Arc::new(params),

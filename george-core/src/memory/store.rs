@@ -1,6 +1,6 @@
 //! [`InMemoryStateStore`]: a [`StateStore`] in a `Mutex`, whose clones share state.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -12,7 +12,7 @@ use crate::store::{Claim, Compaction};
 use crate::store::{JobWrite, StateStore, TranscriptKey};
 
 /// One job's transcripts by (step, attempt).
-type JobTranscripts = HashMap<(String, u32), Arc<Vec<Message>>>;
+type JobTranscripts = crate::fastmap::FastMap<(String, u32), Arc<Vec<Message>>>;
 
 /// A [`StateStore`] kept in memory.
 ///
@@ -48,8 +48,8 @@ struct Inner {
     jobs: BTreeMap<Box<str>, Box<StoredJob>>,
     approvals: BTreeMap<String, ApprovalRequest>,
     /// Transcripts by job, then by (step, attempt): compaction touches one job only.
-    transcripts: HashMap<String, JobTranscripts>,
-    meta: HashMap<String, String>,
+    transcripts: crate::fastmap::FastMap<String, JobTranscripts>,
+    meta: crate::fastmap::FastMap<String, String>,
 }
 
 /// A job and its event log. The log's entry `i` has sequence number `i + 1`, and

@@ -85,7 +85,7 @@ impl JobDefinition {
     /// The definition of `d`.
     pub fn of(d: &DesiredJob) -> Self {
         JobDefinition {
-            path: d.path.clone(),
+            path: d.path.to_string(),
             template: d.template.metadata.name.clone(),
             spec_hash: d.hash,
             steps: d.step_ids.clone(),

@@ -1,6 +1,6 @@
 //! A de-duplicating work queue with delayed requeues (client-go / kube-runtime style).
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 /// Keys waiting to be reconciled.
 ///
@@ -11,11 +11,11 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 #[derive(Debug, Default)]
 pub struct WorkQueue {
     ready: VecDeque<String>,
-    queued: HashSet<String>,
-    processing: HashSet<String>,
-    dirty: HashSet<String>,
+    queued: crate::fastmap::FastSet<String>,
+    processing: crate::fastmap::FastSet<String>,
+    dirty: crate::fastmap::FastSet<String>,
     delayed: BTreeSet<(u64, String)>,
-    delay_of: HashMap<String, u64>,
+    delay_of: crate::fastmap::FastMap<String, u64>,
 }
 
 impl WorkQueue {

@@ -32,7 +32,7 @@ use super::wire::{
 pub fn build(req: &ChatRequest) -> GenerateContentRequest {
     // Gemini's own ids of earlier calls, to echo in their responses.
     let mut gemini_ids: HashMap<&str, String> = HashMap::new();
-    for m in &req.messages {
+    for m in req.messages.iter() {
         if let Message::Assistant(a) = m {
             for call in &a.tool_calls {
                 if let Some(id) = metadata(call, "id") {
@@ -42,7 +42,7 @@ pub fn build(req: &ChatRequest) -> GenerateContentRequest {
         }
     }
     let mut contents: Vec<Content> = Vec::new();
-    for m in &req.messages {
+    for m in req.messages.iter() {
         let (role, parts) = match m {
             Message::User { content } => ("user", vec![text_part(content)]),
             Message::Assistant(a) => {

@@ -33,7 +33,7 @@ impl Assembly {
     /// An empty answer to `request` (whose tool call ids the new ones must not reuse).
     pub fn new(request: &ChatRequest) -> Self {
         let mut used_ids = HashSet::new();
-        for m in &request.messages {
+        for m in request.messages.iter() {
             match m {
                 Message::Assistant(a) => used_ids.extend(a.tool_calls.iter().map(|c| c.id.clone())),
                 Message::Tool { tool_call_id, .. } => {

@@ -130,7 +130,7 @@ pub(crate) fn build_request<'a>(
             content: &req.system,
         });
     }
-    for m in &req.messages {
+    for m in req.messages.iter() {
         messages.push(match m {
             Message::User { content } => WireMessage::User { content },
             Message::Assistant(a) => {

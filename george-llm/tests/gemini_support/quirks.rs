@@ -39,14 +39,14 @@ async fn parallel_calls_ids_signatures_and_error_results_round_trip() {
     assert_eq!(first.message.tool_calls[1].provider_metadata, None);
 
     let mut req = ask("read both");
-    req.messages.push(Message::Assistant(first.message.clone()));
-    req.messages.push(Message::Tool {
+    req.push(Message::Assistant(first.message.clone()));
+    req.push(Message::Tool {
         tool_call_id: "fc-1".into(),
         name: "read".into(),
         content: "{\"bytes\": 3}".into(),
         is_error: false,
     });
-    req.messages.push(Message::Tool {
+    req.push(Message::Tool {
         tool_call_id: "call_0".into(),
         name: "read".into(),
         content: "no such file".into(),
@@ -75,7 +75,7 @@ async fn generated_ids_stay_unique_in_the_conversation() {
     let call = json!([{"functionCall": {"name": "f", "args": {}}}]);
     let server = ReplayServer::start(vec![reply(answer(call, "STOP"))]).await;
     let mut req = ask("go");
-    req.messages.push(Message::Assistant(
+    req.push(Message::Assistant(
         george_core::provider::AssistantMessage {
             content: None,
             tool_calls: vec![george_core::provider::ToolCall {
@@ -86,7 +86,7 @@ async fn generated_ids_stay_unique_in_the_conversation() {
             }],
         },
     ));
-    req.messages.push(Message::Tool {
+    req.push(Message::Tool {
         tool_call_id: "call_0".into(),
         name: "f".into(),
         content: "1".into(),
