@@ -41,7 +41,7 @@ fn app(rt: &Runtime) -> axum::Router {
         let store = Arc::new(InMemoryStateStore::new());
         for i in 0..JOBS {
             let mut job = sample_job(&format!("job-{i:05}"));
-            job.template = format!("template-{}", i % 7);
+            job.template = format!("template-{}", i % 7).into();
             job.status = STATUSES[i % STATUSES.len()];
             job.created_at_ms = 1_790_000_000_000 + i as u64 * 1000;
             job.updated_at_ms = job.created_at_ms + (i as u64 * 7919) % 100_000;

@@ -120,7 +120,7 @@ async fn create(store: &dyn StateStore, name: &str, transcript: Option<Vec<Messa
 
 fn transcript_key(job: &str) -> TranscriptKey {
     TranscriptKey {
-        job: job.to_string(),
+        job: job.into(),
         step: "plan".into(),
         attempt: 2,
     }

@@ -226,14 +226,11 @@ async fn a_commit_touching_one_of_1000_job_files_reconciles_one_job() {
         "{reconciles} reconciles for one changed job of {JOBS}"
     );
     let untouched = e.job(&job_name(7)).await.unwrap().unwrap();
-    assert_eq!(
-        (untouched.generation, untouched.commit.as_str()),
-        (1, c1.as_str())
-    );
+    assert_eq!((untouched.generation, &*untouched.commit), (1, c1.as_str()));
 
     // The new generation names the new commit, in the record and in the events.
     let rec = e.job(&name).await.unwrap().unwrap();
-    assert_eq!(rec.commit, c2.as_str());
+    assert_eq!(&*rec.commit, c2.as_str());
     let events = e.events(&name).await.unwrap();
     let new_gen = events
         .iter()

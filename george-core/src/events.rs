@@ -213,9 +213,62 @@ pub fn engine_actor() -> std::sync::Arc<str> {
     ENGINE.clone()
 }
 
+/// Formats an event's detail into a string of exactly its length: one allocation.
+///
+/// `format!` starts small and grows (a detail such as `pending → ready: dependencies
+/// succeeded` took four allocations), and the in-memory store then shrinks the text to
+/// a `Box<str>`; measuring first costs less than either. Used through [`detail!`].
+pub(crate) fn format_exact(args: std::fmt::Arguments<'_>) -> String {
+    use std::fmt::Write as _;
+    if let Some(s) = args.as_str() {
+        return s.to_owned();
+    }
+    struct Count(usize);
+    impl std::fmt::Write for Count {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    let _ = n.write_fmt(args);
+    let mut out = String::with_capacity(n.0);
+    let _ = out.write_fmt(args);
+    out
+}
+
+/// `format!` for event details, allocating once ([`format_exact`]).
+macro_rules! detail {
+    ($($arg:tt)*) => {
+        $crate::events::format_exact(format_args!($($arg)*))
+    };
+}
+pub(crate) use detail;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_detail_is_formatted_to_its_exact_length() {
+        let reason = "dependencies succeeded";
+        let cases = [
+            detail!("{} → {}: {reason}", "pending", "ready"),
+            detail!("plain text"),
+            detail!("{}", ""),
+            detail!("{:>6}|{:.2}|{:?}", 42, 1.0f64 / 3.0, "q\"n"),
+        ];
+        let expected = [
+            format!("{} → {}: {reason}", "pending", "ready"),
+            "plain text".to_string(),
+            String::new(),
+            format!("{:>6}|{:.2}|{:?}", 42, 1.0f64 / 3.0, "q\"n"),
+        ];
+        for (got, want) in cases.iter().zip(&expected) {
+            assert_eq!(got, want);
+            assert_eq!(got.capacity(), want.len(), "{want:?}");
+        }
+    }
 
     #[test]
     fn strings_round_trip_and_are_distinct() {

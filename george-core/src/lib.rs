@@ -68,6 +68,7 @@ pub mod provider;
 pub mod state;
 pub mod store;
 pub mod template;
+mod text;
 pub mod tool;
 
 pub use error::{Error, ErrorKind, Result, RetryStatus};

@@ -14,10 +14,10 @@ use crate::state::{ApprovalRequest, Event, JobRecord, NewEvent};
 /// Identifies the transcript of one step attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TranscriptKey {
-    /// The job.
-    pub job: String,
-    /// The step.
-    pub step: String,
+    /// The job (shared with the record's name where the engine has one).
+    pub job: std::sync::Arc<str>,
+    /// The step (shared with the record's step id).
+    pub step: std::sync::Arc<str>,
     /// The attempt (1-based).
     pub attempt: u32,
 }

@@ -166,7 +166,7 @@ async fn an_attempt_of_a_dead_engine_is_taken_over_when_its_lease_expires() {
         name: "j".into(),
         generation: 1,
         spec_hash: 0,
-        commit: String::new(),
+        commit: "".into(),
         path: "jobs/j.yaml".into(),
         template: "t".into(),
         status: JobStatus::Running,

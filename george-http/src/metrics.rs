@@ -113,7 +113,7 @@ async fn scrape(state: &AppState) -> ApiResult<String> {
                 "unknown".to_string(),
             );
             let (agent, provider, model) = models
-                .get(&(j.template.clone(), s.id.to_string()))
+                .get(&(j.template.to_string(), s.id.to_string()))
                 .unwrap_or(&unknown)
                 .clone();
             let base: Labels = vec![("agent", agent), ("provider", provider), ("model", model)];
@@ -160,7 +160,7 @@ async fn scrape(state: &AppState) -> ApiResult<String> {
     let levels = crate::metrics_steps::levels(e);
     let template_of: HashMap<&str, &str> = jobs
         .iter()
-        .map(|j| (j.name.as_str(), j.template.as_str()))
+        .map(|j| (j.name.as_str(), &*j.template))
         .collect();
     let mut by_policy = std::collections::HashSet::new();
     for r in &approvals {

@@ -82,10 +82,10 @@ pub(crate) fn register(
     // (template) → (succeeded steps, of which without a human decision)
     let mut autonomy: HashMap<&str, (u64, u64)> = HashMap::new();
     for j in jobs {
-        let level = levels.get(&j.template).copied().unwrap_or("unknown");
+        let level = levels.get(&*j.template).copied().unwrap_or("unknown");
         let job_labels = |extra: Option<&str>| {
             let mut l: Labels = vec![
-                ("template", j.template.clone()),
+                ("template", j.template.to_string()),
                 ("autonomy", level.to_string()),
             ];
             if let Some(o) = extra {
@@ -107,7 +107,7 @@ pub(crate) fn register(
         }
         for s in &j.steps {
             let mode = modes
-                .get(&(j.template.clone(), s.id.to_string()))
+                .get(&(j.template.to_string(), s.id.to_string()))
                 .copied()
                 .unwrap_or("unknown");
             by_mode
@@ -123,12 +123,12 @@ pub(crate) fn register(
             };
             finished
                 .get_or_create(&vec![
-                    ("template", j.template.clone()),
+                    ("template", j.template.to_string()),
                     ("outcome", outcome.to_string()),
                 ])
                 .inc();
             if outcome == "succeeded" {
-                let e = autonomy.entry(j.template.as_str()).or_default();
+                let e = autonomy.entry(&*j.template).or_default();
                 e.0 += 1;
                 let approved_alone = s
                     .approved

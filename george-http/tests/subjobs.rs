@@ -16,7 +16,7 @@ fn record(name: &str) -> JobRecord {
         generation: 1,
         spec_hash: 1,
         commit: "0123456789abcdef".into(),
-        path: format!("jobs/{name}.yaml"),
+        path: format!("jobs/{name}.yaml").into(),
         template: "t".into(),
         status: JobStatus::Succeeded,
         removed: false,

@@ -175,25 +175,24 @@ impl AttemptCtx<'_> {
                 }
             };
             r.usage.add(&resp.usage);
-            r.events.push(self.event(
-                &actor,
-                EventAction::ModelResponded,
-                format!(
-                    "{} tool call(s), {} in ({} cached) / {} out tokens, ${:.6}{}",
-                    resp.message.tool_calls.len(),
-                    resp.usage.input_tokens
-                        + resp.usage.cache_read_tokens
-                        + resp.usage.cache_write_tokens,
-                    resp.usage.cache_read_tokens,
-                    resp.usage.output_tokens,
-                    resp.usage.cost_usd,
-                    resp.message
-                        .content
-                        .as_deref()
-                        .map(|c| format!(": {}", clip(c, 100)))
-                        .unwrap_or_default()
-                ),
-            ));
+            r.events
+                .push(self.event(&actor, EventAction::ModelResponded, {
+                    let mut d = crate::events::detail!(
+                        "{} tool call(s), {} in ({} cached) / {} out tokens, ${:.6}",
+                        resp.message.tool_calls.len(),
+                        resp.usage.input_tokens
+                            + resp.usage.cache_read_tokens
+                            + resp.usage.cache_write_tokens,
+                        resp.usage.cache_read_tokens,
+                        resp.usage.output_tokens,
+                        resp.usage.cost_usd,
+                    );
+                    if let Some(c) = resp.message.content.as_deref() {
+                        d.push_str(": ");
+                        crate::text::push_clip(&mut d, c, 100);
+                    }
+                    d
+                }));
             let msg = resp.message;
             if let Some(why) = self.over_turn_cap(msg.tool_calls.len()) {
                 r.events.push(self.event(
@@ -275,11 +274,14 @@ impl AttemptCtx<'_> {
                         match checked {
                             Ok((o, resolves)) => {
                                 r.resolves = resolves;
-                                r.events.push(self.event(
-                                    &actor,
-                                    EventAction::OutcomeReported,
-                                    format!("{}: {}", call.name, clip_json(&call.arguments, 200)),
-                                ));
+                                r.events
+                                    .push(self.event(&actor, EventAction::OutcomeReported, {
+                                        let mut d = String::with_capacity(64);
+                                        d.push_str(&call.name);
+                                        d.push_str(": ");
+                                        crate::text::push_clip_json(&mut d, &call.arguments, 200);
+                                        d
+                                    }));
                                 outcome = Some(o);
                                 ("recorded".to_string(), false)
                             }

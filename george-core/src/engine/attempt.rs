@@ -151,46 +151,7 @@ pub(super) fn fail(reason: impl Into<String>, retryable: bool) -> Outcome {
     }
 }
 
-/// `v` as compact JSON, clipped like [`clip`] to `n` characters; serialization stops
-/// once the text is known to be over `n` (a tool call's arguments may be large).
-pub(super) fn clip_json(v: &serde_json::Value, n: usize) -> String {
-    /// Collects up to `limit` bytes, then refuses more (which ends serialization).
-    struct Prefix {
-        buf: Vec<u8>,
-        limit: usize,
-    }
-    impl std::io::Write for Prefix {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            let room = self.limit.saturating_sub(self.buf.len());
-            self.buf.extend_from_slice(&b[..b.len().min(room)]);
-            if b.len() > room {
-                return Err(std::io::Error::other("clipped"));
-            }
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    // A character is at most 4 bytes: n + 1 characters fit in 4n + 4.
-    let mut p = Prefix {
-        buf: Vec::with_capacity(64),
-        limit: 4 * n + 4,
-    };
-    let _ = serde_json::to_writer(&mut p, v);
-    let text = String::from_utf8_lossy(&p.buf);
-    clip(&text, n)
-}
-
-pub(super) fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n).collect();
-        t.push('…');
-        t
-    }
-}
+pub(super) use crate::text::{clip, clip_json};
 
 impl AttemptCtx<'_> {
     pub(super) fn report(&self, outcome: Outcome) -> AttemptReport {

@@ -126,7 +126,7 @@ impl StepOrders {
                     job: self.job.clone(),
                     step: self.step.clone(),
                     attempt: self.attempt,
-                    commit: parent.commit.clone(),
+                    commit: parent.commit.to_string(),
                     params: order.params.clone(),
                     key,
                     depth: depth_of(&parent) + 1,

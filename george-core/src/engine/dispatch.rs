@@ -349,7 +349,7 @@ fn try_start(
         &crate::events::engine_actor(),
         EventAction::StepStarted,
         Some(&s.id),
-        format!("attempt {attempt} on {}", shared.config.id),
+        crate::events::detail!("attempt {attempt} on {}", shared.config.id),
     ));
     shared.started.fetch_add(1, Ordering::Relaxed);
     Some(attempt)

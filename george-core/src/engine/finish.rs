@@ -152,7 +152,10 @@ async fn lock_commit(engine: &Engine, job: &str) -> String {
     if load(&engine.shared, job, &mut guard).await.is_err() {
         return String::new();
     }
-    guard.as_ref().map(|r| r.commit.clone()).unwrap_or_default()
+    guard
+        .as_ref()
+        .map(|r| r.commit.to_string())
+        .unwrap_or_default()
 }
 
 async fn finish_once(
@@ -228,12 +231,14 @@ async fn finish_once(
             }
         }
     }
+    // The key shares the record's step id.
+    let step_id = rec.step(step).map_or_else(|| step.into(), |s| s.id.clone());
     let mut w = JobWrite::update(rec).events(w_events);
     if !report.transcript.is_empty() {
         w = w.transcript(
             TranscriptKey {
                 job: job.into(),
-                step: step.into(),
+                step: step_id,
                 attempt: ctx.attempt,
             },
             report.transcript,

@@ -122,8 +122,8 @@ impl Engine {
         attempt: u32,
     ) -> Result<Option<Vec<Message>>> {
         let key = TranscriptKey {
-            job: job.to_string(),
-            step: step.to_string(),
+            job: job.into(),
+            step: step.into(),
             attempt,
         };
         self.shared.store.transcript(&key).await

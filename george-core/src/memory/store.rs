@@ -12,7 +12,7 @@ use crate::store::{Claim, Compaction};
 use crate::store::{JobWrite, StateStore, TranscriptKey};
 
 /// One job's transcripts by (step, attempt).
-type JobTranscripts = crate::fastmap::FastMap<(String, u32), Arc<Vec<Message>>>;
+type JobTranscripts = crate::fastmap::FastMap<(Arc<str>, u32), Arc<Vec<Message>>>;
 
 /// A [`StateStore`] kept in memory.
 ///
@@ -48,7 +48,7 @@ struct Inner {
     jobs: BTreeMap<Box<str>, Box<StoredJob>>,
     approvals: BTreeMap<String, ApprovalRequest>,
     /// Transcripts by job, then by (step, attempt): compaction touches one job only.
-    transcripts: crate::fastmap::FastMap<String, JobTranscripts>,
+    transcripts: crate::fastmap::FastMap<Arc<str>, JobTranscripts>,
     meta: crate::fastmap::FastMap<String, String>,
 }
 
@@ -254,7 +254,7 @@ impl StateStore for InMemoryStateStore {
         Ok(self
             .lock()
             .transcripts
-            .get(&key.job)
+            .get(&*key.job)
             .and_then(|m| m.get(&(key.step.clone(), key.attempt)))
             .map(|m| (**m).clone()))
     }

@@ -56,10 +56,10 @@ pub enum Action {
 /// What the observed record keeps of a job's desired definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobDefinition {
-    /// Repository path of the manifest.
-    pub path: String,
+    /// Repository path of the manifest (shared with the desired job's).
+    pub path: std::sync::Arc<str>,
     /// Template name.
-    pub template: String,
+    pub template: std::sync::Arc<str>,
     /// Desired-definition hash.
     pub spec_hash: u64,
     /// Step ids in template order (shared with the desired job's).
@@ -85,8 +85,8 @@ impl JobDefinition {
     /// The definition of `d`.
     pub fn of(d: &DesiredJob) -> Self {
         JobDefinition {
-            path: d.path.to_string(),
-            template: d.template.metadata.name.clone(),
+            path: d.path.clone(),
+            template: d.template.metadata.name.as_str().into(),
             spec_hash: d.hash,
             steps: d.step_ids.clone(),
             keep_on_removal: d.job.spec.on_removal == RemovalPolicy::Keep,
@@ -393,9 +393,9 @@ pub fn apply(record: &mut JobRecord, actions: &[Action], commit: &str) -> Applie
                 // A new definition is new work: a resolution of the old one ends here.
                 record.resolved_by = None;
                 record.spec_hash = *spec_hash;
-                record.commit = commit.to_string();
-                record.path.clone_from(path);
-                record.template.clone_from(template);
+                record.commit = commit.into();
+                record.path = path.clone();
+                record.template = template.clone();
                 record.keep_on_removal = *keep_on_removal;
                 record.removed = false;
                 let generation = record.generation;
@@ -460,7 +460,11 @@ pub fn apply(record: &mut JobRecord, actions: &[Action], commit: &str) -> Applie
                                 out.cancel_approvals
                                     .push((request.clone(), reason.to_string()));
                             }
-                            let detail = format!("{} → {}: {reason}", s.state.name(), next.name());
+                            let detail = crate::events::detail!(
+                                "{} → {}: {reason}",
+                                s.state.name(),
+                                next.name()
+                            );
                             s.state = next;
                             out.changes.push((
                                 Some(s.id.clone()),
@@ -481,7 +485,7 @@ pub fn apply(record: &mut JobRecord, actions: &[Action], commit: &str) -> Applie
                     out.changes.push((
                         None,
                         EventAction::JobStatus,
-                        format!("{} → {}", record.status, status),
+                        crate::events::detail!("{} → {}", record.status, status),
                     ));
                     record.status = *status;
                 }
@@ -575,7 +579,7 @@ pub fn new_record(name: &str, action: &Action, commit: &str, now_ms: u64) -> Opt
         name: name.to_string(),
         generation: source_generation.unwrap_or(1).max(1),
         spec_hash: *spec_hash,
-        commit: commit.to_string(),
+        commit: commit.into(),
         path: path.clone(),
         template: template.clone(),
         status: JobStatus::Pending,

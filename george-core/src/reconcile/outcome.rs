@@ -107,8 +107,9 @@ pub fn record_outcome(
 ) -> Result<Recorded> {
     let now = ctx.now_ms;
     let generation = job.generation;
-    let name = job.name.clone();
-    let Some(s) = job.step_mut(step) else {
+    // The name and the step are disjoint borrows of the record: the name is not copied.
+    let name = job.name.as_str();
+    let Some(s) = job.steps.iter_mut().find(|s| *s.id == *step) else {
         return Err(Error::not_found(format!("job {name} has no step {step}")));
     };
     let held = s.attempt == ctx.attempt
@@ -125,7 +126,9 @@ pub fn record_outcome(
     let mut out = Recorded::default();
     let (event, action, detail) = match outcome {
         Outcome::Succeeded(outputs) => {
-            let d = format!("succeeded: {}", clip_json(&outputs));
+            let mut d = String::with_capacity(64);
+            d.push_str("succeeded: ");
+            crate::text::push_clip_json(&mut d, &outputs, 160);
             s.outputs = Some(std::sync::Arc::new(outputs));
             s.message = None;
             s.autonomous = ctx.autonomous;
@@ -134,8 +137,11 @@ pub fn record_outcome(
         Outcome::Failed { reason, retryable } => {
             let retry_at = ctx.retry_at_ms.filter(|_| retryable);
             let d = match retry_at {
-                Some(at) => format!("failed (retry in {} ms): {reason}", at.saturating_sub(now)),
-                None => format!("failed: {reason}"),
+                Some(at) => crate::events::detail!(
+                    "failed (retry in {} ms): {reason}",
+                    at.saturating_sub(now)
+                ),
+                None => crate::events::detail!("failed: {reason}"),
             };
             s.message = Some(reason);
             (
@@ -147,12 +153,13 @@ pub fn record_outcome(
             )
         }
         Outcome::Blocked(reason) => {
-            let d = format!("blocked: {reason}");
+            let d = crate::events::detail!("blocked: {reason}");
             s.message = Some(reason);
             (StepEvent::Block, EventAction::StepBlocked, d)
         }
         Outcome::Deferred { until_ms, reason } => {
-            let d = format!("deferred {} ms: {reason}", until_ms.saturating_sub(now));
+            let d =
+                crate::events::detail!("deferred {} ms: {reason}", until_ms.saturating_sub(now));
             s.message = Some(reason);
             (StepEvent::Defer { until_ms }, EventAction::StepDeferred, d)
         }
@@ -166,7 +173,7 @@ pub fn record_outcome(
             )
         }
         Outcome::NeedsApproval(plan) => {
-            let id = ApprovalRequest::make_id(&name, step, generation, ctx.attempt);
+            let id = ApprovalRequest::make_id(name, step, generation, ctx.attempt);
             let digest = plan.digest();
             let d = format!(
                 "plan submitted for approval ({id}, {digest}): {}",
@@ -174,7 +181,7 @@ pub fn record_outcome(
             );
             out.insert = Some(ApprovalRequest {
                 id: id.clone(),
-                job: name.clone(),
+                job: name.to_string(),
                 step: step.to_string(),
                 generation,
                 attempt: ctx.attempt,
@@ -213,16 +220,23 @@ pub fn record_outcome(
     {
         plan.executed = true;
     }
-    status_event(job, now, "engine", &format!("step {step}"), &mut out.events);
+    status_event(
+        job,
+        now,
+        "engine",
+        format_args!("step {step}"),
+        &mut out.events,
+    );
     Ok(out)
 }
 
-/// Re-derives `job.status`; when it changed, appends a `job.status` event naming `cause`.
+/// Re-derives `job.status`; when it changed, appends a `job.status` event naming `cause`
+/// (formatted only then).
 pub(crate) fn status_event(
     job: &mut JobRecord,
     now: u64,
     actor: &str,
-    cause: &str,
+    cause: std::fmt::Arguments<'_>,
     events: &mut Vec<NewEvent>,
 ) {
     let status = super::record_status(job);
@@ -236,7 +250,7 @@ pub(crate) fn status_event(
             },
             EventAction::JobStatus,
             None,
-            format!("{} → {status}: {cause}", job.status),
+            crate::events::detail!("{} → {status}: {cause}", job.status),
         ));
         job.status = status;
     }
@@ -417,7 +431,7 @@ pub fn record_decision(
         job,
         now_ms,
         &actor,
-        &format!("decision on {id}"),
+        format_args!("decision on {id}"),
         &mut events,
     );
     Ok(events)
@@ -429,16 +443,5 @@ fn status_text(s: &ApprovalStatus) -> String {
         ApprovalStatus::Approved { by, .. } => format!("approved by {by}"),
         ApprovalStatus::Rejected { by, .. } => format!("rejected by {by}"),
         ApprovalStatus::Cancelled { reason, .. } => format!("cancelled: {reason}"),
-    }
-}
-
-fn clip_json(v: &Value) -> String {
-    let s = v.to_string();
-    if s.chars().count() > 160 {
-        let mut t: String = s.chars().take(160).collect();
-        t.push('…');
-        t
-    } else {
-        s
     }
 }

@@ -261,7 +261,7 @@ fn edited_job_gets_a_new_generation_and_unblocks() {
     ));
     apply(&mut r, &a, "c1");
     assert_eq!(r.generation, 2);
-    assert_eq!(r.commit, "c1");
+    assert_eq!(&*r.commit, "c1");
     assert_eq!(r.step("a").map(|s| &s.state), Some(&Succeeded));
     assert_eq!(r.step("b").map(|s| &s.state), Some(&Pending));
 }

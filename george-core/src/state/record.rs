@@ -190,12 +190,13 @@ pub struct JobRecord {
     pub generation: u64,
     /// Hash of the desired definition (job, template, agents) of `generation`.
     pub spec_hash: u64,
-    /// The commit the current generation was built from.
-    pub commit: String,
-    /// The repository path of the Job manifest (`jobs/...yaml`).
-    pub path: String,
-    /// The template name.
-    pub template: String,
+    /// The commit the current generation was built from (shared: a record is copied on
+    /// every change).
+    pub commit: std::sync::Arc<str>,
+    /// The repository path of the Job manifest (`jobs/...yaml`), shared.
+    pub path: std::sync::Arc<str>,
+    /// The template name, shared.
+    pub template: std::sync::Arc<str>,
     /// Summary status.
     pub status: JobStatus,
     /// Whether the manifest was removed from Git (and the job kept by policy, or cancelled).

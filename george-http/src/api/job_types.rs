@@ -111,12 +111,12 @@ impl JobSummary {
     pub(crate) fn of(rec: &JobRecord, agents: Vec<String>) -> Self {
         JobSummary {
             name: rec.name.clone(),
-            template: rec.template.clone(),
+            template: rec.template.to_string(),
             agents,
             status: rec.status.into(),
             generation: rec.generation,
-            commit: rec.commit.clone(),
-            path: rec.path.clone(),
+            commit: rec.commit.to_string(),
+            path: rec.path.to_string(),
             removed: rec.removed,
             steps_total: rec.steps.len(),
             steps_succeeded: rec

@@ -92,7 +92,7 @@ pub(crate) async fn detail(state: &AppState, name: &str) -> ApiResult<JobDetail>
     let step_agents = state.step_agents(&rec.template);
     let agents = state
         .agents_by_template()
-        .remove(&rec.template)
+        .remove(&*rec.template)
         .unwrap_or_default();
     Ok(JobDetail {
         summary: JobSummary::of(&rec, agents),

@@ -132,7 +132,7 @@ pub(crate) fn page(
         .filter(|s| !s.is_empty());
     let text = q.text.as_deref().map(str::to_lowercase);
     let no_agents = Vec::new();
-    let agents_of = |r: &JobRecord| agents.get(&r.template).unwrap_or(&no_agents);
+    let agents_of = |r: &JobRecord| agents.get(&*r.template).unwrap_or(&no_agents);
     // Sorted by reference: moving whole records around costs more than comparing them.
     let mut rows: Vec<(Key, &JobRecord)> = jobs
         .iter()
@@ -140,7 +140,7 @@ pub(crate) fn page(
             statuses
                 .as_ref()
                 .is_none_or(|s| s.contains(&ApiJobStatus::from(r.status)))
-                && q.template.as_ref().is_none_or(|t| *t == r.template)
+                && q.template.as_ref().is_none_or(|t| **t == *r.template)
                 && q.agent.as_ref().is_none_or(|a| agents_of(r).contains(a))
                 && text.as_ref().is_none_or(|t| matches_text(r, t))
         })

@@ -10,7 +10,7 @@ fn rec(name: &str, template: &str, status: JobStatus, created: u64) -> JobRecord
         generation: 1,
         spec_hash: 0,
         commit: "c".into(),
-        path: format!("jobs/{name}.yaml"),
+        path: format!("jobs/{name}.yaml").into(),
         template: template.into(),
         status,
         removed: false,

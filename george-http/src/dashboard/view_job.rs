@@ -60,7 +60,7 @@ fn step_nodes(state: &AppState, rec: &JobRecord) -> Vec<Node> {
     let template = catalogue
         .templates
         .iter()
-        .find(|t| t.value.metadata.name == rec.template);
+        .find(|t| *t.value.metadata.name == *rec.template);
     let deps: BTreeMap<&str, Vec<String>> = template
         .map(|t| {
             t.value

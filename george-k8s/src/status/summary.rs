@@ -123,7 +123,7 @@ pub(crate) fn job_status(
         steps,
         steps_omitted: (rec.steps.len() > MAX_STEPS).then(|| (rec.steps.len() - MAX_STEPS) as u32),
         george_generation: Some(rec.generation as i64),
-        commit: (!rec.commit.is_empty()).then(|| rec.commit.clone()),
+        commit: (!rec.commit.is_empty()).then(|| rec.commit.to_string()),
         tokens: (tokens > 0).then_some(tokens),
         updated_at: Some(rfc3339(rec.updated_at_ms)),
     };

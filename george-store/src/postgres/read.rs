@@ -138,7 +138,7 @@ pub(crate) async fn transcript(
         pool,
         "read transcript",
         "SELECT messages FROM transcripts WHERE job = $1 AND step = $2 AND attempt = $3",
-        &[&key.job, &key.step, &attempt],
+        &[&&*key.job, &&*key.step, &attempt],
     )
     .await?;
     rows.first()

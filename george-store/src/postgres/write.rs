@@ -228,8 +228,8 @@ impl Prepared {
         let mut seen = HashSet::new();
         for (key, messages) in transcripts.iter().rev() {
             if seen.insert(key) {
-                p.tr_job.push(key.job.clone());
-                p.tr_step.push(key.step.clone());
+                p.tr_job.push(key.job.to_string());
+                p.tr_step.push(key.step.to_string());
                 p.tr_attempt.push(i64::from(key.attempt));
                 p.tr_messages.push(encode("transcript", messages)?);
             }

@@ -244,7 +244,7 @@ pub async fn compact_finished_jobs(store: &dyn StateStore) {
     let name = unique("compact");
     let other = unique("compact-other");
     let key = |job: &str, attempt| TranscriptKey {
-        job: job.to_string(),
+        job: job.into(),
         step: "only".into(),
         attempt,
     };

@@ -124,8 +124,8 @@ fn with_revision(mut job: JobRecord, revision: u64) -> JobRecord {
 
 fn key(job: &str, step: &str, attempt: u32) -> TranscriptKey {
     TranscriptKey {
-        job: job.to_string(),
-        step: step.to_string(),
+        job: job.into(),
+        step: step.into(),
         attempt,
     }
 }
