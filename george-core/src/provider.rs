@@ -124,6 +124,13 @@ pub struct ChatRequest {
     pub context: Option<RequestContext>,
 }
 
+/// The empty tool list, shared (an empty `Arc<[_]>` still allocates its counts).
+fn no_tools() -> std::sync::Arc<[ToolDefinition]> {
+    static NONE: std::sync::LazyLock<std::sync::Arc<[ToolDefinition]>> =
+        std::sync::LazyLock::new(|| std::sync::Arc::new([]));
+    NONE.clone()
+}
+
 impl ChatRequest {
     /// A request for `model` with a system prompt and messages (a `Vec<Message>`, or
     /// an `Arc<Vec<Message>>` to share), no tools.
@@ -136,7 +143,7 @@ impl ChatRequest {
             model: model.into(),
             system: system.into(),
             messages: messages.into(),
-            tools: std::sync::Arc::new([]),
+            tools: no_tools(),
             max_tokens: None,
             temperature: None,
             context: None,

@@ -135,7 +135,7 @@ impl AttemptCtx<'_> {
         } else {
             tools
         };
-        let actor: std::sync::Arc<str> = format!("agent:{agent_name}").into();
+        let actor = self.actors.agent(agent_name);
         let mut r = self.report(fail("", false));
         if let Some(why) = self.over_budget(&r.usage) {
             r.events.push(self.event(

@@ -71,7 +71,7 @@ pub(crate) struct AttemptCtx<'a> {
     pub(crate) providers: &'a HashMap<String, DynProvider>,
     pub(crate) factory: &'a super::ProviderCache,
     pub(crate) tools: &'a HashMap<String, RegisteredTool>,
-    pub(crate) agents: &'a HashMap<String, Arc<AgentSpec>>,
+    pub(crate) agents: &'a AttemptAgents,
     pub(crate) desired: &'a DesiredJob,
     pub(crate) record: &'a JobRecord,
     pub(crate) spec: &'a StepSpec,
@@ -93,6 +93,8 @@ pub(crate) struct AttemptCtx<'a> {
     pub(crate) secrets: &'a crate::secret::KnownSecrets,
     /// The tool lists offered to agents, built once per agent spec.
     pub(crate) tool_lists: &'a ToolLists,
+    /// The agents' actors, shared.
+    pub(crate) actors: &'a Actors,
     /// The operator's autonomy ceiling ([`EngineConfig::autonomy_ceiling`](super::EngineConfig::autonomy_ceiling)).
     pub(crate) autonomy_ceiling: crate::model::Autonomy,
     /// The store, read by `ops_journal` and the check of `resolves`.
@@ -106,6 +108,58 @@ pub(crate) struct AttemptCtx<'a> {
 pub(crate) struct ToolLists(
     std::sync::Mutex<crate::fastmap::FastMap<String, [Option<ToolList>; 2]>>,
 );
+
+/// The agents an attempt may use, by name: the step's and, for an execution, the
+/// planning agent's. Two at most, kept inline (no map, no copied names).
+#[derive(Debug, Default)]
+pub(crate) struct AttemptAgents([Option<Arc<AgentSpec>>; 2]);
+
+impl AttemptAgents {
+    /// Adds `agent`, replacing one of the same name.
+    pub(crate) fn insert(&mut self, agent: Arc<AgentSpec>) {
+        let name = agent.metadata.name.as_str();
+        let slot = match self
+            .0
+            .iter()
+            .position(|a| a.as_ref().is_some_and(|a| a.metadata.name == name))
+        {
+            Some(i) => i,
+            None => usize::from(self.0[0].is_some()),
+        };
+        self.0[slot] = Some(agent);
+    }
+
+    /// The agent named `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&Arc<AgentSpec>> {
+        self.0.iter().flatten().find(|a| a.metadata.name == name)
+    }
+
+    /// Every agent.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Arc<AgentSpec>> {
+        self.0.iter().flatten()
+    }
+}
+
+/// The actors `agent:<name>`, one shared string per agent: every step's events name
+/// their agent, and formatting it each time cost two allocations.
+#[derive(Debug, Default)]
+pub(crate) struct Actors(std::sync::Mutex<crate::fastmap::FastMap<String, Arc<str>>>);
+
+impl Actors {
+    /// `agent:<name>`, or `engine` for no agent.
+    pub(crate) fn agent(&self, name: &str) -> Arc<str> {
+        if name.is_empty() {
+            return crate::events::engine_actor();
+        }
+        let mut actors = super::lock(&self.0);
+        if let Some(a) = actors.get(name) {
+            return a.clone();
+        }
+        let a: Arc<str> = crate::events::detail!("agent:{name}").into();
+        actors.insert(name.to_string(), a.clone());
+        a
+    }
+}
 
 /// A built tool list and the agent spec it was built from.
 type ToolList = (Arc<AgentSpec>, Arc<[ToolDefinition]>);

@@ -253,6 +253,7 @@ impl EngineBuilder {
             shared: Arc::new(Shared {
                 holder: Arc::from(self.config.id.as_str()),
                 tool_lists: Default::default(),
+                actors: Default::default(),
                 config: self.config,
                 store: self.store,
                 git: self.git,

@@ -171,14 +171,14 @@ pub(super) fn start_ready(
     actions: &[Action],
     now: u64,
     events: &mut Vec<NewEvent>,
-) -> (Vec<(String, u32)>, Option<u64>) {
+) -> (Vec<(std::sync::Arc<str>, u32)>, Option<u64>) {
     let mut to_start = Vec::new();
     let mut requeue: Option<u64> = None;
     for a in actions {
         match a {
             Action::Dispatch { step } => {
                 if let Some(attempt) = try_start(engine, d, rec, step, now, events) {
-                    to_start.push((step.to_string(), attempt));
+                    to_start.push((step.clone(), attempt));
                 }
             }
             Action::RequeueAt(at) => requeue = Some(requeue.map_or(*at, |r| r.min(*at))),
@@ -223,7 +223,7 @@ pub(super) async fn cancel_requests(
 /// The `(step, agent)` of each started step, to release their slots.
 pub(super) fn d_agents(
     desired: &Option<DesiredJob>,
-    started: &[(String, u32)],
+    started: &[(std::sync::Arc<str>, u32)],
 ) -> Vec<(String, Option<String>)> {
     started
         .iter()
@@ -233,10 +233,10 @@ pub(super) fn d_agents(
                     .spec
                     .steps
                     .iter()
-                    .find(|x| &x.id == s)
+                    .find(|x| *x.id == **s)
                     .and_then(|x| x.agent.clone())
             });
-            (s.clone(), agent)
+            (s.to_string(), agent)
         })
         .collect()
 }

@@ -58,6 +58,7 @@ pub(super) async fn finish(
             }
         };
     }
+    let actor = shared.actors.agent(&agent);
     let slot = slot(shared, job);
     let mut guard = slot.lock().await;
     // The transcript is shared between rounds: a retry after a `Conflict` does not
@@ -92,6 +93,7 @@ pub(super) async fn finish(
             attempt,
             retry_at_ms: (attempt < policy.attempts).then(|| now + backoff_ms(&policy, attempt)),
             agent: &agent,
+            actor: Some(&actor),
             rule: &rule,
             commit_author: author.as_deref(),
             executes: spec.and_then(|s| s.execute_approved.as_deref()),

@@ -2,7 +2,6 @@
 //! length, enforces the step's timeout, records approved actions' effects as they happen
 //! (fenced by the lease), and hands the outcome to [`finish`](super::finish).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use tracing::Instrument as _;
@@ -21,7 +20,7 @@ use crate::store::JobWrite;
 pub(super) struct Next {
     pub(super) d: DesiredJob,
     pub(super) rec: std::sync::Arc<JobRecord>,
-    pub(super) step: String,
+    pub(super) step: std::sync::Arc<str>,
     pub(super) attempt: u32,
 }
 
@@ -33,21 +32,21 @@ pub(super) fn spawn_attempt(
     engine: &Engine,
     d: DesiredJob,
     rec: std::sync::Arc<JobRecord>,
-    step: String,
+    step: std::sync::Arc<str>,
     attempt: u32,
 ) {
-    let key = (rec.name.clone(), step.clone());
+    let job = rec.clone();
     let first = Next {
         d,
         rec,
-        step,
+        step: step.clone(),
         attempt,
     };
     // Registered before the task can look itself up: the map's lock is held while it is
     // spawned.
     let mut attempts = lock(&engine.shared.attempts);
     let handle = tokio::spawn(run_chain(engine.clone(), first));
-    attempts.insert(key, (attempt, handle));
+    attempts.insert(&job.name, step, attempt, handle);
 }
 
 async fn run_chain(e: Engine, first: Next) {
@@ -74,9 +73,10 @@ async fn run_attempt(e: &Engine, n: Next) -> Option<Next> {
     let Next {
         d,
         rec,
-        step,
+        step: step_id,
         attempt,
     } = n;
+    let step: &str = &step_id;
     {
         let job = rec.name.clone();
         // The template is shared (`Arc`) and lives as long as this task: no copy.
@@ -87,9 +87,9 @@ async fn run_attempt(e: &Engine, n: Next) -> Option<Next> {
         if let Some(a) = spec.agent.as_deref() {
             current.record("agent", a);
         }
-        let mut agents = HashMap::new();
+        let mut agents = super::attempt::AttemptAgents::default();
         if let Some(a) = spec.agent.as_deref().and_then(|a| agent_of(&e.shared, a)) {
-            agents.insert(a.metadata.name.clone(), a);
+            agents.insert(a);
         }
         // An execution: the approval its source step links to, as stored, and the
         // planning agent's spec *now* (a tool removed since is not run).
@@ -107,7 +107,7 @@ async fn run_attempt(e: &Engine, n: Next) -> Option<Next> {
                 .as_ref()
                 .and_then(|r| agent_of(&e.shared, &r.agent))
             {
-                agents.insert(a.metadata.name.clone(), a);
+                agents.insert(a);
             }
         }
         let tools = e.tool_table();
@@ -116,7 +116,7 @@ async fn run_attempt(e: &Engine, n: Next) -> Option<Next> {
         let log = spec.execute_approved.is_some().then(|| StepEffects {
             engine: e,
             job: &job,
-            step: &step,
+            step,
             attempt,
         });
         let orders = agents
@@ -125,9 +125,12 @@ async fn run_attempt(e: &Engine, n: Next) -> Option<Next> {
             .then(|| super::children::StepOrders {
                 engine: e.clone(),
                 job: job.clone(),
-                step: step.clone(),
+                step: step.to_string(),
                 attempt,
-                actor: format!("agent:{}", spec.agent.as_deref().unwrap_or_default()).into(),
+                actor: e
+                    .shared
+                    .actors
+                    .agent(spec.agent.as_deref().unwrap_or_default()),
             });
         let ctx = AttemptCtx {
             clock: &*e.shared.clock,
@@ -149,6 +152,7 @@ async fn run_attempt(e: &Engine, n: Next) -> Option<Next> {
             limits: e.shared.config.agent_limits,
             secrets: &e.shared.secrets,
             tool_lists: &e.shared.tool_lists,
+            actors: &e.shared.actors,
             autonomy_ceiling: e.shared.config.autonomy_ceiling,
             store: &*e.shared.store,
         };
@@ -177,8 +181,8 @@ async fn run_attempt(e: &Engine, n: Next) -> Option<Next> {
                     renewing = None;
                     if !held {
                         // Lost the lease: another engine owns the attempt now.
-                        lock(&e.shared.attempts).remove(&(job.clone(), step.clone()));
-                        release(e, &job, &step, spec.agent.as_deref());
+                        lock(&e.shared.attempts).remove(&job, step);
+                        release(e, &job, step, spec.agent.as_deref());
                         return None;
                     }
                 }
@@ -189,7 +193,7 @@ async fn run_attempt(e: &Engine, n: Next) -> Option<Next> {
                             usage: Default::default(), transcript: Default::default(), events: vec![], resolves: vec![],
                         };
                     }
-                    renewing = Some(Box::pin(renew(e, &job, &step, attempt)));
+                    renewing = Some(Box::pin(renew(e, &job, step, attempt)));
                 }
             }
         };
@@ -202,11 +206,11 @@ async fn run_attempt(e: &Engine, n: Next) -> Option<Next> {
         e.shared
             .metrics
             .step_finished(mode_of(spec), started.elapsed());
-        let released = release_quiet(e, &job, &step, spec.agent.as_deref());
+        let released = release_quiet(e, &job, step, spec.agent.as_deref());
         let resolves = !report.resolves.is_empty();
         let mut next = None;
         match Box::pin(super::finish::finish(
-            e, &d, &job, &step, attempt, report, &mut next,
+            e, &d, &job, step, attempt, report, &mut next,
         ))
         .await
         {
@@ -222,18 +226,17 @@ async fn run_attempt(e: &Engine, n: Next) -> Option<Next> {
         // (the engine is stopping and took it), the next step gets a task of its own.
         let next = {
             let mut attempts = lock(&e.shared.attempts);
-            let entry = attempts.remove(&(job.clone(), step.clone()));
-            match (next, entry) {
-                (Some(n), Some((_, handle))) => {
-                    attempts.insert((job.clone(), n.step.clone()), (n.attempt, handle));
-                    Some(n)
-                }
-                (Some(n), None) => {
+            match next {
+                Some(n) if attempts.follow(&job, step, n.step.clone(), n.attempt) => Some(n),
+                Some(n) => {
                     drop(attempts);
                     spawn_attempt(e, n.d, n.rec, n.step, n.attempt);
                     None
                 }
-                (None, _) => None,
+                None => {
+                    attempts.remove(&job, step);
+                    None
+                }
             }
         };
         // The second write of a resolution: from the outcome as recorded (nothing when

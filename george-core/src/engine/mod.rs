@@ -27,6 +27,7 @@ mod decisions;
 mod dispatch;
 mod execute;
 mod finish;
+mod inflight;
 mod io;
 mod lease;
 mod limits;
@@ -56,7 +57,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast};
-use tokio::task::JoinHandle;
 
 use crate::approval::{Approver, Decision};
 use crate::clock::Clock;
@@ -157,7 +157,6 @@ impl ProviderCache {
     }
 }
 /// In-flight attempts by (job, step): the attempt number and its task.
-type InFlight = crate::fastmap::FastMap<(String, String), (u32, JoinHandle<()>)>;
 
 #[derive(Default)]
 pub(crate) struct Slots {
@@ -200,7 +199,7 @@ pub(crate) struct Shared {
     pub(crate) queue: Mutex<WorkQueue>,
     pub(crate) wake: Notify,
     pub(crate) slots: Mutex<Slots>,
-    pub(crate) attempts: Mutex<InFlight>,
+    pub(crate) attempts: Mutex<inflight::InFlight>,
     pub(crate) updates: broadcast::Sender<JobUpdate>,
     /// Waiters of [`Engine::wait_for`], woken by their own job's status changes.
     pub(crate) watchers: watch::Watchers,
@@ -210,6 +209,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: metrics::Recorder,
     /// The tool lists offered to agents, built once per agent spec.
     pub(crate) tool_lists: attempt::ToolLists,
+    /// The agents' actors (`agent:<name>`), shared by their events.
+    pub(crate) actors: attempt::Actors,
     /// `config.id`, shared by every `Running` step state this engine writes.
     pub(crate) holder: Arc<str>,
 }

@@ -81,8 +81,8 @@ pub(super) async fn recover_own_attempts(engine: &Engine, jobs: &[String]) -> Re
 /// Aborts in-flight attempts and durably returns their steps to `Ready`.
 pub(super) async fn interrupt_all(engine: &Engine) {
     let shared = &engine.shared;
-    let running: Vec<_> = lock(&shared.attempts).drain().collect();
-    for ((job, step), (attempt, handle)) in running {
+    let running = lock(&shared.attempts).drain();
+    for (job, step, attempt, handle) in running {
         handle.abort();
         let _ = handle.await;
         let res = update_job(shared, &job, |rec| {
@@ -111,7 +111,7 @@ pub(super) async fn interrupt_all(engine: &Engine) {
         })
         .await;
         if let Err(e) = res {
-            tracing::warn!(job, step, error = %e, "could not release an interrupted attempt; its lease will expire");
+            tracing::warn!(job, step = &*step, error = %e, "could not release an interrupted attempt; its lease will expire");
         }
     }
 }

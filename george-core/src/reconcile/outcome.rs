@@ -53,6 +53,9 @@ pub struct OutcomeContext<'a> {
     pub retry_at_ms: Option<u64>,
     /// The step's agent (`""` for steps without a model).
     pub agent: &'a str,
+    /// The agent's actor (`agent:<name>`) when the caller keeps one to share; `None`:
+    /// it is formatted from `agent`.
+    pub actor: Option<&'a std::sync::Arc<str>>,
     /// The step's approval rule at this generation (stored with a request).
     pub rule: &'a ApprovalRule,
     /// The author of the generation's commit, if known (stored with a request).
@@ -209,7 +212,7 @@ pub fn record_outcome(
         .map_err(|e| Error::backend(format!("state machine: {e}")))?;
     out.events.push(NewEvent::shared(
         now,
-        &actor_of(ctx.agent),
+        &ctx.actor.cloned().unwrap_or_else(|| actor_of(ctx.agent)),
         action,
         Some(&s.id),
         detail,

@@ -65,6 +65,7 @@ fn ctx<'a>(rule: &'a ApprovalRule) -> OutcomeContext<'a> {
         attempt: 1,
         retry_at_ms: Some(50),
         agent: "a",
+        actor: None,
         rule,
         commit_author: None,
         executes: None,
