@@ -217,24 +217,56 @@ pub fn engine_actor() -> std::sync::Arc<str> {
 ///
 /// `format!` starts small and grows (a detail such as `pending → ready: dependencies
 /// succeeded` took four allocations), and the in-memory store then shrinks the text to
-/// a `Box<str>`; measuring first costs less than either. Used through [`detail!`].
+/// a `Box<str>`. A detail is formatted once into a buffer on the stack and copied out at
+/// its length; one longer than the buffer goes on in a growing string, shrunk at the end.
+/// Used through [`detail!`].
 pub(crate) fn format_exact(args: std::fmt::Arguments<'_>) -> String {
     use std::fmt::Write as _;
     if let Some(s) = args.as_str() {
         return s.to_owned();
     }
-    struct Count(usize);
-    impl std::fmt::Write for Count {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            self.0 += s.len();
-            Ok(())
-        }
-    }
-    let mut n = Count(0);
-    let _ = n.write_fmt(args);
-    let mut out = String::with_capacity(n.0);
+    let mut out = StackText {
+        buf: [0; STACK_TEXT],
+        len: 0,
+        spill: None,
+    };
     let _ = out.write_fmt(args);
-    out
+    match out.spill {
+        Some(mut s) => {
+            s.shrink_to_fit();
+            s
+        }
+        // Only whole `&str`s were copied in, so the bytes are UTF-8.
+        None => std::str::from_utf8(&out.buf[..out.len])
+            .map(str::to_owned)
+            .unwrap_or_default(),
+    }
+}
+
+/// Bytes of a detail formatted on the stack before it spills into a `String`.
+const STACK_TEXT: usize = 256;
+
+struct StackText {
+    buf: [u8; STACK_TEXT],
+    len: usize,
+    spill: Option<String>,
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if let Some(spill) = &mut self.spill {
+            spill.push_str(s);
+        } else if let Some(dst) = self.buf.get_mut(self.len..self.len + s.len()) {
+            dst.copy_from_slice(s.as_bytes());
+            self.len += s.len();
+        } else {
+            let mut spill = String::with_capacity(2 * (self.len + s.len()));
+            spill.push_str(std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default());
+            spill.push_str(s);
+            self.spill = Some(spill);
+        }
+        Ok(())
+    }
 }
 
 /// `format!` for event details, allocating once ([`format_exact`]).
@@ -257,12 +289,18 @@ mod tests {
             detail!("plain text"),
             detail!("{}", ""),
             detail!("{:>6}|{:.2}|{:?}", 42, 1.0f64 / 3.0, "q\"n"),
+            detail!("{}|{}", "é".repeat(100), "✓".repeat(100)),
+            detail!("{}", "x".repeat(STACK_TEXT)),
+            detail!("{}{}", "x".repeat(STACK_TEXT), "y"),
         ];
         let expected = [
             format!("{} → {}: {reason}", "pending", "ready"),
             "plain text".to_string(),
             String::new(),
             format!("{:>6}|{:.2}|{:?}", 42, 1.0f64 / 3.0, "q\"n"),
+            format!("{}|{}", "é".repeat(100), "✓".repeat(100)),
+            "x".repeat(STACK_TEXT),
+            format!("{}{}", "x".repeat(STACK_TEXT), "y"),
         ];
         for (got, want) in cases.iter().zip(&expected) {
             assert_eq!(got, want);

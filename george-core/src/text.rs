@@ -30,6 +30,17 @@ pub(crate) fn clip_json(v: &serde_json::Value, n: usize) -> String {
     out
 }
 
+/// Appends `v` as compact JSON to `out`, written straight into its buffer.
+pub(crate) fn push_json(out: &mut String, v: &serde_json::Value) {
+    let mut buf = std::mem::take(out).into_bytes();
+    let _ = serde_json::to_writer(&mut buf, v);
+    // serde_json writes UTF-8; were it not to, the text is kept, lossily.
+    *out = match String::from_utf8(buf) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
+}
+
 /// Appends `v` as compact JSON, clipped to `n` characters, to `out`; serialization
 /// stops once the text is known to be longer than `n`.
 pub(crate) fn push_clip_json(out: &mut String, v: &serde_json::Value, n: usize) {
@@ -87,6 +98,19 @@ mod tests {
             let mut t: String = s.chars().take(n).collect();
             t.push('…');
             t
+        }
+    }
+
+    #[test]
+    fn json_is_appended_as_serde_json_writes_it() {
+        for v in [
+            json!({}),
+            json!(null),
+            json!({"b": [1, 2.5, "x\"y"], "a": {"é": "✓\n"}}),
+        ] {
+            let mut out = String::from("- s1: ");
+            push_json(&mut out, &v);
+            assert_eq!(out, format!("- s1: {}", serde_json::to_string(&v).unwrap()));
         }
     }
 

@@ -159,14 +159,21 @@ fn serialized_len(m: &Message) -> usize {
 /// counted): `"` and `\\` and `\b \f \n \r \t` take two, other control characters six
 /// (`\u00XX`), everything else as in UTF-8.
 fn escaped_len(s: &str) -> usize {
-    s.len()
-        + s.bytes()
-            .map(|b| match b {
-                b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
-                0x00..=0x1f => 5,
-                _ => 0,
-            })
-            .sum::<usize>()
+    // Branch-free, with a byte-wide sum per chunk of 48 (at most 5 × 48 < 256), so the
+    // loop vectorizes: about 2.5 instructions a byte against 13 for a `match` per byte.
+    let mut extra = 0;
+    for chunk in s.as_bytes().chunks(48) {
+        let mut n = 0u8;
+        for &b in chunk {
+            let control = u8::from(b < 0x20);
+            // \b \t \n \f \r: control characters written as two bytes, not six.
+            let short = u8::from(b.wrapping_sub(0x08) < 6 && b != 0x0b);
+            let quote = u8::from(b == b'"') | u8::from(b == b'\\');
+            n = n.wrapping_add(control * 5 - short * 4 + quote);
+        }
+        extra += usize::from(n);
+    }
+    s.len() + extra
 }
 
 #[cfg(test)]
@@ -175,6 +182,7 @@ mod tests {
 
     #[test]
     fn a_user_message_is_counted_as_serde_json_writes_it() {
+        let every_ascii: String = (0u8..128).map(char::from).collect();
         for content in [
             "",
             "plain text",
@@ -182,6 +190,10 @@ mod tests {
             "lines\nand\ttabs\r\u{8}\u{c}",
             "control \u{1} \u{1f} \u{7f}",
             "unicode: é ✓ 🚀 and </script>",
+            &every_ascii,
+            &every_ascii.repeat(3),
+            // Six bytes each, longer than a counting chunk.
+            &"\u{1}".repeat(200),
         ] {
             let m = Message::User {
                 content: content.to_string(),

@@ -2,6 +2,7 @@
 //! applied durably, approval requests of a changed job cancelled), starting ready steps
 //! within the concurrency limits, running each attempt under a renewed lease.
 
+use crate::state::record::same_id;
 use std::sync::atomic::Ordering;
 
 use super::io::{agent_of, commit, desired_of, events_of, load, retained_of, slot};
@@ -233,7 +234,7 @@ pub(super) fn d_agents(
                     .spec
                     .steps
                     .iter()
-                    .find(|x| *x.id == **s)
+                    .find(|x| same_id(&x.id, s))
                     .and_then(|x| x.agent.clone())
             });
             (s.to_string(), agent)
@@ -251,7 +252,12 @@ fn try_start(
     events: &mut Vec<NewEvent>,
 ) -> Option<u32> {
     let shared = &engine.shared;
-    let spec = d.template.spec.steps.iter().find(|s| s.id == step)?;
+    let spec = d
+        .template
+        .spec
+        .steps
+        .iter()
+        .find(|s| same_id(&s.id, step))?;
     let agent_limit = spec
         .agent
         .as_deref()

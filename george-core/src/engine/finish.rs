@@ -1,6 +1,7 @@
 //! An attempt's outcome: recorded by the pure [`record_outcome`], fenced by the lease,
 //! and reconciled in the same write so a chain of steps takes one commit per step.
 
+use crate::state::record::same_id;
 use std::sync::Arc;
 
 use tracing::Instrument as _;
@@ -37,7 +38,7 @@ pub(super) async fn finish(
 ) -> Result<bool> {
     let shared = &engine.shared;
     super::redact::redact_report(&shared.secrets, &mut report);
-    let spec = d.template.spec.steps.iter().find(|s| s.id == step);
+    let spec = d.template.spec.steps.iter().find(|s| same_id(&s.id, step));
     let agent = spec.and_then(|s| s.agent.clone()).unwrap_or_default();
     // The rule a plan's request carries: the step's, or any approver when the autonomy
     // level (manual) makes the step plan; at `autonomous` a gated step does not plan.

@@ -2,6 +2,7 @@
 //! length, enforces the step's timeout, records approved actions' effects as they happen
 //! (fenced by the lease), and hands the outcome to [`finish`](super::finish).
 
+use crate::state::record::same_id;
 use std::time::Duration;
 
 use tracing::Instrument as _;
@@ -81,7 +82,7 @@ async fn run_attempt(e: &Engine, n: Next) -> Option<Next> {
         let job = rec.name.clone();
         // The template is shared (`Arc`) and lives as long as this task: no copy.
         let template = d.template.clone();
-        let spec = template.spec.steps.iter().find(|s| s.id == step)?;
+        let spec = template.spec.steps.iter().find(|s| same_id(&s.id, step))?;
         let current = tracing::Span::current();
         current.record("mode", mode_of(spec));
         if let Some(a) = spec.agent.as_deref() {

@@ -1,5 +1,6 @@
 //! What the model sees: the outcome tools and the dynamic user message of a step attempt.
 
+use crate::state::record::same_id;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
@@ -160,17 +161,30 @@ pub fn user_message(
     needs_approval: bool,
 ) -> String {
     let mut s = String::with_capacity(1024);
-    let _ = writeln!(s, "# Task\n{}\n", instructions.trim());
-    let _ = writeln!(
-        s,
-        "# Job\njob: {} (template {}, generation {}, commit {})\nstep: {} (attempt {})\n",
-        record.name,
-        record.template,
-        record.generation,
+    // Pieces are pushed rather than formatted: this runs for every attempt.
+    for piece in [
+        "# Task\n",
+        instructions.trim(),
+        "\n\n# Job\njob: ",
+        &record.name,
+        " (template ",
+        &record.template,
+        ", generation ",
+    ] {
+        s.push_str(piece);
+    }
+    let _ = write!(s, "{}", record.generation);
+    for piece in [
+        ", commit ",
         record.commit.get(..8).unwrap_or(&record.commit),
-        spec.id,
-        attempt
-    );
+        ")\nstep: ",
+        &spec.id,
+        " (attempt ",
+    ] {
+        s.push_str(piece);
+    }
+    let _ = write!(s, "{attempt}");
+    s.push_str(")\n\n");
     if !record.target.is_empty() {
         let _ = writeln!(
             s,
@@ -189,13 +203,17 @@ pub fn user_message(
     let deps: Vec<_> = record
         .steps
         .iter()
-        .filter(|x| spec.depends_on.iter().any(|d| **d == *x.id))
+        .filter(|x| spec.depends_on.iter().any(|d| same_id(d, &x.id)))
         .filter_map(|x| x.outputs.as_ref().map(|o| (&*x.id, o)))
         .collect();
     if !deps.is_empty() {
         s.push_str("# Results of earlier steps\n");
         for (id, o) in deps {
-            let _ = writeln!(s, "- {id}: {o}");
+            s.push_str("- ");
+            s.push_str(id);
+            s.push_str(": ");
+            crate::text::push_json(&mut s, o);
+            s.push('\n');
         }
         s.push('\n');
     }

@@ -2,6 +2,7 @@
 //! with its outcome, and the second write that ends each resolved job (see the
 //! [`targets`](super::targets) module for the whole protocol).
 
+use crate::state::record::same_id;
 use serde_json::Value;
 
 use super::Engine;
@@ -141,7 +142,7 @@ pub(super) async fn complete_resolutions(engine: &Engine, job: &str) -> Result<(
                     .spec
                     .steps
                     .iter()
-                    .find(|s| s.id == step)
+                    .find(|s| same_id(&s.id, step))
                     .and_then(|s| s.agent.clone())
             })
             .map_or_else(crate::events::engine_actor, |a| {

@@ -35,6 +35,7 @@
 //!   and is idempotent. Each resolution names the generation it was checked against:
 //!   a job edited in Git since is not resolved.
 
+use crate::state::record::same_id;
 use std::sync::OnceLock;
 
 use serde_json::{Value, json};
@@ -124,7 +125,7 @@ pub(super) async fn refresh_foreign(
             .spec
             .steps
             .iter()
-            .find(|s| *s.id == **step)
+            .find(|s| same_id(&s.id, step))
             .and_then(|s| target_limit(d, s, rec))
             .map(|(k, _)| k),
         _ => None,
@@ -158,7 +159,7 @@ pub(super) async fn refresh_foreign(
                     .spec
                     .steps
                     .iter()
-                    .find(|x| *x.id == *s.id)
+                    .find(|x| same_id(&x.id, &s.id))
                     .is_none_or(|x| target_limit(od, x, &other).is_some())
             });
             if counted {

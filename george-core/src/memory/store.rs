@@ -101,12 +101,13 @@ impl Inner {
             transcripts,
         } = write;
 
-        // Check everything first: nothing below may fail once a change is made.
-        let stored = self.jobs.get(job.name.as_str());
+        // Check everything first: nothing below may fail once a change is made. The job
+        // is looked up once (a lookup is ~log2(jobs) name comparisons).
+        let stored = self.jobs.get_mut(job.name.as_str());
         let revision = crate::store::next_revision(
             &job.name,
             expected_revision,
-            stored.map(|s| s.record.revision),
+            stored.as_ref().map(|s| s.record.revision),
         )?;
         crate::store::check_approval_writes(
             approvals
@@ -128,7 +129,7 @@ impl Inner {
             step: e.step,
             detail: e.detail.into(),
         });
-        match self.jobs.get_mut(job.name.as_str()) {
+        match stored {
             Some(s) => {
                 s.record = job;
                 s.events.extend(new_events);

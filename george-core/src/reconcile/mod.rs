@@ -13,6 +13,7 @@ pub use outcome::{Outcome, OutcomeContext, Recorded, record_decision, record_out
 use crate::events::EventAction;
 use crate::manifest::DesiredJob;
 use crate::model::{RemovalPolicy, StepSpec};
+use crate::state::record::same_id;
 use crate::state::{JobRecord, JobStatus, StepEvent, StepRecord, StepState};
 
 /// What the reconciler wants done to one job. Apply them in order with [`apply`].
@@ -252,7 +253,7 @@ fn step_pass(specs: &[StepSpec], rec: &JobRecord, now_ms: u64, actions: &mut Vec
                 let mut all_ok = true;
                 let mut dead: Option<&str> = None;
                 for dep in deps {
-                    match rec.steps.iter().position(|s| *s.id == **dep) {
+                    match rec.steps.iter().position(|s| same_id(&s.id, dep)) {
                         Some(j) => match &rec.steps[j].state {
                             StepState::Succeeded => {}
                             StepState::Cancelled | StepState::Failed { retry_at_ms: None } => {
@@ -314,8 +315,8 @@ fn step_pass(specs: &[StepSpec], rec: &JobRecord, now_ms: u64, actions: &mut Vec
 
 fn spec_of<'a>(specs: &'a [StepSpec], i: usize, id: &str) -> Option<&'a StepSpec> {
     match specs.get(i) {
-        Some(s) if s.id == id => Some(s),
-        _ => specs.iter().find(|s| s.id == id),
+        Some(s) if same_id(&s.id, id) => Some(s),
+        _ => specs.iter().find(|s| same_id(&s.id, id)),
     }
 }
 
@@ -402,7 +403,7 @@ pub fn apply(record: &mut JobRecord, actions: &[Action], commit: &str) -> Applie
                 let mut old = std::mem::take(&mut record.steps);
                 let mut next = Vec::with_capacity(steps.len());
                 for id in steps.iter() {
-                    match old.iter().position(|s| *s.id == **id) {
+                    match old.iter().position(|s| same_id(&s.id, id)) {
                         Some(j) => {
                             let mut s = old.swap_remove(j);
                             let is_gated = gated.iter().any(|g| g.as_str() == &**id);

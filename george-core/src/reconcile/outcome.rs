@@ -2,6 +2,7 @@
 //! ([`record_decision`]): given the job record, what changes and which events say so.
 //! The engine's shell loads, calls these, and commits the result; nothing here does I/O.
 
+use crate::state::record::same_id;
 use serde_json::{Value, json};
 
 use crate::approval::{Approver, Decision, Verdict, check_rule};
@@ -112,7 +113,7 @@ pub fn record_outcome(
     let generation = job.generation;
     // The name and the step are disjoint borrows of the record: the name is not copied.
     let name = job.name.as_str();
-    let Some(s) = job.steps.iter_mut().find(|s| *s.id == *step) else {
+    let Some(s) = job.steps.iter_mut().find(|s| same_id(&s.id, step)) else {
         return Err(Error::not_found(format!("job {name} has no step {step}")));
     };
     let held = s.attempt == ctx.attempt

@@ -242,7 +242,7 @@ impl StepEvent {
 
 mod approval;
 mod events;
-mod record;
+pub(crate) mod record;
 
 pub use approval::*;
 pub use events::*;
