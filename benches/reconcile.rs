@@ -76,7 +76,7 @@ fn world(jobs: usize) -> (ManifestSet, Vec<(String, JobRecord)>) {
     for (name, d) in &set.jobs {
         let create = reconcile::reconcile(Some(d), false, None, 0);
         let mut r = reconcile::new_record(name, &create[0], "c0", 0).expect("record");
-        for s in &mut r.steps {
+        for s in r.steps_mut() {
             s.state = StepState::Succeeded;
             s.attempt = 1;
         }
@@ -164,7 +164,7 @@ fn memory_per_idle_job(_c: &mut Criterion) {
                 0,
             )
             .expect("record");
-            for s in &mut r.steps {
+            for s in r.steps_mut() {
                 s.state = StepState::Succeeded;
             }
             obs.push(r);

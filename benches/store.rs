@@ -69,7 +69,7 @@ struct Fixture {
 fn transition(job: &mut JobRecord) -> JobWrite {
     let at_ms = job.updated_at_ms + 1;
     job.updated_at_ms = at_ms;
-    let step = &mut job.steps[STEP];
+    let step = std::sync::Arc::make_mut(&mut job.steps[STEP]);
     let action = match step.state {
         StepState::Ready => {
             step.state = StepState::Running {

@@ -356,7 +356,11 @@ pub fn unsettled(rec: &JobRecord) -> Vec<String> {
 pub fn settle(rec: &mut JobRecord, children: &[ChildView], now_ms: u64) -> Vec<NewEvent> {
     let engine = crate::events::engine_actor();
     let mut events = Vec::new();
-    for s in &mut rec.steps {
+    // Only steps with children can change (a step copied is a step changed).
+    let with_children = rec.steps.iter_mut().filter(|s| {
+        !s.children.is_empty() || matches!(s.state, StepState::WaitingForChildren { .. })
+    });
+    for s in with_children.map(Arc::make_mut) {
         for link in s.children.iter_mut() {
             if link.status.is_some() {
                 continue;

@@ -831,7 +831,7 @@ async fn a_resolution_interrupted_between_its_writes_is_completed_on_start() {
     let mut reporter = e.job("done").await.unwrap().unwrap();
     reporter.name = "reporter".into();
     reporter.revision = 0;
-    reporter.steps[0].resolves = vec![Resolves {
+    std::sync::Arc::make_mut(&mut reporter.steps[0]).resolves = vec![Resolves {
         job: "infra".into(),
         generation: infra.generation,
     }];

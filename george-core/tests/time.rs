@@ -172,7 +172,7 @@ async fn an_attempt_of_a_dead_engine_is_taken_over_when_its_lease_expires() {
         status: JobStatus::Running,
         removed: false,
         keep_on_removal: false,
-        steps: vec![step],
+        steps: vec![step.into()],
         revision: 0,
         created_at_ms: now,
         updated_at_ms: now,

@@ -21,7 +21,7 @@ fn record(name: &str) -> JobRecord {
         status: JobStatus::Succeeded,
         removed: false,
         keep_on_removal: false,
-        steps: vec![s],
+        steps: vec![s.into()],
         revision: 0,
         created_at_ms: 1,
         updated_at_ms: 1,
@@ -36,16 +36,18 @@ async fn the_job_view_shows_parent_and_children() {
     let s = Server::start().await;
     let child_name = "tree--split--k1";
     let mut parent = record("tree");
-    parent.steps[0].children.push(ChildLink {
-        job: child_name.into(),
-        template: "work".into(),
-        wait: true,
-        on_child_failure: ChildFailurePolicy::Fail,
-        parent_close: ParentClosePolicy::Finish,
-        status: Some(JobStatus::Succeeded),
-        outputs: None,
-        closed: false,
-    });
+    std::sync::Arc::make_mut(&mut parent.steps[0])
+        .children
+        .push(ChildLink {
+            job: child_name.into(),
+            template: "work".into(),
+            wait: true,
+            on_child_failure: ChildFailurePolicy::Fail,
+            parent_close: ParentClosePolicy::Finish,
+            status: Some(JobStatus::Succeeded),
+            outputs: None,
+            closed: false,
+        });
     let mut child = record(child_name);
     child.path = "ordered-by:tree/split".into();
     child.template = "work".into();

@@ -204,7 +204,7 @@ fn ready_job(name: &str) -> JobRecord {
     let mut job = sample_job(name);
     let mut step = StepRecord::new("only");
     step.state = StepState::Ready;
-    job.steps = vec![step];
+    job.steps = vec![step.into()];
     job.status = JobStatus::Running;
     job.updated_at_ms = 5_000;
     job

@@ -32,7 +32,7 @@ fn parent(links: Vec<ChildLink>) -> JobRecord {
         status: JobStatus::Running,
         removed: false,
         keep_on_removal: false,
-        steps: vec![s],
+        steps: vec![Arc::new(s)],
         revision: 1,
         created_at_ms: 0,
         updated_at_ms: 0,
@@ -122,15 +122,16 @@ fn table_of_settling_a_waiting_step() {
 #[test]
 fn a_waiting_parent_and_a_child_round_trip_through_json() {
     let mut rec = parent(vec![link("a", ChildFailurePolicy::Continue)]);
-    rec.steps[0].children[0].status = Some(JobStatus::Failed);
-    rec.steps[0].children[0].outputs = Some(Arc::new(json!({"x": 1})));
+    std::sync::Arc::make_mut(&mut rec.steps[0]).children[0].status = Some(JobStatus::Failed);
+    std::sync::Arc::make_mut(&mut rec.steps[0]).children[0].outputs =
+        Some(Arc::new(json!({"x": 1})));
     let text = serde_json::to_string(&rec).unwrap();
     assert_eq!(serde_json::from_str::<JobRecord>(&text).unwrap(), rec);
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["steps"][0]["state"], "waiting_for_children");
     assert_eq!(v["steps"][0]["waiting_on"], json!(["a"]));
     let mut child = parent(Vec::new());
-    child.steps[0].state = StepState::Pending;
+    std::sync::Arc::make_mut(&mut child.steps[0]).state = StepState::Pending;
     child.ordered_by = Some(OrderedBy {
         job: "p".into(),
         step: "s".into(),
@@ -154,8 +155,8 @@ fn a_waiting_parent_and_a_child_round_trip_through_json() {
 #[test]
 fn a_child_not_waited_for_is_recorded_when_it_ends_and_moves_no_step() {
     let mut rec = parent(vec![link("a", ChildFailurePolicy::Fail)]);
-    rec.steps[0].state = StepState::Succeeded;
-    rec.steps[0].children[0].wait = false;
+    std::sync::Arc::make_mut(&mut rec.steps[0]).state = StepState::Succeeded;
+    std::sync::Arc::make_mut(&mut rec.steps[0]).children[0].wait = false;
     assert_eq!(unsettled(&rec), ["a"]);
     assert!(settle(&mut rec, &[view("a", JobStatus::Running)], 1).is_empty());
     let events = settle(&mut rec, &[view("a", JobStatus::Failed)], 2);
@@ -210,7 +211,7 @@ fn a_cancelled_or_removed_parent_closes_its_unclosed_links() {
     assert!(to_close(&rec).is_empty());
     rec.status = JobStatus::Cancelled;
     assert_eq!(to_close(&rec).len(), 1);
-    rec.steps[0].children[0].closed = true;
+    std::sync::Arc::make_mut(&mut rec.steps[0]).children[0].closed = true;
     assert!(to_close(&rec).is_empty());
     let mut kept = parent(vec![link("a", ChildFailurePolicy::Fail)]);
     kept.removed = true;

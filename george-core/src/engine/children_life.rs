@@ -172,7 +172,7 @@ async fn close(engine: &Engine, parent: &str) -> Result<()> {
     update_job(shared, parent, |rec| {
         let mut next = rec.clone();
         let mut events = Vec::new();
-        for s in &mut next.steps {
+        for s in next.steps_mut() {
             for l in &mut s.children {
                 if !l.closed && links.iter().any(|c| c.job == l.job) {
                     l.closed = true;

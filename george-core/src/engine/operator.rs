@@ -259,7 +259,7 @@ impl Engine {
                 }
                 let mut next = rec.clone();
                 let mut changes = Vec::new();
-                for s in &mut next.steps {
+                for s in next.steps_mut() {
                     if matches!(
                         s.state,
                         StepState::Failed { retry_at_ms: None } | StepState::Cancelled | StepState::Blocked

@@ -68,6 +68,7 @@ pub(super) async fn recover_own_attempts(engine: &Engine, jobs: &[String]) -> Re
                 if matches!(&s.state, StepState::Running { holder, .. } if **holder == **me)
                     && let Ok(next) = s.state.apply(StepEvent::Interrupt)
                 {
+                    let s = std::sync::Arc::make_mut(s);
                     s.state = next;
                     events.push(NewEvent::new(
                         now,
@@ -173,8 +174,8 @@ mod tests {
         let mut claimed = done.clone();
         claimed.revision = 2;
         claimed.status = JobStatus::Running;
-        claimed.steps[0].state = StepState::Ready;
-        claimed.steps[1].state = StepState::Pending;
+        std::sync::Arc::make_mut(&mut claimed.steps[0]).state = StepState::Ready;
+        std::sync::Arc::make_mut(&mut claimed.steps[1]).state = StepState::Pending;
 
         // At rest, the record left the cache: the slot is empty.
         *slot(&engine.shared, "j").lock().await = None;

@@ -407,15 +407,20 @@ pub fn apply(record: &mut JobRecord, actions: &[Action], commit: &str) -> Applie
                         Some(j) => {
                             let mut s = old.swap_remove(j);
                             let is_gated = gated.iter().any(|g| g.as_str() == &**id);
-                            new_generation_step(&mut s, is_gated, generation, &mut out);
+                            new_generation_step(
+                                std::sync::Arc::make_mut(&mut s),
+                                is_gated,
+                                generation,
+                                &mut out,
+                            );
                             next.push(s);
                         }
-                        None => next.push(StepRecord::new(id.clone())),
+                        None => next.push(std::sync::Arc::new(StepRecord::new(id.clone()))),
                     }
                 }
                 // Running steps no longer in the template finish; the rest are dropped
                 // (their open requests cancelled).
-                for mut s in old {
+                for s in old {
                     if matches!(s.state, StepState::Running { .. }) {
                         next.push(s);
                     } else if let StepState::AwaitingApproval { request } = &s.state {
@@ -423,7 +428,6 @@ pub fn apply(record: &mut JobRecord, actions: &[Action], commit: &str) -> Applie
                             request.clone(),
                             format!("step {} was removed in generation {generation}", s.id),
                         ));
-                        s.state = StepState::Cancelled;
                     }
                 }
                 record.steps = next;
@@ -586,7 +590,10 @@ pub fn new_record(name: &str, action: &Action, commit: &str, now_ms: u64) -> Opt
         status: JobStatus::Pending,
         removed: false,
         keep_on_removal: *keep_on_removal,
-        steps: steps.iter().map(|s| StepRecord::new(s.clone())).collect(),
+        steps: steps
+            .iter()
+            .map(|s| std::sync::Arc::new(StepRecord::new(s.clone())))
+            .collect(),
         revision: 0,
         created_at_ms: now_ms,
         updated_at_ms: now_ms,

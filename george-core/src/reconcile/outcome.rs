@@ -116,6 +116,7 @@ pub fn record_outcome(
     let Some(s) = job.steps.iter_mut().find(|s| same_id(&s.id, step)) else {
         return Err(Error::not_found(format!("job {name} has no step {step}")));
     };
+    let s = std::sync::Arc::make_mut(s);
     let held = s.attempt == ctx.attempt
         && matches!(&s.state, StepState::Running { holder, .. } if **holder == *ctx.holder);
     if !held {

@@ -29,7 +29,7 @@ fn record(states: &[(&str, StepState)]) -> JobRecord {
                 let mut r = StepRecord::new(*id);
                 r.state = s.clone();
                 r.attempt = 1;
-                r
+                std::sync::Arc::new(r)
             })
             .collect(),
         revision: 1,
@@ -147,7 +147,7 @@ fn table_of_outcomes() {
         }
         // An older attempt's outcome is refused too.
         let mut rec = record(&[("s", running("e1"))]);
-        rec.steps[0].attempt = 2;
+        std::sync::Arc::make_mut(&mut rec.steps[0]).attempt = 2;
         assert!(record_outcome(&mut rec, "s", o.clone(), &ctx(&rule)).is_err());
     }
 }
@@ -156,7 +156,7 @@ fn table_of_outcomes() {
 fn an_execution_marks_its_plan_executed() {
     let rule = ApprovalRule::none();
     let mut rec = record(&[("plan", StepState::Succeeded), ("exec", running("e1"))]);
-    rec.steps[0].approved = Some(Box::new(ApprovedPlan {
+    std::sync::Arc::make_mut(&mut rec.steps[0]).approved = Some(Box::new(ApprovedPlan {
         request: "j~plan~2~1".into(),
         digest: "d".into(),
         generation: 2,
@@ -371,8 +371,8 @@ fn a_new_generation_cancels_waiting_plans_and_voids_unexecuted_ones() {
             executed,
         })
     };
-    rec.steps[1].approved = Some(link(false));
-    rec.steps[2].approved = Some(link(true));
+    std::sync::Arc::make_mut(&mut rec.steps[1]).approved = Some(link(false));
+    std::sync::Arc::make_mut(&mut rec.steps[2]).approved = Some(link(true));
     let applied = apply(&mut rec, &[Action::NewGeneration(def(&["plain"]))], "c2");
     assert_eq!(
         applied

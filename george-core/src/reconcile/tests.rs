@@ -84,7 +84,7 @@ fn observed(states: [StepState; 3]) -> JobRecord {
     let d = desired(7, false);
     let create = reconcile(Some(&d), false, None, 0);
     let mut r = new_record("j", &create[0], "c0", 0).expect("create");
-    for (s, st) in r.steps.iter_mut().zip(states) {
+    for (s, st) in r.steps_mut().zip(states) {
         s.state = st;
     }
     r.status = derive_status(r.steps.iter().map(|s| &s.state), false);

@@ -372,7 +372,7 @@ mod tests {
                     .map(|(i, s)| {
                         let mut r = StepRecord::new(format!("s{i}"));
                         r.state = s.clone();
-                        r
+                        std::sync::Arc::new(r)
                     })
                     .collect(),
                 revision: 1,

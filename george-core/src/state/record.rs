@@ -214,8 +214,11 @@ pub struct JobRecord {
     /// The job's `on_removal: keep` policy, recorded so it is known after the manifest is gone.
     #[serde(default)]
     pub keep_on_removal: bool,
-    /// Per-step state, in template order.
-    pub steps: Vec<StepRecord>,
+    /// Per-step state, in template order. Each step is shared (`Arc`): a record is
+    /// copied on every change, and a change touches one step, which
+    /// [`step_mut`](Self::step_mut) (`Arc::make_mut`) copies alone. Serialized as a
+    /// plain list.
+    pub steps: Vec<std::sync::Arc<StepRecord>>,
     /// Optimistic-concurrency revision: set by the store; every write must name the
     /// revision it read, and a stale one is a `Conflict`.
     pub revision: u64,
@@ -262,12 +265,20 @@ impl JobRecord {
 
     /// The step with `id`.
     pub fn step(&self, id: &str) -> Option<&StepRecord> {
-        self.steps.iter().find(|s| same_id(&s.id, id))
+        self.steps.iter().find(|s| same_id(&s.id, id)).map(|s| &**s)
     }
 
     /// The step with `id`, mutably.
     pub fn step_mut(&mut self, id: &str) -> Option<&mut StepRecord> {
-        self.steps.iter_mut().find(|s| same_id(&s.id, id))
+        self.steps
+            .iter_mut()
+            .find(|s| same_id(&s.id, id))
+            .map(std::sync::Arc::make_mut)
+    }
+
+    /// Every step, mutably (each one shared with other copies of the record is copied).
+    pub fn steps_mut(&mut self) -> impl Iterator<Item = &mut StepRecord> {
+        self.steps.iter_mut().map(std::sync::Arc::make_mut)
     }
 
     /// Tokens and cost of the whole job: the sum over its steps (all attempts).

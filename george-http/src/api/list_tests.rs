@@ -15,7 +15,7 @@ fn rec(name: &str, template: &str, status: JobStatus, created: u64) -> JobRecord
         status,
         removed: false,
         keep_on_removal: false,
-        steps: vec![step],
+        steps: vec![step.into()],
         revision: 1,
         created_at_ms: created,
         updated_at_ms: created,

@@ -98,7 +98,12 @@ pub(crate) fn job_status(
     previous: Option<&JobStatus>,
     now_ms: u64,
 ) -> JobStatus {
-    let steps: Vec<StepSummary> = rec.steps.iter().take(MAX_STEPS).map(step_summary).collect();
+    let steps: Vec<StepSummary> = rec
+        .steps
+        .iter()
+        .take(MAX_STEPS)
+        .map(|s| step_summary(s))
+        .collect();
     let open: Vec<String> = rec
         .steps
         .iter()

@@ -13,7 +13,7 @@ fn record(status: CoreStatus, steps: Vec<StepRecord>) -> JobRecord {
         status,
         removed: false,
         keep_on_removal: false,
-        steps,
+        steps: steps.into_iter().map(Into::into).collect(),
         revision: 7,
         created_at_ms: 0,
         updated_at_ms: 1_700_000_000_000,

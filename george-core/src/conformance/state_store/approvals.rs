@@ -79,7 +79,7 @@ pub(super) async fn job_with_request(
 pub(super) fn changing_write(job: &JobRecord, tag: u32) -> JobWrite {
     let mut changed = job.clone();
     changed.generation += 10;
-    changed.steps[1].message = Some(format!("refused write {tag}"));
+    std::sync::Arc::make_mut(&mut changed.steps[1]).message = Some(format!("refused write {tag}"));
     JobWrite::update(changed)
         .event(ev(u64::from(tag), "refused", Some("plan")))
         .transcript(key(&job.name, "refused", tag), sample_transcript("refused"))

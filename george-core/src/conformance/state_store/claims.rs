@@ -15,7 +15,7 @@ fn job_in(name: &str, state: StepState, updated_at_ms: u64) -> JobRecord {
     let mut job = sample_job(name);
     let mut step = StepRecord::new("only");
     step.state = state;
-    job.steps = vec![step];
+    job.steps = vec![step.into()];
     job.status = JobStatus::Running;
     job.updated_at_ms = updated_at_ms;
     job
@@ -41,7 +41,7 @@ fn own(jobs: &[JobRecord], prefix: &str) -> Vec<String> {
 /// Moves `name` to a finished state so that it is never due again.
 async fn finish(store: &dyn StateStore, name: &str) {
     let mut job = get(store, name).await;
-    for s in &mut job.steps {
+    for s in job.steps_mut() {
         s.state = StepState::Succeeded;
     }
     job.status = JobStatus::Succeeded;
@@ -163,7 +163,7 @@ pub async fn commit_sets_wake_up_time(store: &dyn StateStore) {
     );
 
     let mut job = get(store, &name).await;
-    job.steps[0].state = StepState::Running {
+    std::sync::Arc::make_mut(&mut job.steps[0]).state = StepState::Running {
         holder: "engine-a".into(),
         lease_until_ms: 1_103_000,
     };
@@ -327,11 +327,11 @@ pub async fn lease_fencing(store: &dyn StateStore) {
     );
     // Engine A claims the attempt with a lease.
     let mut a = get(store, &name).await;
-    a.steps[0].state = StepState::Running {
+    std::sync::Arc::make_mut(&mut a.steps[0]).state = StepState::Running {
         holder: "engine-a".into(),
         lease_until_ms: 1_401_000,
     };
-    a.steps[0].attempt = 1;
+    std::sync::Arc::make_mut(&mut a.steps[0]).attempt = 1;
     ok(
         store.commit(JobWrite::update(a)).await,
         "engine A takes the lease",
@@ -347,11 +347,11 @@ pub async fn lease_fencing(store: &dyn StateStore) {
         .into_iter()
         .find(|j| j.name == name)
         .unwrap_or_else(|| panic!("StateStore conformance: a job with an expired lease is due"));
-    b.steps[0].state = StepState::Running {
+    std::sync::Arc::make_mut(&mut b.steps[0]).state = StepState::Running {
         holder: "engine-b".into(),
         lease_until_ms: 1_411_000,
     };
-    b.steps[0].attempt = 2;
+    std::sync::Arc::make_mut(&mut b.steps[0]).attempt = 2;
     ok(
         store.commit(JobWrite::update(b)).await,
         "engine B takes over",
@@ -359,7 +359,7 @@ pub async fn lease_fencing(store: &dyn StateStore) {
 
     // A, unaware, reports its outcome on the record it read.
     let mut late = a_view.clone();
-    late.steps[0].state = StepState::Succeeded;
+    std::sync::Arc::make_mut(&mut late.steps[0]).state = StepState::Succeeded;
     expect_conflict(
         store
             .commit(JobWrite::update(late).event(super::ev(9, "step.succeeded", Some("only"))))

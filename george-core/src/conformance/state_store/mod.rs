@@ -208,8 +208,8 @@ pub async fn update_increments_revision(store: &dyn StateStore) {
     for expected in 2..=4u64 {
         job.generation += 1;
         job.updated_at_ms += 1000;
-        job.steps[2].state = StepState::Ready;
-        job.steps[2].attempt += 1;
+        std::sync::Arc::make_mut(&mut job.steps[2]).state = StepState::Ready;
+        std::sync::Arc::make_mut(&mut job.steps[2]).attempt += 1;
         let rev = ok(store.commit(JobWrite::update(job.clone())).await, "update");
         assert_eq!(
             rev, expected,

@@ -268,13 +268,13 @@ pub async fn job_round_trips_exactly(store: &dyn StateStore) {
 
     // Swap states around and clear optional fields, so stale values would show.
     want.steps.rotate_left(3);
-    for s in &mut want.steps {
+    for s in want.steps_mut() {
         s.message = None;
         s.rejections.clear();
         s.usage = Usage::default();
     }
-    want.steps[0].outputs = Some(json!([]).into());
-    want.steps[9].outputs = Some(json!({}).into());
+    std::sync::Arc::make_mut(&mut want.steps[0]).outputs = Some(json!([]).into());
+    std::sync::Arc::make_mut(&mut want.steps[9]).outputs = Some(json!({}).into());
     want.removed = true;
     want.status = JobStatus::Cancelled;
     want.revision = ok(store.commit(JobWrite::update(want.clone())).await, "update");
@@ -317,8 +317,8 @@ pub async fn jobs_on_target_filters(store: &dyn StateStore) {
     a.target = mine.clone();
     let mut step = crate::state::StepRecord::new("s");
     step.state = crate::state::StepState::Succeeded;
-    a.steps = vec![step];
-    a.steps[0].resolves = vec![Resolves {
+    a.steps = vec![step.into()];
+    std::sync::Arc::make_mut(&mut a.steps[0]).resolves = vec![Resolves {
         job: format!("{p}-b"),
         generation: 1,
     }];

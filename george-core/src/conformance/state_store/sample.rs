@@ -163,9 +163,12 @@ pub fn sample_job(name: &str) -> JobRecord {
         "updated_at_ms": 1_700_000_010_000_u64,
     }))
     .expect("conformance: the sample JobRecord JSON no longer matches JobRecord");
-    job.steps = vec![
+    job.steps = [
         checkout, plan, apply, test, build, lint, deploy, review, wait, notify, fan_out,
-    ];
+    ]
+    .into_iter()
+    .map(std::sync::Arc::new)
+    .collect();
     job.ordered_by = Some(crate::children::OrderedBy {
         job: format!("{name}-parent"),
         step: "split".into(),
