@@ -352,7 +352,38 @@ impl JobRecord {
 
 #[cfg(test)]
 mod tests {
-    use super::same_id;
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_change_to_one_step_copies_that_step_only() {
+        let mut rec: JobRecord = serde_json::from_value(serde_json::json!({
+            "name": "j", "generation": 1, "spec_hash": 1, "commit": "c", "path": "jobs/j.yaml",
+            "template": "t", "status": "running", "revision": 1, "created_at_ms": 0,
+            "updated_at_ms": 0,
+            "steps": [{"id": "a", "state": "succeeded", "attempt": 1},
+                      {"id": "b", "state": "ready", "attempt": 0},
+                      {"id": "c", "state": "pending", "attempt": 0}],
+        }))
+        .expect("record");
+        let before = rec.clone();
+        rec.step_mut("b").expect("b").state = StepState::Succeeded;
+        let shared: Vec<bool> = before
+            .steps
+            .iter()
+            .zip(&rec.steps)
+            .map(|(x, y)| Arc::ptr_eq(x, y))
+            .collect();
+        assert_eq!(shared, [true, false, true]);
+        assert_eq!(
+            before.steps[1].state,
+            StepState::Ready,
+            "the copy kept its own"
+        );
+        // Serialized as a plain list, as before steps were shared.
+        let json = serde_json::to_value(&rec).expect("json");
+        assert_eq!(json["steps"][1]["state"], "succeeded");
+    }
 
     #[test]
     fn step_ids_compare_as_strings() {
