@@ -147,7 +147,9 @@ impl AttemptCtx<'_> {
             return r;
         }
         std::sync::Arc::make_mut(&mut r.transcript).push(Message::User { content: user });
-        let context = RequestContext {
+        // Built for each turn (each request owns one): a prototype cloned per turn would
+        // cost one copy more.
+        let context = || RequestContext {
             job: self.record.name.clone(),
             step: self.spec.id.clone(),
             generation: self.record.generation,
@@ -160,7 +162,7 @@ impl AttemptCtx<'_> {
         let mut transcript_bytes = r.transcript.iter().map(json_len).sum::<usize>();
         for _ in 0..iterations {
             let req = ChatRequest::new(&a.model, &a.system_prompt, r.transcript.clone())
-                .with_context(context.clone())
+                .with_context(context())
                 .with_tools(tools.clone())
                 .with_max_tokens(a.max_tokens)
                 .with_temperature(a.temperature);
