@@ -231,7 +231,7 @@ async fn a_provider_factory_builds_what_the_agent_spec_names_once() {
         )],
         "built once, from the agent spec's provider, base_url and api_key_env"
     );
-    assert!(provider.requests().iter().all(|r| r.model == "m-1"));
+    assert!(provider.requests().iter().all(|r| &*r.model == "m-1"));
 }
 
 #[tokio::test]

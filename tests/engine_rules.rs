@@ -475,7 +475,7 @@ async fn an_agent_that_reports_blocked_stops_and_says_why_with_a_mock_provider()
     mock.expect_name().return_const("mock".to_string());
     mock.expect_complete()
         .times(1)
-        .withf(|r: &ChatRequest| r.system == "You read." && r.user_text().contains("Do item 1."))
+        .withf(|r: &ChatRequest| &*r.system == "You read." && r.user_text().contains("Do item 1."))
         .returning(|_| {
             Ok(tool_call(
                 "c1",

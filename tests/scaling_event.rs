@@ -47,7 +47,7 @@ async fn the_scaling_event_runs_from_commit_to_verified_result() {
     let reqs = provider.requests();
     let plans: Vec<_> = reqs
         .iter()
-        .filter(|r| r.model == "scripted-architect")
+        .filter(|r| &*r.model == "scripted-architect")
         .collect();
     assert_eq!(plans.len(), 3);
     assert!(!plans[0].user_text().contains(support::REJECT_1));

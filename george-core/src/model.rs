@@ -75,7 +75,8 @@ pub struct AgentConfig {
     #[serde(default = "default_provider")]
     pub provider: String,
     /// Model identifier passed to the provider (e.g. `gpt-4.1`, `claude-sonnet-4-5`).
-    pub model: String,
+    // Shared (`Arc`) with every model request of the agent's attempts.
+    pub model: std::sync::Arc<str>,
     /// The provider's base URL. It never chooses an endpoint: with
     /// `george_llm::Registry` it may only restate the chosen profile's URL (anything
     /// else blocks the step); the operator's profile decides where calls go.
@@ -88,7 +89,9 @@ pub struct AgentConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
     /// The static system prompt (cacheable: it never contains per-step data).
-    pub system_prompt: String,
+    // Shared (`Arc`) with every model request of the agent's attempts: a long prompt is
+    // not copied per turn.
+    pub system_prompt: std::sync::Arc<str>,
     /// Names of the tools this agent may call (its capabilities). A tool call to any
     /// other tool is refused with an error result.
     #[serde(default)]

@@ -103,10 +103,11 @@ pub struct RequestContext {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ChatRequest {
-    /// The model id from the agent spec.
-    pub model: String,
-    /// The static system prompt (cacheable prefix).
-    pub system: String,
+    /// The model id from the agent spec (shared with it).
+    pub model: std::sync::Arc<str>,
+    /// The static system prompt (cacheable prefix), shared with the agent spec: a
+    /// request does not copy it.
+    pub system: std::sync::Arc<str>,
     /// The conversation so far. Shared with the engine's transcript of the attempt, so
     /// a request does not copy the conversation (each turn of a long agent loop would
     /// otherwise copy all of it); change it with [`ChatRequest::push`] or
@@ -135,8 +136,8 @@ impl ChatRequest {
     /// A request for `model` with a system prompt and messages (a `Vec<Message>`, or
     /// an `Arc<Vec<Message>>` to share), no tools.
     pub fn new(
-        model: impl Into<String>,
-        system: impl Into<String>,
+        model: impl Into<std::sync::Arc<str>>,
+        system: impl Into<std::sync::Arc<str>>,
         messages: impl Into<std::sync::Arc<Vec<Message>>>,
     ) -> Self {
         ChatRequest {

@@ -304,7 +304,7 @@ fn model_of_steps(state: &AppState) -> HashMap<(String, String), (String, String
             let spec = &a.value.spec;
             (
                 a.value.metadata.name.as_str(),
-                (spec.provider.as_str(), spec.model.as_str()),
+                (spec.provider.as_str(), &*spec.model),
             )
         })
         .collect();

@@ -161,11 +161,15 @@ impl AttemptCtx<'_> {
         let iterations = self.limits.iterations(a.max_iterations);
         let mut transcript_bytes = r.transcript.iter().map(json_len).sum::<usize>();
         for _ in 0..iterations {
-            let req = ChatRequest::new(&a.model, &a.system_prompt, r.transcript.clone())
-                .with_context(context())
-                .with_tools(tools.clone())
-                .with_max_tokens(a.max_tokens)
-                .with_temperature(a.temperature);
+            let req = ChatRequest::new(
+                a.model.clone(),
+                a.system_prompt.clone(),
+                r.transcript.clone(),
+            )
+            .with_context(context())
+            .with_tools(tools.clone())
+            .with_max_tokens(a.max_tokens)
+            .with_temperature(a.temperature);
             let resp = match provider.complete(req).await {
                 Ok(x) => x,
                 Err(e) => {

@@ -123,7 +123,7 @@ pub(crate) async fn catalogue(
                 name: a.value.metadata.name.clone(),
                 path: a.path.clone(),
                 provider: a.value.spec.provider.clone(),
-                model: a.value.spec.model.clone(),
+                model: a.value.spec.model.to_string(),
                 tools: a.value.spec.tools.clone(),
                 spec: json(&a.value.spec),
             })

@@ -66,7 +66,7 @@ impl Provider for ModelGate {
     }
 
     async fn complete(&self, mut request: ChatRequest) -> Result<ChatResponse> {
-        request.model = resolve_model(&self.profile, &request.model)?;
+        request.model = resolve_model(&self.profile, &request.model)?.into();
         self.inner.complete(request).await
     }
 }
