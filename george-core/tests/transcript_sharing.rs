@@ -23,6 +23,9 @@ use serde_json::json;
 struct Turns {
     turns: usize,
     seen: Mutex<Vec<(usize, usize)>>,
+    /// Owners of each request's system prompt and model name: the agent spec's and the
+    /// request's (at least 2) when shared, 1 when copied.
+    prompt_owners: Mutex<Vec<(usize, usize)>>,
 }
 
 #[async_trait]
@@ -34,6 +37,10 @@ impl Provider for Turns {
     async fn complete(&self, req: ChatRequest) -> george_core::Result<ChatResponse> {
         let mut seen = self.seen.lock().unwrap();
         seen.push((Arc::strong_count(&req.messages), req.messages.len()));
+        self.prompt_owners.lock().unwrap().push((
+            Arc::strong_count(&req.system),
+            Arc::strong_count(&req.model),
+        ));
         let call = if seen.len() < self.turns {
             ToolCall::new(format!("c{}", seen.len()), "look", json!({}))
         } else {
@@ -98,6 +105,12 @@ async fn every_turn_of_an_attempt_shares_one_conversation() {
         .await
         .expect("read")
         .expect("stored");
+    // Nor does it copy the agent's system prompt and model name.
+    let owners = provider.prompt_owners.lock().unwrap().clone();
+    assert!(
+        owners.iter().all(|(s, m)| *s >= 2 && *m >= 2),
+        "a request copied the system prompt or the model: {owners:?}"
+    );
     assert_eq!(stored.len(), 9);
     assert!(matches!(stored.last(), Some(Message::Tool { .. })));
 }
